@@ -1,0 +1,359 @@
+"""Fall detector benchmark on SisFall, with leave-one-subject-out tuning.
+
+    python -m bench.falls --dataset ../shared/datasets/sisfall
+
+For every subject in turn, the score weights and decision threshold of
+``edge.falls`` are fitted on the *other* subjects and the detector is then run on the
+held-out subject's trials; the figures printed are those held-out results, at 200 Hz
+and after downsampling to 50 Hz. A final fit on all subjects gives the defaults that
+``edge/falls.py`` ships with (printed at the end and compared with the current defaults).
+
+Data: SisFall (Sucerquia, Lopez, Vargas-Bonilla, Sensors 17(1):198, 2017). The ADXL345
+columns are used (+/-16 g, 13 bit, so g = counts / 256): it clips far less than the
++/-8 g MMA8451Q on hard impacts. The data set is never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.falls import (
+    FallDetectorConfig,
+    ImpactEvidence,
+    ScoreWeights,
+    StreamingFallDetector,
+    classify,
+    detect_falls,
+    scan_impacts,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+SOURCE_RATE_HZ = 200.0
+RATES = ((200.0, 1), (50.0, 4))  # (rate, decimation factor from 200 Hz)
+ADXL345_COUNTS_PER_G = 256.0
+_NAME = re.compile(r"^(?P<activity>[DF]\d\d)_(?P<subject>S[AE]\d\d)_R\d\d\.txt$")
+_FEATURES = ("impact_g", "impact_activity_g", "orientation_change_rt", "free_fall_g", "stillness_g")
+_L2 = 1.0  # ridge penalty on standardised features: few subjects, keep the fit smooth
+_FP_COST = 5.0  # a false alarm costs as much as missing five falls when placing the threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    activity: str
+    subject: str
+    samples: FloatArray  # (n, 3) in g at 200 Hz
+
+    @property
+    def is_fall(self) -> bool:
+        return self.activity.startswith("F")
+
+    @property
+    def group(self) -> str:
+        return "young (SA)" if self.subject.startswith("SA") else "elderly (SE)"
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_trial(path: Path) -> FloatArray:
+    """Parse one SisFall file into (n, 3) ADXL345 accelerations in g."""
+    text = path.read_text().replace(";", ",")
+    values = np.array([v for v in text.split(",") if v.strip()], dtype=np.float64)
+    rows = values[: len(values) // 9 * 9].reshape(-1, 9)
+    return rows[:, 0:3] / ADXL345_COUNTS_PER_G
+
+
+def load_dataset(root: Path) -> list[Trial]:
+    trials = []
+    for path in sorted(root.glob("S[AE][0-9][0-9]/*.txt")):
+        match = _NAME.match(path.name)
+        if match is not None:
+            trials.append(Trial(match["activity"], match["subject"], load_trial(path)))
+    return trials
+
+
+def downsample(samples: FloatArray, factor: int) -> FloatArray:
+    """Average consecutive blocks of ``factor`` samples (a boxcar anti-alias + decimate)."""
+    if factor == 1:
+        return samples
+    usable = len(samples) // factor * factor
+    return samples[:usable].reshape(-1, factor, 3).mean(axis=1)
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def feature_row(evidence: ImpactEvidence) -> list[float]:
+    return [
+        evidence.impact_g,
+        evidence.impact_activity_g,
+        evidence.orientation_change_deg / 90.0,
+        evidence.free_fall_g,
+        evidence.stillness_g,
+    ]
+
+
+def gated(evidence: Iterable[ImpactEvidence], config: FallDetectorConfig) -> list[ImpactEvidence]:
+    """Candidates that pass the hard gates (a certain-fall score lets the gates decide)."""
+    certain = replace(config, weights=ScoreWeights(bias=40.0, impact_g=0.0, impact_activity_g=0.0,
+                                                   orientation_change_rt=0.0, free_fall_g=0.0,
+                                                   stillness_g=0.0))
+    return [e for e in evidence if classify(e, certain) is not None]
+
+
+def fit_logistic(x: FloatArray, y: FloatArray, l2: float) -> FloatArray:
+    """Ridge logistic regression by Newton steps; returns [bias, weights...]."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    theta = np.zeros(design.shape[1])
+    penalty = np.diag([0.0] + [l2] * x.shape[1])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-design @ theta))
+        gradient = design.T @ (p - y) + penalty @ theta
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta
+
+
+def choose_offset(fall_scores: FloatArray, adl_scores: FloatArray) -> float:
+    """Decision threshold on the score: best TP - cost * FP, centred in its gap."""
+    candidates = np.unique(np.concatenate([fall_scores, adl_scores, [np.inf]]))
+    best, best_gain = float(candidates[-1]), -np.inf
+    for threshold in candidates:
+        gain = (fall_scores >= threshold).sum() - _FP_COST * (adl_scores >= threshold).sum()
+        if gain > best_gain:
+            best, best_gain = float(threshold), float(gain)
+    below = np.concatenate([fall_scores, adl_scores])
+    below = below[below < best]
+    # Halfway to the next lower score gives margin to both sides.
+    return (best + float(below.max())) / 2 if below.size and np.isfinite(best) else best
+
+
+def fit_config(
+    train: Sequence[tuple[Trial, list[ImpactEvidence]]], base: FallDetectorConfig
+) -> FallDetectorConfig:
+    """Fit the score on the training trials' gated candidates."""
+    rows: list[list[float]] = []
+    labels: list[float] = []
+    for trial, evidence in train:
+        passing = gated(evidence, base)
+        if trial.is_fall and passing:
+            # The fall is the gated candidate with the most violent impact; other
+            # candidates of a fall trial (bounces, the jog before) are left out.
+            impact = max(passing, key=lambda e: e.impact_activity_g)
+            rows.append(feature_row(impact))
+            labels.append(1.0)
+        elif not trial.is_fall:
+            rows.extend(feature_row(e) for e in passing)
+            labels.extend(0.0 for _ in passing)
+    x, y = np.array(rows), np.array(labels)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    theta = fit_logistic((x - mean) / scale, y, _L2)
+    weights = theta[1:] / scale
+    bias = theta[0] - float(weights @ mean)
+    trial_scores = _trial_scores(train, base, bias, weights)
+    falls = np.array([s for (t, _), s in zip(train, trial_scores, strict=True) if t.is_fall])
+    adls = np.array([s for (t, _), s in zip(train, trial_scores, strict=True) if not t.is_fall])
+    bias -= choose_offset(falls, adls)
+    return replace(base, weights=ScoreWeights(float(bias), *map(float, weights)))
+
+
+def _trial_scores(
+    trials: Sequence[tuple[Trial, list[ImpactEvidence]]],
+    base: FallDetectorConfig,
+    bias: float,
+    weights: FloatArray,
+) -> list[float]:
+    scores = []
+    for _, evidence in trials:
+        passing = gated(evidence, base)
+        values = [bias + float(weights @ np.array(feature_row(e))) for e in passing]
+        scores.append(max(values, default=-np.inf))
+    return scores
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    trial: Trial
+    detected: bool
+
+
+def leave_one_subject_out(
+    trials: Sequence[Trial], base: FallDetectorConfig
+) -> dict[float, list[Outcome]]:
+    """Held-out outcomes per rate; the score is fitted on both rates of the other subjects."""
+    signals = {rate: [downsample(t.samples, f) for t in trials] for rate, f in RATES}
+    evidence = {
+        rate: [scan_impacts(s, rate, base) for s in signals[rate]] for rate, _ in RATES
+    }
+    outcomes: dict[float, list[Outcome]] = defaultdict(list)
+    for subject in sorted({t.subject for t in trials}):
+        train = [
+            (t, evidence[rate][i])
+            for rate, _ in RATES
+            for i, t in enumerate(trials)
+            if t.subject != subject
+        ]
+        config = fit_config(train, base)
+        for rate, _ in RATES:
+            for i, t in enumerate(trials):
+                if t.subject == subject:
+                    found = detect_falls(signals[rate][i], rate, config)
+                    outcomes[rate].append(Outcome(t, bool(found)))
+    return outcomes
+
+
+def final_config(trials: Sequence[Trial], base: FallDetectorConfig) -> FallDetectorConfig:
+    train = [
+        (t, scan_impacts(downsample(t.samples, f), rate, base))
+        for rate, f in RATES
+        for t in trials
+    ]
+    return fit_config(train, base)
+
+
+def cpu_per_day(trials: Sequence[Trial], rate: float, factor: int, chunk_s: float) -> float:
+    """CPU seconds to stream 24 h made of the ADL recordings, repeated, in chunks."""
+    daily = np.concatenate([downsample(t.samples, factor) for t in trials if not t.is_fall])
+    chunk = max(1, round(chunk_s * rate))
+    total = round(24 * 3600 * rate)
+    detector = StreamingFallDetector(rate)
+    started = time.process_time()
+    for piece in _chunks(daily, chunk, total):
+        detector.push(piece)
+    return time.process_time() - started
+
+
+def _chunks(signal: FloatArray, chunk: int, total: int) -> Iterator[FloatArray]:
+    """``total`` samples of ``signal`` repeated, cut into chunks of ``chunk`` samples."""
+    tiled = np.concatenate([signal, signal[:chunk]])
+    position = 0
+    for start in range(0, total, chunk):
+        yield tiled[position : position + min(chunk, total - start)]
+        position = (position + chunk) % len(signal)
+
+
+def baseline_detects(samples: FloatArray, rate: float) -> bool:
+    """The dataset README's threshold baseline: peak > 2.5 g, still 1-3 s later, tilt > 45 deg."""
+    magnitude = np.linalg.norm(samples, axis=1)
+    for peak in np.flatnonzero(magnitude > 2.5):
+        after = slice(peak + round(1 * rate), peak + round(3 * rate))
+        before = samples[max(0, peak - round(1 * rate)) : peak].mean(axis=0) if peak else samples[0]
+        if magnitude[after].size < round(2 * rate) or magnitude[after].std() >= 0.1:
+            continue
+        late = samples[after].mean(axis=0)
+        cosine = before @ late / (np.linalg.norm(before) * np.linalg.norm(late) + 1e-12)
+        if np.degrees(np.arccos(np.clip(cosine, -1, 1))) > 45:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- report
+
+
+def rates_of(outcomes: Sequence[Outcome]) -> tuple[str, str]:
+    falls = [o.detected for o in outcomes if o.trial.is_fall]
+    adls = [not o.detected for o in outcomes if not o.trial.is_fall]
+    return _ratio(falls), _ratio(adls)
+
+
+def _ratio(flags: Sequence[bool]) -> str:
+    if not flags:
+        return "      -      "
+    return f"{sum(flags):3d}/{len(flags):3d} {100 * sum(flags) / len(flags):5.1f}%"
+
+
+def print_summary(outcomes: dict[float, list[Outcome]], baseline: dict[float, list[Outcome]]) -> None:
+    print("\nHeld-out (leave-one-subject-out) results; sensitivity = falls detected,")
+    print("specificity = ADL trials without any detection.\n")
+    print(f"{'rate':>6}  {'set':<14} {'sensitivity':>14}  {'specificity':>14}")
+    for rate, results in outcomes.items():
+        for label, subset in (("all", results), *_groups(results)):
+            sens, spec = rates_of(subset)
+            print(f"{rate:4.0f}Hz  {label:<14} {sens:>14}  {spec:>14}")
+        sens, spec = rates_of(baseline[rate])
+        print(f"{rate:4.0f}Hz  {'README baseline':<14} {sens:>14}  {spec:>14}")
+
+
+def _groups(results: Sequence[Outcome]) -> list[tuple[str, list[Outcome]]]:
+    by_group: dict[str, list[Outcome]] = defaultdict(list)
+    for o in results:
+        by_group[o.trial.group].append(o)
+    return sorted(by_group.items(), reverse=True)
+
+
+def print_per_activity(outcomes: dict[float, list[Outcome]]) -> None:
+    print("\nPer activity (held out): detected / trials; for D codes any detection is a false alarm.\n")
+    header = "  ".join(f"{rate:4.0f}Hz" for rate in outcomes)
+    print(f"{'code':<5} {header}")
+    codes = sorted({o.trial.activity for o in next(iter(outcomes.values()))})
+    for code in codes:
+        cells = []
+        for results in outcomes.values():
+            subset = [o.detected for o in results if o.trial.activity == code]
+            cells.append(f"{sum(subset):2d}/{len(subset):<2d}")
+        print(f"{code:<5} {'  '.join(f'{c:>6}' for c in cells)}")
+
+
+def describe(config: FallDetectorConfig) -> str:
+    w = config.weights
+    return (
+        f"bias={w.bias:.3f} impact_g={w.impact_g:.3f} impact_activity_g={w.impact_activity_g:.3f} "
+        f"orientation_change_rt={w.orientation_change_rt:.3f} free_fall_g={w.free_fall_g:.3f} "
+        f"stillness_g={w.stillness_g:.3f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=Path, required=True, help="SisFall folder (SA01, ...)")
+    parser.add_argument("--skip-cpu", action="store_true", help="do not measure CPU per 24 h")
+    args = parser.parse_args(argv)
+    if not args.dataset.is_dir():
+        print(f"dataset not found, skipping ({args.dataset})")
+        return 0
+    trials = load_dataset(args.dataset)
+    if not trials:
+        print(f"dataset not found, skipping (no SisFall trials in {args.dataset})")
+        return 0
+    base = FallDetectorConfig()
+    print(f"{len(trials)} trials: {sum(t.is_fall for t in trials)} falls, "
+          f"{sum(not t.is_fall for t in trials)} ADLs, {len({t.subject for t in trials})} subjects")
+    outcomes = leave_one_subject_out(trials, base)
+    baseline = {
+        rate: [Outcome(t, baseline_detects(downsample(t.samples, f), rate)) for t in trials]
+        for rate, f in RATES
+    }
+    print_summary(outcomes, baseline)
+    print_per_activity(outcomes)
+    if not args.skip_cpu:
+        print("\nCPU seconds per 24 h of signal (ADL recordings repeated, streamed):")
+        for rate, factor in RATES:
+            for chunk_s in (1.0, 10.0):
+                cpu = cpu_per_day(trials, rate, factor, chunk_s)
+                print(f"  {rate:4.0f} Hz, {chunk_s:4.0f}-s chunks: {cpu:6.2f} s")
+    final = final_config(trials, base)
+    print("\nWeights fitted on all subjects (the shipped defaults should equal these):")
+    print(f"  fitted : {describe(final)}")
+    print(f"  shipped: {describe(base)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""On-device fall detection from a waist-worn 3-axis accelerometer.
+
+A fall is recognised as an *impact* (a short burst of acceleration well above 1 g) that
+is followed by a *different, still posture*: the gravity vector after the impact points
+elsewhere than before it, and the wearer hardly moves. Each impact candidate is described
+by a handful of explainable measurements (:class:`ImpactEvidence`); a small linear score
+over them, squashed by a logistic function, gives the confidence.
+
+Everything is expressed in seconds and g so that the same configuration works at 50 Hz and
+200 Hz. The impact is measured on a short moving average of the magnitude, because a raw
+spike of a few milliseconds is seen at 200 Hz but averaged away at 50 Hz.
+
+The batch function :func:`detect_falls` runs the streaming detector over the whole array,
+so the two cannot diverge. The streaming detector keeps a fixed-size window of recent
+samples (constant memory) and reports a fall as soon as the post-impact window has been
+observed, that is :attr:`FallDetectorConfig.latency_s` after the impact.
+
+The default parameters were chosen by ``python -m bench.falls`` (leave-one-subject-out
+tuning on SisFall, then a final fit on all subjects); see that module for the figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = [
+    "MAX_RATE_HZ",
+    "MIN_RATE_HZ",
+    "FallDetection",
+    "FallDetectorConfig",
+    "ImpactEvidence",
+    "StreamingFallDetector",
+    "detect_falls",
+    "scan_impacts",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+MIN_RATE_HZ = 10.0
+MAX_RATE_HZ = 1000.0
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreWeights:
+    """Weights of the linear score; the confidence is ``1 / (1 + exp(-score))``.
+
+    Each term is a plain feature in its natural unit, so a weight reads as "how much one
+    more g (or one more right angle) of this evidence moves the log-odds of a fall".
+    """
+
+    bias: float = -4.694
+    impact_g: float = 1.834
+    impact_activity_g: float = 7.399
+    orientation_change_rt: float = 3.408  # per right angle (90 degrees)
+    free_fall_g: float = -5.059
+    stillness_g: float = -1.908
+
+
+@dataclass(frozen=True, slots=True)
+class FallDetectorConfig:
+    """Every knob of the detector, in seconds and g (never in samples)."""
+
+    # The magnitude is averaged over this span before looking for impacts; it makes the
+    # impact height comparable between sampling rates.
+    smoothing_s: float = 0.1
+    # Impacts below this smoothed magnitude are not even considered.
+    candidate_g: float = 1.4
+    # An impact is the largest smoothed magnitude within +/- this span.
+    peak_window_s: float = 0.5
+    # The free-fall dip is the lowest smoothed magnitude in this span before the impact.
+    free_fall_window_s: float = 1.0
+    # Mean |magnitude - 1 g| over +/- this span around the impact: how violent it was.
+    activity_window_s: float = 0.5
+    # Posture before the impact: mean acceleration over [impact - start, impact - end].
+    pre_start_s: float = 3.0
+    pre_end_s: float = 1.0
+    # Posture and stillness after the impact: over [impact + start, impact + end].
+    post_start_s: float = 0.8
+    post_end_s: float = 2.0
+    # Hard gates: without a posture change and stillness there is no fall, whatever the
+    # score says. They keep the detector explainable ("the wearer did not end up still").
+    min_orientation_change_deg: float = 35.0
+    max_stillness_g: float = 0.25
+    min_confidence: float = 0.5
+    # One fall produces several bounces; only the first is reported.
+    refractory_s: float = 10.0
+    weights: ScoreWeights = field(default_factory=ScoreWeights)
+
+    @property
+    def latency_s(self) -> float:
+        """Delay between the impact and the moment its detection can be reported."""
+        return max(self.post_end_s, self.peak_window_s + self.smoothing_s, self.activity_window_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactEvidence:
+    """Measurements around one impact candidate; published as the fall's evidence."""
+
+    time_s: float
+    peak_g: float  # highest raw magnitude near the impact (may be clipped by the sensor)
+    impact_g: float  # smoothed magnitude at the impact
+    impact_activity_g: float  # mean |magnitude - 1 g| around the impact
+    free_fall_g: float  # lowest smoothed magnitude just before the impact
+    orientation_change_deg: float  # angle between gravity before and after
+    stillness_g: float  # standard deviation of the magnitude after the impact
+
+
+@dataclass(frozen=True, slots=True)
+class FallDetection:
+    """A detected fall: when, how sure, and why."""
+
+    time_s: float
+    confidence: float
+    peak_g: float
+    impact_g: float
+    impact_activity_g: float
+    free_fall_g: float
+    orientation_change_deg: float
+    stillness_g: float
+
+
+def confidence_of(evidence: ImpactEvidence, weights: ScoreWeights) -> float:
+    """Logistic of the linear score: 0.5 is the decision boundary of the default config."""
+    score = (
+        weights.bias
+        + weights.impact_g * evidence.impact_g
+        + weights.impact_activity_g * evidence.impact_activity_g
+        + weights.orientation_change_rt * evidence.orientation_change_deg / 90.0
+        + weights.free_fall_g * evidence.free_fall_g
+        + weights.stillness_g * evidence.stillness_g
+    )
+    # Clamp to keep exp() finite; beyond +/-40 the confidence is 0 or 1 anyway.
+    return 1.0 / (1.0 + math.exp(-min(max(score, -40.0), 40.0)))
+
+
+def classify(evidence: ImpactEvidence, config: FallDetectorConfig) -> FallDetection | None:
+    """Apply the gates and the score to one candidate; None when it is not a fall."""
+    if evidence.orientation_change_deg < config.min_orientation_change_deg:
+        return None
+    if evidence.stillness_g > config.max_stillness_g:
+        return None
+    confidence = confidence_of(evidence, config.weights)
+    if confidence < config.min_confidence:
+        return None
+    return FallDetection(
+        time_s=evidence.time_s,
+        confidence=confidence,
+        peak_g=evidence.peak_g,
+        impact_g=evidence.impact_g,
+        impact_activity_g=evidence.impact_activity_g,
+        free_fall_g=evidence.free_fall_g,
+        orientation_change_deg=evidence.orientation_change_deg,
+        stillness_g=evidence.stillness_g,
+    )
+
+
+def validate_rate(rate_hz: float) -> float:
+    """Reject rates the windows were not designed for (and NaN, which compares false)."""
+    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise ValueError(
+            f"rate_hz must be between {MIN_RATE_HZ:g} and {MAX_RATE_HZ:g} Hz, got {rate_hz!r}"
+        )
+    return float(rate_hz)
+
+
+def validate_samples(samples: npt.ArrayLike) -> FloatArray:
+    """Return the samples as an (n, 3) float64 array of finite values in g."""
+    array = np.asarray(samples, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 3:
+        raise ValueError(f"samples must have shape (n, 3) in g, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("samples contain NaN or infinite values")
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The configuration's spans converted to sample counts for one sampling rate."""
+
+    smooth: int  # odd length of the moving average
+    peak: int
+    free_fall: int
+    activity: int
+    pre_start: int
+    pre_end: int
+    post_start: int
+    post_end: int
+    refractory: int
+
+    @classmethod
+    def at(cls, config: FallDetectorConfig, rate_hz: float) -> _Windows:
+        def n(seconds: float) -> int:
+            return max(1, round(seconds * rate_hz))
+
+        return cls(
+            smooth=2 * (n(config.smoothing_s) // 2) + 1,
+            peak=n(config.peak_window_s),
+            free_fall=n(config.free_fall_window_s),
+            activity=n(config.activity_window_s),
+            pre_start=n(config.pre_start_s),
+            pre_end=min(n(config.pre_end_s), n(config.pre_start_s) - 1),
+            post_start=n(config.post_start_s),
+            post_end=max(n(config.post_end_s), n(config.post_start_s) + 2),
+            refractory=n(config.refractory_s),
+        )
+
+    @property
+    def past(self) -> int:
+        """Samples needed before a candidate to measure it."""
+        half = self.smooth // 2
+        return max(self.pre_start, self.peak + half, self.free_fall + half, self.activity) + 1
+
+    @property
+    def future(self) -> int:
+        """Samples needed after a candidate (inclusive of it) to measure it."""
+        half = self.smooth // 2
+        return max(self.post_end, self.peak + half + 1, self.activity)
+
+
+class StreamingFallDetector:
+    """Incremental fall detector with constant memory.
+
+    ``push`` accepts chunks of any length (even one sample) and returns the falls whose
+    post-impact window has just been completed. The detections do not depend on how the
+    stream is chunked: every decision reads exactly the same samples.
+    """
+
+    # Longest stretch processed at once; bounds the buffer (and so the memory) whatever
+    # the chunk size the caller pushes.
+    _BLOCK_S = 10.0
+
+    def __init__(self, rate_hz: float, config: FallDetectorConfig | None = None) -> None:
+        self._rate_hz = validate_rate(rate_hz)
+        self._config = config if config is not None else FallDetectorConfig()
+        self._win = _Windows.at(self._config, self._rate_hz)
+        self._block = max(1, round(self._BLOCK_S * self._rate_hz))
+        capacity = self._win.past + self._win.future + 2 * self._block
+        self._acc = np.empty((capacity, 3), dtype=np.float64)
+        self._mag = np.empty(capacity, dtype=np.float64)
+        self._start = 0  # absolute index of buffer row 0
+        self._end = 0  # absolute index one past the newest sample
+        self._next_candidate = 0  # first absolute index not yet examined
+        self._quiet_until = 0  # candidates before this index are in a refractory period
+        self._started = False
+        self._collect_all = False
+
+    @property
+    def rate_hz(self) -> float:
+        return self._rate_hz
+
+    @property
+    def config(self) -> FallDetectorConfig:
+        return self._config
+
+    def push(self, samples: npt.ArrayLike) -> list[FallDetection]:
+        """Add samples (shape (n, 3), in g) and return the falls completed by them."""
+        return [d for d in self._push(samples) if isinstance(d, FallDetection)]
+
+    def _push(self, samples: npt.ArrayLike) -> list[FallDetection | ImpactEvidence]:
+        array = validate_samples(samples)
+        found: list[FallDetection | ImpactEvidence] = []
+        for begin in range(0, len(array), self._block):
+            self._append(array[begin : begin + self._block])
+            found.extend(self._examine())
+        return found
+
+    def _append(self, chunk: FloatArray) -> None:
+        if not self._started:
+            # Before the first sample the wearer is assumed to hold the first posture; this
+            # lets the first seconds be examined the same way by batch and stream.
+            self._started = True
+            self._start = -self._win.past
+            self._acc[: self._win.past] = chunk[0]
+            self._mag[: self._win.past] = float(np.linalg.norm(chunk[0]))
+            self._end = 0
+        used = self._end - self._start
+        if used + len(chunk) > len(self._acc):
+            keep = self._win.past + self._win.future
+            drop = used - keep
+            self._acc[:keep] = self._acc[drop:used]
+            self._mag[:keep] = self._mag[drop:used]
+            self._start += drop
+            used = keep
+        self._acc[used : used + len(chunk)] = chunk
+        self._mag[used : used + len(chunk)] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
+        self._end += len(chunk)
+
+    def _examine(self) -> list[FallDetection | ImpactEvidence]:
+        """Examine every candidate whose post-impact window is now complete."""
+        first, stop = self._next_candidate, self._end - self._win.future + 1
+        if stop <= first:
+            return []
+        self._next_candidate = stop
+        lo = first - self._start
+        hi = stop - self._start
+        half = self._win.smooth // 2
+        # Cheap early exit: the smoothed magnitude never exceeds the raw one.
+        if self._mag[lo - half : hi + half].max() < self._config.candidate_g:
+            return []
+        found: list[FallDetection | ImpactEvidence] = []
+        for row in self._candidate_rows(lo, hi):
+            index = row + self._start
+            if index < self._quiet_until and not self._collect_all:
+                continue
+            evidence = self._measure(row)
+            if self._collect_all:
+                found.append(evidence)
+                continue
+            detection = classify(evidence, self._config)
+            if detection is not None:
+                found.append(detection)
+                self._quiet_until = index + self._win.refractory
+        return found
+
+    def _smoothed(self, lo: int, hi: int) -> FloatArray:
+        """Centred moving average of the magnitude for buffer rows [lo, hi)."""
+        half = self._win.smooth // 2
+        windows = sliding_window_view(self._mag[lo - half : hi + half], self._win.smooth)
+        return windows.mean(axis=1)
+
+    def _candidate_rows(self, lo: int, hi: int) -> list[int]:
+        """Rows in [lo, hi) that are the first maximum of the smoothed magnitude nearby."""
+        peak = self._win.peak
+        smooth = self._smoothed(lo - peak, hi + peak)
+        centre = smooth[peak:-peak]
+        rows = np.flatnonzero(centre >= self._config.candidate_g)
+        if rows.size == 0:
+            return []
+        windows = sliding_window_view(smooth, 2 * peak + 1)[rows]
+        is_first_max = windows.argmax(axis=1) == peak
+        return [int(r) + lo for r in rows[is_first_max]]
+
+    def _measure(self, row: int) -> ImpactEvidence:
+        """Measure the evidence around the candidate at buffer row ``row``."""
+        win = self._win
+        mag = self._mag
+        before = self._acc[row - win.pre_start : row - win.pre_end].mean(axis=0)
+        after_rows = slice(row + win.post_start, row + win.post_end)
+        after = self._acc[after_rows].mean(axis=0)
+        half = win.smooth // 2
+        return ImpactEvidence(
+            time_s=(row + self._start) / self._rate_hz,
+            peak_g=float(mag[row - half : row + half + 1].max()),
+            impact_g=float(self._smoothed(row, row + 1)[0]),
+            impact_activity_g=float(
+                np.abs(mag[row - win.activity : row + win.activity] - 1.0).mean()
+            ),
+            free_fall_g=float(self._smoothed(row - win.free_fall, row).min()),
+            orientation_change_deg=_angle_deg(before, after),
+            stillness_g=float(mag[after_rows].std()),
+        )
+
+
+def _angle_deg(u: FloatArray, v: FloatArray) -> float:
+    """Angle between two mean acceleration vectors (gravity directions), in degrees."""
+    norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+    if norms < _EPS:
+        return 0.0
+    cosine = float(np.dot(u, v)) / norms
+    return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
+
+
+def detect_falls(
+    samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None
+) -> list[FallDetection]:
+    """Detect falls in a whole recording (shape (n, 3), in g, sampled at ``rate_hz``).
+
+    ``time_s`` counts from the first sample to the impact. This is the streaming detector
+    fed the whole array, so batch and stream always agree.
+    """
+    detector = StreamingFallDetector(rate_hz, config)
+    return detector.push(samples)
+
+
+def scan_impacts(
+    samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None
+) -> list[ImpactEvidence]:
+    """Evidence for every impact candidate, without gates, score or refractory period.
+
+    For tuning: the benchmark measures candidates once and then searches weights offline,
+    using :func:`classify`, the same decision rule as the detector.
+    """
+    detector = StreamingFallDetector(rate_hz, config)
+    detector._collect_all = True  # noqa: SLF001 - same module, tuning hook
+    return [e for e in detector._push(samples) if isinstance(e, ImpactEvidence)]
