@@ -34,8 +34,13 @@ __all__ = [
     "FallDetection",
     "FallDetectorConfig",
     "ImpactEvidence",
+    "ImpactScanner",
+    "ScoreWeights",
     "StreamingFallDetector",
+    "classify",
+    "confidence_of",
     "detect_falls",
+    "passes_gates",
     "scan_impacts",
 ]
 
@@ -54,12 +59,11 @@ class ScoreWeights:
     more g (or one more right angle) of this evidence moves the log-odds of a fall".
     """
 
-    bias: float = -4.694
-    impact_g: float = 1.834
-    impact_activity_g: float = 7.399
-    orientation_change_rt: float = 3.408  # per right angle (90 degrees)
-    free_fall_g: float = -5.059
-    stillness_g: float = -1.908
+    bias: float = -3.832
+    impact_g: float = 1.189
+    impact_activity_g: float = 4.844
+    orientation_change_rt: float = 3.729  # per right angle (90 degrees)
+    free_fall_g: float = -4.183
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,17 +137,19 @@ def confidence_of(evidence: ImpactEvidence, weights: ScoreWeights) -> float:
         + weights.impact_activity_g * evidence.impact_activity_g
         + weights.orientation_change_rt * evidence.orientation_change_deg / 90.0
         + weights.free_fall_g * evidence.free_fall_g
-        + weights.stillness_g * evidence.stillness_g
     )
     # Clamp to keep exp() finite; beyond +/-40 the confidence is 0 or 1 anyway.
     return 1.0 / (1.0 + math.exp(-min(max(score, -40.0), 40.0)))
 
 
+def passes_gates(evidence: ImpactEvidence, config: FallDetectorConfig) -> bool:
+    """The posture changed and the wearer is still: necessary, not sufficient, for a fall."""
+    return evidence.orientation_change_deg >= config.min_orientation_change_deg and evidence.stillness_g <= config.max_stillness_g
+
+
 def classify(evidence: ImpactEvidence, config: FallDetectorConfig) -> FallDetection | None:
     """Apply the gates and the score to one candidate; None when it is not a fall."""
-    if evidence.orientation_change_deg < config.min_orientation_change_deg:
-        return None
-    if evidence.stillness_g > config.max_stillness_g:
+    if not passes_gates(evidence, config):
         return None
     confidence = confidence_of(evidence, config.weights)
     if confidence < config.min_confidence:
@@ -163,9 +169,7 @@ def classify(evidence: ImpactEvidence, config: FallDetectorConfig) -> FallDetect
 def validate_rate(rate_hz: float) -> float:
     """Reject rates the windows were not designed for (and NaN, which compares false)."""
     if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
-        raise ValueError(
-            f"rate_hz must be between {MIN_RATE_HZ:g} and {MAX_RATE_HZ:g} Hz, got {rate_hz!r}"
-        )
+        raise ValueError(f"rate_hz must be between {MIN_RATE_HZ:g} and {MAX_RATE_HZ:g} Hz, got {rate_hz!r}")
     return float(rate_hz)
 
 
@@ -223,16 +227,16 @@ class _Windows:
         return max(self.post_end, self.peak + half + 1, self.activity)
 
 
-class StreamingFallDetector:
-    """Incremental fall detector with constant memory.
+class ImpactScanner:
+    """Finds impact candidates in a stream and measures them, with constant memory.
 
-    ``push`` accepts chunks of any length (even one sample) and returns the falls whose
-    post-impact window has just been completed. The detections do not depend on how the
-    stream is chunked: every decision reads exactly the same samples.
+    ``push`` accepts chunks of any length (even one sample) and returns the evidence of
+    every candidate whose post-impact window has just been completed. The result does not
+    depend on how the stream is chunked: each measurement reads exactly the same samples.
     """
 
     # Longest stretch processed at once; bounds the buffer (and so the memory) whatever
-    # the chunk size the caller pushes.
+    # chunk size the caller pushes.
     _BLOCK_S = 10.0
 
     def __init__(self, rate_hz: float, config: FallDetectorConfig | None = None) -> None:
@@ -243,28 +247,15 @@ class StreamingFallDetector:
         capacity = self._win.past + self._win.future + 2 * self._block
         self._acc = np.empty((capacity, 3), dtype=np.float64)
         self._mag = np.empty(capacity, dtype=np.float64)
-        self._start = 0  # absolute index of buffer row 0
+        self._start = 0  # absolute sample index of buffer row 0
         self._end = 0  # absolute index one past the newest sample
-        self._next_candidate = 0  # first absolute index not yet examined
-        self._quiet_until = 0  # candidates before this index are in a refractory period
+        self._next_candidate = 0  # first absolute index not examined yet
         self._started = False
-        self._collect_all = False
 
-    @property
-    def rate_hz(self) -> float:
-        return self._rate_hz
-
-    @property
-    def config(self) -> FallDetectorConfig:
-        return self._config
-
-    def push(self, samples: npt.ArrayLike) -> list[FallDetection]:
-        """Add samples (shape (n, 3), in g) and return the falls completed by them."""
-        return [d for d in self._push(samples) if isinstance(d, FallDetection)]
-
-    def _push(self, samples: npt.ArrayLike) -> list[FallDetection | ImpactEvidence]:
+    def push(self, samples: npt.ArrayLike) -> list[ImpactEvidence]:
+        """Add samples (shape (n, 3), in g); return the candidates completed by them."""
         array = validate_samples(samples)
-        found: list[FallDetection | ImpactEvidence] = []
+        found: list[ImpactEvidence] = []
         for begin in range(0, len(array), self._block):
             self._append(array[begin : begin + self._block])
             found.extend(self._examine())
@@ -277,7 +268,7 @@ class StreamingFallDetector:
             self._started = True
             self._start = -self._win.past
             self._acc[: self._win.past] = chunk[0]
-            self._mag[: self._win.past] = float(np.linalg.norm(chunk[0]))
+            self._mag[: self._win.past] = _magnitude(chunk[:1])[0]
             self._end = 0
         used = self._end - self._start
         if used + len(chunk) > len(self._acc):
@@ -288,48 +279,34 @@ class StreamingFallDetector:
             self._start += drop
             used = keep
         self._acc[used : used + len(chunk)] = chunk
-        self._mag[used : used + len(chunk)] = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
+        self._mag[used : used + len(chunk)] = _magnitude(chunk)
         self._end += len(chunk)
 
-    def _examine(self) -> list[FallDetection | ImpactEvidence]:
-        """Examine every candidate whose post-impact window is now complete."""
+    def _examine(self) -> list[ImpactEvidence]:
+        """Measure every candidate whose post-impact window is now complete."""
         first, stop = self._next_candidate, self._end - self._win.future + 1
         if stop <= first:
             return []
         self._next_candidate = stop
-        lo = first - self._start
-        hi = stop - self._start
-        half = self._win.smooth // 2
-        # Cheap early exit: the smoothed magnitude never exceeds the raw one.
-        if self._mag[lo - half : hi + half].max() < self._config.candidate_g:
+        lo, hi = first - self._start, stop - self._start
+        reach = self._win.peak + self._win.smooth // 2
+        # Cheap exit for quiet stretches: a moving average never exceeds its inputs.
+        if self._mag[lo - reach : hi + reach].max() < self._config.candidate_g:
             return []
-        found: list[FallDetection | ImpactEvidence] = []
-        for row in self._candidate_rows(lo, hi):
-            index = row + self._start
-            if index < self._quiet_until and not self._collect_all:
-                continue
-            evidence = self._measure(row)
-            if self._collect_all:
-                found.append(evidence)
-                continue
-            detection = classify(evidence, self._config)
-            if detection is not None:
-                found.append(detection)
-                self._quiet_until = index + self._win.refractory
-        return found
+        return [self._measure(row) for row in self._candidate_rows(lo, hi)]
 
     def _smoothed(self, lo: int, hi: int) -> FloatArray:
         """Centred moving average of the magnitude for buffer rows [lo, hi)."""
         half = self._win.smooth // 2
         windows = sliding_window_view(self._mag[lo - half : hi + half], self._win.smooth)
-        return windows.mean(axis=1)
+        means: FloatArray = windows.mean(axis=1)
+        return means
 
     def _candidate_rows(self, lo: int, hi: int) -> list[int]:
         """Rows in [lo, hi) that are the first maximum of the smoothed magnitude nearby."""
         peak = self._win.peak
         smooth = self._smoothed(lo - peak, hi + peak)
-        centre = smooth[peak:-peak]
-        rows = np.flatnonzero(centre >= self._config.candidate_g)
+        rows = np.flatnonzero(smooth[peak:-peak] >= self._config.candidate_g)
         if rows.size == 0:
             return []
         windows = sliding_window_view(smooth, 2 * peak + 1)[rows]
@@ -338,8 +315,7 @@ class StreamingFallDetector:
 
     def _measure(self, row: int) -> ImpactEvidence:
         """Measure the evidence around the candidate at buffer row ``row``."""
-        win = self._win
-        mag = self._mag
+        win, mag = self._win, self._mag
         before = self._acc[row - win.pre_start : row - win.pre_end].mean(axis=0)
         after_rows = slice(row + win.post_start, row + win.post_end)
         after = self._acc[after_rows].mean(axis=0)
@@ -348,13 +324,47 @@ class StreamingFallDetector:
             time_s=(row + self._start) / self._rate_hz,
             peak_g=float(mag[row - half : row + half + 1].max()),
             impact_g=float(self._smoothed(row, row + 1)[0]),
-            impact_activity_g=float(
-                np.abs(mag[row - win.activity : row + win.activity] - 1.0).mean()
-            ),
+            impact_activity_g=float(np.abs(mag[row - win.activity : row + win.activity] - 1.0).mean()),
             free_fall_g=float(self._smoothed(row - win.free_fall, row).min()),
             orientation_change_deg=_angle_deg(before, after),
             stillness_g=float(mag[after_rows].std()),
         )
+
+
+class StreamingFallDetector:
+    """Incremental fall detector with constant memory.
+
+    ``push`` accepts chunks of any length (even one sample) and returns the falls whose
+    post-impact window has just been completed, :attr:`FallDetectorConfig.latency_s`
+    after the impact. Chunking never changes the detections.
+    """
+
+    def __init__(self, rate_hz: float, config: FallDetectorConfig | None = None) -> None:
+        self._config = config if config is not None else FallDetectorConfig()
+        self._scanner = ImpactScanner(rate_hz, self._config)
+        self._quiet_until_s = -math.inf
+
+    @property
+    def config(self) -> FallDetectorConfig:
+        return self._config
+
+    def push(self, samples: npt.ArrayLike) -> list[FallDetection]:
+        """Add samples (shape (n, 3), in g) and return the falls completed by them."""
+        found: list[FallDetection] = []
+        for evidence in self._scanner.push(samples):
+            if evidence.time_s < self._quiet_until_s:
+                continue  # a bounce or the struggle after a fall already reported
+            detection = classify(evidence, self._config)
+            if detection is not None:
+                found.append(detection)
+                self._quiet_until_s = evidence.time_s + self._config.refractory_s
+        return found
+
+
+def _magnitude(samples: FloatArray) -> FloatArray:
+    """Euclidean norm per row, element-wise so that it cannot depend on the chunking."""
+    x, y, z = samples[:, 0], samples[:, 1], samples[:, 2]
+    return np.sqrt(x * x + y * y + z * z)
 
 
 def _angle_deg(u: FloatArray, v: FloatArray) -> float:
@@ -366,26 +376,19 @@ def _angle_deg(u: FloatArray, v: FloatArray) -> float:
     return math.degrees(math.acos(min(1.0, max(-1.0, cosine))))
 
 
-def detect_falls(
-    samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None
-) -> list[FallDetection]:
+def detect_falls(samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None) -> list[FallDetection]:
     """Detect falls in a whole recording (shape (n, 3), in g, sampled at ``rate_hz``).
 
     ``time_s`` counts from the first sample to the impact. This is the streaming detector
     fed the whole array, so batch and stream always agree.
     """
-    detector = StreamingFallDetector(rate_hz, config)
-    return detector.push(samples)
+    return StreamingFallDetector(rate_hz, config).push(samples)
 
 
-def scan_impacts(
-    samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None
-) -> list[ImpactEvidence]:
-    """Evidence for every impact candidate, without gates, score or refractory period.
+def scan_impacts(samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None) -> list[ImpactEvidence]:
+    """Evidence for every impact candidate, before gates, score and refractory period.
 
-    For tuning: the benchmark measures candidates once and then searches weights offline,
-    using :func:`classify`, the same decision rule as the detector.
+    For tuning: the benchmark measures candidates once, then fits the score offline and
+    decides with :func:`classify`, the detector's own rule.
     """
-    detector = StreamingFallDetector(rate_hz, config)
-    detector._collect_all = True  # noqa: SLF001 - same module, tuning hook
-    return [e for e in detector._push(samples) if isinstance(e, ImpactEvidence)]
+    return ImpactScanner(rate_hz, config).push(samples)
