@@ -1,0 +1,163 @@
+"""The ``eldercare`` command. Every service runs from here: ``eldercare <service> ...``.
+
+Components register their subcommands in ``COMPONENT_COMMANDS`` and are imported only when their
+command runs, so a gateway install (no psycopg, no FastAPI) can still run ``eldercare edge``.
+Exit codes: 0 clean, 1 failure, 2 bad configuration or usage (every problem listed at once).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from eldercare import __version__
+from eldercare.config import Settings, load_settings, redacted
+from eldercare.errors import ConfigError, EldercareError, PermanentError
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+#: subcommand -> "module:attribute" of a click command, loaded lazily.
+COMPONENT_COMMANDS: dict[str, str] = {
+    "ingest": "ingest.cli:command",
+    "edge": "edge.cli:command",
+    "alerts": "alerts.cli:command",
+    "api": "api.cli:command",
+    "users": "api.cli:users",
+    "simulate": "simulator.cli:simulate",
+    "demo": "simulator.cli:demo",
+}
+
+
+def fail_config(problems: list[str]) -> NoReturn:
+    click.echo("configuration problems:", err=True)
+    for problem in problems:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """Load settings, or print every problem and exit with code 2."""
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail_config(exc.problems)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class LazyGroup(click.Group):
+    """A group whose component subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = [name for name, target in COMPONENT_COMMANDS.items() if _importable(target)]
+        return sorted(set(super().list_commands(ctx)) | set(available))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        target = COMPONENT_COMMANDS.get(cmd_name)
+        if target is None or not _importable(target):
+            return None
+        module_name, attr = target.split(":")
+        loaded = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(loaded, click.Command):  # pragma: no cover - a wiring mistake
+            raise TypeError(f"{target} is not a click command")
+        return loaded
+
+
+def _importable(target: str) -> bool:
+    module_name = target.split(":")[0]
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="eldercare")
+def main() -> None:
+    """eldercare: smart elderly-care platform. Configuration comes from ELDERCARE_* variables."""
+
+
+@main.group()
+def config() -> None:
+    """Show or check the configuration read from the environment."""
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective configuration as JSON, secrets hidden."""
+    click.echo(json.dumps(redacted(settings_or_exit()), indent=2, sort_keys=True))
+
+
+@config.command("check")
+def config_check() -> None:
+    """Exit 0 when the configuration is valid, 2 (listing every problem) when not."""
+    settings_or_exit()
+    click.echo("configuration ok")
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations (idempotent; refuses edited migrations)."""
+    from eldercare.db.migrate import migrate
+
+    settings = settings_or_exit()
+    try:
+        report = migrate(settings.database_url, timescaledb=settings.db.timescaledb)
+    except PermanentError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except EldercareError as exc:
+        fail(str(exc))
+    for name in report.applied:
+        click.echo(f"applied {name}")
+    click.echo(f"schema up to date ({report.flavour}; {len(report.applied)} applied, {report.already_applied} already applied)")
+
+
+@db.command("status")
+def db_status() -> None:
+    """List migrations and whether each is applied."""
+    from eldercare.db.migrate import status
+
+    settings = settings_or_exit()
+    try:
+        rows = status(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - a CLI boundary: report and exit non-zero
+        fail(f"cannot read migration status: {exc}")
+    for name, state in rows:
+        click.echo(f"{name}\t{state}")
+
+
+@main.group()
+def contracts() -> None:
+    """The MQTT contract (v1)."""
+
+
+@contracts.command("docs")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="write the protocol reference to this file")
+def contracts_docs(write_path: str | None) -> None:
+    """Print (or write) docs/protocol.md generated from the payload models."""
+    from eldercare.contracts.docs import render
+
+    text = render()
+    if write_path is None:
+        click.echo(text, nl=False)
+        return
+    with open(write_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {write_path}")

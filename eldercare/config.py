@@ -1,0 +1,255 @@
+"""Configuration: environment variables with one prefix, read into one Settings object, once.
+
+Only the CLI builds Settings (``load_settings``); code below it receives the object and never
+reads ``os.environ``. Nested groups use a double underscore: ``ELDERCARE_INGEST__BATCH_SIZE``.
+Every timing knob carries its unit in its name, which is also how tests run fast without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eldercare.errors import ConfigError
+
+ENV_PREFIX = "ELDERCARE_"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/eldercare"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+_PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "password", "please-change"})
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """A parsed ``mqtt://[user:pass@]host:port`` or ``mqtts://`` URL."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    def with_credentials(self, username: str | None, password: str | None) -> MqttEndpoint:
+        return MqttEndpoint(self.host, self.port, self.tls, username, password)
+
+
+def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """Parse and validate an MQTT URL; raises ValueError naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"scheme must be mqtt:// or mqtts://, got {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("the URL must not have a path, query or fragment")
+    try:
+        port = parts.port
+    except ValueError as exc:  # urllib says "Port out of range 0-65535" or "invalid literal"
+        raise ValueError(f"invalid port: {exc}") from None
+    tls = parts.scheme == "mqtts"
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return MqttEndpoint(parts.hostname, port or (8883 if tls else 1883), tls, username, password)
+
+
+def _check_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("must be a libpq URL: postgresql://user@host:port/dbname")
+    if not parts.path.strip("/"):
+        raise ValueError("the URL names no database")
+    return url
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClockSettings(_Group):
+    """Simulated time shared by every service: ``start`` plus ``speed`` x elapsed wall time."""
+
+    start: AwareDatetime | None = None
+    speed: float = Field(default=1.0, gt=0, le=100_000)
+    # Wall-clock UNIX time at which simulated time was ``start``; lets several processes agree.
+    epoch_wall_s: float | None = None
+
+
+class DatabaseSettings(_Group):
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=8, ge=1, le=200)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    statement_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # auto: use TimescaleDB when the server has the extension; require: refuse to migrate without it
+    timescaledb: Literal["auto", "require", "off"] = "auto"
+
+
+class MqttSettings(_Group):
+    """Connection behaviour shared by every MQTT client we run."""
+
+    topic_root: str = Field(default="eldercare", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    ca_file: Path | None = None
+    session_expiry_s: int = Field(default=86_400, ge=0, le=2**32 - 1)
+
+
+class IngestSettings(_Group):
+    shared_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    client_id: str | None = Field(default=None, max_length=128)
+    batch_size: int = Field(default=20_000, ge=1, le=1_000_000, description="readings per database batch")
+    flush_interval_s: float = Field(default=0.25, gt=0, le=60)
+    max_inflight_messages: int = Field(default=2_000, ge=1, le=65_535)
+    retry_min_s: float = Field(default=0.2, gt=0, le=60)
+    retry_max_s: float = Field(default=15.0, gt=0, le=600)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables the endpoint")
+
+
+class EdgeSettings(_Group):
+    home_id: str | None = Field(default=None, description="the home id, equal to the gateway's MQTT username")
+    driver: Literal["simulated", "zigbee2mqtt", "replay"] = "simulated"
+    data_dir: Path = Path("/var/lib/eldercare-edge")
+    batch_max_readings: int = Field(default=200, ge=1, le=10_000)
+    batch_max_delay_s: float = Field(default=2.0, gt=0, le=600)
+    heartbeat_interval_s: float = Field(default=300.0, gt=0, le=86_400)
+    queue_max_messages: int = Field(default=200_000, ge=100, le=100_000_000)
+    max_unacked_messages: int = Field(default=1_000, ge=1, le=65_535)
+    zigbee2mqtt_url: str = "mqtt://127.0.0.1:1883"
+    zigbee2mqtt_base_topic: str = "zigbee2mqtt"
+    replay_file: Path | None = None
+    replay_speed: float = Field(default=1.0, gt=0, le=10_000)
+    replay_device_id: str = "wearable-1"
+
+
+class AlertsSettings(_Group):
+    evaluation_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600)
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    notify_max_attempts: int = Field(default=12, ge=1, le=1000)
+    notify_retry_min_s: float = Field(default=5.0, gt=0, le=3600)
+    notify_retry_max_s: float = Field(default=600.0, gt=0, le=86_400)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "eldercare@localhost"
+    shared_group: str = Field(default="alerts", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables the endpoint")
+
+
+class ApiSettings(_Group):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    jwt_secret: SecretStr | None = Field(default=None, description="required to run the API; at least 32 characters")
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
+    login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
+    broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
+    broker_admin_password: SecretStr | None = None
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if raw.lower() in _PLACEHOLDER_SECRETS or len(raw) < 32:
+            raise ValueError("must be a real secret of at least 32 characters, not a placeholder")
+        return value
+
+
+class SimulatorSettings(_Group):
+    homes: int = Field(default=10, ge=1, le=100_000)
+    home_prefix: str = Field(default="sim", pattern=r"^[a-z0-9\-]{1,24}$")
+    seed: int = 1
+    data_dir: Path = Path("./sim-data")
+    ground_truth_file: Path = Path("./sim-data/ground-truth.jsonl")
+    scenario_file: Path | None = None
+    sisfall_dir: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything a process needs, built once by the CLI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    mqtt_url: str = DEFAULT_MQTT_URL
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    instance: str = Field(default="", max_length=64, description="distinguishes copies of a service")
+    clock: ClockSettings = ClockSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    ingest: IngestSettings = IngestSettings()
+    edge: EdgeSettings = EdgeSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    api: ApiSettings = ApiSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        return _check_database_url(value)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _valid_mqtt_url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+    @property
+    def mqtt_endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self.mqtt_url)
+
+
+def env_name(location: tuple[str | int, ...]) -> str:
+    """The environment variable behind a settings field location, e.g. ``ELDERCARE_INGEST__BATCH_SIZE``."""
+    return ENV_PREFIX + "__".join(str(part) for part in location).upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment; raise ConfigError listing every problem at once."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [f"{env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(problems) from None
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data with every secret hidden, for ``eldercare config show``."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["database_url"] = _hide_url_password(settings.database_url)
+    data["mqtt_url"] = _hide_url_password(settings.mqtt_url)
+    return data
+
+
+def _hide_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def scaled_clock_from(settings: ClockSettings) -> tuple[datetime, float, float | None] | None:
+    """The (start, speed, epoch) triple when simulated time is configured, else None."""
+    if settings.start is None:
+        return None
+    return settings.start, settings.speed, settings.epoch_wall_s

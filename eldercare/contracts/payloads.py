@@ -1,0 +1,230 @@
+"""Payload models of contract v1: what each topic kind carries, as JSON.
+
+Models are strict about shape (unknown fields are refused) and about values (finite numbers,
+timezone-aware timestamps, ranges per metric), because everything here arrives from outside.
+``docs/protocol.md`` is generated from these classes; edit them, then run
+``eldercare contracts docs --write``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from eldercare.contracts.topics import HOME_ID_PATTERN, MessageKind
+
+HomeId = Annotated[str, StringConstraints(pattern=HOME_ID_PATTERN)]
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-:.]{0,63}$")]
+Timestamp = Annotated[datetime, AwareDatetime]
+Sequence = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+MAX_READINGS_PER_MESSAGE = 5_000
+MAX_EVENTS_PER_MESSAGE = 500
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DeviceKind(StrEnum):
+    MOTION = "motion"
+    DOOR = "door"
+    BED = "bed"
+    WEARABLE = "wearable"
+    SOS_BUTTON = "sos_button"
+    PLUG = "plug"
+    TEMPERATURE = "temperature"
+
+
+class Room(StrEnum):
+    BEDROOM = "bedroom"
+    BATHROOM = "bathroom"
+    KITCHEN = "kitchen"
+    LIVING_ROOM = "living_room"
+    DINING_ROOM = "dining_room"
+    HALLWAY = "hallway"
+    ENTRY = "entry"
+    OTHER = "other"
+
+
+class Metric(StrEnum):
+    """What a reading measures, and in which unit (the suffix)."""
+
+    MOTION = "motion"  # 1 motion seen, 0 cleared
+    DOOR_OPEN = "door_open"  # 1 open, 0 closed
+    BED_OCCUPIED = "bed_occupied"  # 1 someone in bed, 0 empty
+    TEMPERATURE_C = "temperature_c"
+    HUMIDITY_PCT = "humidity_pct"
+    POWER_W = "power_w"
+    ENERGY_KWH = "energy_kwh"
+    BATTERY_PCT = "battery_pct"
+    ACTIVITY_G = "activity_g"  # wearable: RMS of acceleration minus gravity over the batch window
+
+
+#: Inclusive value range per metric; binary metrics take exactly 0 or 1.
+METRIC_RANGES: dict[Metric, tuple[float, float]] = {
+    Metric.MOTION: (0, 1),
+    Metric.DOOR_OPEN: (0, 1),
+    Metric.BED_OCCUPIED: (0, 1),
+    Metric.TEMPERATURE_C: (-60, 100),
+    Metric.HUMIDITY_PCT: (0, 100),
+    Metric.POWER_W: (0, 100_000),
+    Metric.ENERGY_KWH: (0, 1e9),
+    Metric.BATTERY_PCT: (0, 100),
+    Metric.ACTIVITY_G: (0, 64),
+}
+BINARY_METRICS = frozenset({Metric.MOTION, Metric.DOOR_OPEN, Metric.BED_OCCUPIED})
+
+
+class Reading(_Model):
+    """One measurement. (device, seq) is unique forever: the platform deduplicates on it."""
+
+    device: DeviceId = Field(description="device id, unique across the whole platform")
+    kind: DeviceKind = Field(description="what the device is; registers the device on first sight")
+    seq: Sequence = Field(description="per-device sequence number, strictly increasing, survives gateway restarts")
+    ts: Timestamp = Field(description="when it was measured, RFC 3339 with offset")
+    metric: Metric
+    value: float
+    room: Room | None = Field(default=None, description="where the device is installed, when known")
+
+    @model_validator(mode="after")
+    def _value_in_range(self) -> Reading:
+        low, high = METRIC_RANGES[self.metric]
+        if not low <= self.value <= high:
+            raise ValueError(f"value {self.value} out of range [{low:g}, {high:g}] for metric {self.metric.value}")
+        if self.metric in BINARY_METRICS and self.value not in (0.0, 1.0):
+            raise ValueError(f"metric {self.metric.value} takes 0 or 1")
+        return self
+
+
+class ReadingBatch(_Model):
+    """Topic kind ``readings``: a batch of readings from one gateway, QoS 1, not retained."""
+
+    home_id: HomeId
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)
+
+
+class FallEvidence(_Model):
+    """Why the gateway believes this was a fall (computed on the wearable's accelerometer)."""
+
+    peak_g: float = Field(ge=0, le=64, description="peak acceleration magnitude at impact, in g")
+    orientation_change_deg: float = Field(ge=0, le=180, description="body tilt after vs before the impact")
+    stillness_g: float = Field(ge=0, le=64, description="movement (std of magnitude, g) after the impact")
+    free_fall_min_g: float | None = Field(default=None, ge=0, le=64, description="lowest magnitude before impact")
+
+
+class _EventBase(_Model):
+    device: DeviceId
+    kind: DeviceKind
+    seq: Sequence
+    ts: Timestamp
+    room: Room | None = None
+
+
+class FallEvent(_EventBase):
+    type: Literal["fall"]
+    confidence: float = Field(ge=0, le=1)
+    evidence: FallEvidence
+
+
+class SosEvent(_EventBase):
+    type: Literal["sos"]
+    press: Literal["single", "double", "long"] = "single"
+
+
+class DoorEvent(_EventBase):
+    type: Literal["door"]
+    state: Literal["open", "closed"]
+
+
+class BedEvent(_EventBase):
+    type: Literal["bed"]
+    state: Literal["occupied", "vacated"]
+
+
+class PresenceEvent(_EventBase):
+    type: Literal["presence"]
+    state: Literal["detected", "cleared"]
+
+
+Event = Annotated[FallEvent | SosEvent | DoorEvent | BedEvent | PresenceEvent, Field(discriminator="type")]
+
+
+class EventBatch(_Model):
+    """Topic kind ``events``: sent at once when something happens, QoS 1, not retained."""
+
+    home_id: HomeId
+    events: list[Event] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
+
+
+class GatewayStatus(_Model):
+    """Topic kind ``status``: retained. ``online`` after connecting; ``offline`` as last will and on shutdown."""
+
+    home_id: HomeId
+    state: Literal["online", "offline"]
+    ts: Timestamp
+    reason: Literal["connected", "shutdown", "connection_lost"] | None = None
+    agent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class DeviceHealth(_Model):
+    device: DeviceId
+    kind: DeviceKind
+    room: Room | None = None
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    signal_lqi: int | None = Field(default=None, ge=0, le=255, description="link quality, 0-255 (Zigbee LQI)")
+    last_seen: Timestamp | None = None
+
+
+class Heartbeat(_Model):
+    """Topic kind ``heartbeat``: periodic health of the gateway and of every device it knows."""
+
+    home_id: HomeId
+    ts: Timestamp
+    uptime_s: float = Field(ge=0)
+    queue_depth: int = Field(ge=0, description="messages waiting in the gateway's disk queue")
+    devices: list[DeviceHealth] = Field(default_factory=list, max_length=256)
+
+
+class DeviceAssignment(_Model):
+    device: DeviceId
+    kind: DeviceKind
+    room: Room | None = None
+
+
+class GatewayConfig(_Model):
+    """Topic kind ``config``: platform to gateway, retained; the gateway applies the highest revision."""
+
+    home_id: HomeId
+    revision: int = Field(ge=0)
+    ts: Timestamp
+    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    heartbeat_interval_s: float = Field(default=300, gt=0, le=86_400)
+    batch_max_readings: int = Field(default=200, ge=1, le=MAX_READINGS_PER_MESSAGE)
+    batch_max_delay_s: float = Field(default=2.0, gt=0, le=600)
+    fall_detection_enabled: bool = True
+    devices: list[DeviceAssignment] = Field(default_factory=list, max_length=256)
+
+
+Message = ReadingBatch | EventBatch | GatewayStatus | Heartbeat | GatewayConfig
+
+MODEL_BY_KIND: dict[MessageKind, type[Message]] = {
+    MessageKind.READINGS: ReadingBatch,
+    MessageKind.EVENTS: EventBatch,
+    MessageKind.STATUS: GatewayStatus,
+    MessageKind.HEARTBEAT: Heartbeat,
+    MessageKind.CONFIG: GatewayConfig,
+}
+KIND_BY_MODEL: dict[type[Message], MessageKind] = {model: kind for kind, model in MODEL_BY_KIND.items()}
+
+#: QoS and retain flag per kind, which every publisher must use.
+DELIVERY: dict[MessageKind, tuple[int, bool]] = {
+    MessageKind.READINGS: (1, False),
+    MessageKind.EVENTS: (1, False),
+    MessageKind.STATUS: (1, True),
+    MessageKind.HEARTBEAT: (1, False),
+    MessageKind.CONFIG: (1, True),
+}

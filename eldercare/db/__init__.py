@@ -1,0 +1,1 @@
+"""The database boundary: connection pools, migrations, and translation of psycopg errors."""

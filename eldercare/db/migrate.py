@@ -1,0 +1,170 @@
+"""Ordered SQL migrations, applied by ``eldercare db migrate``.
+
+Files are ``NNNN_name.sql``, or a pair ``NNNN_name.timescaledb.sql`` / ``NNNN_name.postgres.sql``
+when TimescaleDB and plain PostgreSQL need different DDL for the same tables. Each applied file is
+recorded with its SHA-256; running again applies only what is new, and an applied file that was
+edited afterwards is refused, because the database no longer matches what the file says.
+Concurrent runs are serialised by an advisory lock, and each migration commits on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+
+from eldercare.errors import MigrationError, PermanentError, TransientError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<variant>timescaledb|postgres))?\.sql$")
+# An arbitrary constant: the key of the advisory lock that serialises concurrent migrate runs.
+_LOCK_KEY = 0x6E6C6465726361  # "eldercare" folded into a bigint
+Flavour = Literal["timescaledb", "postgres"]
+
+_CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    variant     text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    files: dict[str, Path]  # variant ("any", "timescaledb", "postgres") -> file
+
+    def file_for(self, flavour: Flavour) -> tuple[str, Path]:
+        if "any" in self.files:
+            return "any", self.files["any"]
+        return flavour, self.files[flavour]
+
+
+@dataclass
+class MigrationReport:
+    flavour: Flavour
+    applied: list[str] = field(default_factory=list)
+    already_applied: int = 0
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every migration in version order; refuses gaps in variants and malformed names."""
+    found: dict[int, dict[str, Path]] = {}
+    names: dict[int, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+        version = int(match["version"])
+        if names.setdefault(version, match["name"]) != match["name"]:
+            raise MigrationError(f"two migrations share version {version:04d}")
+        found.setdefault(version, {})[match["variant"] or "any"] = path
+    migrations = [Migration(v, names[v], files) for v, files in sorted(found.items())]
+    for migration in migrations:
+        variants = set(migration.files)
+        if variants != {"any"} and variants != {"timescaledb", "postgres"}:
+            raise MigrationError(
+                f"{migration.version:04d}_{migration.name}: needs both a .timescaledb.sql and a .postgres.sql file, or one .sql"
+            )
+    return migrations
+
+
+def migrate(
+    conninfo: str,
+    *,
+    timescaledb: Literal["auto", "require", "off"] = "auto",
+    directory: Path = MIGRATIONS_DIR,
+) -> MigrationReport:
+    """Bring the database at ``conninfo`` up to date. Idempotent."""
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+            try:
+                return _migrate_locked(conn, timescaledb, directory)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot reach the database: {exc}") from exc
+
+
+def _migrate_locked(conn: psycopg.Connection, mode: Literal["auto", "require", "off"], directory: Path) -> MigrationReport:
+    conn.execute(_CREATE_LEDGER)
+    applied = {
+        row[0]: (row[1], row[2]) for row in conn.execute("SELECT version, variant, checksum FROM schema_migrations").fetchall()
+    }
+    migrations = discover(directory)
+    flavour = _flavour(conn, mode, applied, migrations)
+    _verify_applied(migrations, applied)
+    report = MigrationReport(flavour=flavour, already_applied=len(applied))
+    for migration in migrations:
+        if migration.version in applied:
+            continue
+        variant, path = migration.file_for(flavour)
+        with conn.transaction():
+            try:
+                conn.execute(path.read_text(encoding="utf-8"))  # our own file, not user input
+            except psycopg.Error as exc:
+                raise MigrationError(f"{path.name} failed: {exc}") from exc
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, variant, checksum) VALUES (%s, %s, %s, %s)",
+                (migration.version, migration.name, variant, checksum(path)),
+            )
+        report.applied.append(path.name)
+    return report
+
+
+def _flavour(
+    conn: psycopg.Connection,
+    mode: Literal["auto", "require", "off"],
+    applied: dict[int, tuple[str, str]],
+    migrations: list[Migration],
+) -> Flavour:
+    # A database keeps the flavour it was created with, whatever the server offers later.
+    for variant, _ in applied.values():
+        if variant in ("timescaledb", "postgres"):
+            return "timescaledb" if variant == "timescaledb" else "postgres"
+    available = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()
+    has_extension = bool(available and available[0])
+    if mode == "require" and not has_extension:
+        raise PermanentError("ELDERCARE_DB__TIMESCALEDB=require, but the server has no timescaledb extension")
+    return "timescaledb" if has_extension and mode != "off" else "postgres"
+
+
+def _verify_applied(migrations: list[Migration], applied: dict[int, tuple[str, str]]) -> None:
+    by_version = {m.version: m for m in migrations}
+    for version, (variant, recorded) in sorted(applied.items()):
+        migration = by_version.get(version)
+        if migration is None:
+            raise MigrationError(f"migration {version:04d} is applied in the database but its file is missing")
+        path = migration.files.get(variant)
+        if path is None:
+            raise MigrationError(f"migration {version:04d} was applied as {variant!r}, which has no file now")
+        if checksum(path) != recorded:
+            raise MigrationError(
+                f"{path.name} was edited after it was applied (recorded sha256 {recorded[:12]}, file now "
+                f"{checksum(path)[:12]}); restore the original and put the change in a new migration"
+            )
+
+
+def status(conninfo: str) -> list[tuple[str, str]]:
+    """(migration, state) for every known migration: applied with its variant, or pending."""
+    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        rows = conn.execute("SELECT version, variant FROM schema_migrations").fetchall() if exists and exists[0] else []
+    applied: dict[int, str] = {int(version): str(variant) for version, variant in rows}
+    return [
+        (f"{m.version:04d}_{m.name}", f"applied ({applied[m.version]})" if m.version in applied else "pending")
+        for m in discover()
+    ]

@@ -1,0 +1,58 @@
+"""Connection pools with timeouts everywhere, and the one place psycopg errors are translated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from eldercare.config import Settings
+from eldercare.errors import PermanentError, TransientError
+
+
+def _conninfo(settings: Settings) -> str:
+    return settings.database_url
+
+
+@asynccontextmanager
+async def open_pool(settings: Settings, *, name: str, max_size: int | None = None) -> AsyncIterator[AsyncConnectionPool]:
+    """An open pool for ``settings.database_url``; every session gets a statement timeout."""
+    timeout_ms = int(settings.db.statement_timeout_s * 1000)
+
+    async def configure(conn: psycopg.AsyncConnection) -> None:
+        await conn.execute(f"SET statement_timeout = {timeout_ms}")  # int we computed: no injection
+        await conn.set_autocommit(False)
+        await conn.commit()
+
+    pool = AsyncConnectionPool(
+        _conninfo(settings),
+        min_size=settings.db.pool_min_size,
+        max_size=max_size or settings.db.pool_max_size,
+        name=name,
+        timeout=settings.db.connect_timeout_s,
+        kwargs={"connect_timeout": max(1, int(settings.db.connect_timeout_s)), "application_name": f"eldercare-{name}"},
+        configure=configure,
+        open=False,
+    )
+    await pool.open(wait=False)
+    try:
+        yield pool
+    finally:
+        await pool.close(timeout=5)
+
+
+def translate(exc: BaseException) -> Exception:
+    """Map a psycopg error to our hierarchy: connection trouble is transient, the rest permanent."""
+    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown)):
+        return TransientError(f"database unavailable: {type(exc).__name__}")
+    if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+        return TransientError(f"database conflict: {type(exc).__name__}")
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - psycopg_pool is a server dependency
+        PoolTimeout = ()  # type: ignore[assignment,misc]  # noqa: N806
+    if isinstance(exc, PoolTimeout):
+        return TransientError("no database connection available in time")
+    return PermanentError(f"database error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,1 @@
+"""Pure rules that two or more components need (no I/O)."""

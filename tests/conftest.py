@@ -1,0 +1,109 @@
+"""Fixtures every test can use: real databases, real brokers, topic roots, fault injection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eldercare.config import Settings, load_settings
+from tests.support.broker import PrivateBroker
+from tests.support.databases import DatabaseFactory
+from tests.support.proxy import TcpProxy
+from tests.support.services import BROKER_HOST, BROKER_PORT, PG_ADMIN_URL, require_broker, require_postgres
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[DatabaseFactory]:
+    require_postgres()
+    factory = DatabaseFactory(PG_ADMIN_URL)
+    factory.create_template()
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture
+def db_url(databases: DatabaseFactory) -> Iterator[str]:
+    """A fresh, fully migrated database for this test only."""
+    url = databases.clone()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def broker_url() -> str:
+    """The shared Mosquitto started before the session (default queue limits: keep loads small)."""
+    require_broker()
+    return f"mqtt://{BROKER_HOST}:{BROKER_PORT}"
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A topic root of this test's own, so tests on the shared broker never see each other."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_settings(db_url: str, broker_url: str, topic_root: str) -> Callable[..., Settings]:
+    """Settings for this test's database, broker and topic root, plus overrides."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"database_url": db_url, "mqtt_url": broker_url, "log_format": "console"}
+        mqtt = dict(overrides.pop("mqtt", {}))
+        mqtt.setdefault("topic_root", topic_root)
+        values["mqtt"] = mqtt
+        values.update(overrides)
+        return load_settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def env_for(db_url: str, broker_url: str, topic_root: str) -> Callable[..., dict[str, str]]:
+    """ELDERCARE_* variables for a CLI subprocess on this test's database, broker and topic root."""
+
+    def build(**extra: str) -> dict[str, str]:
+        env = {
+            "ELDERCARE_DATABASE_URL": db_url,
+            "ELDERCARE_MQTT_URL": broker_url,
+            "ELDERCARE_MQTT__TOPIC_ROOT": topic_root,
+            "ELDERCARE_LOG_FORMAT": "json",
+        }
+        env.update({f"ELDERCARE_{key.upper()}": value for key, value in extra.items()})
+        return env
+
+    return build
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[Callable[..., PrivateBroker]]:
+    """Start a private Mosquitto: ``private_broker(users={...}, acl="...")``."""
+    started: list[PrivateBroker] = []
+
+    def start(**kwargs: Any) -> PrivateBroker:
+        broker = PrivateBroker(directory=tmp_path / f"mosquitto-{len(started)}", **kwargs)
+        broker.start()
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop(kill=True)
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[str, int], TcpProxy]]:
+    """A cuttable TCP proxy: ``proxy = tcp_proxy(host, port); proxy.cut(); proxy.restore()``."""
+    proxies: list[TcpProxy] = []
+
+    def start(host: str, port: int) -> TcpProxy:
+        proxy = TcpProxy(host, port).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()

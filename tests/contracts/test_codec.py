@@ -1,0 +1,98 @@
+"""The contract codec: every kind round-trips; every kind of bad input gets its own reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+
+from eldercare.contracts import Decoded, MessageKind, Rejection, RejectReason, Topic, decode, encode
+from eldercare.contracts.codec import MAX_PAYLOAD_BYTES
+from eldercare.contracts.examples import HOME, examples
+from eldercare.contracts.payloads import Message
+from eldercare.contracts.topics import TopicError, acl_pattern, shared_subscription, subscription
+from tests.contracts.strategies import messages
+
+ROOT = "eldercare"
+
+
+@settings(max_examples=300)
+@given(messages)
+def test_decode_encode_round_trip(message: Message) -> None:
+    topic, payload = encode(ROOT, message)
+    result = decode(topic, payload, root=ROOT)
+    assert isinstance(result, Decoded), result
+    assert result.message == message
+    assert result.topic.home_id == message.home_id
+
+
+@pytest.mark.parametrize("kind", list(MessageKind))
+def test_examples_are_valid(kind: MessageKind) -> None:
+    message = examples()[kind]
+    topic, payload = encode(ROOT, message)
+    assert Topic.parse(topic).kind is kind
+    assert isinstance(decode(topic, payload), Decoded)
+
+
+def _reading_doc(**changes: object) -> bytes:
+    doc = json.loads(encode(ROOT, examples()[MessageKind.READINGS])[1])
+    doc["readings"][0].update(changes)
+    return json.dumps(doc).encode()
+
+
+READINGS_TOPIC = f"{ROOT}/v1/{HOME}/readings"
+
+BAD_SAMPLES = [
+    pytest.param(READINGS_TOPIC, b"", RejectReason.PAYLOAD_EMPTY, "empty", id="empty"),
+    pytest.param(READINGS_TOPIC, b"{" + b" " * MAX_PAYLOAD_BYTES + b"}", RejectReason.PAYLOAD_TOO_LARGE, "bytes", id="oversize"),
+    pytest.param(READINGS_TOPIC, b'{"home_id": "\xff\xfe"}', RejectReason.NOT_UTF8, "UTF-8", id="not-utf8"),
+    pytest.param(READINGS_TOPIC, b'{"home_id": ', RejectReason.NOT_JSON, "line 1", id="not-json"),
+    pytest.param(READINGS_TOPIC, b"[1, 2]", RejectReason.NOT_AN_OBJECT, "list", id="not-object"),
+    pytest.param(READINGS_TOPIC, _reading_doc(colour="red"), RejectReason.UNKNOWN_FIELD, "readings.0.colour", id="unknown-field"),
+    pytest.param(READINGS_TOPIC, _reading_doc(seq="seven"), RejectReason.WRONG_TYPE, "readings.0.seq", id="wrong-type"),
+    pytest.param(READINGS_TOPIC, _reading_doc(value="high"), RejectReason.WRONG_TYPE, "readings.0.value", id="string-value"),
+    pytest.param(READINGS_TOPIC, _reading_doc(metric="mood"), RejectReason.INVALID_VALUE, "readings.0.metric", id="unknown-metric"),
+    pytest.param(READINGS_TOPIC, _reading_doc(value=7), RejectReason.INVALID_VALUE, "out of range", id="out-of-range"),
+    pytest.param(READINGS_TOPIC, _reading_doc(seq=-1), RejectReason.INVALID_VALUE, "readings.0.seq", id="negative-seq"),
+    pytest.param(READINGS_TOPIC, _reading_doc(ts="2026-01-01T00:00:00"), RejectReason.INVALID_VALUE, "timezone", id="naive-ts"),
+    pytest.param(READINGS_TOPIC, b'{"home_id": "home-0001", "readings": []}', RejectReason.INVALID_VALUE, "readings", id="no-readings"),
+    pytest.param(READINGS_TOPIC, b'{"home_id": "home-0001"}', RejectReason.MISSING_FIELD, "readings", id="missing"),
+    pytest.param(READINGS_TOPIC, _reading_doc(value=float("nan")).replace(b"NaN", b"NaN"), RejectReason.INVALID_VALUE, "finite",
+                 id="nan"),
+    pytest.param(f"{ROOT}/v1/home-0002/readings", _reading_doc(), RejectReason.HOME_MISMATCH, "contradicts", id="home-mismatch"),
+    pytest.param(f"{ROOT}/v1/readings", _reading_doc(), RejectReason.TOPIC_INVALID, "4 levels", id="topic-too-short"),
+    pytest.param(f"{ROOT}/{HOME}/v1/readings", _reading_doc(), RejectReason.TOPIC_INVALID, "version", id="topic-wrong-level"),
+    pytest.param(f"{ROOT}/v2/{HOME}/readings", _reading_doc(), RejectReason.TOPIC_INVALID, "version", id="topic-v2"),
+    pytest.param(f"{ROOT}/v1/{HOME}/gossip", _reading_doc(), RejectReason.TOPIC_INVALID, "kind", id="topic-unknown-kind"),
+    pytest.param(f"{ROOT}/v1/Home!/readings", _reading_doc(), RejectReason.TOPIC_INVALID, "home id", id="topic-bad-home"),
+    pytest.param(f"{ROOT}/v1/{HOME}/events", b'{"home_id": "home-0001", "events": [{"type": "explosion"}]}',
+                 RejectReason.WRONG_TYPE, "events.0", id="unknown-event-type"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason", "detail"), BAD_SAMPLES)
+def test_bad_input_is_rejected_with_a_specific_reason(topic: str, payload: bytes, reason: RejectReason, detail: str) -> None:
+    result = decode(topic, payload, root=ROOT)
+    assert isinstance(result, Rejection)
+    assert result.reason is reason, result
+    assert detail in result.detail
+    assert result.topic == topic
+
+
+def test_decode_never_raises_on_arbitrary_bytes() -> None:
+    for payload in (b"\x00", b"null", b"{}", b'{"home_id": 5}', bytes(range(256)), b'"string"', b"1e999"):
+        assert isinstance(decode(READINGS_TOPIC, payload), Rejection)
+
+
+def test_wrong_root_is_rejected() -> None:
+    assert isinstance(decode(READINGS_TOPIC, _reading_doc(), root="other"), Rejection)
+
+
+def test_topic_helpers() -> None:
+    assert subscription(ROOT) == "eldercare/v1/+/+"
+    assert subscription(ROOT, MessageKind.EVENTS, home_id=HOME) == f"eldercare/v1/{HOME}/events"
+    assert shared_subscription("ingest", "eldercare/v1/+/+") == "$share/ingest/eldercare/v1/+/+"
+    assert acl_pattern(ROOT) == "pattern readwrite eldercare/v1/%u/#"
+    with pytest.raises(TopicError):
+        Topic(ROOT, "UPPER", MessageKind.READINGS)

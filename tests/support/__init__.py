@@ -1,0 +1,1 @@
+"""Test harness: real PostgreSQL, real Mosquitto, TCP fault injection, subprocess helpers."""

@@ -1,0 +1,79 @@
+"""The harness itself: per-test databases, private brokers with auth and ACLs, the cutting proxy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from eldercare.config import Settings
+from eldercare.contracts.topics import acl_pattern
+from eldercare.errors import PermanentError
+from eldercare.mqtt import connect
+from tests.support.broker import PrivateBroker
+from tests.support.proxy import TcpProxy
+
+
+def test_each_test_gets_a_migrated_database_of_its_own(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()  # type: ignore[misc]
+        assert count >= 2
+        (homes,) = conn.execute("SELECT count(*) FROM homes").fetchone()  # type: ignore[misc]
+        assert homes == 0
+
+
+def test_proxy_cuts_and_restores_a_database_connection(db_url: str, tcp_proxy: Callable[[str, int], TcpProxy]) -> None:
+    parts = urlsplit(db_url)
+    proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    via_proxy = parts._replace(netloc=f"postgres@127.0.0.1:{proxy.port}").geturl()
+    conn = psycopg.connect(via_proxy, autocommit=True)
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    proxy.cut()
+    with pytest.raises(psycopg.OperationalError):
+        conn.execute("SELECT 1")
+    conn.close()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(via_proxy, connect_timeout=2)
+    proxy.restore()
+    with psycopg.connect(via_proxy, autocommit=True) as again:
+        assert again.execute("SELECT 2").fetchone() == (2,)
+
+
+async def test_private_broker_confines_a_home_to_its_topics(
+    private_broker: Callable[..., PrivateBroker], make_settings: Callable[..., Settings]
+) -> None:
+    broker = private_broker(users={"home-a": "pw-a", "home-b": "pw-b"}, acl=acl_pattern("eldercare") + "\n")
+    settings = make_settings(mqtt_url=broker.url, mqtt={"topic_root": "eldercare"})
+    received: list[str] = []
+    async with connect(settings, client_id="b", endpoint=settings.mqtt_endpoint.with_credentials("home-b", "pw-b")) as client_b:
+        await client_b.subscribe("eldercare/v1/home-b/#", qos=1)
+        await client_b.subscribe("eldercare/v1/home-a/#", qos=1)  # not allowed: the broker delivers nothing
+        async with connect(
+            settings, client_id="a", endpoint=settings.mqtt_endpoint.with_credentials("home-a", "pw-a")
+        ) as client_a:
+            await client_a.publish("eldercare/v1/home-a/status", b"own", qos=1)
+            await client_a.publish("eldercare/v1/home-b/status", b"forged", qos=1)  # dropped by the ACL
+        async with connect(settings, client_id="b2", endpoint=settings.mqtt_endpoint.with_credentials("home-b", "pw-b")) as other:
+            await other.publish("eldercare/v1/home-b/status", b"mine", qos=1)
+
+        async def collect() -> None:
+            async for message in client_b.messages:
+                received.append(message.payload.decode())  # type: ignore[union-attr]
+                if "mine" in received:
+                    return
+
+        await asyncio.wait_for(collect(), timeout=5)
+    assert received == ["mine"]
+
+
+async def test_wrong_password_is_permanent(
+    private_broker: Callable[..., PrivateBroker], make_settings: Callable[..., Settings]
+) -> None:
+    broker = private_broker(users={"home-a": "pw-a"})
+    settings = make_settings(mqtt_url=broker.url)
+    with pytest.raises(PermanentError):
+        async with connect(settings, client_id="x", endpoint=settings.mqtt_endpoint.with_credentials("home-a", "wrong")):
+            pass
