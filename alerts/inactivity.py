@@ -24,8 +24,9 @@ How it decides. The home's state at `now` is described by the last event before 
 inactivity that was ever still going on in that slot after an event in that context ("after
 motion in the bedroom, at 03:00, this person has been inactive for at most 4 h 30 min"). The
 maximum is taken over a window of neighbouring slots, because tomorrow's nap is not exactly at
-today's time. An (area, slot) seen on too few days falls back to the slot's maximum over all
-areas, which is conservative. The alarm threshold is ``usual max * margin_factor + margin_s``,
+today's time, but it is capped by the maximum over all areas in the same clock hour
+(``pool_s``), which has more data behind it. An (area, slot) seen on fewer than
+``min_context_days`` days uses that all-areas maximum. The alarm threshold is ``usual max * margin_factor + margin_s``,
 clamped to ``[floor_s, ceiling_s]``. Until ``min_history_days`` days exist, fixed day/night
 defaults apply.
 
@@ -80,6 +81,8 @@ class InactivitySettings:
 
     slot_s: int = 900
     smoothing_window_s: int = 3600
+    # An area's usual maximum is capped by the maximum over all areas in the same clock period.
+    pool_s: int = 3600
     min_history_days: int = 7
     # An (area, slot) needs data from this many distinct days before its own maximum is used.
     min_context_days: int = 3
@@ -363,21 +366,32 @@ def _learned_limits(
 ) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
     slots = _DAY_S // cfg.slot_s
     reach = cfg.smoothing_window_s // cfg.slot_s
-    window = [(offset % slots) for offset in range(-reach, reach + 1)]
-    smoothed: dict[str, list[int | None]] = {}
+    pooled = _pooled_max(observed, cfg)
+    usual: dict[str, tuple[int, ...]] = {ANY: tuple(pooled)}
     for context, longest in observed.longest.items():
         days = observed.days[context]
-        smoothed[context] = [
-            _window_max(longest, days, [(k + w) % slots for w in window], cfg.min_context_days) for k in range(slots)
-        ]
-    defaults = _default_limits(cfg)
-    # Where no area has enough data (say the resident is always out then), the default applies.
-    fallback = [max((v for s in smoothed.values() if (v := s[k]) is not None), default=defaults[k]) for k in range(slots)]
-    usual: dict[str, tuple[int, ...]] = {ANY: tuple(fallback)}
-    for context, values in smoothed.items():
-        usual[context] = tuple(fallback[k] if v is None else v for k, v in enumerate(values))
+        values = []
+        for k in range(slots):
+            own = _window_max(longest, days, [(k + w) % slots for w in range(-reach, reach + 1)], cfg.min_context_days)
+            # Smoothing guards a sparse area against tomorrow's nap being a little later, but it
+            # never needs to exceed what all areas together showed in this period of the day.
+            values.append(pooled[k] if own is None else min(own, pooled[k]))
+        usual[context] = tuple(values)
     thresholds = {c: tuple(_clamp(v, cfg, cfg.floor_s, cfg.ceiling_s) for v in vals) for c, vals in usual.items()}
     return usual, thresholds
+
+
+def _pooled_max(observed: _Observed, cfg: InactivitySettings) -> list[int]:
+    """Per slot, the longest inactivity after any area within the same `pool_s` period of the day
+    (the default where nothing was ever observed, e.g. the resident is always out then)."""
+    slots, per_pool = _DAY_S // cfg.slot_s, max(1, cfg.pool_s // cfg.slot_s)
+    defaults = _default_limits(cfg)
+    pooled = []
+    for k in range(slots):
+        first = k - k % per_pool
+        seen = [v for longest in observed.longest.values() for v in longest[first : first + per_pool] if v]
+        pooled.append(max(seen) if seen else defaults[k])
+    return pooled
 
 
 def _window_max(longest: Sequence[int], days: Sequence[set[int]], window: Sequence[int], min_days: int) -> int | None:
