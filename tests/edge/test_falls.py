@@ -87,10 +87,10 @@ def sit_down_hard(rate: float) -> FloatArray:
 
 
 def jump_or_stumble(rate: float) -> FloatArray:
-    """Push off, fly, land hard, and walk on: impacts without a posture change."""
+    """Jump, land hard, stand; stumble, catch oneself, stand: impacts, no posture change."""
     parts = [walking(3.0, rate), hold(UP, 0.5, rate) * 1.8, hold(UP, 0.3, rate) * 0.05]
-    parts += [spike(UP, 5.0, rate), walking(3.0, rate), spike(UP, 3.5, rate)]
-    parts += [walking(4.0, rate)]
+    parts += [spike(UP, 5.0, rate), hold(UP, 3.0, rate), walking(2.0, rate)]
+    parts += [hold(UP, 0.3, rate) * 0.5, spike(np.array([0.3, -1.0, 0.0]), 3.5, rate), hold(UP, 4.0, rate)]
     return noisy(np.vstack(parts), seed=2)
 
 
