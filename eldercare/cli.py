@@ -107,6 +107,21 @@ def config_check() -> None:
     click.echo("configuration ok")
 
 
+@config.command("docs")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="write the reference to this file")
+def config_docs(write_path: str | None) -> None:
+    """Print (or write) docs/configuration.md generated from the Settings model."""
+    from eldercare.config_docs import render
+
+    text = render()
+    if write_path is None:
+        click.echo(text, nl=False)
+        return
+    with open(write_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {write_path}")
+
+
 @main.group()
 def db() -> None:
     """Database schema management."""

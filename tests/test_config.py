@@ -73,3 +73,12 @@ def test_cli_show_hides_secrets() -> None:
     assert "hunter2" not in result.stdout
     assert shown["mqtt_url"] == "mqtt://home-1:***@h:1883"
     assert shown["ingest"]["batch_size"] > 0
+
+
+def test_configuration_reference_matches_settings() -> None:
+    from pathlib import Path
+
+    from eldercare.config_docs import render
+
+    doc = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8") == render(), "run: eldercare config docs --write docs/configuration.md"
