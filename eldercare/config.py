@@ -122,7 +122,13 @@ class EdgeSettings(_Group):
     queue_max_messages: int = Field(default=200_000, ge=100, le=100_000_000)
     max_unacked_messages: int = Field(default=1_000, ge=1, le=65_535)
     zigbee2mqtt_url: str = "mqtt://127.0.0.1:1883"
-    zigbee2mqtt_base_topic: str = "zigbee2mqtt"
+    zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", pattern=r"^[^#+]{1,128}$")
+    zigbee2mqtt_device_map: Path | None = Field(default=None, description="JSON: friendly name -> device, kind, room")
+    # "full" fsyncs every queue commit (survives power loss); "normal" survives a process crash only.
+    queue_sync: Literal["full", "normal"] = "full"
+    ack_timeout_s: float = Field(default=10.0, gt=0, le=600, description="no PUBACK within this: reconnect and replay")
+    shutdown_grace_s: float = Field(default=5.0, ge=0, le=600, description="time to drain the queue on SIGTERM")
+    activity_interval_s: float = Field(default=60.0, gt=0, le=3600, description="wearable activity_g reading period")
     replay_file: Path | None = None
     replay_speed: float = Field(default=1.0, gt=0, le=10_000)
     replay_device_id: str = "wearable-1"
