@@ -1,0 +1,77 @@
+"""Rules that fire on one event from the inbox (fall, SOS): pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.findings import Finding, clock_text, finding, room_en, room_zh
+from alerts.rule_settings import RuleSettings
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One row of alert_inbox (see 0003_alert_inbox.sql)."""
+
+    id: int
+    home_id: str
+    device_id: str | None
+    seq: int | None
+    ts: datetime
+    type: str
+    room: str | None
+    data: dict[str, Any]
+
+    @property
+    def source_key(self) -> str | None:
+        """What makes a redelivered event recognisable: its device and sequence number."""
+        if self.device_id is None or self.seq is None:
+            return None
+        return f"event:{self.device_id}:{self.seq}"
+
+
+def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Finding | None:
+    """The alert an event raises by itself, or None (other events only feed periodic rules)."""
+    if item.type == "fall" and rules.fall.enabled:
+        return _fall(item, zone)
+    if item.type == "sos" and rules.sos.enabled:
+        return _sos(item, zone)
+    return None
+
+
+def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
+    at = clock_text(item.ts, zone)
+    confidence = _number(item.data.get("confidence"))
+    conf_text = f" (confidence {confidence:.0%})" if confidence is not None else ""
+    conf_zh = f"（置信度 {confidence:.0%}）" if confidence is not None else ""
+    where_en = f" in the {room_en(item.room)}" if item.room else ""
+    where_zh = f"在{room_zh(item.room)}" if item.room else ""
+    return finding(
+        "fall",
+        f"The wearable detected a fall{where_en} at {at}{conf_text}.",
+        f"{at} 可穿戴设备{where_zh}检测到跌倒{conf_zh}。",
+        {"event": _event_evidence(item), "confidence": confidence, "fall_at": item.ts.isoformat()},
+    )
+
+
+def _sos(item: InboxItem, zone: ZoneInfo) -> Finding:
+    at = clock_text(item.ts, zone)
+    press = str(item.data.get("press", "single"))
+    where_en = f" in the {room_en(item.room)}" if item.room else ""
+    where_zh = f"（{room_zh(item.room)}）" if item.room else ""
+    return finding(
+        "sos",
+        f"The SOS button was pressed{where_en} at {at} ({press} press).",
+        f"{at} 紧急呼叫按钮被按下{where_zh}。",
+        {"event": _event_evidence(item), "press": press},
+    )
+
+
+def _event_evidence(item: InboxItem) -> dict[str, Any]:
+    return {"device": item.device_id, "seq": item.seq, "ts": item.ts.isoformat(), "room": item.room}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

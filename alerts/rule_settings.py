@@ -1,0 +1,136 @@
+"""Per-resident rule parameters: ``residents.rule_settings`` JSON, validated here.
+
+Every key is optional; a missing key takes the default below. Unknown keys are refused, and a
+resident whose JSON does not validate is evaluated with the defaults (and a warning is logged),
+because a typo in a setting must never silence a resident's alerts.
+
+Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
+
+    {
+      "fall":            {"enabled": true, "long_lie_s": 600},
+      "sos":             {"enabled": true},
+      "inactivity":      {"enabled": true, "min_history_days": 7, "default_threshold_s": 10800,
+                          "default_night_threshold_s": 36000, "floor_s": 1800, "ceiling_s": 43200,
+                          "learn_days": 28},
+      "night_wandering": {"enabled": true, "night_start": "22:00", "night_end": "06:00",
+                          "return_within_s": 900},
+      "bathroom":        {"enabled": true, "room": "bathroom", "max_dwell_s": 2700},
+      "door_open":       {"enabled": true, "max_open_s": 900},
+      "cold":            {"enabled": true, "below_c": 16.0, "hold_s": 1800, "clear_margin_c": 1.0},
+      "battery":         {"enabled": true, "below_pct": 20.0, "clear_above_pct": 30.0},
+      "devices":         {"enabled": true, "motion_offline_after_s": 7200, "gateway_offline_after_s": 300}
+    }
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alerts.inactivity import InactivitySettings
+from eldercare import logs
+
+log = logs.get("alerts")
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+
+
+class FallRule(_Group):
+    # Lying still this long after a fall (no motion anywhere) opens a critical long-lie alert.
+    long_lie_s: int = Field(default=600, ge=30, le=86_400)
+
+
+class SosRule(_Group):
+    pass
+
+
+class InactivityRule(_Group):
+    min_history_days: int = Field(default=7, ge=1, le=365)
+    default_threshold_s: int = Field(default=3 * 3600, ge=600, le=86_400)
+    default_night_threshold_s: int = Field(default=10 * 3600, ge=600, le=86_400)
+    floor_s: int = Field(default=1800, ge=300, le=86_400)
+    ceiling_s: int = Field(default=12 * 3600, ge=600, le=172_800)
+    learn_days: int = Field(default=28, ge=1, le=365)
+
+    def to_inactivity_settings(self) -> InactivitySettings:
+        return InactivitySettings(
+            min_history_days=self.min_history_days,
+            default_threshold_s=self.default_threshold_s,
+            default_night_threshold_s=self.default_night_threshold_s,
+            floor_s=self.floor_s,
+            ceiling_s=self.ceiling_s,
+        )
+
+
+class NightWanderingRule(_Group):
+    night_start: time = time(22, 0)
+    night_end: time = time(6, 0)
+    # The front door opened at night and nobody moved inside within this time: "went out at night".
+    return_within_s: int = Field(default=900, ge=60, le=43_200)
+
+
+class BathroomRule(_Group):
+    room: str = "bathroom"
+    max_dwell_s: int = Field(default=45 * 60, ge=300, le=86_400)
+
+
+class DoorOpenRule(_Group):
+    max_open_s: int = Field(default=15 * 60, ge=60, le=86_400)
+
+
+class ColdRule(_Group):
+    below_c: float = Field(default=16.0, ge=-20, le=30)
+    # Every reading over this window must be below the limit (one cold draught is not a cold home).
+    hold_s: int = Field(default=1800, ge=60, le=86_400)
+    # Cleared only when every reading over the window is this much above the limit (hysteresis).
+    clear_margin_c: float = Field(default=1.0, ge=0, le=10)
+
+
+class BatteryRule(_Group):
+    below_pct: float = Field(default=20.0, ge=1, le=90)
+    clear_above_pct: float = Field(default=30.0, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _band(self) -> BatteryRule:
+        if self.clear_above_pct < self.below_pct:
+            raise ValueError("clear_above_pct must be at least below_pct")
+        return self
+
+
+class DevicesRule(_Group):
+    motion_offline_after_s: int = Field(default=2 * 3600, ge=60, le=7 * 86_400)
+    gateway_offline_after_s: int = Field(default=300, ge=0, le=86_400)
+
+
+class RuleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fall: FallRule = FallRule()
+    sos: SosRule = SosRule()
+    inactivity: InactivityRule = InactivityRule()
+    night_wandering: NightWanderingRule = NightWanderingRule()
+    bathroom: BathroomRule = BathroomRule()
+    door_open: DoorOpenRule = DoorOpenRule()
+    cold: ColdRule = ColdRule()
+    battery: BatteryRule = BatteryRule()
+    devices: DevicesRule = DevicesRule()
+
+
+DEFAULT_RULES = RuleSettings()
+
+
+def parse_rule_settings(raw: Any, *, resident_id: int | None = None) -> RuleSettings:
+    """Validated settings; the defaults (and a warning naming the bad keys) when invalid."""
+    if not raw:
+        return DEFAULT_RULES
+    try:
+        return RuleSettings.model_validate(raw)
+    except ValidationError as exc:
+        bad = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+        log.warning("rule_settings_invalid", resident_id=resident_id, keys=bad)
+        return DEFAULT_RULES

@@ -1,0 +1,278 @@
+"""The rules: pure functions of a home's stored state and ``now``. No I/O, no clock.
+
+``evaluate_home`` returns, per alert kind it could judge, a Finding (the condition holds) or None
+(it is clear). A kind missing from the result could not be judged this time (sensors offline,
+absence calendar, too little data, readings in the hysteresis band): its state must not change.
+
+Sensor health comes first: when the gateway or a motion sensor is offline, staff get a
+device/gateway alert and the welfare rules (inactivity, not up, wandering, bathroom, long lie)
+are not judged at all, so a dead sensor never looks like an inactive person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.findings import Finding, clock_text, finding, minutes_en, minutes_zh, room_en, room_zh
+from alerts.inactivity import ActivityEvent, RoutineModel, evaluate_inactivity, learn_routine
+from alerts.rule_settings import RuleSettings
+
+# Motion sensors fire as a person walks to the door and for a while after (PIR hold time): motion
+# this soon after a door opening or a fall is the same person leaving or falling, not a return
+# or a recovery.
+SAME_MOVEMENT_GRACE_S = 90
+FALL_KIND_PREFIX = "fall"
+Absence = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    kind: str
+    room: str | None
+    last_seen_at: datetime
+    battery_pct: float | None
+
+
+@dataclass(frozen=True)
+class HomeSnapshot:
+    """Everything the periodic rules read about one home, loaded in one transaction."""
+
+    home_id: str
+    zone: ZoneInfo
+    gateway_state: str | None = None
+    gateway_state_at: datetime | None = None
+    last_door_at: datetime | None = None
+    last_door_state: str | None = None
+    devices: Sequence[DeviceInfo] = ()
+    # motion (with area), door_open and door_close, sorted by time, the last day or more
+    events: Sequence[ActivityEvent] = ()
+    # (ts, °C) of every temperature reading within the cold rule's window
+    temperatures: Sequence[tuple[datetime, float]] = ()
+    # when the fall of the still-unresolved fall alert happened
+    open_fall_at: datetime | None = None
+    absences: Sequence[Absence] = ()
+    routine: RoutineModel | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Result = dict[str, Finding | None]
+
+
+def evaluate_home(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Result:
+    result: Result = {}
+    sensors_ok = _device_health(home, rules, now, result)
+    _door_left_open(home, rules, now, result)
+    _cold_home(home, rules, now, result)
+    _low_battery(home, rules, result)
+    if sensors_ok and rules.fall.enabled:
+        result["long_lie"] = long_lie(home, rules, now)
+    if not sensors_ok or any(start <= now < end for start, end in home.absences):
+        return result
+    _welfare(home, rules, now, result)
+    return result
+
+
+def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> None:
+    kinds = ("inactivity", "not_up", "long_absence")
+    if rules.inactivity.enabled:
+        found = inactivity(home, rules, now)
+        for kind in kinds:
+            result[kind] = found if found is not None and found.kind == kind else None
+    else:
+        result.update(dict.fromkeys(kinds))
+    result["night_wandering"] = night_wandering(home, rules, now) if rules.night_wandering.enabled else None
+    result["bathroom_dwell"] = bathroom_dwell(home, rules, now) if rules.bathroom.enabled else None
+
+
+# --------------------------------------------------------------------------- sensor health
+
+
+def _device_health(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> bool:
+    """Fill gateway_offline and device_offline; True when the welfare rules can be trusted."""
+    cfg = rules.devices
+    gateway = gateway_offline(home, cfg.gateway_offline_after_s, now)
+    stale = [d for d in home.devices if (now - d.last_seen_at).total_seconds() > cfg.motion_offline_after_s]
+    if cfg.enabled:
+        result["gateway_offline"] = gateway
+        result["device_offline"] = _device_offline_finding(home, stale, now) if stale and gateway is None else None
+    # Judged even when the alert is disabled: offline sensors must never raise a false inactivity.
+    motion = [d for d in home.devices if d.kind == "motion"]
+    gateway_down = home.gateway_state == "offline"
+    return bool(motion) and not gateway_down and not any(d.kind == "motion" for d in stale)
+
+
+def gateway_offline(home: HomeSnapshot, after_s: int, now: datetime) -> Finding | None:
+    if home.gateway_state != "offline" or home.gateway_state_at is None:
+        return None
+    down = (now - home.gateway_state_at).total_seconds()
+    if down < after_s:
+        return None
+    since = clock_text(home.gateway_state_at, home.zone)
+    return finding(
+        "gateway_offline",
+        f"The home gateway has been offline since {since} ({minutes_en(down)}); no sensor data is arriving.",
+        f"家庭网关自 {since} 起离线（{minutes_zh(down)}），传感器数据无法上传。",
+        {"offline_since": home.gateway_state_at.isoformat()},
+    )
+
+
+def _device_offline_finding(home: HomeSnapshot, stale: Sequence[DeviceInfo], now: datetime) -> Finding:
+    names_en = ", ".join(f"{d.kind} ({room_en(d.room)})" for d in stale)
+    names_zh = "、".join(f"{room_zh(d.room)}的{d.kind}传感器" for d in stale)
+    oldest = min(d.last_seen_at for d in stale)
+    return finding(
+        "device_offline",
+        f"{len(stale)} sensor(s) silent for at least {minutes_en((now - oldest).total_seconds())}: {names_en}. "
+        "Inactivity is not judged until they are back.",
+        f"{len(stale)} 个传感器已离线：{names_zh}。恢复前暂停无活动判断。",
+        {"devices": [{"id": d.id, "kind": d.kind, "last_seen_at": d.last_seen_at.isoformat()} for d in stale]},
+    )
+
+
+# --------------------------------------------------------------------------- home safety
+
+
+def _door_left_open(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> None:
+    cfg = rules.door_open
+    if not cfg.enabled:
+        result["door_left_open"] = None
+        return
+    if home.last_door_state != "open" or home.last_door_at is None:
+        result["door_left_open"] = None
+        return
+    open_s = (now - home.last_door_at).total_seconds()
+    if open_s <= cfg.max_open_s:
+        result["door_left_open"] = None
+        return
+    since = clock_text(home.last_door_at, home.zone)
+    result["door_left_open"] = finding(
+        "door_left_open",
+        f"The front door has been open since {since} ({minutes_en(open_s)}).",
+        f"大门自 {since} 起一直开着（{minutes_zh(open_s)}）。",
+        {"open_since": home.last_door_at.isoformat()},
+    )
+
+
+def _cold_home(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> None:
+    cfg = rules.cold
+    if not cfg.enabled:
+        result["cold_home"] = None
+        return
+    window = [(ts, v) for ts, v in home.temperatures if (now - ts).total_seconds() <= cfg.hold_s and ts <= now]
+    if not window:
+        return  # no thermometer data: cannot judge
+    values = [v for _, v in window]
+    spans_window = (now - min(ts for ts, _ in window)).total_seconds() >= cfg.hold_s / 2
+    if max(values) < cfg.below_c and spans_window:
+        result["cold_home"] = finding(
+            "cold_home",
+            f"The home has been cold for {minutes_en(cfg.hold_s)}: at most {max(values):.1f} °C (limit {cfg.below_c:.1f} °C).",
+            f"室内持续低温 {minutes_zh(cfg.hold_s)}：最高 {max(values):.1f} °C（下限 {cfg.below_c:.1f} °C）。",
+            {"max_c": max(values), "below_c": cfg.below_c},
+        )
+    elif min(values) >= cfg.below_c + cfg.clear_margin_c:
+        result["cold_home"] = None
+
+
+def _low_battery(home: HomeSnapshot, rules: RuleSettings, result: Result) -> None:
+    cfg = rules.battery
+    if not cfg.enabled:
+        result["low_battery"] = None
+        return
+    known = [d for d in home.devices if d.battery_pct is not None]
+    low = [d for d in known if d.battery_pct is not None and d.battery_pct < cfg.below_pct]
+    if low:
+        result["low_battery"] = finding(
+            "low_battery",
+            "Battery low: " + ", ".join(f"{d.kind} ({room_en(d.room)}) {d.battery_pct:.0f}%" for d in low) + ".",
+            "电量低：" + "、".join(f"{room_zh(d.room)}的{d.kind} {d.battery_pct:.0f}%" for d in low) + "。",
+            {"devices": [{"id": d.id, "kind": d.kind, "battery_pct": d.battery_pct} for d in low]},
+        )
+    elif all(d.battery_pct is not None and d.battery_pct >= cfg.clear_above_pct for d in known):
+        result["low_battery"] = None
+
+
+# --------------------------------------------------------------------------- welfare
+
+
+def long_lie(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
+    fall_at = home.open_fall_at
+    if fall_at is None:
+        return None
+    lying_s = (now - fall_at).total_seconds()
+    if lying_s < rules.fall.long_lie_s:
+        return None
+    recovered_after = fall_at + timedelta(seconds=SAME_MOVEMENT_GRACE_S)
+    if any(e.kind == "motion" and recovered_after < e.at <= now for e in home.events):
+        return None
+    at = clock_text(fall_at, home.zone)
+    return finding(
+        "long_lie",
+        f"No movement since the fall at {at} ({minutes_en(lying_s)}): the person may be unable to get up.",
+        f"{at} 跌倒后已 {minutes_zh(lying_s)}无任何活动，老人可能无法自行起身。",
+        {"fall_at": fall_at.isoformat(), "lying_s": int(lying_s)},
+    )
+
+
+def inactivity(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
+    """The learned-routine rule; a conservative untrained model until enough days exist."""
+    model = home.routine or learn_routine([], home.zone, now=now, settings=rules.inactivity.to_inactivity_settings())
+    found = evaluate_inactivity(model, list(home.events), now=now, absences=list(home.absences))
+    if found is None:
+        return None
+    return finding(found.kind, found.explanation_en, found.explanation_zh, found.to_dict())
+
+
+def _at_night(moment: datetime, zone: ZoneInfo, start: time, end: time) -> bool:
+    local = moment.astimezone(zone).time()
+    return start <= local < end if start <= end else local >= start or local < end
+
+
+def night_wandering(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
+    cfg = rules.night_wandering
+    doors = [e for e in home.events if e.kind == "door_open" and e.at <= now]
+    if not doors:
+        return None
+    opened = doors[-1].at
+    if not _at_night(opened, home.zone, cfg.night_start, cfg.night_end):
+        return None
+    out_s = (now - opened).total_seconds()
+    if out_s <= cfg.return_within_s:
+        return None
+    back_after = opened + timedelta(seconds=SAME_MOVEMENT_GRACE_S)
+    if any(e.kind == "motion" and back_after < e.at <= now for e in home.events):
+        return None
+    at = clock_text(opened, home.zone)
+    return finding(
+        "night_wandering",
+        f"The front door opened at night ({at}) and nobody has been back inside for {minutes_en(out_s)}.",
+        f"夜间 {at} 大门被打开，之后 {minutes_zh(out_s)}室内无人活动，老人可能夜间外出未归。",
+        {"door_opened_at": opened.isoformat(), "out_s": int(out_s)},
+    )
+
+
+def bathroom_dwell(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
+    """Motion in the bathroom and nowhere else since entering it, for too long."""
+    room = rules.bathroom.room
+    entered: datetime | None = None
+    for event in reversed([e for e in home.events if e.at <= now]):
+        if event.kind != "motion" or event.area != room:
+            break
+        entered = event.at
+    if entered is None:
+        return None
+    dwell_s = (now - entered).total_seconds()
+    if dwell_s <= rules.bathroom.max_dwell_s:
+        return None
+    at = clock_text(entered, home.zone)
+    return finding(
+        "bathroom_dwell",
+        f"In the {room_en(room)} since {at} ({minutes_en(dwell_s)}), longer than {minutes_en(rules.bathroom.max_dwell_s)}.",
+        f"自 {at} 起一直在{room_zh(room)}（{minutes_zh(dwell_s)}），超过 {minutes_zh(rules.bathroom.max_dwell_s)}。",
+        {"entered_at": entered.isoformat(), "dwell_s": int(dwell_s)},
+    )
