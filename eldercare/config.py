@@ -150,8 +150,6 @@ class AlertsSettings(_Group):
     shared_group: str = Field(default="alerts", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables the endpoint")
-
-
     inbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600, description="polling backs up LISTEN")
     inbox_batch_size: int = Field(default=100, ge=1, le=10_000)
     outbox_batch_size: int = Field(default=20, ge=1, le=1_000)
@@ -161,6 +159,8 @@ class AlertsSettings(_Group):
     escalate_medium_s: float = Field(default=1800.0, ge=0, le=86_400)
     escalate_low_s: float = Field(default=0.0, ge=0, le=86_400)
     relearn_interval_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+
+
 class ApiSettings(_Group):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
