@@ -1,0 +1,1 @@
+"""Sensor drivers: each feeds an :class:`edge.model.Sink` and stops when told to."""

@@ -1,0 +1,210 @@
+"""The agent's side of the :class:`~edge.model.Sink`: validates, batches and queues what drivers report.
+
+Readings wait in memory until ``batch_max_readings`` are buffered or ``batch_max_delay_s`` has
+passed since the first, then become one ``readings`` message in the disk queue. Events (fall, SOS,
+door...) are queued at once, one message each. Sequence numbers are allocated in the same
+transaction that queues the message (see :mod:`edge.queue`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy.typing as npt
+from pydantic import TypeAdapter
+
+from edge.devices import DeviceRegistry
+from edge.model import DeviceRef
+from edge.queue import READINGS, DiskQueue, Dropped
+from edge.wearable import WearableMonitor
+from eldercare import logs
+from eldercare.clock import Clock
+from eldercare.contracts.payloads import (
+    BINARY_METRICS,
+    METRIC_RANGES,
+    MAX_READINGS_PER_MESSAGE,
+    Event,
+    EventBatch,
+    Metric,
+    Reading,
+    ReadingBatch,
+)
+from eldercare.contracts.topics import MessageKind, Topic
+
+_EVENT = TypeAdapter(Event)
+_DROP_WARNING_EVERY_S = 60.0
+
+
+@dataclass(slots=True)
+class Tuning:
+    """What the platform's GatewayConfig may change while the agent runs."""
+
+    batch_max_readings: int
+    batch_max_delay_s: float
+    heartbeat_interval_s: float
+    fall_detection_enabled: bool = True
+    activity_interval_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    device: DeviceRef
+    metric: Metric
+    value: float
+    ts: datetime
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        home_id: str,
+        topic_root: str,
+        queue: DiskQueue,
+        registry: DeviceRegistry,
+        clock: Clock,
+        tuning: Tuning,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self.home_id = home_id
+        self._log = logs.get("edge").bind(home_id=home_id)
+        self.tuning = tuning
+        self._queue = queue
+        self._registry = registry
+        self._clock = clock
+        self._on_queued = on_queued
+        self._readings_topic = str(Topic(topic_root, home_id, MessageKind.READINGS))
+        self._events_topic = str(Topic(topic_root, home_id, MessageKind.EVENTS))
+        self._buffer: list[_Pending] = []
+        self._buffer_started = asyncio.Event()
+        self._wearables: dict[str, WearableMonitor] = {}
+        self._drops_unreported = 0
+        self._last_drop_warning: datetime | None = None
+        self.readings_queued = 0
+        self.events_queued = 0
+        queue.on_drop = self._dropped
+
+    # -- Sink --------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def reading(self, device: DeviceRef, metric: Metric, value: float) -> None:
+        self._reading(device, metric, value, self._clock.now())
+
+    def event(self, device: DeviceRef, detail: Mapping[str, object]) -> None:
+        self._event(device, detail, self._clock.now())
+
+    def health(self, device: DeviceRef, *, battery_pct: float | None = None, signal_lqi: int | None = None) -> None:
+        if battery_pct is not None:
+            _check_value(Metric.BATTERY_PCT, battery_pct)
+        if signal_lqi is not None and not 0 <= signal_lqi <= 255:
+            raise ValueError(f"signal_lqi {signal_lqi} out of range [0, 255]")
+        now = self._clock.now()
+        device = self._registry.resolve(device)
+        if self._registry.update(device, now, battery_pct, signal_lqi) and battery_pct is not None:
+            self._reading(device, Metric.BATTERY_PCT, battery_pct, now)
+
+    def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
+        monitor = self._wearables.get(device.id)
+        if monitor is None or monitor.rate_hz != rate_hz:
+            monitor = self._wearables[device.id] = WearableMonitor(rate_hz, self.tuning.activity_interval_s)
+        falls, activity = monitor.push(samples, detect=self.tuning.fall_detection_enabled)
+        now = self._clock.now()
+        for fall in falls:
+            detail = {"type": "fall", "confidence": fall.detection.confidence, "evidence": fall.evidence}
+            self._event(device, detail, now - timedelta(seconds=fall.ago_s))
+            self._log.info("edge_fall_detected", device=device.id)
+        for window in activity:
+            self._reading(device, Metric.ACTIVITY_G, window.rms_g, now - timedelta(seconds=window.ago_s))
+
+    # -- batching ----------------------------------------------------------------------------
+
+    def _reading(self, device: DeviceRef, metric: Metric, value: float, ts: datetime) -> None:
+        _check_value(metric, value)
+        device = self._registry.resolve(device)
+        self._registry.seen(device, ts)
+        self._buffer.append(_Pending(device, metric, float(value), ts))
+        limit = min(self.tuning.batch_max_readings, MAX_READINGS_PER_MESSAGE)
+        if len(self._buffer) >= limit:
+            self.flush()
+        else:
+            self._buffer_started.set()
+
+    def flush(self) -> None:
+        """Queue the buffered readings as one message (no-op when empty)."""
+        self._buffer_started.clear()
+        if not self._buffer:
+            return
+        pending, self._buffer = self._buffer, []
+
+        def render(seqs: list[int]) -> bytes:
+            readings = [
+                Reading(device=p.device.id, kind=p.device.kind, seq=s, ts=p.ts, metric=p.metric, value=p.value, room=p.device.room)
+                for p, s in zip(pending, seqs, strict=True)
+            ]
+            return ReadingBatch(home_id=self.home_id, readings=readings).model_dump_json(exclude_none=True).encode()
+
+        self._queue.put(READINGS, self._readings_topic, [p.device.id for p in pending], render)
+        self.readings_queued += len(pending)
+        self._log.debug("edge_batch_queued", readings=len(pending), queue_depth=self._queue.depth)
+        self._on_queued()
+
+    async def run_flusher(self) -> None:
+        """Flush a partial batch ``batch_max_delay_s`` after its first reading. Runs until cancelled."""
+        while True:
+            await self._buffer_started.wait()
+            await self._clock.sleep(self.tuning.batch_max_delay_s)
+            self.flush()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _event(self, device: DeviceRef, detail: Mapping[str, object], ts: datetime) -> None:
+        device = self._registry.resolve(device)
+        fields: dict[str, Any] = {**detail, "device": device.id, "kind": device.kind, "seq": 0, "ts": ts}
+        if device.room is not None:
+            fields["room"] = device.room
+        template = _EVENT.validate_python(fields)  # raises ValueError before any number is used
+        self._registry.seen(device, ts)
+
+        def render(seqs: list[int]) -> bytes:
+            event = template.model_copy(update={"seq": seqs[0]})
+            return EventBatch(home_id=self.home_id, events=[event]).model_dump_json(exclude_none=True).encode()
+
+        seqs = self._queue.put(MessageKind.EVENTS.value, self._events_topic, [device.id], render)
+        self.events_queued += 1
+        self._log.info("edge_event_queued", device=device.id, seq=seqs[0], queue_depth=self._queue.depth)
+        self._on_queued()
+
+    # -- bound policy reporting --------------------------------------------------------------
+
+    def _dropped(self, dropped: Dropped) -> None:
+        """Warn at the first drop, then at most once a minute with the count since the last warning."""
+        self._drops_unreported += dropped.messages
+        now = self._clock.now()
+        if self._last_drop_warning is not None and (now - self._last_drop_warning).total_seconds() < _DROP_WARNING_EVERY_S:
+            return
+        self._log.warning(
+            "edge_queue_full_dropped_oldest_readings",
+            dropped_messages=self._drops_unreported,
+            dropped_total=self._queue.dropped_messages,
+            queue_depth=dropped.depth,
+            queue_max=self._queue.max_messages,
+        )
+        self._drops_unreported = 0
+        self._last_drop_warning = now
+
+
+def _check_value(metric: Metric, value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{metric.value}: value is not a finite number")
+    low, high = METRIC_RANGES[metric]
+    if not low <= value <= high:
+        raise ValueError(f"{metric.value}: value out of range [{low:g}, {high:g}]")
+    if metric in BINARY_METRICS and value not in (0.0, 1.0):
+        raise ValueError(f"{metric.value}: takes 0 or 1")

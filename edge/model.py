@@ -1,0 +1,56 @@
+"""What drivers and the agent exchange: device references, the sink drivers feed, the driver interface."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy.typing as npt
+
+from eldercare.contracts.payloads import DeviceKind, Metric, Room
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """A device as a driver knows it. ``room`` may be overridden by the platform's GatewayConfig."""
+
+    id: str
+    kind: DeviceKind
+    room: Room | None = None
+
+
+class Sink(Protocol):
+    """Where a driver puts what its devices report. Every method returns at once (no network I/O).
+
+    Bad values (out of the contract's range, NaN, an unknown event shape) raise ValueError, so a
+    driver can log and count them per message and carry on.
+    """
+
+    def reading(self, device: DeviceRef, metric: Metric, value: float) -> None:
+        """A measurement; batched with others (batch_max_readings / batch_max_delay_s)."""
+        ...
+
+    def event(self, device: DeviceRef, detail: Mapping[str, object]) -> None:
+        """Something happened (``{"type": "sos", "press": "single"}``, door, bed, presence); queued at once."""
+        ...
+
+    def health(self, device: DeviceRef, *, battery_pct: float | None = None, signal_lqi: int | None = None) -> None:
+        """Battery and link quality for the heartbeat; a changed battery also becomes a reading."""
+        ...
+
+    def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
+        """Wearable samples, shape (n, 3) in g, fed to the streaming fall detector."""
+        ...
+
+    def now(self) -> datetime:
+        """The agent's clock."""
+        ...
+
+
+class Driver(Protocol):
+    """A source of readings and events. ``run`` returns when ``stop`` is set (or its source ends)."""
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None: ...

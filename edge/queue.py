@@ -1,0 +1,157 @@
+"""The gateway's disk queue (SQLite, WAL): messages waiting for their PUBACK, and sequence numbers.
+
+A message is committed together with the sequence numbers it used, in one transaction, so a crash
+at any moment neither loses a queued message nor hands out a number twice. A message leaves the
+queue only when the broker has acknowledged it (:meth:`DiskQueue.delete`).
+
+Bound policy, when ``max_messages`` are waiting: the OLDEST *readings* messages are dropped to
+make room (sensor time series lose their oldest stretch first). Events and anything else are never
+dropped; when the queue holds nothing but events it grows past the bound rather than lose one.
+Every drop is counted and reported through ``on_drop`` (the agent logs a warning with counts).
+
+Calls are synchronous: one small transaction per batch or event takes well under a millisecond
+with ``sync="normal"``, and a gateway runs one agent per process with ``sync="full"``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+READINGS = "readings"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id)",
+    "CREATE TABLE IF NOT EXISTS seqs (device TEXT PRIMARY KEY, next_seq INTEGER NOT NULL)",
+)
+_INSERT = "INSERT INTO outbox (kind, topic, payload) VALUES (?, ?, ?)"
+_PEEK = "SELECT id, topic, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
+_OLDEST_READINGS = "SELECT id FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"
+_GET_SEQ = "SELECT next_seq FROM seqs WHERE device = ?"
+_PUT_SEQ = "INSERT INTO seqs (device, next_seq) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET next_seq = excluded.next_seq"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    id: int
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What one enqueue had to drop to stay within the bound."""
+
+    messages: int
+    depth: int
+
+
+class DiskQueue:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_messages: int,
+        sync: Literal["full", "normal"] = "full",
+        on_drop: Callable[[Dropped], None] | None = None,
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_messages = max_messages
+        self.on_drop = on_drop
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so one transaction spans seqs + message.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._depth: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self._seq_cache: dict[str, int] = {}
+        self.dropped_messages = 0
+
+    @property
+    def depth(self) -> int:
+        """Messages waiting (including those sent but not yet acknowledged)."""
+        return self._depth
+
+    def put(self, kind: str, topic: str, devices: Sequence[str], render: Callable[[list[int]], bytes]) -> list[int]:
+        """Allocate one sequence number per entry of ``devices`` and queue ``render(seqs)``, atomically.
+
+        ``devices`` may repeat a device: each occurrence gets the next number. Returns the numbers.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            seqs, updated = self._allocate(devices)
+            payload = render(seqs)
+            dropped = self._make_room() if self._depth >= self.max_messages else 0
+            self._db.execute(_INSERT, (kind, topic, payload))
+            self._db.executemany(_PUT_SEQ, updated.items())
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._seq_cache.clear()  # may hold numbers of the rolled-back transaction
+            raise
+        self._seq_cache.update(updated)
+        self._depth += 1 - dropped
+        if dropped:
+            self.dropped_messages += dropped
+            if self.on_drop is not None:
+                self.on_drop(Dropped(dropped, self._depth))
+        return seqs
+
+    def _allocate(self, devices: Sequence[str]) -> tuple[list[int], dict[str, int]]:
+        updated: dict[str, int] = {}
+        seqs: list[int] = []
+        for device in devices:
+            current = updated.get(device)
+            if current is None:
+                current = self.next_seq(device)
+            seqs.append(current)
+            updated[device] = current + 1
+        return seqs, updated
+
+    def next_seq(self, device: str) -> int:
+        """The number the next reading or event of ``device`` will get."""
+        cached = self._seq_cache.get(device)
+        if cached is not None:
+            return cached
+        row = self._db.execute(_GET_SEQ, (device,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _make_room(self) -> int:
+        excess = self._depth - self.max_messages + 1
+        ids = [row[0] for row in self._db.execute(_OLDEST_READINGS, (READINGS, excess))]
+        self._db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids))
+        return len(ids)
+
+    def peek(self, after_id: int, limit: int) -> list[QueuedMessage]:
+        """Up to ``limit`` messages with an id above ``after_id``, oldest first."""
+        rows = self._db.execute(_PEEK, (after_id, limit)).fetchall()
+        return [QueuedMessage(int(i), str(t), bytes(p)) for i, t, p in rows]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Forget acknowledged messages (ids already dropped are ignored)."""
+        if not ids:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self._db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids))
+            removed = cursor.rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth -= removed
+
+    def close(self) -> None:
+        self._db.close()

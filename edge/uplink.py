@@ -1,0 +1,234 @@
+"""The gateway's connection to the platform broker: status, config, heartbeats, and the queue pump.
+
+One session = one MQTT connection. It subscribes to the home's retained ``config`` topic, publishes
+a retained ``online`` status (the will says ``offline``/``connection_lost``), then replays the disk
+queue oldest first with at most ``max_unacked`` messages awaiting their PUBACK; each message is
+deleted from the queue only after its PUBACK. Any connection problem ends the session (whatever was
+in flight stays queued and is replayed by the next one); reconnects back off exponentially with
+jitter. Refused credentials are fatal: they raise PermanentError out of :meth:`Uplink.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NoReturn
+
+from edge.devices import DeviceRegistry
+from edge.intake import Tuning
+from edge.queue import DiskQueue, QueuedMessage
+from eldercare import logs
+from eldercare.clock import Clock
+from eldercare.config import MqttEndpoint, MqttSettings
+from eldercare.contracts.codec import Rejection, decode, encode
+from eldercare.contracts.payloads import GatewayConfig, GatewayStatus, Heartbeat
+from eldercare.contracts.topics import MessageKind, Topic
+from eldercare.errors import PermanentError, TransientError
+from eldercare.mqtt import Will
+from eldercare.mqtt.edge_client import EdgeConnection, connect_edge
+
+_PEEK_LIMIT = 256  # rows read from the queue at a time
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkConfig:
+    home_id: str
+    topic_root: str
+    endpoint: MqttEndpoint
+    mqtt: MqttSettings
+    client_id: str
+    max_unacked: int
+    ack_timeout_s: float
+    shutdown_grace_s: float
+    agent_version: str
+
+
+class _Stopped(Exception):
+    """Raised inside a session's task group once the agent stops and the queue is drained."""
+
+
+def backoff_s(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: thousands of gateways must not reconnect in lockstep."""
+    ceiling = min(high, low * 2 ** min(attempt, 32))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+class Uplink:
+    def __init__(
+        self,
+        config: UplinkConfig,
+        *,
+        queue: DiskQueue,
+        registry: DeviceRegistry,
+        tuning: Tuning,
+        clock: Clock,
+        on_config: Callable[[GatewayConfig], None],
+    ) -> None:
+        self.config = config
+        self._queue = queue
+        self._registry = registry
+        self._tuning = tuning
+        self._clock = clock
+        self._on_config = on_config
+        self._log = logs.get("edge").bind(home_id=config.home_id)
+        self._rng = random.Random()
+        self._started = clock.now()
+        self._wake = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._inflight = 0
+        self._acked: list[int] = []
+        self.connected = False
+        self.sessions = 0
+        self.published = 0
+
+    def notify(self) -> None:
+        """Something was queued: wake the pump."""
+        self._wake.set()
+
+    def _topic(self, kind: MessageKind) -> str:
+        return str(Topic(self.config.topic_root, self.config.home_id, kind))
+
+    def _status(self, state: str, reason: str) -> tuple[str, bytes]:
+        status = GatewayStatus.model_validate(
+            {"home_id": self.config.home_id, "state": state, "ts": self._clock.now(), "reason": reason,
+             "agent_version": self.config.agent_version}
+        )
+        return encode(self.config.topic_root, status)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a session up until ``stop``; PermanentError (refused credentials) escapes."""
+        attempt = 0
+        while not stop.is_set():
+            sessions_before = self.sessions
+            try:
+                await self._session(stop)
+            except PermanentError as exc:
+                self._log.error("edge_connection_refused", error=str(exc))
+                raise
+            except TransientError as exc:
+                if self.sessions > sessions_before:
+                    attempt = 0  # the connection worked; start the backoff afresh
+                delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
+                attempt += 1
+                self._log.warning("edge_disconnected", error=str(exc), retry_in_s=round(delay, 2), queue_depth=self._queue.depth)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        will_topic, will_payload = self._status("offline", "connection_lost")
+        async with connect_edge(
+            self.config.mqtt,
+            self.config.endpoint,
+            client_id=self.config.client_id,
+            will=Will(will_topic, will_payload),
+            max_inflight=self.config.max_unacked,
+        ) as conn:
+            await conn.subscribe(self._topic(MessageKind.CONFIG), timeout_s=self.config.ack_timeout_s)
+            topic, payload = self._status("online", "connected")
+            await conn.publish(topic, payload, retain=True, timeout_s=self.config.ack_timeout_s)
+            self.sessions += 1
+            self.connected = True
+            self._log.info("edge_online", session=self.sessions, queue_depth=self._queue.depth)
+            try:
+                await self._serve(conn, stop)
+            finally:
+                self.connected = False
+                self._delete_acked()
+            topic, payload = self._status("offline", "shutdown")
+            await conn.publish(topic, payload, retain=True, timeout_s=self.config.ack_timeout_s)
+            self._log.info("edge_offline", reason="shutdown", queue_depth=self._queue.depth)
+
+    async def _serve(self, conn: EdgeConnection, stop: asyncio.Event) -> None:
+        """Run the session's tasks; return once stopped and drained, raise when the connection fails."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._receive(conn), name="edge-config")
+                tasks.create_task(self._heartbeats(conn), name="edge-heartbeat")
+                tasks.create_task(self._pump(conn, tasks), name="edge-pump")
+                tasks.create_task(self._until_stopped(stop), name="edge-stop")
+        except* _Stopped:
+            pass
+        except* PermanentError as group:
+            raise group.exceptions[0] from None
+        except* TransientError as group:
+            raise group.exceptions[0] from None
+
+    async def _until_stopped(self, stop: asyncio.Event) -> NoReturn:
+        await stop.wait()
+        # Drain within the grace period: whatever is left stays on disk for the next start.
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        while (self._queue.depth > 0 or self._inflight > 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        raise _Stopped
+
+    async def _pump(self, conn: EdgeConnection, tasks: asyncio.TaskGroup) -> NoReturn:
+        """Send queued messages oldest first, at most ``max_unacked`` awaiting their PUBACK."""
+        cursor = 0  # every session replays the whole queue from its oldest message
+        while True:
+            free = self.config.max_unacked - self._inflight
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            self._wake.clear()
+            rows = self._queue.peek(cursor, min(free, _PEEK_LIMIT))
+            if not rows:
+                await self._wake.wait()
+                continue
+            for row in rows:
+                cursor = row.id
+                self._inflight += 1
+                tasks.create_task(self._send(conn, row))
+            await asyncio.sleep(0)  # let the sends hand their packets to paho before peeking again
+
+    async def _send(self, conn: EdgeConnection, message: QueuedMessage) -> None:
+        try:
+            await conn.publish(message.topic, message.payload, timeout_s=self.config.ack_timeout_s)
+        finally:
+            self._inflight -= 1
+            self._slot_free.set()
+        self.published += 1
+        self._acked.append(message.id)
+        if len(self._acked) == 1:
+            # The first PUBACK of a burst waits one loop turn so that the others arriving in the same
+            # read are deleted in the same transaction.
+            await asyncio.sleep(0)
+            self._delete_acked()
+
+    def _delete_acked(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self._queue.delete(acked)
+
+    async def _heartbeats(self, conn: EdgeConnection) -> NoReturn:
+        while True:
+            heartbeat = Heartbeat(
+                home_id=self.config.home_id,
+                ts=self._clock.now(),
+                uptime_s=max(0.0, (self._clock.now() - self._started).total_seconds()),
+                queue_depth=self._queue.depth,
+                devices=self._registry.health(),
+            )
+            topic, payload = encode(self.config.topic_root, heartbeat)
+            await conn.publish(topic, payload, timeout_s=self.config.ack_timeout_s)
+            await self._clock.sleep(self._tuning.heartbeat_interval_s)
+
+    async def _receive(self, conn: EdgeConnection) -> NoReturn:
+        async for incoming in conn.messages():
+            decoded = decode(incoming.topic, incoming.payload, root=self.config.topic_root)
+            if isinstance(decoded, Rejection):
+                self._log.error("edge_config_rejected", reason=decoded.reason.value, detail=decoded.detail)
+                continue
+            if isinstance(decoded.message, GatewayConfig) and decoded.message.home_id == self.config.home_id:
+                self._on_config(decoded.message)
+        raise TransientError("the config subscription ended")
+
+    @property
+    def uptime_started(self) -> datetime:
+        return self._started

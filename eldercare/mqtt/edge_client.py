@@ -1,0 +1,106 @@
+"""MQTT plumbing for the edge agent: raw-bytes publishing with a bounded in-flight window.
+
+The agent keeps its messages as encoded bytes in a disk queue, so it publishes bytes rather than
+contract models, and it needs knobs the shared :func:`eldercare.mqtt.connect` does not expose
+(paho's in-flight window, aiomqtt's pending-call warning). aiomqtt types never leave this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiomqtt
+
+from eldercare.config import MqttEndpoint, MqttSettings
+from eldercare.errors import TransientError
+from eldercare.mqtt import Will, _connect_properties, translate
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class EdgeConnection:
+    """One connected client; every method raises TransientError when the connection is gone."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._client = client
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout_s: float) -> None:
+        """Publish and, for QoS 1, wait for the PUBACK at most ``timeout_s``."""
+        try:
+            await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout_s)
+        except aiomqtt.MqttError as exc:
+            raise translate(exc) from exc
+
+    async def subscribe(self, topic_filter: str, *, qos: int = 1, timeout_s: float) -> None:
+        try:
+            await self._client.subscribe(topic_filter, qos=qos, timeout=timeout_s)
+        except aiomqtt.MqttError as exc:
+            raise translate(exc) from exc
+
+    async def messages(self) -> AsyncIterator[Incoming]:
+        """Incoming messages until the connection drops (then TransientError, never a silent end)."""
+        try:
+            async for message in self._client.messages:
+                payload = message.payload
+                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                yield Incoming(message.topic.value, data, bool(message.retain))
+        except aiomqtt.MqttError as exc:
+            raise translate(exc) from exc
+        raise TransientError("the message stream ended")
+
+
+def _tls_context(mqtt: MqttSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(mqtt.ca_file) if mqtt.ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@asynccontextmanager
+async def connect_edge(
+    mqtt: MqttSettings,
+    endpoint: MqttEndpoint,
+    *,
+    client_id: str,
+    will: Will | None = None,
+    persistent: bool = True,
+    max_inflight: int = 20,
+) -> AsyncIterator[EdgeConnection]:
+    """A connected MQTT 5 client for a gateway. PermanentError on refused credentials, else TransientError."""
+    client = aiomqtt.Client(
+        hostname=endpoint.host,
+        port=endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=not persistent,
+        properties=_connect_properties(mqtt.session_expiry_s if persistent else 0),
+        keepalive=mqtt.keepalive_s,
+        timeout=mqtt.connect_timeout_s,
+        will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
+        tls_context=_tls_context(mqtt) if endpoint.tls else None,
+        # paho sends at most this many QoS 1 messages before their PUBACKs; the rest wait in its
+        # memory queue. The agent bounds the total itself (max_unacked_messages).
+        max_inflight_messages=max_inflight,
+    )
+    # aiomqtt warns on every publish past 10 pending calls; a gateway replaying its queue has
+    # hundreds pending by design.
+    client.pending_calls_threshold = 65_535
+    try:
+        await client.__aenter__()
+    except aiomqtt.MqttError as exc:
+        raise translate(exc) from exc
+    try:
+        yield EdgeConnection(client)
+    finally:
+        with contextlib.suppress(aiomqtt.MqttError):  # the connection is already gone: nothing to close
+            await client.__aexit__(None, None, None)
