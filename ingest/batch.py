@@ -1,0 +1,46 @@
+"""A batch in the making: decoded deliveries, bounded by readings, messages and age."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from eldercare.contracts import Decoded, Rejection
+from eldercare.contracts.payloads import EventBatch, GatewayStatus, ReadingBatch
+from eldercare.mqtt.manual_ack import Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    delivery: Delivery
+    result: Decoded | Rejection
+
+
+@dataclass
+class Batch:
+    """Items in arrival order; ``urgent`` once it holds an event or a gateway status."""
+
+    items: list[Item] = field(default_factory=list)
+    readings: int = 0
+    urgent: bool = False
+    started: float = 0.0  # monotonic time of the first item
+
+    def add(self, delivery: Delivery, result: Decoded | Rejection) -> None:
+        if not self.items:
+            self.started = time.monotonic()
+        self.items.append(Item(delivery, result))
+        if isinstance(result, Decoded):
+            message = result.message
+            if isinstance(message, ReadingBatch):
+                self.readings += len(message.readings)
+            elif isinstance(message, EventBatch | GatewayStatus):
+                self.urgent = True  # an alert may hang on it: do not wait for the time bound
+        # Every message counts at least one toward the size bound, so a stream of rejects or of
+        # heartbeats is bounded too.
+        self.readings += 0 if isinstance(result, Decoded) and isinstance(result.message, ReadingBatch) else 1
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def age_s(self) -> float:
+        return time.monotonic() - self.started if self.items else 0.0

@@ -1,0 +1,54 @@
+"""Prometheus metrics of one ingest process, on its own registry (several can run in one test process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from ingest.store import WriteResult
+
+_BATCH_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class IngestMetrics:
+    def __init__(self, unacknowledged: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter("ingest_messages_received", "MQTT messages received", registry=r)
+        self.written = Counter("ingest_readings_written", "new reading rows committed", registry=r)
+        self.duplicates = Counter("ingest_readings_duplicate", "redelivered readings skipped by the unique key", registry=r)
+        self.events = Counter("ingest_events_written", "new event rows committed (each handed to the alert engine)", registry=r)
+        self.dead_letters = Counter("ingest_dead_letters", "messages written to dead letters", ["reason"], registry=r)
+        self.batch_readings = Histogram(
+            "ingest_batch_readings", "readings per committed batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.commit_seconds = Histogram("ingest_commit_seconds", "batch transaction time", buckets=_LATENCY_BUCKETS, registry=r)
+        self.retries = Counter("ingest_batch_retries", "batch transactions retried after a transient failure", registry=r)
+        backlog = Gauge("ingest_unacknowledged_messages", "messages received and not yet acknowledged", registry=r)
+        backlog.set_function(unacknowledged)
+
+    def committed(self, result: WriteResult, seconds: float) -> None:
+        self.written.inc(result.readings_new)
+        self.duplicates.inc(result.duplicates)
+        self.events.inc(result.events_new)
+        for reason, count in result.dead_letters.items():
+            self.dead_letters.labels(reason=reason).inc(count)
+        self.batch_readings.observe(result.readings_staged)
+        self.commit_seconds.observe(seconds)
+
+    @contextmanager
+    def serve(self, host: str, port: int) -> Iterator[int | None]:
+        """Serve /metrics while inside; yields the bound port (None when ``port`` is 0: disabled)."""
+        if port == 0:
+            yield None
+            return
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            yield int(server.server_port)
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)

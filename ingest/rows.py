@@ -1,0 +1,192 @@
+"""From accepted contract messages to database rows and state updates: pure, no I/O.
+
+The writer calls :func:`build_rows` once per batch, after deciding which messages are accepted.
+Latest state is reduced here (one update per device and per home per batch), so the database does
+one set-based statement per table instead of one per reading.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from eldercare.contracts.payloads import (
+    DeviceHealth,
+    EventBatch,
+    GatewayStatus,
+    Heartbeat,
+    Message,
+    Metric,
+    Reading,
+    ReadingBatch,
+)
+
+# A plug drawing more than this is someone using an appliance: a sign of a person.
+PLUG_ACTIVITY_W = 5.0
+_EVENT_COMMON = frozenset({"device", "kind", "seq", "ts", "room", "type"})
+
+ReadingRow = tuple[str, str, int, datetime, str, float, str | None]
+EventRow = tuple[str, str, int, datetime, str, str | None, str]
+
+
+@dataclass
+class DeviceUpdate:
+    """What one batch says about one device; merged into ``devices`` with newest-wins rules."""
+
+    device_id: str
+    home_id: str
+    kind: str
+    first_seen_at: datetime
+    seen_at: datetime | None = None
+    room: str | None = None
+    battery_pct: float | None = None
+    battery_at: datetime | None = None
+    signal_lqi: int | None = None
+    metric: str | None = None
+    value: float | None = None
+    value_at: datetime | None = None
+
+    def saw(self, ts: datetime, room: str | None) -> None:
+        self.first_seen_at = min(self.first_seen_at, ts)
+        if self.seen_at is None or ts >= self.seen_at:
+            self.seen_at = ts
+            self.room = room or self.room
+
+
+@dataclass
+class HomeUpdate:
+    """What one batch says about one home's activity and gateway health."""
+
+    home_id: str
+    activity_at: datetime | None = None
+    motion_at: datetime | None = None
+    motion_room: str | None = None
+    door_at: datetime | None = None
+    door_state: str | None = None
+    heartbeat_at: datetime | None = None
+    queue_depth: int | None = None
+
+    def activity(self, ts: datetime) -> None:
+        if self.activity_at is None or ts > self.activity_at:
+            self.activity_at = ts
+
+    def motion(self, ts: datetime, room: str | None) -> None:
+        self.activity(ts)
+        if self.motion_at is None or ts >= self.motion_at:
+            self.motion_at, self.motion_room = ts, room
+
+    def door(self, ts: datetime, state: str) -> None:
+        self.activity(ts)
+        if self.door_at is None or ts >= self.door_at:
+            self.door_at, self.door_state = ts, state
+
+    def heartbeat(self, ts: datetime, queue_depth: int) -> None:
+        if self.heartbeat_at is None or ts >= self.heartbeat_at:
+            self.heartbeat_at, self.queue_depth = ts, queue_depth
+
+
+@dataclass
+class Rows:
+    readings: list[ReadingRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    statuses: list[GatewayStatus] = field(default_factory=list)  # arrival order
+    devices: dict[str, DeviceUpdate] = field(default_factory=dict)
+    homes: dict[str, HomeUpdate] = field(default_factory=dict)
+
+    def device(self, device_id: str, home_id: str, kind: str, ts: datetime) -> DeviceUpdate:
+        update = self.devices.get(device_id)
+        if update is None:
+            update = self.devices[device_id] = DeviceUpdate(device_id, home_id, kind, first_seen_at=ts)
+        return update
+
+    def home(self, home_id: str) -> HomeUpdate:
+        update = self.homes.get(home_id)
+        if update is None:
+            update = self.homes[home_id] = HomeUpdate(home_id)
+        return update
+
+
+def build_rows(messages: Iterable[Message]) -> Rows:
+    rows = Rows()
+    for message in messages:
+        if isinstance(message, ReadingBatch):
+            _add_readings(rows, message)
+        elif isinstance(message, EventBatch):
+            _add_events(rows, message)
+        elif isinstance(message, GatewayStatus):
+            rows.statuses.append(message)
+            rows.home(message.home_id)  # locked with the others, in order (see store.py)
+        elif isinstance(message, Heartbeat):
+            _add_heartbeat(rows, message)
+    return rows
+
+
+def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
+    home_id = batch.home_id
+    append = rows.readings.append
+    for reading in batch.readings:
+        room = reading.room.value if reading.room is not None else None
+        append((home_id, reading.device, reading.seq, reading.ts, reading.metric.value, reading.value, room))
+        update = rows.device(reading.device, home_id, reading.kind.value, reading.ts)
+        update.saw(reading.ts, room)
+        if update.value_at is None or reading.ts >= update.value_at:
+            update.metric, update.value, update.value_at = reading.metric.value, reading.value, reading.ts
+        if reading.metric is Metric.BATTERY_PCT and (update.battery_at is None or reading.ts >= update.battery_at):
+            update.battery_pct, update.battery_at = reading.value, reading.ts
+        _reading_activity(rows, home_id, reading, room)
+
+
+def _reading_activity(rows: Rows, home_id: str, reading: Reading, room: str | None) -> None:
+    metric = reading.metric
+    if metric is Metric.MOTION:
+        if reading.value == 1:
+            rows.home(home_id).motion(reading.ts, room)
+    elif metric is Metric.DOOR_OPEN:
+        rows.home(home_id).door(reading.ts, "open" if reading.value == 1 else "closed")
+    elif metric is Metric.BED_OCCUPIED or (metric is Metric.POWER_W and reading.value > PLUG_ACTIVITY_W):
+        rows.home(home_id).activity(reading.ts)
+
+
+def _add_events(rows: Rows, batch: EventBatch) -> None:
+    home_id = batch.home_id
+    for event in batch.events:
+        room = event.room.value if event.room is not None else None
+        data = json.dumps(event.model_dump(mode="json", exclude=set(_EVENT_COMMON), exclude_none=True), sort_keys=True)
+        rows.events.append((home_id, event.device, event.seq, event.ts, event.type, room, data))
+        rows.device(event.device, home_id, event.kind.value, event.ts).saw(event.ts, room)
+        home = rows.home(home_id)
+        if event.type == "door":
+            home.door(event.ts, event.state)
+        else:  # fall, sos, bed, presence: all a sign of a person
+            home.activity(event.ts)
+
+
+def _add_heartbeat(rows: Rows, heartbeat: Heartbeat) -> None:
+    rows.home(heartbeat.home_id).heartbeat(heartbeat.ts, heartbeat.queue_depth)
+    for health in heartbeat.devices:
+        _add_health(rows, heartbeat, health)
+
+
+def _add_health(rows: Rows, heartbeat: Heartbeat, health: DeviceHealth) -> None:
+    update = rows.device(health.device, heartbeat.home_id, health.kind.value, health.last_seen or heartbeat.ts)
+    if health.last_seen is not None:  # a heartbeat listing a device is no proof the device spoke
+        update.saw(health.last_seen, health.room.value if health.room else None)
+    elif health.room is not None and update.room is None:
+        update.room = health.room.value
+    if health.battery_pct is not None and (update.battery_at is None or heartbeat.ts >= update.battery_at):
+        update.battery_pct, update.battery_at = health.battery_pct, heartbeat.ts
+    if health.signal_lqi is not None:
+        update.signal_lqi = health.signal_lqi
+
+
+def device_ids(message: Message) -> set[str]:
+    """Every device a message names: each must belong to the message's home."""
+    if isinstance(message, ReadingBatch):
+        return {reading.device for reading in message.readings}
+    if isinstance(message, EventBatch):
+        return {event.device for event in message.events}
+    if isinstance(message, Heartbeat):
+        return {health.device for health in message.devices}
+    return set()

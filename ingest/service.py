@@ -1,0 +1,206 @@
+"""The ingest service: MQTT (shared subscription, manual ack) to PostgreSQL, exactly once.
+
+Three tasks share one event loop:
+
+- the batcher takes deliveries from the subscriber in arrival order, decodes them through the
+  contract and closes a batch when it reaches ``batch_size`` readings, half the receive maximum in
+  messages, ``flush_interval_s`` of age, or at once when it holds an event or a gateway status;
+- the writer commits one batch at a time (retrying transient failures with backoff and jitter),
+  and only then acknowledges the batch's deliveries, in arrival order;
+- the rollup keeps activity_hourly fresh on plain PostgreSQL.
+
+Between batcher and writer sits a queue of one batch, so decoding the next batch overlaps with the
+database committing the previous one. When the writer cannot keep up (or the database is down) the
+batcher stops taking deliveries, the subscriber's inbox fills, and the broker stops sending at the
+MQTT 5 Receive Maximum: memory stays bounded and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from contextlib import AsyncExitStack
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from eldercare import logs
+from eldercare.clock import Clock
+from eldercare.config import Settings
+from eldercare.contracts import decode
+from eldercare.contracts.topics import UPSTREAM_KINDS, shared_subscription, subscription
+from eldercare.errors import EldercareError, PermanentError
+from eldercare.lifecycle import clock_from
+from eldercare.mqtt.manual_ack import ManualAckSubscriber
+from ingest.batch import Batch
+from ingest.metrics import IngestMetrics
+from ingest.rollup import Rollup
+from ingest.store import Store, WriteResult
+
+_log = logs.get("ingest")
+_TAKE = 512  # deliveries taken from the inbox per wake-up
+
+
+def client_id_for(settings: Settings) -> str:
+    """Stable across restarts, so the broker resumes this copy's session and redelivers its backlog."""
+    return settings.ingest.client_id or f"eldercare-ingest-{settings.instance or socket.gethostname()}"
+
+
+def topic_filters(settings: Settings) -> list[str]:
+    root, group = settings.mqtt.topic_root, settings.ingest.shared_group
+    return [shared_subscription(group, subscription(root, kind)) for kind in UPSTREAM_KINDS]
+
+
+async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
+    """Ingest until ``stop`` is set, then commit what is held (within ``drain_timeout_s``) and return.
+
+    ``ready`` is set (and ``ingest_ready`` logged) once the broker confirmed the subscriptions.
+    Raises PermanentError (inside an ExceptionGroup) when the broker refuses our credentials.
+    """
+    clock = clock or clock_from(settings)
+    cfg = settings.ingest
+    store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
+                  statement_timeout_s=settings.db.statement_timeout_s)  # fmt: skip
+    rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
+    subscriber = ManualAckSubscriber(
+        settings,
+        client_id=client_id_for(settings),
+        topic_filters=topic_filters(settings),
+        receive_maximum=cfg.max_inflight_messages,
+    )
+    metrics = IngestMetrics(lambda: subscriber.unacknowledged)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        await stack.enter_async_context(subscriber)
+        port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
+        _log.info("ingest_started", client_id=client_id_for(settings), metrics_port=port, batch_size=cfg.batch_size)
+        handoff: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+        pipeline = Pipeline(settings, subscriber, store, rollup, metrics, clock)
+        async with asyncio.TaskGroup() as group:
+            batcher = group.create_task(pipeline.batch_loop(handoff, stop), name="ingest-batcher")
+            writer = group.create_task(pipeline.write_loop(handoff), name="ingest-writer")
+            group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop), name="ingest-rollup")
+            group.create_task(_announce_ready(subscriber, stop, ready), name="ingest-ready")
+            group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, [batcher, writer]), name="ingest-drain")
+    _log.info("ingest_stopped", unacknowledged=subscriber.unacknowledged)
+
+
+async def _announce_ready(subscriber: ManualAckSubscriber, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+    # paho confirms in its own thread; a short poll is the simplest bridge for a one-off signal.
+    while not subscriber.subscribed.is_set():
+        if stop.is_set():
+            return
+        await asyncio.sleep(0.02)
+    _log.info("ingest_ready")
+    if ready is not None:
+        ready.set()
+
+
+async def _drain_deadline(stop: asyncio.Event, timeout_s: float, tasks: list[asyncio.Task[None]]) -> None:
+    """After ``stop``, give the pipeline ``timeout_s`` to commit what it holds; then abandon it.
+
+    Abandoned deliveries were never acknowledged, so the broker delivers them again later.
+    """
+    await stop.wait()
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        _log.warning("ingest_drain_abandoned", timeout_s=timeout_s)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        subscriber: ManualAckSubscriber,
+        store: Store,
+        rollup: Rollup,
+        metrics: IngestMetrics,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._subscriber = subscriber
+        self._store = store
+        self._rollup = rollup
+        self._metrics = metrics
+        self._clock = clock
+        self._root = settings.mqtt.topic_root
+        # Half the receive maximum: the next batch can fill while this one commits.
+        self._max_messages = max(1, settings.ingest.max_inflight_messages // 2)
+
+    def _full(self, batch: Batch) -> bool:
+        return batch.readings >= self._settings.ingest.batch_size or len(batch) >= self._max_messages or batch.urgent
+
+    async def batch_loop(self, handoff: asyncio.Queue[Batch | None], stop: asyncio.Event) -> None:
+        interval = self._settings.ingest.flush_interval_s
+        batch = Batch()
+        try:
+            while not stop.is_set():
+                wait = interval - batch.age_s() if batch.items else interval
+                deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
+                self._metrics.received.inc(len(deliveries))
+                for delivery in deliveries:
+                    batch.add(delivery, decode(delivery.topic, delivery.payload, root=self._root))
+                    if self._full(batch):
+                        await handoff.put(batch)
+                        batch = Batch()
+                if batch.items and batch.age_s() >= interval:
+                    await handoff.put(batch)
+                    batch = Batch()
+            if batch.items:
+                await handoff.put(batch)  # drain: commit and acknowledge what we hold
+        finally:
+            if not handoff.full():
+                handoff.put_nowait(None)
+            else:
+                await handoff.put(None)
+
+    async def write_loop(self, handoff: asyncio.Queue[Batch | None]) -> None:
+        while (batch := await handoff.get()) is not None:
+            started = time.perf_counter()
+            result = await self._commit(batch)
+            seconds = time.perf_counter() - started
+            acked = self._subscriber.ack([item.delivery for item in batch.items])
+            self._metrics.committed(result, seconds)
+            self._rollup.touched(result.reading_hours)
+            _log.info(
+                "ingest_batch",
+                messages=result.messages,
+                readings=result.readings_staged,
+                new=result.readings_new,
+                duplicates=result.duplicates,
+                events=result.events_new,
+                statuses=result.statuses_new,
+                dead_letters=sum(result.dead_letters.values()),
+                acked=acked,
+                commit_ms=round(seconds * 1000, 1),
+            )
+
+    async def _commit(self, batch: Batch) -> WriteResult:
+        """Commit, retrying with exponential backoff and jitter until it works (or we are cancelled).
+
+        Permanent errors are retried too, slowly and loudly: dropping the batch would lose data,
+        and a crash would only meet the same batch again after the restart.
+        """
+        cfg = self._settings.ingest
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(EldercareError),
+            wait=wait_exponential_jitter(multiplier=cfg.retry_min_s, max=cfg.retry_max_s, jitter=cfg.retry_min_s),
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._store.write(batch, self._clock.now())
+        raise AssertionError("unreachable: tenacity retries forever or re-raises")  # pragma: no cover
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        self._metrics.retries.inc()
+        # The class of the underlying library error only: database messages can quote row values.
+        cause = type(error.__cause__ or error).__name__ if error is not None else "unknown"
+        if isinstance(error, PermanentError):
+            _log.error("ingest_batch_retry", error=cause, permanent=True, attempt=state.attempt_number)
+        else:
+            _log.warning("ingest_batch_retry", error=cause, attempt=state.attempt_number)

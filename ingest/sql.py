@@ -1,0 +1,118 @@
+"""The SQL ingest owns. Values are always parameters; arrays go through unnest()."""
+
+from __future__ import annotations
+
+SESSION_SETUP = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_readings (
+    home_id text, device_id text, seq bigint, ts timestamptz, metric text, value double precision, room text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ingest_events (
+    home_id text, device_id text, seq bigint, ts timestamptz, type text, room text, data text
+) ON COMMIT DELETE ROWS;
+"""
+
+READING_TYPES = ["text", "text", "int8", "timestamptz", "text", "float8", "text"]
+EVENT_TYPES = ["text", "text", "int8", "timestamptz", "text", "text", "text"]
+DEAD_LETTER_TYPES = ["timestamptz", "text", "text", "text", "bytea", "text", "text"]
+
+COPY_READINGS = "COPY ingest_readings FROM STDIN (FORMAT BINARY)"
+COPY_EVENTS = "COPY ingest_events FROM STDIN (FORMAT BINARY)"
+COPY_DEAD_LETTERS = "COPY dead_letters (received_at, source, topic, home_id, payload, reason, detail) FROM STDIN (FORMAT BINARY)"
+
+# (device_id, seq, ts) is the tables' unique key: a redelivered reading is skipped, not duplicated.
+INSERT_READINGS = """
+INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room, received_at)
+SELECT home_id, device_id, seq, ts, metric, value, room, %(now)s FROM ingest_readings
+ON CONFLICT (device_id, seq, ts) DO NOTHING
+"""
+
+# Only events that are new reach the alert engine, so a redelivered fall never counts twice.
+INSERT_EVENTS = """
+WITH new AS (
+    INSERT INTO events (home_id, device_id, seq, ts, type, room, data, received_at)
+    SELECT home_id, device_id, seq, ts, type, room, data::jsonb, %(now)s FROM ingest_events
+    ON CONFLICT (device_id, seq, ts) DO NOTHING
+    RETURNING home_id, device_id, seq, ts, type, room, data
+)
+INSERT INTO alert_inbox (home_id, device_id, seq, ts, type, room, data, received_at)
+SELECT home_id, device_id, seq, ts, type, room, data, %(now)s FROM new ORDER BY ts, device_id, seq
+"""
+
+KNOWN_HOMES = "SELECT id FROM homes WHERE id = ANY(%s)"
+
+# Locks the batch's devices in id order, so two ingest copies never deadlock on them.
+DEVICE_OWNERS = "SELECT id, home_id FROM devices WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+
+REGISTER_DEVICES = """
+INSERT INTO devices (id, home_id, kind, room, first_seen_at, last_seen_at)
+SELECT id, home_id, kind, room, first_seen_at, first_seen_at
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+       AS u(id, home_id, kind, room, first_seen_at)
+ ORDER BY id
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+# Newest wins, field by field; NULL means "this batch says nothing about it".
+UPDATE_DEVICES = """
+UPDATE devices AS d SET
+    last_seen_at  = GREATEST(d.last_seen_at, u.seen_at),
+    room          = CASE WHEN u.room IS NOT NULL AND u.seen_at >= d.last_seen_at THEN u.room
+                         ELSE coalesce(d.room, u.room) END,
+    battery_pct   = CASE WHEN u.battery_at >= coalesce(d.battery_at, '-infinity') THEN u.battery_pct ELSE d.battery_pct END,
+    battery_at    = GREATEST(d.battery_at, u.battery_at),
+    signal_lqi    = coalesce(u.signal_lqi, d.signal_lqi),
+    last_metric   = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.metric ELSE d.last_metric END,
+    last_value    = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.value ELSE d.last_value END,
+    last_value_at = GREATEST(d.last_value_at, u.value_at)
+  FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::real[], %s::timestamptz[], %s::smallint[],
+              %s::text[], %s::float8[], %s::timestamptz[])
+       AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, metric, value, value_at)
+ WHERE d.id = u.id AND d.home_id = u.home_id
+"""
+
+UPSERT_HOME_STATE = """
+INSERT INTO home_state AS h (home_id, last_activity_at, last_motion_at, last_motion_room, last_door_at, last_door_state,
+                             last_heartbeat_at, queue_depth, updated_at)
+SELECT home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, %s
+  FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::timestamptz[], %s::text[],
+              %s::timestamptz[], %s::int[])
+       AS u(home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth)
+ ORDER BY home_id
+ON CONFLICT (home_id) DO UPDATE SET
+    last_activity_at  = GREATEST(h.last_activity_at, EXCLUDED.last_activity_at),
+    last_motion_room  = CASE WHEN EXCLUDED.last_motion_at >= coalesce(h.last_motion_at, '-infinity')
+                             THEN EXCLUDED.last_motion_room ELSE h.last_motion_room END,
+    last_motion_at    = GREATEST(h.last_motion_at, EXCLUDED.last_motion_at),
+    last_door_state   = CASE WHEN EXCLUDED.last_door_at >= coalesce(h.last_door_at, '-infinity')
+                             THEN EXCLUDED.last_door_state ELSE h.last_door_state END,
+    last_door_at      = GREATEST(h.last_door_at, EXCLUDED.last_door_at),
+    queue_depth       = CASE WHEN EXCLUDED.last_heartbeat_at >= coalesce(h.last_heartbeat_at, '-infinity')
+                             THEN EXCLUDED.queue_depth ELSE h.queue_depth END,
+    last_heartbeat_at = GREATEST(h.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
+    updated_at        = EXCLUDED.updated_at
+"""
+
+# A redelivered status (same state, same ts) changes nothing and reaches the alert engine once.
+UPSERT_GATEWAY_STATE = """
+INSERT INTO home_state AS h (home_id, gateway_state, gateway_state_at, updated_at)
+VALUES (%(home)s, %(state)s, %(ts)s, %(now)s)
+ON CONFLICT (home_id) DO UPDATE SET
+    gateway_state = EXCLUDED.gateway_state, gateway_state_at = EXCLUDED.gateway_state_at, updated_at = EXCLUDED.updated_at
+ WHERE h.gateway_state IS DISTINCT FROM EXCLUDED.gateway_state
+    OR h.gateway_state_at IS DISTINCT FROM EXCLUDED.gateway_state_at
+RETURNING home_id
+"""
+
+INSERT_STATUS_INBOX = """
+INSERT INTO alert_inbox (home_id, ts, type, data, received_at)
+VALUES (%(home)s, %(ts)s, 'gateway_status', %(data)s::jsonb, %(now)s)
+"""
+
+NOTIFY_INBOX = "SELECT pg_notify('eldercare_inbox', '')"
+
+SCHEMA_VARIANT = "SELECT variant FROM schema_migrations WHERE version = 2"
+# An arbitrary constant: only the ingest copy holding it refreshes activity_hourly.
+ROLLUP_LOCK_KEY = 0x696E676573745F72  # "ingest_r"
+TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
+REFRESH_ROLLUP = "SELECT refresh_activity_hourly(%s, %s)"

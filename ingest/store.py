@@ -1,0 +1,287 @@
+"""One batch, one transaction: rows, dead letters, latest state and the alert hand-over together.
+
+Lock order, the same in every ingest copy so that they never deadlock on each other: devices (by
+id), then readings and events (unique keys), then home_state (by home id). A deadlock that remains
+possible (two copies holding the same redelivered message) is reported as transient and retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from eldercare.contracts import Decoded, Rejection, RejectReason
+from eldercare.contracts.payloads import Message
+from eldercare.db.pool import translate
+from eldercare.errors import TransientError
+from ingest import sql
+from ingest.batch import Batch, Item
+from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids
+
+SOURCE = "ingest"
+
+
+@dataclass
+class WriteResult:
+    messages: int = 0
+    readings_staged: int = 0
+    readings_new: int = 0
+    events_new: int = 0
+    statuses_new: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    reading_hours: set[int] = field(default_factory=set)  # UNIX hours touched, for the rollup
+
+    @property
+    def duplicates(self) -> int:
+        return self.readings_staged - self.readings_new
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    home_id: str | None
+    payload: bytes
+    reason: str
+    detail: str
+
+
+class Store:
+    """The writer's own connection (temp staging tables live per session) and the batch transaction."""
+
+    def __init__(self, database_url: str, *, connect_timeout_s: float, statement_timeout_s: float) -> None:
+        self._url = database_url
+        self._connect_timeout_s = connect_timeout_s
+        self._statement_timeout_ms = int(statement_timeout_s * 1000)
+        self._conn: psycopg.AsyncConnection | None = None
+        self._homes: set[str] = set()  # registered homes seen so far; homes are not unregistered
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)), application_name="eldercare-ingest"
+        )
+        try:
+            await conn.execute(f"SET statement_timeout = {self._statement_timeout_ms}")  # an int we computed
+            await conn.execute(sql.SESSION_SETUP)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    async def write(self, batch: Batch, now: datetime) -> WriteResult:
+        """Commit ``batch``; raises TransientError (retry) or PermanentError. Nothing is acknowledged here."""
+        try:
+            conn = await self._connection()
+            async with conn.transaction():
+                result, homes = await _write(conn, batch, now, self._homes)
+        except psycopg.Error as exc:
+            await self._discard_broken()
+            raise translate(exc) from exc
+        except OSError as exc:
+            await self._discard_broken()
+            raise TransientError(f"database unavailable: {type(exc).__name__}") from exc
+        self._homes |= homes  # only after commit: a rolled-back batch proves nothing
+        return result
+
+    async def _discard_broken(self) -> None:
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            await self.close()
+
+
+async def _write(
+    conn: psycopg.AsyncConnection, batch: Batch, now: datetime, cached_homes: set[str]
+) -> tuple[WriteResult, set[str]]:
+    result = WriteResult(messages=len(batch))
+    dead = [_contract_dead_letter(item) for item in batch.items if isinstance(item.result, Rejection)]
+    decoded = [item for item in batch.items if isinstance(item.result, Decoded)]
+    homes = await _known_homes(conn, decoded, cached_homes)
+    rejected, rows = await _accept(conn, decoded, homes)
+    dead.extend(rejected)
+    async with conn.cursor() as cur:
+        result.readings_staged = len(rows.readings)
+        result.readings_new = await _insert_readings(cur, rows, now)
+        result.events_new = await _insert_events(cur, rows, now)
+        await _update_devices(cur, rows.devices.values())
+        await _upsert_homes(cur, rows.homes.values(), now)
+        result.statuses_new = await _apply_statuses(cur, rows, now)
+        await _insert_dead_letters(cur, dead, now)
+        if result.events_new or result.statuses_new:
+            await cur.execute(sql.NOTIFY_INBOX)  # delivered at commit; the engine also polls
+    result.dead_letters.update(letter.reason for letter in dead)
+    result.reading_hours = {int(row[3].timestamp()) // 3600 for row in rows.readings}
+    return result, homes
+
+
+def _contract_dead_letter(item: Item) -> DeadLetter:
+    rejection = item.result
+    assert isinstance(rejection, Rejection)
+    return DeadLetter(item.delivery.topic, rejection.home_id, item.delivery.payload, rejection.reason.value, rejection.detail)
+
+
+async def _known_homes(conn: psycopg.AsyncConnection, decoded: list[Item], cached: set[str]) -> set[str]:
+    wanted = {_message(item).home_id for item in decoded} - cached
+    found: set[str] = set(cached)
+    if wanted:
+        cur = await conn.execute(sql.KNOWN_HOMES, (sorted(wanted),))
+        found.update(row[0] for row in await cur.fetchall())
+    return found
+
+
+async def _accept(conn: psycopg.AsyncConnection, decoded: list[Item], homes: set[str]) -> tuple[list[DeadLetter], Rows]:
+    """Split messages into accepted and dead letters, and register the accepted ones' new devices."""
+    named = sorted({device for item in decoded if _message(item).home_id in homes for device in device_ids(_message(item))})
+    cur = await conn.execute(sql.DEVICE_OWNERS, (named,))
+    owners: dict[str, str] = {row[0]: row[1] for row in await cur.fetchall()}
+    while True:
+        accepted, rejected = _verdicts(decoded, homes, owners)
+        rows = build_rows(_message(item) for item in accepted)
+        new = [update for update in rows.devices.values() if update.device_id not in owners]
+        registered = await _register(conn, new)
+        owners.update({update.device_id: update.home_id for update in new if update.device_id in registered})
+        lost = {update.device_id for update in new} - registered
+        if not lost:
+            return rejected, rows
+        # Another copy registered one of these devices first, perhaps to another home: look again.
+        cur = await conn.execute(sql.DEVICE_OWNERS, (sorted(lost),))
+        owners.update({row[0]: row[1] for row in await cur.fetchall()})
+
+
+def _verdicts(decoded: list[Item], homes: set[str], owners: dict[str, str]) -> tuple[list[Item], list[DeadLetter]]:
+    accepted: list[Item] = []
+    rejected: list[DeadLetter] = []
+    for item in decoded:
+        message = _message(item)
+        home = message.home_id
+        if home not in homes:
+            rejected.append(_dead(item, home, RejectReason.UNKNOWN_HOME, f"home {home!r} is not registered"))
+            continue
+        foreign = sorted(device for device in device_ids(message) if owners.get(device, home) != home)
+        if foreign:
+            detail = f"device {foreign[0]!r} is registered to another home"
+            rejected.append(_dead(item, home, RejectReason.DEVICE_OF_OTHER_HOME, detail))
+            continue
+        accepted.append(item)
+    return accepted, rejected
+
+
+def _dead(item: Item, home: str, reason: RejectReason, detail: str) -> DeadLetter:
+    return DeadLetter(item.delivery.topic, home, item.delivery.payload, reason.value, detail)
+
+
+def _message(item: Item) -> Message:
+    assert isinstance(item.result, Decoded)
+    return item.result.message
+
+
+async def _register(conn: psycopg.AsyncConnection, new: list[DeviceUpdate]) -> set[str]:
+    """Register devices on first sight; returns the ids registered here (the rest someone else did meanwhile)."""
+    if not new:
+        return set()
+    new.sort(key=lambda update: update.device_id)
+    columns = (
+        [u.device_id for u in new],
+        [u.home_id for u in new],
+        [u.kind for u in new],
+        [u.room for u in new],
+        [u.first_seen_at for u in new],
+    )
+    cur = await conn.execute(sql.REGISTER_DEVICES, columns)
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def _insert_readings(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> int:
+    if not rows.readings:
+        return 0
+    async with cur.copy(sql.COPY_READINGS) as copy:
+        copy.set_types(sql.READING_TYPES)
+        for row in rows.readings:
+            await copy.write_row(row)
+    await cur.execute(sql.INSERT_READINGS, {"now": now})
+    return cur.rowcount
+
+
+async def _insert_events(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> int:
+    if not rows.events:
+        return 0
+    async with cur.copy(sql.COPY_EVENTS) as copy:
+        copy.set_types(sql.EVENT_TYPES)
+        for row in rows.events:
+            await copy.write_row(row)
+    await cur.execute(sql.INSERT_EVENTS, {"now": now})
+    return cur.rowcount
+
+
+async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: Iterable[DeviceUpdate]) -> None:
+    ordered = sorted(updates, key=lambda u: u.device_id)
+    if not ordered:
+        return
+    await cur.execute(
+        sql.UPDATE_DEVICES,
+        (
+            [u.device_id for u in ordered],
+            [u.home_id for u in ordered],
+            [u.seen_at for u in ordered],
+            [u.room for u in ordered],
+            [u.battery_pct for u in ordered],
+            [u.battery_at for u in ordered],
+            [u.signal_lqi for u in ordered],
+            [u.metric for u in ordered],
+            [u.value for u in ordered],
+            [u.value_at for u in ordered],
+        ),
+    )
+
+
+async def _upsert_homes(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: Iterable[HomeUpdate], now: datetime) -> None:
+    ordered = sorted(updates, key=lambda u: u.home_id)
+    if not ordered:
+        return
+    await cur.execute(
+        sql.UPSERT_HOME_STATE,
+        (
+            now,
+            [u.home_id for u in ordered],
+            [u.activity_at for u in ordered],
+            [u.motion_at for u in ordered],
+            [u.motion_room for u in ordered],
+            [u.door_at for u in ordered],
+            [u.door_state for u in ordered],
+            [u.heartbeat_at for u in ordered],
+            [u.queue_depth for u in ordered],
+        ),
+    )
+
+
+async def _apply_statuses(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> int:
+    """Gateway state per status message, in arrival order; each change goes to the alert inbox."""
+    changed = 0
+    for status in rows.statuses:
+        params = {"home": status.home_id, "state": status.state, "ts": status.ts, "now": now}
+        await cur.execute(sql.UPSERT_GATEWAY_STATE, params)
+        if await cur.fetchone() is None:
+            continue  # the same status again (a redelivery): the engine has it already
+        params["data"] = json.dumps({"state": status.state, "reason": status.reason})
+        await cur.execute(sql.INSERT_STATUS_INBOX, params)
+        changed += 1
+    return changed
+
+
+async def _insert_dead_letters(cur: psycopg.AsyncCursor[tuple[object, ...]], dead: list[DeadLetter], now: datetime) -> None:
+    if not dead:
+        return
+    async with cur.copy(sql.COPY_DEAD_LETTERS) as copy:
+        copy.set_types(sql.DEAD_LETTER_TYPES)
+        for letter in dead:
+            await copy.write_row((now, SOURCE, letter.topic, letter.home_id, letter.payload, letter.reason, letter.detail))
