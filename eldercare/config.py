@@ -110,6 +110,8 @@ class IngestSettings(_Group):
     retry_max_s: float = Field(default=15.0, gt=0, le=600)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables the endpoint")
+    rollup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="activity_hourly refresh (plain PostgreSQL)")
+    drain_timeout_s: float = Field(default=10.0, gt=0, le=600, description="on SIGTERM, time to commit what is held")
 
 
 class EdgeSettings(_Group):
