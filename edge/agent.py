@@ -188,7 +188,7 @@ class EdgeAgent:
                 self.intake.flush()
                 uplink_stop.set()
                 await self._finish(uplink)
-        except* Exception as group:
+        except* Exception as group:  # noqa: BLE001 - re-raised: the task group's boundary
             # Report the first real failure plainly (the CLI maps PermanentError to exit 1).
             raise group.exceptions[0] from None
         finally:

@@ -26,8 +26,8 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.contracts.payloads import (
     BINARY_METRICS,
-    METRIC_RANGES,
     MAX_READINGS_PER_MESSAGE,
+    METRIC_RANGES,
     Event,
     EventBatch,
     Metric,
@@ -145,7 +145,9 @@ class Intake:
 
         def render(seqs: list[int]) -> bytes:
             readings = [
-                Reading(device=p.device.id, kind=p.device.kind, seq=s, ts=p.ts, metric=p.metric, value=p.value, room=p.device.room)
+                Reading(
+                    device=p.device.id, kind=p.device.kind, seq=s, ts=p.ts, metric=p.metric, value=p.value, room=p.device.room
+                )
                 for p, s in zip(pending, seqs, strict=True)
             ]
             return ReadingBatch(home_id=self.home_id, readings=readings).model_dump_json(exclude_none=True).encode()

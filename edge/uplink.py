@@ -11,8 +11,8 @@ jitter. Refused credentials are fatal: they raise PermanentError out of :meth:`U
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +47,7 @@ class UplinkConfig:
     agent_version: str
 
 
-class _Stopped(Exception):
+class _Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised inside a session's task group once the agent stops and the queue is drained."""
 
 
@@ -79,6 +79,7 @@ class Uplink:
         self._started = clock.now()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
+        self._drained = asyncio.Event()
         self._inflight = 0
         self._acked: list[int] = []
         self.connected = False
@@ -94,8 +95,13 @@ class Uplink:
 
     def _status(self, state: str, reason: str) -> tuple[str, bytes]:
         status = GatewayStatus.model_validate(
-            {"home_id": self.config.home_id, "state": state, "ts": self._clock.now(), "reason": reason,
-             "agent_version": self.config.agent_version}
+            {
+                "home_id": self.config.home_id,
+                "state": state,
+                "ts": self._clock.now(),
+                "reason": reason,
+                "agent_version": self.config.agent_version,
+            }
         )
         return encode(self.config.topic_root, status)
 
@@ -115,10 +121,8 @@ class Uplink:
                 delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
                 attempt += 1
                 self._log.warning("edge_disconnected", error=str(exc), retry_in_s=round(delay, 2), queue_depth=self._queue.depth)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
 
     async def _session(self, stop: asyncio.Event) -> None:
         will_topic, will_payload = self._status("offline", "connection_lost")
@@ -162,9 +166,10 @@ class Uplink:
     async def _until_stopped(self, stop: asyncio.Event) -> NoReturn:
         await stop.wait()
         # Drain within the grace period: whatever is left stays on disk for the next start.
-        deadline = time.monotonic() + self.config.shutdown_grace_s
-        while (self._queue.depth > 0 or self._inflight > 0) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if self._queue.depth > 0 or self._inflight > 0:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), timeout=self.config.shutdown_grace_s)
         raise _Stopped
 
     async def _pump(self, conn: EdgeConnection, tasks: asyncio.TaskGroup) -> NoReturn:
@@ -205,6 +210,8 @@ class Uplink:
         if self._acked:
             acked, self._acked = self._acked, []
             self._queue.delete(acked)
+        if self._queue.depth == 0 and self._inflight == 0:
+            self._drained.set()
 
     async def _heartbeats(self, conn: EdgeConnection) -> NoReturn:
         while True:

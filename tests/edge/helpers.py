@@ -34,7 +34,9 @@ class Collector:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Collector:
-        client = await self._stack.enter_async_context(connect(self.settings, client_id=self.client_id, persistent=self.persistent))
+        client = await self._stack.enter_async_context(
+            connect(self.settings, client_id=self.client_id, persistent=self.persistent)
+        )
         await client.subscribe(subscription(self.settings.mqtt.topic_root, home_id=self.home_id), qos=1)
         self._task = asyncio.create_task(self._collect(client))
         return self

@@ -1,0 +1,260 @@
+"""The ``zigbee2mqtt`` driver: reads a local zigbee2mqtt broker and maps device states to our contract.
+
+zigbee2mqtt publishes each device's state as JSON on ``<base>/<friendly name>`` with one property
+per "expose", for example ``{"occupancy": true, "battery": 87, "linkquality": 120}``. What we map:
+
+| property | becomes |
+| --- | --- |
+| ``occupancy`` (bool) | ``motion`` reading; for a ``bed`` device ``bed_occupied`` plus a bed event on change |
+| ``contact`` (bool, **true = closed**) | ``door_open`` reading, plus a door event on change |
+| ``action`` (string) | SOS event for an ``sos_button``: single, double, hold/long (others ignored) |
+| ``power`` / ``energy`` (number) | ``power_w`` / ``energy_kwh`` readings |
+| ``temperature`` / ``humidity`` (number) | ``temperature_c`` / ``humidity_pct`` readings |
+| ``battery`` (number, %), ``linkquality`` (0-255) | device health in the heartbeat; a changed battery is a reading |
+
+Other properties (voltage, tamper, battery_low, state, last_seen...) are ignored. Bridge topics,
+``/set``, ``/get`` and ``/availability`` are not device states; retained states are old news and
+skipped. A message that cannot be mapped (not JSON, not an object, a wrong type, a value outside
+the contract, a friendly name missing from the device map) is logged with a reason, counted in
+:attr:`Zigbee2MqttDriver.rejected`, and the driver carries on.
+
+The device map is a JSON file: ``{"<friendly name>": {"device": "<id>", "kind": "<kind>", "room": "<room>"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from edge.model import DeviceRef, Sink
+from edge.uplink import backoff_s
+from eldercare import logs
+from eldercare.config import MqttEndpoint, MqttSettings
+from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
+from eldercare.errors import ConfigError, PermanentError, TransientError
+from eldercare.mqtt.edge_client import connect_edge
+
+_NOT_STATES = ("/set", "/get", "/availability")
+_SOS_PRESS = {"single": "single", "double": "double", "hold": "long", "long": "long"}
+_NUMERIC = {
+    "power": Metric.POWER_W,
+    "energy": Metric.ENERGY_KWH,
+    "temperature": Metric.TEMPERATURE_C,
+    "humidity": Metric.HUMIDITY_PCT,
+}
+
+
+class MapEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    device: DeviceId
+    kind: DeviceKind
+    room: Room | None = None
+
+
+_MAP = TypeAdapter(dict[str, MapEntry])
+
+
+def load_device_map(path: Path) -> dict[str, DeviceRef]:
+    """Read the friendly-name map; ConfigError (listing every problem) when it is unusable."""
+    try:
+        entries = _MAP.validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError([f"ELDERCARE_EDGE__ZIGBEE2MQTT_DEVICE_MAP: cannot read {path}: {exc.strerror}"]) from None
+    except ValidationError as exc:
+        problems = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)]
+        raise ConfigError(problems) from None
+    return {name: DeviceRef(e.device, e.kind, e.room) for name, e in entries.items()}
+
+
+class RejectedError(Exception):
+    """One zigbee2mqtt message that cannot be mapped; ``reason`` is a stable counter name."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """What one device state becomes."""
+
+    readings: tuple[tuple[Metric, float], ...] = ()
+    events: tuple[Mapping[str, object], ...] = ()
+    battery_pct: float | None = None
+    signal_lqi: int | None = None
+
+
+def parse_state(payload: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RejectedError("not_json", "payload is not JSON") from None
+    if not isinstance(document, dict):
+        raise RejectedError("not_an_object", f"expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _bool(state: Mapping[str, Any], key: str) -> bool | None:
+    value = state.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise RejectedError("wrong_type", f"{key}: expected true or false, got {type(value).__name__}")
+
+
+def _number(state: Mapping[str, Any], key: str) -> float | None:
+    value = state.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RejectedError("wrong_type", f"{key}: expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, str]) -> Mapped:
+    """Translate one zigbee2mqtt state object. ``previous`` holds the last door/bed state per device
+    (updated here) so that an event is sent on a change, not on every periodic report."""
+    readings: list[tuple[Metric, float]] = []
+    events: list[Mapping[str, object]] = []
+    occupancy = _bool(state, "occupancy")
+    if occupancy is not None:
+        if device.kind is DeviceKind.BED:
+            readings.append((Metric.BED_OCCUPIED, float(occupancy)))
+            _on_change(events, previous, device.id, "bed", "occupied" if occupancy else "vacated")
+        else:
+            readings.append((Metric.MOTION, float(occupancy)))
+    contact = _bool(state, "contact")
+    if contact is not None:
+        # zigbee2mqtt's contact is true when the magnet touches, i.e. the door is CLOSED.
+        readings.append((Metric.DOOR_OPEN, 0.0 if contact else 1.0))
+        _on_change(events, previous, device.id, "door", "closed" if contact else "open")
+    events.extend(_action(device, state.get("action")))
+    for key, metric in _NUMERIC.items():
+        value = _number(state, key)
+        if value is not None:
+            readings.append((metric, value))
+    battery = _number(state, "battery")
+    lqi = _number(state, "linkquality")
+    if lqi is not None and not lqi.is_integer():
+        raise RejectedError("wrong_type", "linkquality: expected an integer")
+    return Mapped(tuple(readings), tuple(events), battery, None if lqi is None else int(lqi))
+
+
+def _on_change(events: list[Mapping[str, object]], previous: dict[str, str], device_id: str, kind: str, state: str) -> None:
+    if previous.get(device_id) != state:
+        previous[device_id] = state
+        events.append({"type": kind, "state": state})
+
+
+def _action(device: DeviceRef, action: object) -> list[Mapping[str, object]]:
+    if action is None or action == "":
+        return []  # zigbee2mqtt clears the action property after each press
+    if not isinstance(action, str):
+        raise RejectedError("wrong_type", f"action: expected a string, got {type(action).__name__}")
+    press = _SOS_PRESS.get(action)
+    if device.kind is not DeviceKind.SOS_BUTTON or press is None:
+        return []  # releases, rotations, scene buttons: not ours to report
+    return [{"type": "sos", "press": press}]
+
+
+class Zigbee2MqttDriver:
+    """Subscribes to ``<base_topic>/#`` on the zigbee2mqtt broker; reconnects with backoff."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: MqttEndpoint,
+        mqtt: MqttSettings,
+        base_topic: str,
+        devices: Mapping[str, DeviceRef],
+        client_id: str,
+    ) -> None:
+        self._endpoint = endpoint
+        self._mqtt = mqtt
+        self._base = base_topic.rstrip("/")
+        self._devices = dict(devices)
+        self._client_id = client_id
+        self._previous: dict[str, str] = {}
+        self._log = logs.get("edge").bind(driver="zigbee2mqtt")
+        self._rng = random.Random()
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.subscribed = asyncio.Event()
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            session = asyncio.create_task(self._session(sink))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not session.done():
+                session.cancel()
+                await asyncio.wait({session})
+                return
+            try:
+                session.result()
+            except PermanentError:
+                self._log.error("edge_z2m_connection_refused")
+                raise
+            except TransientError as exc:
+                attempt = 0 if self.subscribed.is_set() else attempt + 1
+                self.subscribed.clear()
+                delay = backoff_s(attempt, self._mqtt.reconnect_min_s, self._mqtt.reconnect_max_s, self._rng)
+                self._log.warning("edge_z2m_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _session(self, sink: Sink) -> None:
+        async with connect_edge(self._mqtt, self._endpoint, client_id=self._client_id, persistent=False) as conn:
+            await conn.subscribe(f"{self._base}/#", timeout_s=self._mqtt.connect_timeout_s)
+            self._log.info("edge_z2m_subscribed", devices=len(self._devices))
+            self.subscribed.set()
+            async for incoming in conn.messages():
+                if not incoming.retain:
+                    self.handle(sink, incoming.topic, incoming.payload)
+
+    def handle(self, sink: Sink, topic: str, payload: bytes) -> None:
+        """Map one zigbee2mqtt message into ``sink``; a bad one is logged and counted, never raised."""
+        name = topic[len(self._base) + 1 :] if topic.startswith(self._base + "/") else ""
+        if not name or name.startswith("bridge/") or name.endswith(_NOT_STATES):
+            return
+        device = self._devices.get(name)
+        try:
+            if device is None:
+                raise RejectedError("unknown_device", "no entry in the device map for this friendly name")
+            self._apply(sink, device, map_state(device, parse_state(payload), self._previous))
+        except RejectedError as exc:
+            self._reject(exc.reason, str(exc), name if device is None else None, device)
+            return
+        except ValueError as exc:  # the sink refused a value outside the contract
+            self._reject("invalid_value", str(exc), None, device)
+            return
+        self.accepted += 1
+
+    def _apply(self, sink: Sink, device: DeviceRef, mapped: Mapped) -> None:
+        if mapped.battery_pct is not None or mapped.signal_lqi is not None:
+            sink.health(device, battery_pct=mapped.battery_pct, signal_lqi=mapped.signal_lqi)
+        for metric, value in mapped.readings:
+            sink.reading(device, metric, value)
+        for event in mapped.events:
+            sink.event(device, event)
+
+    def _reject(self, reason: str, detail: str, friendly_name: str | None, device: DeviceRef | None) -> None:
+        self.rejected[reason] += 1
+        self._log.error(
+            "edge_z2m_message_rejected",
+            reason=reason,
+            detail=detail,
+            device=device.id if device else None,
+            friendly_name=friendly_name,  # only for unknown devices: the operator must add it to the map
+            rejected_total=sum(self.rejected.values()),
+        )
