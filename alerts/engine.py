@@ -1,0 +1,180 @@
+"""The alert engine: four loops over the database, one event loop, graceful stop.
+
+- inbox: LISTEN eldercare_inbox wakes it, polling guarantees progress; each batch is one
+  transaction (rules, alerts, history, outbox rows, inbox delete).
+- periodic: every ``evaluation_interval_s`` each home is judged in its own transaction.
+- escalation and outbox: due escalations, then due notifications, woken early when this copy
+  has just enqueued something.
+
+Every step is also callable on its own (``inbox_once``, ``evaluate_once``, ``escalate_once``,
+``deliver_once``) with the injected clock, which is how tests drive it without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from alerts.escalation import escalate_due
+from alerts.metrics import Metrics
+from alerts.notify.channels import Senders
+from alerts.notify.outbox import BatchReport, deliver_batch
+from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_inbox
+from eldercare import logs
+from eldercare.clock import Clock
+from eldercare.config import Settings
+
+log = logs.get("alerts")
+CHANNEL = "eldercare_inbox"
+_ERROR_BACKOFF_S = 1.0
+
+
+class Engine:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool, clock: Clock, senders: Senders, metrics: Metrics) -> None:
+        self.settings = settings
+        self.cfg = settings.alerts
+        self.pool = pool
+        self.clock = clock
+        self.senders = senders
+        self.metrics = metrics
+        self.inbox_wake = asyncio.Event()
+        self.outbox_wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ single steps
+
+    async def inbox_once(self) -> Outcome:
+        async with self.pool.connection() as conn:
+            outcome = await process_inbox(conn, self.cfg, self.clock.now())
+        self._count(outcome)
+        self.metrics.inbox_items.inc(outcome.items)
+        return outcome
+
+    async def drain_inbox(self) -> int:
+        """Handle inbox batches until the inbox is empty (for this copy); returns items handled."""
+        total = 0
+        while (outcome := await self.inbox_once()).items:
+            total += outcome.items
+        return total
+
+    async def evaluate_once(self) -> Outcome:
+        """Judge every home once (homes another copy is judging right now are skipped)."""
+        total = Outcome()
+        async with self.pool.connection() as conn:
+            homes = await home_ids(conn)
+        for home_id in homes:
+            async with self.pool.connection() as conn:
+                outcome = await evaluate_home_locked(conn, home_id, self.cfg, self.clock.now())
+            if outcome is not None:
+                self.metrics.homes_evaluated.inc()
+                total.opened += outcome.opened
+                total.resolved += outcome.resolved
+        self._count(total)
+        return total
+
+    async def escalate_once(self) -> int:
+        async with self.pool.connection() as conn:
+            count = await escalate_due(conn, self.cfg, self.clock.now())
+        self.metrics.escalations.inc(count)
+        if count:
+            self.outbox_wake.set()
+        return count
+
+    async def deliver_once(self) -> BatchReport:
+        async with self.pool.connection() as conn:
+            report = await deliver_batch(conn, self.senders, self.cfg, self.clock.now())
+        for outcome in ("sent", "retried", "failed", "cancelled"):
+            self.metrics.notifications.labels(outcome).inc(getattr(report, outcome))
+        return report
+
+    def _count(self, outcome: Outcome) -> None:
+        for kind in outcome.opened:
+            self.metrics.alerts_opened.labels(kind).inc()
+        for kind in outcome.resolved:
+            self.metrics.alerts_resolved.labels(kind).inc()
+        if outcome.opened or outcome.resolved:
+            self.outbox_wake.set()
+
+    # ------------------------------------------------------------------ loops
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen(stop), name="alerts-listen")
+            group.create_task(self._loop(stop, "inbox", self._inbox_step, self.inbox_wake, self.cfg.inbox_poll_interval_s))
+            group.create_task(self._loop(stop, "periodic", self._periodic_step, None, self.cfg.evaluation_interval_s))
+            group.create_task(self._loop(stop, "outbox", self._outbox_step, self.outbox_wake, self.cfg.outbox_poll_interval_s))
+        log.info("alerts_stopped")
+
+    async def _inbox_step(self) -> None:
+        await self.drain_inbox()
+
+    async def _periodic_step(self) -> None:
+        await self.evaluate_once()
+
+    async def _outbox_step(self) -> None:
+        await self.escalate_once()
+        while (await self.deliver_once()).handled:
+            pass
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
+            row = await cur.fetchone()
+        self.metrics.outbox_pending.set(row[0] if row else 0)
+
+    async def _loop(
+        self, stop: asyncio.Event, name: str, step: Callable[[], Awaitable[None]], wake: asyncio.Event | None, interval_s: float
+    ) -> None:
+        """Run ``step`` until stopped; a failure is logged and retried, never fatal to the engine."""
+        while not stop.is_set():
+            if wake is not None:
+                wake.clear()
+            try:
+                await step()
+                delay = interval_s
+            except Exception as exc:  # noqa: BLE001 - a task boundary: log, back off, keep serving
+                self.metrics.loop_errors.labels(name).inc()
+                log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=str(exc)[:300])
+                delay = _ERROR_BACKOFF_S
+            await _wait_any(stop, wake, delay)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN for ingest's wake-ups; on trouble, reconnect (polling covers the gap)."""
+        while not stop.is_set():
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.settings.database_url, autocommit=True, connect_timeout=max(1, int(self.settings.db.connect_timeout_s))
+                )
+            except psycopg.Error as exc:
+                log.warning("alerts_listen_unavailable", error=type(exc).__name__)
+                await _wait_any(stop, None, _ERROR_BACKOFF_S)
+                continue
+            try:
+                await self._listen_on(conn, stop)
+            except psycopg.Error as exc:
+                log.warning("alerts_listen_lost", error=type(exc).__name__)
+                await _wait_any(stop, None, _ERROR_BACKOFF_S)
+            finally:
+                await conn.close()
+
+    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
+        await conn.execute(f"LISTEN {CHANNEL}")  # a constant of ours: no injection
+        self.inbox_wake.set()  # anything that arrived while we were not listening
+        while not stop.is_set():
+            async for _ in conn.notifies(timeout=0.5):
+                self.inbox_wake.set()
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter

@@ -1,0 +1,120 @@
+"""The two ways rules run: on inbox items (events, gateway status) and periodically per home.
+
+Inbox items are claimed with ``FOR UPDATE SKIP LOCKED`` and deleted in the transaction that
+records their outcome: each is handled exactly once by whichever engine copy claims it, and an
+engine that dies mid-way leaves them for the next. Work on one home is serialised by a
+transaction-scoped advisory lock, so two copies never judge the same home at the same time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from alerts.context import HomeContext, load_context
+from alerts.event_rules import InboxItem, event_finding
+from alerts.hysteresis import apply_results
+from alerts.rules import evaluate_home
+from alerts.snapshot import load_snapshot
+from alerts.store import open_or_update
+from eldercare import logs
+from eldercare.config import AlertsSettings
+
+log = logs.get("alerts")
+
+_CLAIM = """
+SELECT id, home_id, device_id, seq, ts, type, room, data FROM alert_inbox
+ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_DELETE = "DELETE FROM alert_inbox WHERE id = ANY(%s)"
+# hashtext() folds the home id into the advisory lock key space; a namespace prefix keeps our
+# keys apart from other users of advisory locks.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
+# Only these change what a periodic rule sees; fall and SOS open their alerts directly.
+_RE_EVALUATE = frozenset({"door", "bed", "presence", "gateway_status", "fall"})
+
+
+@dataclass
+class Outcome:
+    items: int = 0
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+
+async def process_inbox(conn: AsyncConnection[Any], settings: AlertsSettings, now: datetime) -> Outcome:
+    """Claim one batch, apply the rules, delete the items; the caller commits."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_CLAIM, (settings.inbox_batch_size,))
+        rows = await cur.fetchall()
+    outcome = Outcome(items=len(rows))
+    by_home: dict[str, list[InboxItem]] = defaultdict(list)
+    for row in rows:
+        by_home[row["home_id"]].append(InboxItem(**row))
+    for home_id in sorted(by_home):  # one lock order for every copy: no deadlocks
+        await conn.execute(_LOCK, (home_id,))
+        await _home_items(conn, home_id, by_home[home_id], settings, now, outcome)
+    if rows:
+        await conn.execute(_DELETE, ([r["id"] for r in rows],))
+    return outcome
+
+
+async def _home_items(
+    conn: AsyncConnection[Any], home_id: str, items: list[InboxItem], settings: AlertsSettings, now: datetime, outcome: Outcome
+) -> None:
+    ctx = await load_context(conn, home_id)
+    if ctx is None:
+        log.warning("inbox_unknown_home", home_id=home_id, items=len(items))
+        return
+    for item in items:
+        found = event_finding(item, ctx.rules, ctx.zone)
+        if found is None:
+            continue
+        opened = await open_or_update(conn, ctx, found, now=now, settings=settings, source_key=item.source_key)
+        if opened is not None and opened.created:
+            outcome.opened.append(found.kind)
+            log.info("alert_opened", alert_id=opened.alert_id, home_id=home_id, kind=found.kind, severity=found.severity)
+    if any(item.type in _RE_EVALUATE for item in items):
+        await evaluate(conn, ctx, settings, now, outcome)
+
+
+async def evaluate(
+    conn: AsyncConnection[Any], ctx: HomeContext, settings: AlertsSettings, now: datetime, outcome: Outcome
+) -> None:
+    """Run every periodic rule of one home and apply the results (caller holds the home lock)."""
+    snapshot = await load_snapshot(conn, ctx, now, relearn_after=timedelta(seconds=settings.relearn_interval_s))
+    results = evaluate_home(snapshot, ctx.rules, now)
+    changes = await apply_results(conn, ctx, results, now=now, settings=settings)
+    for kind in changes.opened:
+        log.info("alert_opened", home_id=ctx.home_id, kind=kind)
+    for kind in changes.resolved:
+        log.info("alert_auto_resolved", home_id=ctx.home_id, kind=kind)
+    outcome.opened += changes.opened
+    outcome.resolved += changes.resolved
+
+
+async def home_ids(conn: AsyncConnection[Any]) -> list[str]:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT id FROM homes ORDER BY id")
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def evaluate_home_locked(
+    conn: AsyncConnection[Any], home_id: str, settings: AlertsSettings, now: datetime
+) -> Outcome | None:
+    """Periodic evaluation of one home in the caller's transaction; None when another copy holds it."""
+    async with conn.cursor() as cur:
+        await cur.execute(_TRY_LOCK, (home_id,))
+        row = await cur.fetchone()
+    if row is None or not row[0]:
+        return None
+    ctx = await load_context(conn, home_id)
+    outcome = Outcome()
+    if ctx is not None:
+        await evaluate(conn, ctx, settings, now, outcome)
+    return outcome

@@ -1,0 +1,126 @@
+"""Loading what the periodic rules read about one home, and the resident's learned routine.
+
+Detection state is recomputed from stored data (home_state, devices, readings, events, alerts,
+absences, routine_models), so a restarted engine, or another copy, judges exactly the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from alerts.context import HomeContext
+from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
+from alerts.rules import DeviceInfo, HomeSnapshot
+from eldercare import logs
+
+log = logs.get("alerts")
+
+# The inactivity rule needs the last 24 h and the morning's events; a little more is harmless.
+EVENT_WINDOW = timedelta(hours=30)
+
+_STATE = """
+SELECT gateway_state, gateway_state_at, last_door_at, last_door_state FROM home_state WHERE home_id = %s
+"""
+_DEVICES = "SELECT id, kind, room, last_seen_at, battery_pct FROM devices WHERE home_id = %s ORDER BY id"
+# Activity as the inactivity rule sees it: motion with its room, and the front door. Readings and
+# events are both read, because a gateway may report presence and doors either way.
+_ACTIVITY = """
+SELECT ts, CASE WHEN metric = 'motion' THEN 'motion' WHEN value > 0 THEN 'door_open' ELSE 'door_close' END AS kind,
+       room
+  FROM readings
+ WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
+   AND ((metric = 'motion' AND value > 0) OR metric = 'door_open')
+UNION ALL
+SELECT ts, CASE WHEN type = 'presence' THEN 'motion' WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
+       room
+  FROM events
+ WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
+   AND ((type = 'presence' AND data->>'state' = 'detected') OR type = 'door')
+ ORDER BY 1
+"""
+_TEMPERATURES = """
+SELECT ts, value FROM readings
+ WHERE home_id = %s AND metric = 'temperature_c' AND ts > %s AND ts <= %s ORDER BY ts
+"""
+_OPEN_FALL = """
+SELECT (evidence->>'fall_at')::timestamptz AS fall_at FROM alerts
+ WHERE home_id = %s AND kind = 'fall' AND status <> 'resolved'
+"""
+_ABSENCES = "SELECT starts_at, ends_at FROM absences WHERE resident_id = %s AND ends_at > %s AND starts_at <= %s"
+_ROUTINE = "SELECT model, learned_at FROM routine_models WHERE resident_id = %s"
+_SAVE_ROUTINE = """
+INSERT INTO routine_models (resident_id, model, learned_at, days_of_history) VALUES (%s, %s, %s, %s)
+ON CONFLICT (resident_id) DO UPDATE
+   SET model = EXCLUDED.model, learned_at = EXCLUDED.learned_at, days_of_history = EXCLUDED.days_of_history
+"""
+
+
+async def _rows(conn: AsyncConnection[Any], query: str, params: Any) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def activity(conn: AsyncConnection[Any], home_id: str, since: datetime, now: datetime) -> list[ActivityEvent]:
+    rows = await _rows(conn, _ACTIVITY, {"home": home_id, "since": since, "now": now})
+    return [ActivityEvent(r["ts"], r["kind"], r["room"]) for r in rows]
+
+
+async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, *, relearn_after: timedelta) -> HomeSnapshot:
+    state = await _rows(conn, _STATE, (ctx.home_id,))
+    home = state[0] if state else {}
+    devices = [DeviceInfo(**r) for r in await _rows(conn, _DEVICES, (ctx.home_id,))]
+    temps = await _rows(conn, _TEMPERATURES, (ctx.home_id, now - timedelta(seconds=ctx.rules.cold.hold_s), now))
+    falls = await _rows(conn, _OPEN_FALL, (ctx.home_id,))
+    absences: list[tuple[datetime, datetime]] = []
+    routine = None
+    if ctx.resident_id is not None:
+        rows = await _rows(conn, _ABSENCES, (ctx.resident_id, now - EVENT_WINDOW, now))
+        absences = [(r["starts_at"], r["ends_at"]) for r in rows]
+        routine = await ensure_routine(conn, ctx, now, relearn_after=relearn_after)
+    return HomeSnapshot(
+        home_id=ctx.home_id,
+        zone=ctx.zone,
+        gateway_state=home.get("gateway_state"),
+        gateway_state_at=home.get("gateway_state_at"),
+        last_door_at=home.get("last_door_at"),
+        last_door_state=home.get("last_door_state"),
+        devices=devices,
+        events=await activity(conn, ctx.home_id, now - EVENT_WINDOW, now),
+        temperatures=[(r["ts"], r["value"]) for r in temps],
+        open_fall_at=falls[0]["fall_at"] if falls else None,
+        absences=absences,
+        routine=routine,
+    )
+
+
+async def ensure_routine(
+    conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, *, relearn_after: timedelta
+) -> RoutineModel | None:
+    """The stored routine model, relearned from readings when older than ``relearn_after``."""
+    assert ctx.resident_id is not None
+    rows = await _rows(conn, _ROUTINE, (ctx.resident_id,))
+    if rows and timedelta(0) <= now - rows[0]["learned_at"] < relearn_after:
+        try:
+            return RoutineModel.from_dict(rows[0]["model"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("routine_model_unreadable", resident_id=ctx.resident_id)
+    return await relearn(conn, ctx, now)
+
+
+async def relearn(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime) -> RoutineModel:
+    assert ctx.resident_id is not None
+    cfg = ctx.rules.inactivity
+    since = now - timedelta(days=cfg.learn_days)
+    history = await activity(conn, ctx.home_id, since, now)
+    rows = await _rows(conn, _ABSENCES, (ctx.resident_id, since, now))
+    absences = [(r["starts_at"], r["ends_at"]) for r in rows]
+    model = learn_routine(history, ctx.zone, now=now, settings=cfg.to_inactivity_settings(), absences=absences)
+    await conn.execute(_SAVE_ROUTINE, (ctx.resident_id, Jsonb(model.to_dict()), now, model.days_of_history))
+    log.info("routine_learned", resident_id=ctx.resident_id, days=model.days_of_history, trusted=model.trusted)
+    return model

@@ -1,0 +1,137 @@
+"""Alert lifecycle in the database: open or update, auto-resolve, history, hysteresis state.
+
+Everything here runs inside the caller's transaction, together with the inbox delete or the
+periodic evaluation that caused it, so an alert change, its history row and its notifications
+commit together or not at all. ``alerts_one_open`` (one unresolved alert per home and kind) and
+``source_key`` make opening idempotent across any number of engine copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from alerts.context import HomeContext
+from alerts.findings import KINDS, SEVERITY_RANK, Finding
+from alerts.notify.enqueue import enqueue
+from eldercare.config import AlertsSettings
+
+_COLUMNS = "id, home_id, resident_id, care_centre_id, kind, severity, status, explanation_en, explanation_zh, opened_at"
+_INSERT = f"""
+INSERT INTO alerts (home_id, resident_id, care_centre_id, kind, severity, explanation_en, explanation_zh, evidence,
+                    source_key, opened_at, updated_at, next_escalation_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+RETURNING {_COLUMNS}
+"""
+_OPEN = f"SELECT {_COLUMNS} FROM alerts WHERE home_id = %s AND kind = %s AND status <> 'resolved' FOR UPDATE"
+_UPDATE = f"""
+UPDATE alerts SET severity = %s, explanation_en = %s, explanation_zh = %s, evidence = %s, updated_at = %s
+ WHERE id = %s RETURNING {_COLUMNS}
+"""
+_RESOLVE = f"""
+UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'auto_resolved', updated_at = %s,
+                  next_escalation_at = NULL
+ WHERE id = %s RETURNING {_COLUMNS}
+"""
+_HISTORY = "INSERT INTO alert_history (alert_id, at, action, note, details) VALUES (%s, %s, %s, %s, %s)"
+
+
+@dataclass(frozen=True)
+class Opened:
+    alert_id: int
+    created: bool
+
+
+def escalation_delay(settings: AlertsSettings, severity: str) -> timedelta | None:
+    seconds = {
+        "critical": settings.escalate_critical_s,
+        "high": settings.escalate_high_s,
+        "medium": settings.escalate_medium_s,
+        "low": settings.escalate_low_s,
+    }[severity]
+    return timedelta(seconds=seconds) if seconds > 0 else None
+
+
+async def history(
+    conn: AsyncConnection[Any], alert_id: int, now: datetime, action: str, note: str | None = None, **details: Any
+) -> None:
+    await conn.execute(_HISTORY, (alert_id, now, action, note, Jsonb(details)))
+
+
+async def open_or_update(
+    conn: AsyncConnection[Any],
+    ctx: HomeContext,
+    found: Finding,
+    *,
+    now: datetime,
+    settings: AlertsSettings,
+    source_key: str | None = None,
+) -> Opened | None:
+    """Open an alert for ``found`` and enqueue its notifications, or update the open one of its kind.
+
+    Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
+    delay = escalation_delay(settings, found.severity)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            _INSERT,
+            (
+                ctx.home_id, ctx.resident_id, ctx.care_centre_id, found.kind, found.severity,
+                found.explanation_en, found.explanation_zh, Jsonb(found.evidence), source_key, now, now,
+                now + delay if delay else None,
+            ),
+        )  # fmt: skip
+        created = await cur.fetchone()
+        if created is not None:
+            await history(conn, created["id"], now, "opened", severity=found.severity, source=source_key)
+            await enqueue(conn, ctx, created, purpose="opened", level=0, now=now)
+            return Opened(created["id"], created=True)
+        await cur.execute(_OPEN, (ctx.home_id, found.kind))
+        current = await cur.fetchone()
+    if current is None:
+        return None  # the conflict was on source_key: this event has raised its alert already
+    await _update(conn, current, found, now)
+    return Opened(current["id"], created=False)
+
+
+async def _update(conn: AsyncConnection[Any], current: dict[str, Any], found: Finding, now: datetime) -> None:
+    """A repeat of an open alert's condition updates it (severity only ever rises)."""
+    severity = max(current["severity"], found.severity, key=lambda s: SEVERITY_RANK[s])
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            _UPDATE, (severity, found.explanation_en, found.explanation_zh, Jsonb(found.evidence), now, current["id"])
+        )
+    await history(conn, current["id"], now, "updated", severity=severity, previous_severity=current["severity"])
+
+
+async def auto_resolve(conn: AsyncConnection[Any], ctx: HomeContext, kind: str, now: datetime) -> int | None:
+    """The system resolves the unresolved alert of ``kind`` (its condition is gone), with history."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_OPEN, (ctx.home_id, kind))
+        current = await cur.fetchone()
+        if current is None:
+            return None
+        await cur.execute(_RESOLVE, (now, now, current["id"]))
+        resolved = await cur.fetchone()
+    assert resolved is not None
+    await history(conn, resolved["id"], now, "resolved", "condition cleared", outcome="auto_resolved")
+    await enqueue(conn, ctx, resolved, purpose="resolved", level=0, now=now)
+    return int(resolved["id"])
+
+
+async def note_cleared(conn: AsyncConnection[Any], ctx: HomeContext, kind: str, now: datetime) -> None:
+    """Tell staff in the history that a condition they have not closed yet is gone (e.g. activity resumed)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT id FROM alerts WHERE home_id = %s AND kind = %s AND status <> 'resolved'", (ctx.home_id, kind))
+        row = await cur.fetchone()
+    if row is not None:
+        await history(conn, row["id"], now, "updated", "condition cleared", condition="cleared")
+
+
+def auto_resolves(kind: str) -> bool:
+    return KINDS[kind].auto_resolve
