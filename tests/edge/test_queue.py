@@ -1,0 +1,141 @@
+"""The disk queue: sequence numbers that survive restarts, and the bound policy."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from edge.devices import DeviceRegistry
+from edge.intake import Intake, Tuning
+from edge.model import DeviceRef
+from edge.queue import READINGS, DiskQueue
+from eldercare.clock import FixedClock
+from eldercare.contracts.payloads import DeviceKind, Metric
+
+T0 = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
+PIR = DeviceRef("h1:pir", DeviceKind.MOTION)
+SOS = DeviceRef("h1:sos", DeviceKind.SOS_BUTTON)
+
+
+def _intake(queue: DiskQueue, clock: FixedClock, batch: int = 1) -> Intake:
+    tuning = Tuning(batch_max_readings=batch, batch_max_delay_s=1.0, heartbeat_interval_s=60.0)
+    return Intake(
+        home_id="h1", topic_root="t", queue=queue, registry=DeviceRegistry(), clock=clock, tuning=tuning, on_queued=lambda: None
+    )
+
+
+def _seqs(queue: DiskQueue) -> list[tuple[str, int]]:
+    """(device, seq) of every queued reading and event, in queue order."""
+    found = []
+    for message in queue.peek(0, 10_000):
+        document = json.loads(message.payload)
+        for item in document.get("readings", []) + document.get("events", []):
+            found.append((item["device"], item["seq"]))
+    return found
+
+
+def test_sequence_numbers_survive_reopening_and_are_never_reused(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    queue = DiskQueue(path, max_messages=1000, sync="normal")
+    intake = _intake(queue, FixedClock(T0), batch=3)
+    for value in (1, 0, 1):
+        intake.reading(PIR, Metric.MOTION, value)
+    intake.event(SOS, {"type": "sos"})
+    queue.delete([m.id for m in queue.peek(0, 10)])  # acknowledged and gone: numbers must not come back
+    queue.close()
+
+    reopened = DiskQueue(path, max_messages=1000, sync="normal")
+    assert reopened.depth == 0
+    assert reopened.next_seq(PIR.id) == 3
+    assert reopened.next_seq(SOS.id) == 1
+    intake = _intake(reopened, FixedClock(T0), batch=2)
+    intake.reading(PIR, Metric.MOTION, 0)
+    intake.reading(PIR, Metric.MOTION, 1)
+    intake.event(SOS, {"type": "sos", "press": "long"})
+    assert _seqs(reopened) == [(PIR.id, 3), (PIR.id, 4), (SOS.id, 1)]
+    reopened.close()
+
+
+def test_a_failed_enqueue_uses_no_number(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=100, sync="normal")
+
+    def broken(seqs: list[int]) -> bytes:
+        raise ValueError("cannot render")
+
+    with pytest.raises(ValueError, match="cannot render"):
+        queue.put(READINGS, "t", [PIR.id, PIR.id], broken)
+    assert queue.next_seq(PIR.id) == 0
+    assert queue.depth == 0
+    assert queue.put(READINGS, "t", [PIR.id], lambda seqs: b"x") == [0]
+    queue.close()
+
+
+def test_invalid_values_are_refused_before_they_take_a_number(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=100, sync="normal")
+    intake = _intake(queue, FixedClock(T0))
+    with pytest.raises(ValueError, match="out of range"):
+        intake.reading(PIR, Metric.TEMPERATURE_C, 500)
+    with pytest.raises(ValueError, match="0 or 1"):
+        intake.reading(PIR, Metric.MOTION, 0.5)
+    with pytest.raises(ValueError):
+        intake.event(SOS, {"type": "sos", "press": "triple"})
+    assert queue.depth == 0
+    assert queue.next_seq(SOS.id) == 0
+    queue.close()
+
+
+def test_when_full_the_oldest_readings_go_first_and_events_are_kept(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=5, sync="normal")
+    intake = _intake(queue, clock, batch=1)  # one reading per message
+    with capture_logs() as logged:
+        intake.event(SOS, {"type": "sos"})  # oldest message of all: an event, must survive
+        for value in range(8):
+            intake.reading(PIR, Metric.MOTION, value % 2)
+        intake.event(SOS, {"type": "sos", "press": "double"})
+    assert queue.depth == 5
+    assert queue.dropped_messages == 5
+    # Kept: both events, and the NEWEST readings (seqs 5, 6, 7); readings 0-4 were dropped oldest first.
+    assert _seqs(queue) == [(SOS.id, 0), (PIR.id, 5), (PIR.id, 6), (PIR.id, 7), (SOS.id, 1)]
+    warnings = [e for e in logged if e["event"] == "edge_queue_full_dropped_oldest_readings"]
+    assert warnings, logged
+    assert warnings[0]["log_level"] == "warning"
+    assert warnings[0]["dropped_messages"] == 1
+    assert warnings[0]["queue_max"] == 5
+    assert len(warnings) == 1, "later drops within a minute are summed into the next warning, not logged each"
+
+    clock.advance(timedelta(minutes=2))
+    with capture_logs() as logged:
+        intake.reading(PIR, Metric.MOTION, 1)
+    later = [e for e in logged if e["event"] == "edge_queue_full_dropped_oldest_readings"]
+    assert later
+    assert later[0]["dropped_messages"] == 5
+    assert later[0]["dropped_total"] == 6
+    queue.close()
+
+
+def test_a_queue_of_nothing_but_events_grows_past_the_bound_rather_than_lose_one(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=3, sync="normal")
+    intake = _intake(queue, FixedClock(T0))
+    for _ in range(5):
+        intake.event(SOS, {"type": "sos"})
+    assert queue.depth == 5
+    assert queue.dropped_messages == 0
+    assert [seq for _, seq in _seqs(queue)] == [0, 1, 2, 3, 4]
+    queue.close()
+
+
+def test_depth_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    queue = DiskQueue(path, max_messages=100, sync="full")
+    for _ in range(7):
+        queue.put(READINGS, "t", [PIR.id], lambda seqs: b"x")
+    queue.close()
+    reopened = DiskQueue(path, max_messages=100, sync="full")
+    assert reopened.depth == 7
+    assert [m.id for m in reopened.peek(3, 2)] == [4, 5]
+    reopened.close()

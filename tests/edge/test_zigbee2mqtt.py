@@ -1,0 +1,164 @@
+"""zigbee2mqtt mapping: sample payloads of common devices, malformed ones, and the driver in a running agent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.drivers.zigbee2mqtt import Mapped, RejectedError, Zigbee2MqttDriver, load_device_map, map_state, parse_state
+from edge.model import DeviceRef
+from eldercare.config import Settings, parse_mqtt_url
+from eldercare.contracts.payloads import DeviceKind, Metric, Room
+from eldercare.errors import ConfigError
+from eldercare.mqtt import connect
+from tests.edge.helpers import Collector, agent_config, make_agent, running, wait_until
+
+PIR = DeviceRef("pir-kitchen", DeviceKind.MOTION, Room.KITCHEN)
+DOOR = DeviceRef("door-front", DeviceKind.DOOR, Room.ENTRY)
+BED = DeviceRef("bed-1", DeviceKind.BED, Room.BEDROOM)
+BUTTON = DeviceRef("sos-1", DeviceKind.SOS_BUTTON)
+PLUG = DeviceRef("plug-kettle", DeviceKind.PLUG, Room.KITCHEN)
+TEMP = DeviceRef("temp-living", DeviceKind.TEMPERATURE, Room.LIVING_ROOM)
+
+
+def mapped(device: DeviceRef, payload: dict[str, Any], previous: dict[str, str] | None = None) -> Mapped:
+    return map_state(device, parse_state(json.dumps(payload).encode()), {} if previous is None else previous)
+
+
+def test_motion_sensor() -> None:
+    result = mapped(PIR, {"occupancy": True, "battery": 87, "linkquality": 120, "illuminance": 31, "tamper": False})
+    assert result.readings == ((Metric.MOTION, 1.0),)
+    assert (result.battery_pct, result.signal_lqi) == (87.0, 120)
+    assert mapped(PIR, {"occupancy": False}).readings == ((Metric.MOTION, 0.0),)
+
+
+def test_door_contact_false_means_open_and_events_only_on_change() -> None:
+    previous: dict[str, str] = {}
+    opened = mapped(DOOR, {"contact": False, "battery": 100, "voltage": 3000}, previous)
+    assert opened.readings == ((Metric.DOOR_OPEN, 1.0),)
+    assert opened.events == ({"type": "door", "state": "open"},)
+    assert mapped(DOOR, {"contact": False}, previous).events == (), "a periodic report of the same state is no event"
+    closed = mapped(DOOR, {"contact": True}, previous)
+    assert closed.readings == ((Metric.DOOR_OPEN, 0.0),)
+    assert closed.events == ({"type": "door", "state": "closed"},)
+
+
+def test_bed_pressure_mat_occupancy() -> None:
+    result = mapped(BED, {"occupancy": True})
+    assert result.readings == ((Metric.BED_OCCUPIED, 1.0),)
+    assert result.events == ({"type": "bed", "state": "occupied"},)
+
+
+@pytest.mark.parametrize(("action", "press"), [("single", "single"), ("double", "double"), ("hold", "long"), ("long", "long")])
+def test_sos_button_presses(action: str, press: str) -> None:
+    assert mapped(BUTTON, {"action": action, "battery": 90}).events == ({"type": "sos", "press": press},)
+
+
+@pytest.mark.parametrize("action", ["", None, "release", "brightness_up"])
+def test_button_actions_that_are_not_presses_are_ignored(action: str | None) -> None:
+    assert mapped(BUTTON, {"action": action}).events == ()
+
+
+def test_a_scene_button_that_is_not_an_sos_button_raises_nothing() -> None:
+    assert mapped(PIR, {"action": "single"}).events == ()
+
+
+def test_smart_plug_and_climate_sensor() -> None:
+    plug = mapped(PLUG, {"power": 1850.2, "energy": 12.5, "state": "ON", "voltage": 229, "current": 8.1})
+    assert plug.readings == ((Metric.POWER_W, 1850.2), (Metric.ENERGY_KWH, 12.5))
+    climate = mapped(TEMP, {"temperature": 19.5, "humidity": 48, "pressure": 1012, "battery": 64, "linkquality": 255})
+    assert climate.readings == ((Metric.TEMPERATURE_C, 19.5), (Metric.HUMIDITY_PCT, 48.0))
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"not json", "not_json"),
+        (b"\xff\xfe", "not_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'{"occupancy": "yes"}', "wrong_type"),
+        (b'{"contact": 1}', "wrong_type"),
+        (b'{"temperature": "warm"}', "wrong_type"),
+        (b'{"battery": true}', "wrong_type"),
+        (b'{"action": 3}', "wrong_type"),
+        (b'{"linkquality": 12.5}', "wrong_type"),
+    ],
+)
+def test_malformed_payloads_are_rejected_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(RejectedError) as caught:
+        map_state(PIR, parse_state(payload), {})
+    assert caught.value.reason == reason
+
+
+def test_device_map_file(tmp_path: Path) -> None:
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"Kitchen PIR": {"device": "pir-kitchen", "kind": "motion", "room": "kitchen"}}))
+    assert load_device_map(path) == {"Kitchen PIR": PIR}
+    path.write_text(json.dumps({"x": {"device": "d", "kind": "toaster"}, "y": {"kind": "motion"}}))
+    with pytest.raises(ConfigError) as caught:
+        load_device_map(path)
+    assert len(caught.value.problems) == 2
+
+
+DEVICE_MAP = {
+    "Kitchen PIR": {"device": "pir-kitchen", "kind": "motion", "room": "kitchen"},
+    "Front door": {"device": "door-front", "kind": "door", "room": "entry"},
+    "SOS button": {"device": "sos-1", "kind": "sos_button"},
+    "Kettle plug": {"device": "plug-kettle", "kind": "plug", "room": "kitchen"},
+    "Living/Climate": {"device": "temp-living", "kind": "temperature", "room": "living_room"},
+}
+
+
+async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
+    edge_settings: Callable[..., Settings], home_id: str, topic_root: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    map_file = tmp_path / "devices.json"
+    map_file.write_text(json.dumps(DEVICE_MAP))
+    base = f"{topic_root}-z2m"
+    driver = Zigbee2MqttDriver(
+        endpoint=parse_mqtt_url(settings.mqtt_url),
+        mqtt=settings.mqtt,
+        base_topic=base,
+        devices=load_device_map(map_file),
+        client_id=f"z2m-{home_id}",
+    )
+    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), driver)
+    sent: list[tuple[str, bytes]] = [
+        ("Kitchen PIR", b'{"occupancy": true, "battery": 87, "linkquality": 120}'),
+        ("Kitchen PIR", b"garbage{"),  # not JSON
+        ("Front door", b'{"contact": false, "battery": 100}'),
+        ("Unknown thing", b'{"occupancy": true}'),  # not in the device map
+        ("Front door", b'{"contact": "open"}'),  # wrong type
+        ("SOS button", b'{"action": "single"}'),
+        ("Kettle plug", b'{"power": 1850.2, "state": "ON"}'),
+        ("Living/Climate", b'{"temperature": 500, "humidity": 48}'),  # outside the contract's range
+        ("bridge/state", b'{"state": "online"}'),  # not a device
+        ("Kitchen PIR/set", b'{"occupancy": false}'),  # a command, not a state
+        ("Living/Climate", b'{"temperature": 19.5, "humidity": 48}'),
+    ]
+    async with Collector(settings, home_id) as collector, running(agent):
+        await wait_until(driver.subscribed.is_set)
+        async with connect(settings, client_id=f"z2m-pub-{home_id}") as z2m:
+            for name, payload in sent:
+                await z2m.publish(f"{base}/{name}", payload, qos=1)
+        await collector.wait_for(lambda: {r.device for r in collector.readings()} >= {"temp-living", "plug-kettle"})
+        await collector.wait_for(lambda: len(collector.events()) == 2)
+    assert dict(driver.rejected) == {"not_json": 1, "unknown_device": 1, "wrong_type": 1, "invalid_value": 1}
+    assert driver.accepted == 5
+    readings = {(r.device, r.metric): r.value for r in collector.readings()}
+    assert readings == {
+        ("pir-kitchen", Metric.MOTION): 1.0,
+        ("pir-kitchen", Metric.BATTERY_PCT): 87.0,
+        ("door-front", Metric.DOOR_OPEN): 1.0,
+        ("door-front", Metric.BATTERY_PCT): 100.0,
+        ("plug-kettle", Metric.POWER_W): 1850.2,
+        ("temp-living", Metric.TEMPERATURE_C): 19.5,
+        ("temp-living", Metric.HUMIDITY_PCT): 48.0,
+    }
+    assert [(e.type, e.device) for e in collector.events()] == [("door", "door-front"), ("sos", "sos-1")]
+    assert all(r.room is Room.KITCHEN for r in collector.readings() if r.device == "pir-kitchen")
