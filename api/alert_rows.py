@@ -1,0 +1,91 @@
+"""How alerts are read: the columns, the scoped query and the response model (routes and stream share them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.scope import ALERT_VISIBLE
+
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+
+COLS = (
+    "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
+    " a.explanation_en, a.explanation_zh, a.evidence, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by,"
+    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level"
+)
+FROM = " FROM alerts a LEFT JOIN residents r ON r.id = a.resident_id WHERE " + ALERT_VISIBLE
+ONE = "SELECT " + COLS + FROM + " AND a.id = %(id)s"
+LIST = (
+    "SELECT " + COLS + FROM + " AND (%(status)s::text IS NULL OR a.status = %(status)s)"
+    " AND (%(kind)s::text IS NULL OR a.kind = %(kind)s)"
+    " AND (%(severity)s::text IS NULL OR a.severity = %(severity)s)"
+    " AND (%(resident)s::bigint IS NULL OR a.resident_id = %(resident)s)"
+    " AND (%(home)s::text IS NULL OR a.home_id = %(home)s)"
+    " AND (%(since)s::timestamptz IS NULL OR a.opened_at >= %(since)s)"
+    " AND (%(until)s::timestamptz IS NULL OR a.opened_at < %(until)s)"
+    " AND (%(c_at)s::timestamptz IS NULL OR (a.opened_at, a.id) < (%(c_at)s, %(c_id)s))"
+    " ORDER BY a.opened_at DESC, a.id DESC LIMIT %(limit)s"
+)
+# The live queue: everything not yet resolved, bounded (a centre with more is already in trouble).
+UNRESOLVED = "SELECT " + COLS + FROM + " AND a.status <> 'resolved' ORDER BY a.opened_at LIMIT 1000"
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "home_id": "home-0001",
+                    "resident_id": 7,
+                    "resident_name": "李秀英",
+                    "care_centre_id": 1,
+                    "kind": "fall",
+                    "severity": "critical",
+                    "status": "open",
+                    "explanation_en": "Wearable detected a fall in the bathroom at 07:12; no movement since.",
+                    "explanation_zh": "07:12 在卫生间检测到跌倒，此后无活动。",
+                    "evidence": {"device_id": "wearable-1", "peak_g": 3.1},
+                    "opened_at": "2026-05-01T07:12:03Z",
+                    "updated_at": "2026-05-01T07:12:03Z",
+                    "acknowledged_at": None,
+                    "acknowledged_by": None,
+                    "resolved_at": None,
+                    "resolved_by": None,
+                    "outcome": None,
+                    "resolution_note": None,
+                    "assigned_to": None,
+                    "escalation_level": 0,
+                }
+            ]
+        }
+    )
+    id: int
+    home_id: str
+    resident_id: int | None
+    resident_name: str | None
+    care_centre_id: int
+    kind: str
+    severity: str
+    status: str
+    explanation_en: str
+    explanation_zh: str
+    evidence: dict[str, Any] | list[Any] | None = Field(description="what the rule saw")
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+    resolved_at: datetime | None
+    resolved_by: int | None
+    outcome: str | None
+    resolution_note: str | None
+    assigned_to: int | None
+    escalation_level: int
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as JSON-ready data (for the event stream)."""
+    return Alert.model_validate(row).model_dump(mode="json")

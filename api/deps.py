@@ -1,0 +1,102 @@
+"""Dependencies injected into routes: the database connection, the clock, and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from psycopg_pool import AsyncConnectionPool
+
+from api.scope import Principal
+from api.security import TokenInvalidError, decode_access_token
+from eldercare.clock import Clock
+from eldercare.config import Settings
+from eldercare.mqtt.dynsec import BrokerAdmin
+
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+_USER = "SELECT id, username, role, care_centre_id, locale FROM users WHERE id = %s AND NOT disabled"
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What every request needs, built once by the app factory."""
+
+    settings: Settings
+    pool: AsyncConnectionPool
+    clock: Clock
+    broker: BrokerAdmin | None
+
+    @property
+    def jwt_secret(self) -> str:
+        secret = self.settings.api.jwt_secret
+        if secret is None:  # create_app refuses to build without one
+            raise RuntimeError("no JWT secret configured")
+        return secret.get_secret_value()
+
+
+def get_ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+
+async def get_conn(ctx: Ctx) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection for the request: committed when the route returns, rolled back on error."""
+    async with ctx.pool.connection() as conn:
+        yield conn
+
+
+Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+
+_UNAUTHORISED = HTTPException(
+    status_code=status.HTTP_401_UNAUTHORIZED,
+    detail="not authenticated / 未登录或登录已过期",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+async def authenticate(ctx: ApiContext, token: str | None) -> Principal:
+    """The user behind an access token (on a short connection of its own, so streams hold none)."""
+    if not token:
+        raise _UNAUTHORISED
+    try:
+        claims = decode_access_token(ctx.jwt_secret, token, now=ctx.clock.now())
+    except TokenInvalidError:
+        raise _UNAUTHORISED from None
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(_USER, (claims.user_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise _UNAUTHORISED
+    return Principal(user_id=row[0], username=row[1], role=row[2], care_centre_id=row[3], locale=row[4])
+
+
+async def current_user(ctx: Ctx, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    return await authenticate(ctx, token)
+
+
+User = Annotated[Principal, Depends(current_user)]
+
+
+def require_writer(user: User) -> Principal:
+    """Admins and care staff; families are read-only (403 whatever the target, so it reveals nothing)."""
+    if not user.can_write:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "read-only account / 只读账户")
+    return user
+
+
+def require_admin(user: User) -> Principal:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators only / 仅限管理员")
+    return user
+
+
+Writer = Annotated[Principal, Depends(require_writer)]
+Admin = Annotated[Principal, Depends(require_admin)]

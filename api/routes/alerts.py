@@ -1,0 +1,206 @@
+"""Alerts: filter and page through them; acknowledge, resolve, comment, assign (each audited)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from psycopg.types.json import Jsonb
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api import alert_rows
+from api.alert_rows import Alert
+from api.db import fetch_all, fetch_one, fetch_visible
+from api.deps import Conn, Ctx, User, Writer
+from api.params import DEFAULT_PAGE, MAX_PAGE, Id
+from api.scope import Principal
+from eldercare import logs
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+log = logs.get("api")
+
+Status = Literal["open", "acknowledged", "resolved"]
+Severity = Literal["low", "medium", "high", "critical"]
+Outcome = Literal["false_alarm", "resident_ok", "visited", "ambulance_called", "hospitalised", "other"]
+_CURSOR = r"^\d{1,18}\.\d{1,19}$"
+_NOTE = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
+
+_HISTORY = (
+    "SELECT h.at, h.actor_id, u.username AS actor, h.action, h.note FROM alert_history h"
+    " LEFT JOIN users u ON u.id = h.actor_id WHERE h.alert_id = %s ORDER BY h.at, h.id"
+)
+_ADD_HISTORY = "INSERT INTO alert_history (alert_id, at, actor_id, action, note, details) VALUES (%s, %s, %s, %s, %s, %s)"
+_ACK = (
+    "UPDATE alerts SET status = 'acknowledged', acknowledged_at = %(now)s, acknowledged_by = %(uid)s, updated_at = %(now)s,"
+    " next_escalation_at = NULL WHERE id = %(id)s AND status = 'open' RETURNING id"
+)
+_RESOLVE = (
+    "UPDATE alerts SET status = 'resolved', resolved_at = %(now)s, resolved_by = %(uid)s, outcome = %(outcome)s,"
+    " resolution_note = %(note)s, acknowledged_at = coalesce(acknowledged_at, %(now)s),"
+    " acknowledged_by = coalesce(acknowledged_by, %(uid)s), updated_at = %(now)s, next_escalation_at = NULL"
+    " WHERE id = %(id)s AND status <> 'resolved' RETURNING id"
+)
+_ASSIGNABLE = (
+    "SELECT id FROM users WHERE id = %(uid)s AND NOT disabled"
+    " AND (role = 'admin' OR (role = 'staff' AND care_centre_id = %(centre)s))"
+)
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    actor_id: int | None
+    actor: str | None = Field(description="username; null when the system acted")
+    action: str
+    note: str | None
+
+
+class AlertDetail(Alert):
+    history: list[HistoryEntry]
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "calling her now"}]})
+    note: str | None = _NOTE
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"outcome": "visited", "note": "Visited; she had slipped, no injury."}]}
+    )
+    outcome: Outcome
+    note: str | None = _NOTE
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "Daughter informed."}]})
+    note: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"user_id": 3}]})
+    user_id: int | None = Field(ge=1, le=2**63 - 1, description="staff member of the alert's centre, or null to unassign")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime | None, int | None]:
+    if cursor is None:
+        return None, None
+    micros, alert_id = cursor.split(".")
+    try:
+        return datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), min(int(alert_id), 2**63 - 1)
+    except (OverflowError, ValueError, OSError):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid cursor / 无效的分页游标") from None
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    opened: datetime = row["opened_at"]
+    return f"{int(opened.timestamp() * 1_000_000)}.{row['id']}"
+
+
+@router.get("", response_model=AlertPage)
+async def list_alerts(
+    user: User,
+    conn: Conn,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    kind: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+    severity: Severity | None = None,
+    resident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    home_id: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$")] = None,
+    since: Annotated[AwareDatetime | None, Query(alias="from", description="opened at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to", description="opened before")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(pattern=_CURSOR)] = None,
+) -> AlertPage:
+    """Alerts in the caller's scope, newest first, filtered by status, kind, severity and time."""
+    c_at, c_id = _decode_cursor(cursor)
+    params = user.params(
+        status=status_, kind=kind, severity=severity, resident=resident_id, home=home_id, since=since, until=until,
+        c_at=c_at, c_id=c_id, limit=limit + 1,
+    )  # fmt: skip
+    rows = await fetch_all(conn, alert_rows.LIST, params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AlertPage(items=[Alert.model_validate(r) for r in rows], next_cursor=_encode_cursor(rows[-1]) if more else None)
+
+
+@router.get("/{alert_id}", response_model=AlertDetail, responses={404: {"description": "not found or outside your scope"}})
+async def get_alert(alert_id: Id, user: User, conn: Conn) -> AlertDetail:
+    """One alert with its audit trail."""
+    row = await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
+    history = await fetch_all(conn, _HISTORY, (alert_id,))
+    return AlertDetail.model_validate({**row, "history": history})
+
+
+async def _record(
+    conn: Conn,
+    alert_id: int,
+    user: Principal,
+    now: datetime,
+    action: str,
+    note: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(_ADD_HISTORY, (alert_id, now, user.user_id, action, note, Jsonb(details or {})))
+    log.info("alert_action", alert_id=alert_id, action=action, user_id=user.user_id)
+
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the alert is not in a state that allows this"},
+    404: {"description": "not found or outside your scope"},
+}
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertDetail, responses=_CONFLICT)
+async def acknowledge(alert_id: Id, body: AckIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
+    """Someone is on it: the alert leaves the open queue and stops escalating."""
+    await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
+    now = ctx.clock.now()
+    if await fetch_one(conn, _ACK, {"id": alert_id, "uid": user.user_id, "now": now}) is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "alert is not open / 警报不是待处理状态")
+    await _record(conn, alert_id, user, now, "acknowledged", body.note)
+    return await get_alert(alert_id, user, conn)
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertDetail, responses=_CONFLICT)
+async def resolve(alert_id: Id, body: ResolveIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
+    """Close the alert with an outcome."""
+    await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
+    now = ctx.clock.now()
+    params = {"id": alert_id, "uid": user.user_id, "now": now, "outcome": body.outcome, "note": body.note}
+    if await fetch_one(conn, _RESOLVE, params) is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "alert is already resolved / 警报已解决")
+    await _record(conn, alert_id, user, now, "resolved", body.note, {"outcome": body.outcome})
+    return await get_alert(alert_id, user, conn)
+
+
+@router.post("/{alert_id}/comments", response_model=AlertDetail, status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
+async def comment(alert_id: Id, body: CommentIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
+    await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
+    now = ctx.clock.now()
+    await conn.execute("UPDATE alerts SET updated_at = %s WHERE id = %s", (now, alert_id))
+    await _record(conn, alert_id, user, now, "commented", body.note)
+    return await get_alert(alert_id, user, conn)
+
+
+@router.post(
+    "/{alert_id}/assign", response_model=AlertDetail, responses={**_CONFLICT, 422: {"description": "assignee not allowed"}}
+)
+async def assign(alert_id: Id, body: AssignIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
+    """Give the alert to a staff member of its centre (or take it back with null)."""
+    alert = await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
+    if (
+        body.user_id is not None
+        and await fetch_one(conn, _ASSIGNABLE, {"uid": body.user_id, "centre": alert["care_centre_id"]}) is None
+    ):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "assignee must be staff of the alert's centre / 只能指派给本中心员工"
+        )
+    now = ctx.clock.now()
+    await conn.execute("UPDATE alerts SET assigned_to = %s, updated_at = %s WHERE id = %s", (body.user_id, now, alert_id))
+    await _record(conn, alert_id, user, now, "assigned", None, {"assigned_to": body.user_id})
+    return await get_alert(alert_id, user, conn)

@@ -1,0 +1,67 @@
+"""The resident board: one line per resident with a status colour, last activity and device health."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.db import fetch_all
+from api.deps import Conn, Ctx, User
+from api.scope import RESIDENT_VISIBLE
+
+router = APIRouter(prefix="/api/v1/board", tags=["board"])
+
+QUIET_AFTER = timedelta(hours=12)
+SILENT_AFTER = timedelta(hours=2)
+_ALERTS_OF = "a.status <> 'resolved' AND (a.resident_id = r.id OR (a.resident_id IS NULL AND a.home_id = h.id))"
+_BOARD = (
+    "SELECT r.id AS resident_id, r.full_name AS name, r.home_id, h.label AS home_label, hs.last_activity_at,"
+    " hs.last_motion_room, hs.gateway_state,"
+    " (SELECT count(*) FROM alerts a WHERE " + _ALERTS_OF + ") AS open_alerts,"
+    " (SELECT max(CASE a.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END)"
+    "    FROM alerts a WHERE " + _ALERTS_OF + " AND a.status = 'open') AS worst_open,"
+    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id) AS devices,"
+    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.battery_pct < 20) AS low_battery,"
+    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.last_seen_at < %(silent_before)s) AS silent"
+    " FROM residents r JOIN homes h ON h.id = r.home_id LEFT JOIN home_state hs ON hs.home_id = h.id"
+    " WHERE " + RESIDENT_VISIBLE + " ORDER BY r.id LIMIT 2000"
+)
+
+Colour = Literal["red", "amber", "green", "grey"]
+
+
+class BoardLine(BaseModel):
+    resident_id: int
+    name: str
+    home_id: str
+    home_label: str | None
+    status: Colour = Field(description="red: an open high/critical alert; amber: needs a look; green: fine; grey: no data yet")
+    last_activity_at: datetime | None
+    last_motion_room: str | None
+    gateway_state: str | None
+    open_alerts: int
+    devices: int
+    low_battery: int
+    silent: int
+
+
+def colour(row: dict[str, Any], now: datetime) -> Colour:
+    if (row["worst_open"] or 0) >= 3:
+        return "red"
+    if row["last_activity_at"] is None and row["devices"] == 0:
+        return "grey"
+    quiet = row["last_activity_at"] is None or now - row["last_activity_at"] > QUIET_AFTER
+    if row["open_alerts"] or row["gateway_state"] == "offline" or row["low_battery"] or row["silent"] or quiet:
+        return "amber"
+    return "green"
+
+
+@router.get("", response_model=list[BoardLine])
+async def board(user: User, ctx: Ctx, conn: Conn) -> list[BoardLine]:
+    """Every resident in scope."""
+    now = ctx.clock.now()
+    rows = await fetch_all(conn, _BOARD, user.params(silent_before=now - SILENT_AFTER))
+    return [BoardLine.model_validate({**r, "status": colour(r, now)}) for r in rows]

@@ -1,0 +1,209 @@
+"""Residents: profile, emergency contacts, rule settings and the absence calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from psycopg.types.json import Jsonb
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from api.db import fetch_all, fetch_visible
+from api.deps import Conn, User, Writer
+from api.params import Id, PlainText
+from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
+
+router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
+
+_COLS = "r.id, r.home_id, r.full_name, r.birth_year, r.phone, r.notes, r.emergency_contacts, r.rule_settings, r.created_at"
+_FROM = " FROM residents r JOIN homes h ON h.id = r.home_id WHERE " + RESIDENT_VISIBLE
+_LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR r.home_id = %(home)s) ORDER BY r.id LIMIT 5000"
+_ONE = "SELECT " + _COLS + _FROM + " AND r.id = %(id)s"
+_HOME_VISIBLE = "SELECT h.id FROM homes h WHERE h.id = %(id)s AND " + HOME_VISIBLE
+_INSERT = (
+    "INSERT INTO residents AS r (home_id, full_name, birth_year, phone, notes, emergency_contacts, rule_settings)"
+    " VALUES (%(home_id)s, %(full_name)s, %(birth_year)s, %(phone)s, %(notes)s, %(emergency_contacts)s, %(rule_settings)s)"
+    " RETURNING " + _COLS
+)
+_ABSENCE_COLS = "id, resident_id, starts_at, ends_at, reason, note"
+_ABSENCES = "SELECT " + _ABSENCE_COLS + " FROM absences WHERE resident_id = %s ORDER BY starts_at DESC LIMIT 500"
+_INSERT_ABSENCE = (
+    "INSERT INTO absences (resident_id, starts_at, ends_at, reason, note)"
+    " VALUES (%(rid)s, %(starts_at)s, %(ends_at)s, %(reason)s, %(note)s) RETURNING " + _ABSENCE_COLS
+)
+
+ShortText = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+
+
+class EmergencyContact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    relation: str | None = ShortText
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00@]+@[^\x00@]+$")
+    apprise_url: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+
+
+RuleValue = float | int | bool | str
+
+
+class ResidentPatch(BaseModel):
+    """Fields to change; omitted fields keep their value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "+86 138 0000 0000",
+                    "emergency_contacts": [{"name": "王小明", "relation": "son", "phone": "+86 139 0000 0000"}],
+                    "rule_settings": {"inactivity_hours": 6},
+                }
+            ]
+        },
+    )
+    full_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
+    notes: PlainText | None = None
+    emergency_contacts: list[EmergencyContact] | None = Field(default=None, max_length=10)
+    rule_settings: dict[str, RuleValue] | None = Field(default=None, max_length=50)
+
+
+class ResidentIn(ResidentPatch):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"home_id": "home-0001", "full_name": "李秀英", "birth_year": 1941}]},
+    )
+    home_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$")
+    full_name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+
+
+class Resident(BaseModel):
+    id: int
+    home_id: str
+    full_name: str
+    birth_year: int | None
+    phone: str | None
+    notes: str | None
+    emergency_contacts: list[dict[str, Any]]
+    rule_settings: dict[str, Any]
+    created_at: datetime
+
+
+class AbsenceIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"starts_at": "2026-05-01T08:00:00+08:00", "ends_at": "2026-05-08T18:00:00+08:00", "reason": "holiday"}]
+        },
+    )
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: Literal["hospital", "holiday", "family_visit", "other"] = "other"
+    note: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AbsenceIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class Absence(BaseModel):
+    id: int
+    resident_id: int
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    note: str | None
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: Jsonb(value) if key in ("emergency_contacts", "rule_settings") else value for key, value in values.items()}
+
+
+@router.get("", response_model=list[Resident])
+async def list_residents(
+    user: User, conn: Conn, home_id: str | None = Query(default=None, max_length=64)
+) -> list[dict[str, Any]]:
+    return await fetch_all(conn, _LIST, user.params(home=home_id))
+
+
+@router.post(
+    "",
+    response_model=Resident,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "no such home in your scope"}},
+)
+async def create_resident(body: ResidentIn, user: Writer, conn: Conn) -> dict[str, Any]:
+    await fetch_visible(conn, _HOME_VISIBLE, user.params(id=body.home_id))
+    values = body.model_dump(mode="json")
+    values.setdefault("emergency_contacts", None)
+    values["emergency_contacts"] = values["emergency_contacts"] or []
+    values["rule_settings"] = values["rule_settings"] or {}
+    return await fetch_visible(conn, _INSERT, _jsonable(values))
+
+
+@router.get("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
+async def get_resident(resident_id: Id, user: User, conn: Conn) -> dict[str, Any]:
+    return await fetch_visible(conn, _ONE, user.params(id=resident_id))
+
+
+# Column names come from this fixed map, never from the request.
+_PATCHABLE = {
+    "full_name": "full_name = %(full_name)s",
+    "birth_year": "birth_year = %(birth_year)s",
+    "phone": "phone = %(phone)s",
+    "notes": "notes = %(notes)s",
+    "emergency_contacts": "emergency_contacts = %(emergency_contacts)s",
+    "rule_settings": "rule_settings = %(rule_settings)s",
+}
+
+
+@router.patch("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
+async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, conn: Conn) -> dict[str, Any]:
+    await get_resident(resident_id, user, conn)
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    if "full_name" in changes and changes["full_name"] is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "full_name cannot be empty / 姓名不能为空")
+    for key in ("emergency_contacts", "rule_settings"):
+        if key in changes and changes[key] is None:
+            changes[key] = [] if key == "emergency_contacts" else {}
+    if changes:
+        assignments = ", ".join(_PATCHABLE[key] for key in changes)
+        await conn.execute(
+            "UPDATE residents SET " + assignments + " WHERE id = %(rid)s", {**_jsonable(changes), "rid": resident_id}
+        )
+    return await get_resident(resident_id, user, conn)
+
+
+@router.get(
+    "/{resident_id}/absences", response_model=list[Absence], responses={404: {"description": "not found or outside your scope"}}
+)
+async def list_absences(resident_id: Id, user: User, conn: Conn) -> list[dict[str, Any]]:
+    """The absence calendar: while a resident is away, inactivity rules stay quiet."""
+    await get_resident(resident_id, user, conn)
+    return await fetch_all(conn, _ABSENCES, (resident_id,))
+
+
+@router.post(
+    "/{resident_id}/absences",
+    response_model=Absence,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "not found"}},
+)
+async def create_absence(resident_id: Id, body: AbsenceIn, user: Writer, conn: Conn) -> dict[str, Any]:
+    await get_resident(resident_id, user, conn)
+    return await fetch_visible(conn, _INSERT_ABSENCE, {"rid": resident_id, **body.model_dump()})
+
+
+@router.delete(
+    "/{resident_id}/absences/{absence_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"description": "not found"}}
+)
+async def delete_absence(resident_id: Id, absence_id: Id, user: Writer, conn: Conn) -> None:
+    await get_resident(resident_id, user, conn)
+    await fetch_visible(
+        conn, "DELETE FROM absences WHERE id = %(a)s AND resident_id = %(r)s RETURNING id", {"a": absence_id, "r": resident_id}
+    )

@@ -1,0 +1,138 @@
+"""Broker user management through Mosquitto 2's dynamic-security plugin.
+
+The plugin is driven over MQTT itself: JSON commands published to ``$CONTROL/dynamic-security/v1``
+by an admin client, answers read from ``.../response``. A home is one broker client (username =
+home id) holding one role that grants publish and subscribe only under ``{root}/v1/{home_id}/#``;
+platform services hold a shared service role. The seam is :class:`BrokerAdmin`: another broker
+(EMQX's HTTP API, for one) can implement the same four operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from eldercare.config import MqttEndpoint, Settings
+from eldercare.contracts.topics import VERSION
+from eldercare.errors import PermanentError, TransientError
+from eldercare.mqtt import MqttError, connect
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
+SERVICE_ROLE = "eldercare-service"
+_ALREADY = ("already exists",)
+
+
+class DynsecError(PermanentError):
+    """The plugin refused a command (the message names the command and the plugin's reason)."""
+
+
+def home_role(home_id: str) -> str:
+    return f"eldercare-home-{home_id}"
+
+
+def home_acls(root: str, home_id: str) -> list[dict[str, Any]]:
+    """Publish and subscribe under the home's own tree, nothing else (the plugin denies by default)."""
+    tree = f"{root}/{VERSION}/{home_id}/#"
+    return [
+        {"acltype": "publishClientSend", "topic": tree, "allow": True, "priority": 0},
+        {"acltype": "subscribePattern", "topic": tree, "allow": True, "priority": 0},
+        {"acltype": "publishClientReceive", "topic": tree, "allow": True, "priority": 0},
+    ]
+
+
+def service_acls(root: str) -> list[dict[str, Any]]:
+    """Platform services read every home's upstream topics and write the retained config downstream."""
+    every_home = f"{root}/{VERSION}/+/#"
+    return [
+        {"acltype": "subscribePattern", "topic": every_home, "allow": True, "priority": 0},
+        {"acltype": "publishClientReceive", "topic": every_home, "allow": True, "priority": 0},
+        {"acltype": "publishClientSend", "topic": f"{root}/{VERSION}/+/config", "allow": True, "priority": 0},
+    ]
+
+
+@dataclass(frozen=True)
+class BrokerAdmin:
+    """Sends dynamic-security commands as the broker's admin client."""
+
+    settings: Settings
+    endpoint: MqttEndpoint
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrokerAdmin | None:
+        """The admin configured in ``ELDERCARE_API__BROKER_ADMIN_*``, or None when there is none."""
+        api = settings.api
+        if api.broker_admin_username is None or api.broker_admin_password is None:
+            return None
+        password = api.broker_admin_password.get_secret_value()
+        return cls(settings, settings.mqtt_endpoint.with_credentials(api.broker_admin_username, password))
+
+    async def execute(self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Run ``commands`` in order; raise DynsecError on an error unless its text contains one of ``tolerate``."""
+        correlation = uuid.uuid4().hex
+        tagged = [{**command, "correlationData": f"{correlation}-{i}"} for i, command in enumerate(commands)]
+        try:
+            responses = await self._round_trip(tagged, correlation)
+        except MqttError as exc:
+            raise TransientError(f"dynamic-security round trip failed: {exc}") from exc
+        for response in responses:
+            error = response.get("error")
+            if error and not any(text in str(error) for text in tolerate):
+                raise DynsecError(f"{response.get('command')}: {error}")
+        return responses
+
+    async def _round_trip(self, commands: list[dict[str, Any]], correlation: str) -> list[dict[str, Any]]:
+        client_id = f"eldercare-dynsec-{correlation[:12]}"
+        async with connect(self.settings, client_id=client_id, endpoint=self.endpoint) as client:
+            await client.subscribe(RESPONSE_TOPIC, qos=1)
+            await client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}).encode(), qos=1)
+            async with asyncio.timeout(self.settings.mqtt.connect_timeout_s):
+                async for message in client.messages:
+                    payload = (
+                        json.loads(bytes(message.payload).decode()) if isinstance(message.payload, bytes | bytearray) else {}
+                    )
+                    responses = [
+                        r for r in payload.get("responses", []) if str(r.get("correlationData", "")).startswith(correlation)
+                    ]
+                    if responses:
+                        return responses
+        raise TransientError("the broker closed the dynamic-security exchange without an answer")
+
+    async def provision_home(self, root: str, home_id: str, password: str) -> None:
+        """Create (or re-key) the home's client and its confining role. Idempotent."""
+        role = home_role(home_id)
+        await self.execute([{"command": "createRole", "rolename": role, "acls": home_acls(root, home_id)}], tolerate=_ALREADY)
+        responses = await self.execute(
+            [{"command": "createClient", "username": home_id, "password": password, "roles": [{"rolename": role}]}],
+            tolerate=_ALREADY,
+        )
+        if responses and responses[0].get("error"):  # the client existed: set the new password and role
+            await self.execute(
+                [
+                    {"command": "setClientPassword", "username": home_id, "password": password},
+                    {"command": "addClientRole", "username": home_id, "rolename": role},
+                ]
+            )
+
+    async def set_password(self, username: str, password: str) -> None:
+        """Replace a client's password; connections with the old one are refused from now on."""
+        await self.execute([{"command": "setClientPassword", "username": username, "password": password}])
+
+    async def remove_home(self, home_id: str) -> None:
+        await self.execute(
+            [{"command": "deleteClient", "username": home_id}, {"command": "deleteRole", "rolename": home_role(home_id)}],
+            tolerate=("not found",),
+        )
+
+    async def provision_service(self, root: str, username: str, password: str) -> None:
+        """A platform service account (ingest, alerts, simulator) with the shared service role."""
+        await self.execute([{"command": "createRole", "rolename": SERVICE_ROLE, "acls": service_acls(root)}], tolerate=_ALREADY)
+        responses = await self.execute(
+            [{"command": "createClient", "username": username, "password": password, "roles": [{"rolename": SERVICE_ROLE}]}],
+            tolerate=_ALREADY,
+        )
+        if responses and responses[0].get("error"):
+            await self.set_password(username, password)
