@@ -172,6 +172,7 @@ class ApiSettings(_Group):
     login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
     broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
     broker_admin_password: SecretStr | None = None
+    stream_poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often the live alert stream polls")
 
     @field_validator("jwt_secret")
     @classmethod
