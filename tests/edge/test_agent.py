@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from edge.drivers.simulated import SimulatedDriver
 from eldercare.config import Settings
-from eldercare.contracts.payloads import Metric, Room
-from tests.edge.helpers import Collector, agent_config, make_agent, running
+from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, Room
+from eldercare.mqtt import connect, publish
+from tests.edge import signals
+from tests.edge.helpers import Collector, agent_config, make_agent, running, wait_until
 
 
 async def test_readings_and_events_arrive_with_per_device_seqs_and_status(
@@ -35,3 +40,74 @@ async def test_readings_and_events_arrive_with_per_device_seqs_and_status(
     assert collector.statuses()[-1].reason == "shutdown"
     assert collector.heartbeats(), "a heartbeat goes out when the session starts"
     assert agent.queue.depth == 0
+
+
+RATE_HZ = 50.0
+
+
+async def _feed(driver: SimulatedDriver, samples: np.ndarray, chunk: int = 25) -> None:
+    for start in range(0, len(samples), chunk):
+        await driver.accelerometer(samples[start : start + chunk], RATE_HZ)
+
+
+async def test_a_fall_on_the_wearable_is_published_at_once_with_its_evidence(
+    edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    driver = SimulatedDriver(home_id)
+    # A long batch delay: the fall event must not wait for the readings batch.
+    config = agent_config(settings, home_id, tmp_path / "q.sqlite3", batch_max_delay_s=600.0, activity_interval_s=2.0)
+    agent = make_agent(config, driver)
+    async with Collector(settings, home_id) as collector, running(agent):
+        await driver.attached()
+        await _feed(driver, signals.daily_activity(RATE_HZ))
+        await _feed(driver, signals.fall(RATE_HZ))
+        await collector.wait_for(lambda: len(collector.events()) == 1)
+        assert collector.readings() == [], "readings are still batching; the event went ahead of them"
+    [event] = collector.events()
+    assert isinstance(event, FallEvent)
+    assert event.device == f"{home_id}:wearable-1"
+    assert event.kind is DeviceKind.WEARABLE
+    assert event.confidence >= 0.5
+    assert event.evidence.peak_g > 3.0
+    assert event.evidence.orientation_change_deg > 60
+    assert event.evidence.stillness_g < 0.1
+    assert event.evidence.free_fall_min_g is not None
+    assert event.evidence.free_fall_min_g < 0.6
+    # Activity: one activity_g reading per 2 s of samples (12 s walking + 11.76 s fall recording),
+    # flushed when the agent stopped.
+    activity = [r for r in collector.readings() if r.metric is Metric.ACTIVITY_G]
+    assert len(activity) == 11
+    assert activity[0].value > 0.1, "walking moves"
+    assert activity[-1].value < 0.05, "lying still after the fall"
+
+
+async def test_gateway_config_highest_revision_wins_and_can_switch_fall_detection_off(
+    edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    root = settings.mqtt.topic_root
+    wearable = f"{home_id}:wearable-1"
+    newer = GatewayConfig(
+        home_id=home_id,
+        revision=5,
+        ts=datetime.now(UTC),
+        fall_detection_enabled=False,
+        devices=[DeviceAssignment(device=wearable, kind=DeviceKind.WEARABLE, room=Room.BEDROOM)],
+    )
+    older = newer.model_copy(update={"revision": 4, "fall_detection_enabled": True, "devices": []})
+    driver = SimulatedDriver(home_id)
+    config = agent_config(settings, home_id, tmp_path / "q.sqlite3", activity_interval_s=2.0)
+    agent = make_agent(config, driver)
+    async with connect(settings, client_id=f"platform-{home_id}") as platform:
+        await publish(platform, root, newer)  # retained: waiting for the gateway when it connects
+        async with Collector(settings, home_id) as collector, running(agent):
+            await wait_until(lambda: agent.config_revision == 5)
+            await publish(platform, root, older)
+            await driver.attached()
+            await _feed(driver, signals.fall(RATE_HZ))
+            await collector.wait_for(lambda: len([r for r in collector.readings() if r.metric is Metric.ACTIVITY_G]) == 5)
+        await platform.publish(f"{root}/v1/{home_id}/config", b"", qos=1, retain=True)  # clear the retained config
+    assert agent.config_revision == 5, "revision 4 arrived later and was ignored"
+    assert collector.events() == [], "fall detection is off"
+    assert {r.room for r in collector.readings()} == {Room.BEDROOM}, "the platform's room assignment applies"
