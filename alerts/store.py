@@ -78,6 +78,10 @@ async def open_or_update(
     Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
     delay = escalation_delay(settings, found.severity)
     async with conn.cursor(row_factory=dict_row) as cur:
+        if source_key is not None:
+            await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
+            if await cur.fetchone() is not None:
+                return None  # a redelivered event: it has raised its alert already
         await cur.execute(
             _INSERT,
             (
@@ -95,18 +99,22 @@ async def open_or_update(
         current = await cur.fetchone()
     if current is None:
         return None  # the conflict was on source_key: this event has raised its alert already
-    await _update(conn, current, found, now)
+    await _update(conn, current, found, now, source_key)
     return Opened(current["id"], created=False)
 
 
-async def _update(conn: AsyncConnection[Any], current: dict[str, Any], found: Finding, now: datetime) -> None:
+async def _update(
+    conn: AsyncConnection[Any], current: dict[str, Any], found: Finding, now: datetime, source_key: str | None
+) -> None:
     """A repeat of an open alert's condition updates it (severity only ever rises)."""
     severity = max(current["severity"], found.severity, key=lambda s: SEVERITY_RANK[s])
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             _UPDATE, (severity, found.explanation_en, found.explanation_zh, Jsonb(found.evidence), now, current["id"])
         )
-    await history(conn, current["id"], now, "updated", severity=severity, previous_severity=current["severity"])
+    await history(
+        conn, current["id"], now, "updated", severity=severity, previous_severity=current["severity"], source=source_key
+    )
 
 
 async def auto_resolve(conn: AsyncConnection[Any], ctx: HomeContext, kind: str, now: datetime) -> int | None:

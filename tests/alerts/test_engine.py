@@ -1,0 +1,248 @@
+"""The engine on a real database, driven step by step with a FixedClock (no sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from alerts.notify.enqueue import quiet_until
+from eldercare.clock import FixedClock
+from eldercare.config import Settings
+from tests.alerts.support import (
+    add_channel,
+    add_inbox,
+    add_motion,
+    alerts_of,
+    engine_for,
+    healthy_home,
+    outbox_of,
+    seed_home,
+    sql,
+    webhook_receiver,
+)
+
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def settings_for(make_settings: Callable[..., Settings], **alerts: object) -> Settings:
+    values: dict[str, object] = {"clear_hold_s": 60, "notify_retry_min_s": 1, "notify_retry_max_s": 8, "notify_timeout_s": 5}
+    values.update(alerts)
+    return make_settings(alerts=values)
+
+
+async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(db_url: str, make_settings: Callable[..., Settings]) -> None:
+    centre, _ = seed_home(db_url)
+    clock = FixedClock(T0)
+    with webhook_receiver() as receiver:
+        add_channel(db_url, centre, "webhook", receiver.url)
+        add_inbox(db_url, "h1", "fall", T0, seq=5, room="bathroom", confidence=0.9)
+        async with engine_for(settings_for(make_settings), clock) as engine:
+            assert (await engine.inbox_once()).opened == ["fall"]
+            # The alert is committed with its notification before anything is sent.
+            assert [a[1:] for a in alerts_of(db_url)] == [("fall", "high", "open")]
+            assert [o[1:5] for o in outbox_of(db_url)] == [("opened", 0, 1, "pending")]
+            assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
+            assert (await engine.deliver_once()).sent == 1
+            # A second fall while the first is open updates it; a redelivered event does nothing.
+            add_inbox(db_url, "h1", "fall", T0 + timedelta(minutes=1), seq=6, confidence=0.8)
+            add_inbox(db_url, "h1", "fall", T0, seq=5, confidence=0.9)
+            assert (await engine.drain_inbox()) == 2
+            assert (await engine.deliver_once()).handled == 0
+    assert len(alerts_of(db_url)) == 1 and len(receiver.received) == 1
+    payload = receiver.received[0].json()
+    assert receiver.received[0].signature_ok()
+    assert payload["alert"]["kind"] == "fall" and "跌倒" in payload["title_zh"] and "Fall" in payload["title_en"]
+    actions = sql(db_url, "SELECT action FROM alert_history ORDER BY id")
+    assert actions == [("opened",), ("updated",)]
+    assert sql(db_url, "SELECT ok, status_code FROM notification_attempts") == [(True, 200)]
+
+
+async def test_escalation_reminds_then_reaches_the_supervisor_and_stops_on_acknowledgement(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    centre, _ = seed_home(db_url)
+    duty = add_channel(db_url, centre, "webhook", "http://127.0.0.1:9/unused", tier=0)
+    supervisor = add_channel(db_url, centre, "webhook", "http://127.0.0.1:9/unused", tier=1)
+    clock = FixedClock(T0)
+    add_inbox(db_url, "h1", "sos", T0, press="single")
+    async with engine_for(settings_for(make_settings, escalate_critical_s=120), clock) as engine:
+        await engine.inbox_once()
+        clock.advance(timedelta(seconds=119))
+        assert await engine.escalate_once() == 0
+        clock.advance(timedelta(seconds=1))
+        assert await engine.escalate_once() == 1
+        rows = sql(db_url, "SELECT purpose, escalation_level, channel_id FROM notification_outbox ORDER BY id")
+        assert rows == [("opened", 0, duty), ("reminder", 1, duty), ("escalation", 1, supervisor)]
+        # Staff acknowledge (the API writes this): no more escalation, queued reminders are cancelled.
+        sql(db_url, "UPDATE alerts SET status = 'acknowledged', acknowledged_at = %s", (clock.now(),))
+        clock.advance(timedelta(minutes=30))
+        assert await engine.escalate_once() == 0
+        report = await engine.deliver_once()
+    assert report.cancelled == 2  # the reminder and the escalation; "opened" was tried (and failed)
+    assert sql(db_url, "SELECT escalation_level FROM alerts") == [(1,)]
+    assert ("escalated",) in sql(db_url, "SELECT action FROM alert_history")
+
+
+async def test_quiet_hours_delay_non_critical_but_never_critical(db_url: str, make_settings: Callable[..., Settings]) -> None:
+    centre, _ = seed_home(db_url, tz="Asia/Shanghai", quiet=("22:00", "07:00"))
+    late = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    healthy_home(db_url, "h1", late)
+    clock = FixedClock(late)
+    with webhook_receiver() as receiver:
+        add_channel(db_url, centre, "webhook", receiver.url)
+        sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (late - timedelta(hours=1),))
+        add_inbox(db_url, "h1", "sos", late)
+        async with engine_for(settings_for(make_settings), clock) as engine:
+            await engine.inbox_once()
+            await engine.evaluate_once()
+            assert sorted(a[1] for a in alerts_of(db_url)) == ["door_left_open", "sos"]
+            await engine.deliver_once()
+            assert [r.json()["alert"]["kind"] for r in receiver.received] == ["sos"]
+            due = sql(db_url, "SELECT next_attempt_at FROM notification_outbox WHERE status = 'pending'")
+            assert due == [(datetime(2026, 3, 2, 23, 0, tzinfo=UTC),)]  # 07:00 in Shanghai
+            clock.current = datetime(2026, 3, 2, 22, 59, tzinfo=UTC)
+            assert (await engine.deliver_once()).handled == 0
+            clock.current = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+            assert (await engine.deliver_once()).sent == 1
+    assert [r.json()["alert"]["kind"] for r in receiver.received] == ["sos", "door_left_open"]
+
+
+def test_quiet_until_handles_windows_across_midnight() -> None:
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("UTC")
+    night = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    assert quiet_until(night, zone, time(22), time(7)) == datetime(2026, 3, 3, 7, 0, tzinfo=zone)
+    assert quiet_until(night.replace(hour=6), zone, time(22), time(7)) == datetime(2026, 3, 2, 7, 0, tzinfo=zone)
+    assert quiet_until(night.replace(hour=7), zone, time(22), time(7)) is None
+    assert quiet_until(night.replace(hour=13), zone, time(12), time(14)) == datetime(2026, 3, 2, 14, 0, tzinfo=zone)
+    assert quiet_until(night, zone, None, None) is None
+
+
+async def test_flapping_door_gives_one_alert_and_auto_resolves_after_the_clear_hold(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    healthy_home(db_url, "h1", T0 + timedelta(hours=1))
+    add_motion(db_url, "h1", T0)
+    clock = FixedClock(T0)
+
+    def door(state: str, at: datetime) -> None:
+        sql(db_url, "UPDATE home_state SET last_door_state = %s, last_door_at = %s", (state, at))
+
+    async with engine_for(settings_for(make_settings, clear_hold_s=60), clock) as engine:
+        door("open", T0)
+        for minute in (16, 17):  # open too long: one alert, however often it is judged
+            clock.current = T0 + timedelta(minutes=minute)
+            await engine.evaluate_once()
+        door("closed", clock.current)  # flapping: closed for 30 s, open again
+        clock.advance(timedelta(seconds=30))
+        await engine.evaluate_once()
+        door("open", clock.current - timedelta(minutes=20))
+        clock.advance(timedelta(seconds=5))
+        await engine.evaluate_once()
+        assert [a[1:] for a in alerts_of(db_url)] == [("door_left_open", "medium", "open")]
+        door("closed", clock.current)
+        await engine.evaluate_once()  # the hold counts from the first evaluation that sees it clear
+        clock.advance(timedelta(seconds=59))
+        await engine.evaluate_once()
+        assert alerts_of(db_url)[0][3] == "open"  # clear for less than the hold: not resolved yet
+        clock.advance(timedelta(seconds=1))
+        assert (await engine.evaluate_once()).resolved == ["door_left_open"]
+    assert [a[1:] for a in alerts_of(db_url)] == [("door_left_open", "medium", "resolved")]
+    assert sql(db_url, "SELECT outcome, resolved_by FROM alerts") == [("auto_resolved", None)]
+    assert [h[0] for h in sql(db_url, "SELECT action FROM alert_history ORDER BY id")] == ["opened", "resolved"]
+
+
+async def test_offline_gateway_gives_a_gateway_alert_not_inactivity_and_resolves_when_back(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    healthy_home(db_url, "h1", T0)
+    add_motion(db_url, "h1", T0 - timedelta(hours=1))
+    clock = FixedClock(T0)
+    sql(db_url, "UPDATE home_state SET gateway_state = 'offline', gateway_state_at = %s", (T0,))
+    add_inbox(db_url, "h1", "gateway_status", T0, state="offline", reason="connection_lost")
+    async with engine_for(settings_for(make_settings), clock) as engine:
+        await engine.inbox_once()
+        assert alerts_of(db_url) == []  # within the gateway's grace period
+        clock.advance(timedelta(hours=6))  # long silence, but the sensors cannot be heard
+        await engine.evaluate_once()
+        assert [a[1] for a in alerts_of(db_url)] == ["gateway_offline"]
+        sql(db_url, "UPDATE home_state SET gateway_state = 'online', gateway_state_at = %s", (clock.now(),))
+        sql(db_url, "UPDATE devices SET last_seen_at = %s", (clock.now(),))
+        add_motion(db_url, "h1", clock.now(), seq=2)
+        add_inbox(db_url, "h1", "gateway_status", clock.now(), state="online", reason="connected")
+        await engine.inbox_once()
+        clock.advance(timedelta(seconds=61))
+        await engine.evaluate_once()
+    assert [a[1:] for a in alerts_of(db_url)] == [("gateway_offline", "high", "resolved")]
+
+
+async def test_long_lie_after_a_fall_without_motion(db_url: str, make_settings: Callable[..., Settings]) -> None:
+    seed_home(db_url, rule_settings={"fall": {"long_lie_s": 300}})
+    healthy_home(db_url, "h1", T0 + timedelta(hours=1))
+    add_motion(db_url, "h1", T0 - timedelta(seconds=10), room="bathroom")
+    clock = FixedClock(T0)
+    add_inbox(db_url, "h1", "fall", T0, room="bathroom", confidence=0.95)
+    async with engine_for(settings_for(make_settings), clock) as engine:
+        await engine.inbox_once()
+        clock.advance(timedelta(seconds=299))
+        await engine.evaluate_once()
+        assert [a[1] for a in alerts_of(db_url)] == ["fall"]
+        clock.advance(timedelta(seconds=1))
+        await engine.evaluate_once()
+    assert [a[1:3] for a in alerts_of(db_url)] == [("fall", "high"), ("long_lie", "critical")]
+
+
+async def test_routine_is_stored_and_survives_a_restart(db_url: str, make_settings: Callable[..., Settings]) -> None:
+    _, resident = seed_home(db_url)
+    healthy_home(db_url, "h1", T0)
+    for day in range(10):
+        for hour in (8, 12, 18):
+            add_motion(db_url, "h1", T0 - timedelta(days=day + 1) + timedelta(hours=hour - 6), seq=day * 10 + hour)
+    settings = settings_for(make_settings, relearn_interval_s=86_400)
+    clock = FixedClock(T0)
+    async with engine_for(settings, clock) as engine:
+        await engine.evaluate_once()
+    learned = sql(db_url, "SELECT learned_at, days_of_history, (model->>'trusted')::boolean FROM routine_models")
+    assert learned == [(T0, 10, True)]
+    clock.advance(timedelta(hours=23))
+    async with engine_for(settings, clock) as engine:  # a restarted engine reuses the stored model
+        await engine.evaluate_once()
+        assert sql(db_url, "SELECT learned_at FROM routine_models") == [(T0,)]
+        clock.advance(timedelta(hours=1))
+        await engine.evaluate_once()
+    assert sql(db_url, "SELECT learned_at FROM routine_models WHERE resident_id = %s", (resident,)) == [(clock.now(),)]
+
+
+async def test_two_engines_at_once_one_alert_and_one_notification_per_event(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    homes = [f"h{i}" for i in range(8)]
+    with webhook_receiver() as receiver:
+        for home in homes:
+            centre, _ = seed_home(db_url, home)
+            add_channel(db_url, centre, "webhook", receiver.url)
+            for seq in range(3):  # three presses each: one alert, updated twice
+                add_inbox(db_url, home, "sos", T0, seq=seq)
+        settings = settings_for(make_settings, inbox_batch_size=2, outbox_batch_size=2)
+        clock = FixedClock(T0)
+        async with engine_for(settings, clock) as first, engine_for(settings, clock) as second:
+
+            async def work(engine: object) -> None:
+                from alerts.engine import Engine
+
+                assert isinstance(engine, Engine)
+                await engine.drain_inbox()
+                await engine.evaluate_once()
+                while (await engine.deliver_once()).handled:
+                    pass
+
+            await asyncio.gather(work(first), work(second), work(first), work(second))
+    assert sorted(h for h, in sql(db_url, "SELECT home_id FROM alerts")) == homes
+    delivered = sorted(r.json()["alert"]["home_id"] for r in receiver.received)
+    assert delivered == homes
+    assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]

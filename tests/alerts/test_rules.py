@@ -1,0 +1,217 @@
+"""Each rule fires, and stays quiet, on both sides of its boundaries (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.event_rules import InboxItem, event_finding
+from alerts.inactivity import ActivityEvent
+from alerts.rule_settings import DEFAULT_RULES, RuleSettings, parse_rule_settings
+from alerts.rules import DeviceInfo, HomeSnapshot, evaluate_home
+
+UTC_ZONE = ZoneInfo("UTC")
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+def motion(at: datetime, room: str = "kitchen") -> ActivityEvent:
+    return ActivityEvent(at, "motion", room)
+
+
+def home(**kw: object) -> HomeSnapshot:
+    """A healthy home: gateway online, one motion sensor seen just now, motion a minute ago."""
+    values: dict[str, object] = {
+        "home_id": "h1",
+        "zone": UTC_ZONE,
+        "gateway_state": "online",
+        "gateway_state_at": NOW - timedelta(days=1),
+        "devices": [DeviceInfo("m1", "motion", "kitchen", NOW, 90.0)],
+        "events": [motion(NOW - timedelta(minutes=1))],
+    }
+    values.update(kw)
+    return HomeSnapshot(**values)  # type: ignore[arg-type]
+
+
+def ago(**kw: float) -> datetime:
+    return NOW - timedelta(**kw)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def item(kind: str, **data: object) -> InboxItem:
+    return InboxItem(1, "h1", "w1", 7, NOW, kind, "bedroom", dict(data))
+
+
+def test_fall_event_is_high_with_a_bilingual_explanation() -> None:
+    found = event_finding(item("fall", confidence=0.93), DEFAULT_RULES, UTC_ZONE)
+    assert found is not None and found.kind == "fall" and found.severity == "high"
+    assert "bedroom" in found.explanation_en and "93%" in found.explanation_en
+    assert "卧室" in found.explanation_zh and "跌倒" in found.explanation_zh
+
+
+def test_sos_is_critical_and_door_events_raise_nothing_by_themselves() -> None:
+    sos = event_finding(item("sos", press="long"), DEFAULT_RULES, UTC_ZONE)
+    assert sos is not None and sos.severity == "critical" and "紧急呼叫" in sos.explanation_zh
+    assert event_finding(item("door", state="open"), DEFAULT_RULES, UTC_ZONE) is None
+
+
+def test_disabled_fall_rule_raises_nothing() -> None:
+    rules = RuleSettings.model_validate({"fall": {"enabled": False}})
+    assert event_finding(item("fall", confidence=0.9), rules, UTC_ZONE) is None
+
+
+def test_invalid_rule_settings_fall_back_to_defaults_instead_of_silence() -> None:
+    assert parse_rule_settings({"fall": {"long_lie_s": "soon"}}, resident_id=1) == DEFAULT_RULES
+    assert parse_rule_settings({"typo": 1}, resident_id=1) == DEFAULT_RULES
+    assert parse_rule_settings({"fall": {"long_lie_s": 120}}).fall.long_lie_s == 120
+
+
+# --------------------------------------------------------------------------- long lie
+
+
+@pytest.mark.parametrize(("lying_min", "fires"), [(9.9, False), (10.0, True)])
+def test_long_lie_after_the_configured_time_without_motion(lying_min: float, fires: bool) -> None:
+    fall_at = ago(minutes=lying_min)
+    result = evaluate_home(home(open_fall_at=fall_at, events=[motion(fall_at + timedelta(seconds=30))]), DEFAULT_RULES, NOW)
+    assert (result["long_lie"] is not None) is fires
+    if fires:
+        assert result["long_lie"] is not None and result["long_lie"].severity == "critical"
+
+
+def test_motion_after_the_fall_means_no_long_lie() -> None:
+    fall_at = ago(minutes=20)
+    moved = home(open_fall_at=fall_at, events=[motion(fall_at + timedelta(minutes=3))])
+    assert evaluate_home(moved, DEFAULT_RULES, NOW)["long_lie"] is None
+
+
+# --------------------------------------------------------------------------- sensor health
+
+
+def test_gateway_offline_after_its_grace_and_welfare_rules_not_judged() -> None:
+    just_now = home(gateway_state="offline", gateway_state_at=ago(seconds=299), events=[motion(ago(hours=20))])
+    result = evaluate_home(just_now, DEFAULT_RULES, NOW)
+    assert result["gateway_offline"] is None and "inactivity" not in result
+    later = evaluate_home(home(gateway_state="offline", gateway_state_at=ago(seconds=300)), DEFAULT_RULES, NOW)
+    assert later["gateway_offline"] is not None and later["gateway_offline"].severity == "high"
+
+
+def test_silent_motion_sensor_gives_device_offline_never_inactivity() -> None:
+    stale = [DeviceInfo("m1", "motion", "kitchen", ago(hours=2, seconds=1), 80.0)]
+    result = evaluate_home(home(devices=stale, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
+    assert result["device_offline"] is not None and "inactivity" not in result
+    fresh = [DeviceInfo("m1", "motion", "kitchen", ago(hours=1, minutes=59), 80.0)]
+    result = evaluate_home(home(devices=fresh, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
+    assert result["device_offline"] is None and result["inactivity"] is not None
+
+
+# --------------------------------------------------------------------------- inactivity and absences
+
+
+def test_untrained_inactivity_default_is_conservative() -> None:
+    # Untrained default by day is 3 h.
+    assert evaluate_home(home(events=[motion(ago(hours=2, minutes=59))]), DEFAULT_RULES, NOW)["inactivity"] is None
+    found = evaluate_home(home(events=[motion(ago(hours=3, minutes=1))]), DEFAULT_RULES, NOW)["inactivity"]
+    assert found is not None and "无活动" in found.explanation_zh and "routine not learned" in found.explanation_en
+
+
+def test_front_door_then_silence_is_out_not_inactive() -> None:
+    events = [motion(ago(hours=5), "entry"), ActivityEvent(ago(hours=5) + timedelta(seconds=5), "door_open", "entry")]
+    result = evaluate_home(home(events=events), DEFAULT_RULES, NOW)
+    assert result["inactivity"] is None and result["long_absence"] is None
+    events = [motion(ago(hours=13), "entry"), ActivityEvent(ago(hours=13) + timedelta(seconds=5), "door_open", "entry")]
+    assert evaluate_home(home(events=events), DEFAULT_RULES, NOW)["long_absence"] is not None
+
+
+def test_absence_calendar_pauses_welfare_rules_but_not_home_safety() -> None:
+    snapshot = home(
+        events=[motion(ago(hours=20))],
+        absences=[(ago(days=1), NOW + timedelta(days=1))],
+        last_door_state="open",
+        last_door_at=ago(hours=1),
+    )
+    result = evaluate_home(snapshot, DEFAULT_RULES, NOW)
+    assert "inactivity" not in result and result["door_left_open"] is not None
+
+
+# --------------------------------------------------------------------------- wandering, bathroom
+
+
+NIGHT = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+AWAKE_SENSORS = [DeviceInfo("m1", "motion", "kitchen", NIGHT + timedelta(hours=2), 90.0)]
+
+
+def test_night_wandering_when_no_return_within_the_set_time() -> None:
+    door = ActivityEvent(NIGHT, "door_open", "entry")
+    events = [motion(NIGHT - timedelta(seconds=30), "entry"), door, motion(NIGHT + timedelta(seconds=40), "entry")]
+    snap = home(events=events, devices=AWAKE_SENSORS)
+    assert evaluate_home(snap, DEFAULT_RULES, NIGHT + timedelta(minutes=15))["night_wandering"] is None
+    found = evaluate_home(snap, DEFAULT_RULES, NIGHT + timedelta(minutes=15, seconds=1))["night_wandering"]
+    assert found is not None and "夜间" in found.explanation_zh
+    back = home(events=[*events, motion(NIGHT + timedelta(minutes=10), "hallway")], devices=AWAKE_SENSORS)
+    assert evaluate_home(back, DEFAULT_RULES, NIGHT + timedelta(minutes=20))["night_wandering"] is None
+
+
+def test_going_out_in_the_day_is_not_night_wandering() -> None:
+    day = datetime(2026, 3, 2, 21, 59, tzinfo=UTC)
+    snap = home(events=[ActivityEvent(day, "door_open", "entry")], devices=AWAKE_SENSORS)
+    assert evaluate_home(snap, DEFAULT_RULES, day + timedelta(minutes=30))["night_wandering"] is None
+
+
+def test_bathroom_dwell_boundary_and_motion_elsewhere_resets_it() -> None:
+    entered = ago(minutes=45)
+    events = [motion(ago(minutes=50), "hallway"), motion(entered, "bathroom"), motion(ago(minutes=20), "bathroom")]
+    rules = RuleSettings.model_validate({"bathroom": {"max_dwell_s": 2700}})
+    assert evaluate_home(home(events=events), rules, NOW)["bathroom_dwell"] is None
+    found = evaluate_home(home(events=events), rules, NOW + timedelta(seconds=1))["bathroom_dwell"]
+    assert found is not None and "卫生间" in found.explanation_zh
+    left = [*events, motion(ago(minutes=5), "kitchen")]
+    assert evaluate_home(home(events=left), rules, NOW + timedelta(minutes=10))["bathroom_dwell"] is None
+
+
+# --------------------------------------------------------------------------- door, cold, battery
+
+
+def test_door_left_open_boundary() -> None:
+    at_limit = home(last_door_state="open", last_door_at=ago(minutes=15))
+    assert evaluate_home(at_limit, DEFAULT_RULES, NOW)["door_left_open"] is None
+    over = home(last_door_state="open", last_door_at=ago(minutes=15, seconds=1))
+    assert evaluate_home(over, DEFAULT_RULES, NOW)["door_left_open"] is not None
+    closed = home(last_door_state="closed", last_door_at=ago(hours=3))
+    assert evaluate_home(closed, DEFAULT_RULES, NOW)["door_left_open"] is None
+
+
+def temps(*values: float) -> list[tuple[datetime, float]]:
+    """Readings spread over the last 30 minutes, oldest first."""
+    step = 1800 / len(values)
+    return [(ago(seconds=1800 - i * step), v) for i, v in enumerate(values)]
+
+
+def test_cold_home_fires_below_and_clears_only_above_the_margin() -> None:
+    assert evaluate_home(home(temperatures=temps(15.9, 15.5, 15.0)), DEFAULT_RULES, NOW)["cold_home"] is not None
+    mixed = evaluate_home(home(temperatures=temps(15.9, 16.0, 15.0)), DEFAULT_RULES, NOW)
+    assert "cold_home" not in mixed  # hysteresis band: neither fires nor clears
+    assert evaluate_home(home(temperatures=temps(17.0, 18.0)), DEFAULT_RULES, NOW)["cold_home"] is None
+    assert "cold_home" not in evaluate_home(home(temperatures=temps(16.5, 16.9)), DEFAULT_RULES, NOW)
+
+
+def test_one_cold_reading_is_not_a_cold_home() -> None:
+    assert "cold_home" not in evaluate_home(home(temperatures=[(ago(minutes=1), 10.0)]), DEFAULT_RULES, NOW)
+
+
+def test_low_battery_with_a_clear_band() -> None:
+    def with_battery(pct: float) -> HomeSnapshot:
+        return home(devices=[DeviceInfo("m1", "motion", "kitchen", NOW, pct)])
+
+    assert evaluate_home(with_battery(19.9), DEFAULT_RULES, NOW)["low_battery"] is not None
+    assert "low_battery" not in evaluate_home(with_battery(20.0), DEFAULT_RULES, NOW)
+    assert evaluate_home(with_battery(30.0), DEFAULT_RULES, NOW)["low_battery"] is None
+
+
+def test_night_window_settings_are_times_of_day() -> None:
+    rules = RuleSettings.model_validate({"night_wandering": {"night_start": "01:00", "night_end": "05:00"}})
+    assert rules.night_wandering.night_start == time(1, 0)
+    snap = home(events=[ActivityEvent(NIGHT, "door_open", "entry")], devices=AWAKE_SENSORS)
+    assert evaluate_home(snap, rules, NIGHT + timedelta(hours=1))["night_wandering"] is None
