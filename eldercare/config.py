@@ -193,6 +193,11 @@ class SimulatorSettings(_Group):
     ground_truth_file: Path = Path("./sim-data/ground-truth.jsonl")
     scenario_file: Path | None = None
     sisfall_dir: Path | None = None
+    timezone: str = Field(default="Asia/Shanghai", description="the simulated homes' timezone (routines are local time)")
+    wearable_rate_hz: float = Field(default=50.0, ge=10, le=200, description="wearable accelerometer sampling rate")
+    connect_rate_per_s: float = Field(default=200.0, gt=0, le=100_000, description="new home connections per second")
+    status_interval_s: float = Field(default=2.0, gt=0, le=3600, description="live status line period (wall time)")
+    queue_sync: Literal["full", "normal"] = Field(default="normal", description="each virtual gateway's disk queue")
 
 
 class Settings(BaseSettings):
