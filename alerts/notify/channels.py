@@ -17,6 +17,7 @@ import hmac
 import json
 import smtplib
 import time
+import warnings
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -66,6 +67,7 @@ class Senders:
     def __init__(self, settings: AlertsSettings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
+        _load_apprise_plugins()
 
     async def send(self, delivery: Delivery, sent_at: float) -> SendResult:
         started = time.monotonic()
@@ -126,6 +128,23 @@ class Senders:
         except (smtplib.SMTPException, OSError) as exc:
             return SendResult(False, error=type(exc).__name__)
         return SendResult(True)
+
+
+_apprise_ready = False
+
+
+def _load_apprise_plugins() -> None:
+    """Load apprise's plugins once, in the event loop's thread, before any delivery.
+
+    apprise loads every plugin on first use, and one of them imports the stdlib ``imghdr``, which
+    emits a DeprecationWarning on Python 3.11/3.12: silenced here, for that one import only."""
+    global _apprise_ready
+    if _apprise_ready:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        apprise.Apprise().add("json://127.0.0.1")
+    _apprise_ready = True
 
 
 def _apprise(delivery: Delivery) -> SendResult:
