@@ -24,8 +24,8 @@ How it decides. The home's state at `now` is described by the last event before 
 inactivity that was ever still going on in that slot after an event in that context ("after
 motion in the bedroom, at 03:00, this person has been inactive for at most 4 h 30 min"). The
 maximum is taken over a window of neighbouring slots, because tomorrow's nap is not exactly at
-today's time, but it is capped by the maximum over all areas in the same clock hour
-(``pool_s``), which has more data behind it. An (area, slot) seen on fewer than
+today's time, but it is capped by the maximum over all areas in the same two-hour period of the
+clock (``pool_s``), which has more data behind it. An (area, slot) seen on fewer than
 ``min_context_days`` days uses that all-areas maximum. The alarm threshold is ``usual max * margin_factor + margin_s``,
 clamped to ``[floor_s, ceiling_s]``. Until ``min_history_days`` days exist, fixed day/night
 defaults apply.
@@ -80,9 +80,12 @@ class InactivitySettings:
     local midnight."""
 
     slot_s: int = 900
-    smoothing_window_s: int = 3600
+    # Smoothing, pooling and margin were chosen together on the first 15 CASAS days (learn on
+    # 7-10, validate on the rest; bench/inactivity.py): wider windows mean fewer independent
+    # maxima to be beaten by tomorrow's longest silence, which let the margin shrink.
+    smoothing_window_s: int = 7200
     # An area's usual maximum is capped by the maximum over all areas in the same clock period.
-    pool_s: int = 3600
+    pool_s: int = 7200
     min_history_days: int = 7
     # An (area, slot) needs data from this many distinct days before its own maximum is used.
     min_context_days: int = 3
@@ -90,7 +93,7 @@ class InactivitySettings:
     default_night_threshold_s: int = 10 * 3600
     night_start_s: int = 22 * 3600
     night_end_s: int = 8 * 3600
-    margin_factor: float = 1.25
+    margin_factor: float = 1.1
     margin_s: int = 600
     floor_s: int = 1800
     ceiling_s: int = 12 * 3600

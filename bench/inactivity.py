@@ -21,6 +21,22 @@ the engine does; `--relearn never` keeps the model learnt on the first days.
 
 The baseline is a per-hour threshold: 1.25 x the longest inactivity seen in that hour of the
 day in the learning days, with the same door logic (door event then silence is "out").
+
+Collapse points are every `--collapse-every-min` minutes of the test days, whatever the resident
+was doing; latency is measured from the collapse point, as the issue defines it. A collapse at
+03:00 into a sleep that has been silent since 23:00 therefore counts from 03:00: the rule has
+nothing to see but the silence, which started before the collapse.
+
+Below the two rules the bench prints the frontier (false alarms against latency as the margin
+factor of each rule moves) and two bounds that no retuning can pass:
+
+- hindsight: the same rule with its thresholds set from the whole recording, test days
+  included (longest silence per area and 15-minute slot, no margin, no smoothing): zero false
+  alarms by construction, so its latency is the best an area x time-of-day threshold can do;
+- next event: minutes from each collapse to the next real event. A rule that fires before the
+  next event fires in the real data too, so a rule without false alarms can never beat this.
+
+Tune on the first 15 days only, e.g. `--learn-days 9 --test-days 6` (learn on 9, validate on 6).
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ import math
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -107,7 +123,16 @@ def routine_learner(settings: InactivitySettings) -> Learner:
     return learn
 
 
-def baseline_learner(history: Sequence[ActivityEvent], now: datetime) -> Rule:
+def baseline_learner(factor: float = 1.25) -> Learner:
+    """Per clock hour: `factor` x the longest inactivity seen in that hour (3 h if none)."""
+
+    def learn(history: Sequence[ActivityEvent], now: datetime) -> Rule:
+        return _baseline_rule(history, factor)
+
+    return learn
+
+
+def _baseline_rule(history: Sequence[ActivityEvent], factor: float) -> Rule:
     longest = [0.0] * 24
     for before, after in pairwise(history):
         if before.kind != "motion":
@@ -118,7 +143,7 @@ def baseline_learner(history: Sequence[ActivityEvent], now: datetime) -> Rule:
             leave = min(after.at, local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
             longest[local.hour] = max(longest[local.hour], (leave - before.at).total_seconds())
             moment = leave
-    limits = [1.25 * x if x else 3 * 3600.0 for x in longest]
+    limits = [factor * x if x else 3 * 3600.0 for x in longest]
 
     def fires(events: Sequence[ActivityEvent], at: datetime) -> bool:
         end = bisect_right(events, at, key=lambda e: e.at)
@@ -127,6 +152,20 @@ def baseline_learner(history: Sequence[ActivityEvent], now: datetime) -> Rule:
         return (at - events[end - 1].at).total_seconds() > limits[at.astimezone(TZ).hour]
 
     return fires
+
+
+def hindsight_learner(recording: Sequence[ActivityEvent]) -> Learner:
+    """A bound, not a rule: thresholds learnt from the whole recording, test days included, with
+    no margin and no smoothing (the not-up finding is pushed out of the way)."""
+    settings = InactivitySettings(
+        margin_factor=1.0, margin_s=0, floor_s=60, smoothing_window_s=0, min_context_days=1, not_up_margin_s=12 * 3600
+    )
+    model = learn_routine(recording, TZ, now=recording[-1].at, settings=settings)
+
+    def learn(history: Sequence[ActivityEvent], now: datetime) -> Rule:
+        return lambda events, at: evaluate_inactivity(model, events, now=at) is not None
+
+    return learn
 
 
 # --------------------------------------------------------------------------- replay
@@ -180,6 +219,16 @@ def collapse_latencies(
     return latencies
 
 
+def next_event_minutes(events: list[ActivityEvent], points: Sequence[datetime], tick: timedelta) -> list[float]:
+    """Minutes from each collapse to the next real event (at least one tick)."""
+    minutes = []
+    for collapse in points:
+        i = bisect_right(events, collapse, key=lambda e: e.at)
+        wait = events[i].at - collapse if i < len(events) else timedelta(0)
+        minutes.append(max(tick, wait) / timedelta(minutes=1))
+    return minutes
+
+
 def is_away(recording: Recording, moment: datetime) -> bool:
     i = bisect_right(recording.events, moment, key=lambda e: e.at)
     before = recording.labels[i - 1] if i else ""
@@ -198,6 +247,21 @@ def _minutes(value: float) -> str:
 
 # --------------------------------------------------------------------------- report
 
+FRONTIER_FACTORS = (1.0, 1.1, 1.25, 1.5)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The test period and its collapse points, shared by every rule of one run."""
+
+    events: list[ActivityEvent]
+    split: Split
+    tick: timedelta
+    horizon: timedelta
+    home: list[datetime]
+    away: list[datetime]
+    days: float
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -208,41 +272,105 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tick-s", type=int, default=60)
     parser.add_argument("--collapse-every-min", type=int, default=40)
     parser.add_argument("--horizon-h", type=float, default=12.0)
+    parser.add_argument("--frontier", action=argparse.BooleanOptionalAction, default=True, help="margin sweep and bounds")
     args = parser.parse_args(argv)
     data = args.dataset / "data.txt"
     if not data.is_file():
         print(f"dataset not found, skipping ({data})")
         return 0
     recording = load(data)
+    replay = _replay(recording, args)
+    _header(replay, args)
+    _table_head()
+    settings = InactivitySettings()
+    for name, learner in (
+        ("learned routine (alerts.inactivity)", routine_learner(settings)),
+        ("baseline per-hour max x1.25", baseline_learner(1.25)),
+    ):
+        episodes, lat = _measure(replay, learner, replay.home)
+        _row(name, replay, episodes, lat)
+        away = _measure(replay, learner, replay.away)[1]
+        print(f"{'':<4}while out {len(replay.away)}: {sum(not math.isinf(x) for x in away)} alarmed within horizon")
+    if args.frontier:
+        _frontier(replay, recording.events, settings)
+    return 0
+
+
+def _replay(recording: Recording, args: argparse.Namespace) -> Replay:
     events = recording.events
     first = events[0].at.replace(hour=0, minute=0, second=0, microsecond=0)
     test_start = first + timedelta(days=args.learn_days)
     test_end = min(events[-1].at, test_start + timedelta(days=args.test_days))
     split = Split(test_start, test_end, args.relearn == "daily")
-    tick, horizon = timedelta(seconds=args.tick_s), timedelta(hours=args.horizon_h)
     points = _collapse_points(split, timedelta(minutes=args.collapse_every_min))
-    home = [p for p in points if not is_away(recording, p)]
-    away = [p for p in points if is_away(recording, p)]
-    days = (test_end - test_start) / timedelta(days=1)
+    return Replay(
+        events=events,
+        split=split,
+        tick=timedelta(seconds=args.tick_s),
+        horizon=timedelta(hours=args.horizon_h),
+        home=[p for p in points if not is_away(recording, p)],
+        away=[p for p in points if is_away(recording, p)],
+        days=(test_end - test_start) / timedelta(days=1),
+    )
+
+
+def _header(replay: Replay, args: argparse.Namespace) -> None:
+    split = replay.split
     print(
-        f"CASAS replay: {len(events)} events, learn {args.learn_days} d, test {days:.1f} d "
-        f"({test_start:%Y-%m-%d} to {test_end:%Y-%m-%d %H:%M}), relearn {args.relearn}, tick {args.tick_s} s"
+        f"CASAS replay: {len(replay.events)} events, learn {args.learn_days} d, test {replay.days:.1f} d "
+        f"({split.test_start:%Y-%m-%d} to {split.test_end:%Y-%m-%d %H:%M}), relearn {args.relearn}, tick {args.tick_s} s"
     )
     print(
-        f"collapses: {len(points)} points every {args.collapse_every_min} min, {len(home)} at home, "
-        f"{len(away)} while out (reported apart), horizon {args.horizon_h:g} h"
+        f"collapses: {len(replay.home) + len(replay.away)} points every {args.collapse_every_min} min, "
+        f"{len(replay.home)} at home ({sum(map(_is_night, replay.home))} at night, {NIGHT_START_H}-{NIGHT_END_H} h), "
+        f"{len(replay.away)} while out (reported apart), horizon {args.horizon_h:g} h"
     )
     print()
     print(f"target: <= {TARGET_FA_PER_DAY} false alarms per day and <= {TARGET_MEDIAN_MIN:.0f} min median collapse-to-alarm")
-    print("latency over at-home collapses; 'never' = no alarm within the horizon (counted as infinite)")
-    print(f"{'rule':<36}{'FA/day':>8}{'episodes':>10}{'median':>10}{'p90':>10}{'never':>8}")
-    rules = {
-        "learned routine (alerts.inactivity)": routine_learner(InactivitySettings()),
-        "baseline per-hour max x1.25": baseline_learner,
-    }
-    for name, learner in rules.items():
-        _report(name, Rules(learner, events, split), events, split, tick, horizon, home, away, days)
-    return 0
+    print("latency over at-home collapses, from the collapse point; 'never' = no alarm within the horizon (infinite)")
+
+
+def _measure(replay: Replay, learner: Learner, points: Sequence[datetime]) -> tuple[int, list[float]]:
+    rules = Rules(learner, replay.events, replay.split)
+    episodes = false_alarm_episodes(rules, replay.events, replay.split, replay.tick)
+    return episodes, collapse_latencies(rules, replay.events, points, replay.tick, replay.horizon)
+
+
+def _table_head() -> None:
+    print(
+        f"{'rule':<38}{'FA/day':>7}{'episodes':>9}{'median':>9}{'p90':>9}{'never':>6}"
+        f"{'day med':>10}{'day p90':>9}{'night med':>11}{'night p90':>10}"
+    )
+
+
+def _row(name: str, replay: Replay, episodes: int, lat: Sequence[float], *, verdict: bool = True) -> None:
+    day = [x for p, x in zip(replay.home, lat, strict=True) if not _is_night(p)]
+    night = [x for p, x in zip(replay.home, lat, strict=True) if _is_night(p)]
+    median = _quantile(lat, 0.5)
+    met = episodes / replay.days <= TARGET_FA_PER_DAY and median <= TARGET_MEDIAN_MIN
+    print(
+        f"{name:<38}{episodes / replay.days:>7.2f}{episodes:>9}{_minutes(median):>9}{_minutes(_quantile(lat, 0.9)):>9}"
+        f"{sum(math.isinf(x) for x in lat):>6}{_minutes(_quantile(day, 0.5)):>10}{_minutes(_quantile(day, 0.9)):>9}"
+        f"{_minutes(_quantile(night, 0.5)):>11}{_minutes(_quantile(night, 0.9)):>10}"
+        + (f"   target {'met' if met else 'MISSED'}" if verdict else "")
+    )
+
+
+def _frontier(replay: Replay, recording: list[ActivityEvent], settings: InactivitySettings) -> None:
+    print()
+    print("frontier: the margin factor of each rule moved (learned routine keeps margin_s, floor and the rest)")
+    _table_head()
+    for factor in FRONTIER_FACTORS:
+        learner = routine_learner(replace(settings, margin_factor=factor))
+        _row(f"learned routine x{factor:.2f}", replay, *_measure(replay, learner, replay.home))
+    for factor in FRONTIER_FACTORS:
+        _row(f"baseline per-hour max x{factor:.2f}", replay, *_measure(replay, baseline_learner(factor), replay.home))
+    print()
+    print("bounds (not rules: they look at the test days)")
+    _table_head()
+    episodes, lat = _measure(replay, hindsight_learner(recording), replay.home)
+    _row("hindsight area x 15-min slot max", replay, episodes, lat, verdict=False)
+    _row("next real event (any 0-FA rule)", replay, 0, next_event_minutes(replay.events, replay.home, replay.tick), verdict=False)
 
 
 def _collapse_points(split: Split, every: timedelta) -> list[datetime]:
@@ -251,36 +379,6 @@ def _collapse_points(split: Split, every: timedelta) -> list[datetime]:
         points.append(moment)
         moment += every
     return points
-
-
-def _report(
-    name: str,
-    rules: Rules,
-    events: list[ActivityEvent],
-    split: Split,
-    tick: timedelta,
-    horizon: timedelta,
-    home: Sequence[datetime],
-    away: Sequence[datetime],
-    days: float,
-) -> None:
-    episodes = false_alarm_episodes(rules, events, split, tick)
-    lat = collapse_latencies(rules, events, home, tick, horizon)
-    never = sum(math.isinf(x) for x in lat)
-    met = episodes / days <= TARGET_FA_PER_DAY and _quantile(lat, 0.5) <= TARGET_MEDIAN_MIN
-    print(
-        f"{name:<34}{episodes / days:>8.2f}{episodes:>10}{_minutes(_quantile(lat, 0.5)):>10}"
-        f"{_minutes(_quantile(lat, 0.9)):>10}{never:>8}   target {'met' if met else 'MISSED'}"
-    )
-    night = [x for p, x in zip(home, lat, strict=True) if _is_night(p)]
-    day = [x for p, x in zip(home, lat, strict=True) if not _is_night(p)]
-    away_lat = collapse_latencies(rules, events, away, tick, horizon)
-    print(
-        f"{'':<4}day {len(day)}: median {_minutes(_quantile(day, 0.5))}, p90 {_minutes(_quantile(day, 0.9))}; "
-        f"night ({NIGHT_START_H}-{NIGHT_END_H} h) {len(night)}: median {_minutes(_quantile(night, 0.5))}, "
-        f"p90 {_minutes(_quantile(night, 0.9))}; while out {len(away)}: "
-        f"{sum(not math.isinf(x) for x in away_lat)} alarmed within horizon"
-    )
 
 
 def _is_night(moment: datetime) -> bool:

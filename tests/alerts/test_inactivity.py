@@ -112,6 +112,33 @@ def test_the_same_silence_is_normal_at_night_in_the_bedroom(events: list[Activit
     assert evaluate_inactivity(model, kitchen, now=at(20, 16)) is not None
 
 
+def test_the_same_silence_is_normal_in_front_of_the_tv_but_not_in_the_kitchen(
+    events: list[ActivityEvent], model: RoutineModel
+) -> None:
+    start = at(20, 18, 15)
+    _, tv_s = model.limits("living_room", slot(start))
+    _, kitchen_s = model.limits("kitchen", slot(start))
+    assert kitchen_s == SETTINGS.floor_s < tv_s  # 20-50 min TV pauses are learned, the kitchen is busy
+    assert model.limits("living_room", slot(start + timedelta(seconds=tv_s)))[1] == tv_s
+    tv = [*events, motion(start, "living_room")]
+    kitchen = [*events, motion(start, "kitchen")]
+    between = start + timedelta(seconds=(tv_s + kitchen_s) // 2)
+    assert evaluate_inactivity(model, tv, now=between) is None
+    assert evaluate_inactivity(model, kitchen, now=between) is not None
+    assert evaluate_inactivity(model, tv, now=start + timedelta(seconds=tv_s - 60)) is None
+    assert evaluate_inactivity(model, tv, now=start + timedelta(seconds=tv_s + 60)) is not None
+
+
+def test_thresholds_are_the_pooled_usual_maximum_plus_margin(model: RoutineModel) -> None:
+    pooled = model.usual_max_s["*"]
+    for context, usual in model.usual_max_s.items():
+        for k, usual_s in enumerate(usual):
+            # No area is allowed a longer silence than all areas together showed at that time.
+            assert usual_s <= pooled[k]
+            expected = int(usual_s * SETTINGS.margin_factor + SETTINGS.margin_s)
+            assert model.threshold_s[context][k] == min(SETTINGS.ceiling_s, max(SETTINGS.floor_s, expected))
+
+
 def test_default_threshold_until_enough_history() -> None:
     young = history(3)
     model = learn_routine(young, TZ, now=at(3, 0), settings=SETTINGS)
