@@ -19,21 +19,20 @@ def _conninfo(settings: Settings) -> str:
 @asynccontextmanager
 async def open_pool(settings: Settings, *, name: str, max_size: int | None = None) -> AsyncIterator[AsyncConnectionPool]:
     """An open pool for ``settings.database_url``; every session gets a statement timeout."""
+    # The statement timeout travels in the startup packet, so every pooled connection has it
+    # before its first query and nothing has to run (or commit) in a configure callback.
     timeout_ms = int(settings.db.statement_timeout_s * 1000)
-
-    async def configure(conn: psycopg.AsyncConnection) -> None:
-        await conn.execute(f"SET statement_timeout = {timeout_ms}")  # int we computed: no injection
-        await conn.set_autocommit(False)
-        await conn.commit()
-
     pool = AsyncConnectionPool(
         _conninfo(settings),
         min_size=settings.db.pool_min_size,
         max_size=max_size or settings.db.pool_max_size,
         name=name,
         timeout=settings.db.connect_timeout_s,
-        kwargs={"connect_timeout": max(1, int(settings.db.connect_timeout_s)), "application_name": f"eldercare-{name}"},
-        configure=configure,
+        kwargs={
+            "connect_timeout": max(1, int(settings.db.connect_timeout_s)),
+            "application_name": f"eldercare-{name}",
+            "options": f"-c statement_timeout={timeout_ms}",
+        },
         open=False,
     )
     await pool.open(wait=False)
