@@ -30,7 +30,6 @@ from api.routes import (
 from eldercare import __version__, logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
-
 from eldercare.errors import ConfigError, NotFoundError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.dynsec import BrokerAdmin, DynsecError
@@ -77,7 +76,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(psycopg.DataError)
     async def bad_value(_: Request, exc: psycopg.DataError) -> JSONResponse:
-        return _error(status.HTTP_422_UNPROCESSABLE_ENTITY, "a value is out of range or malformed / 数值超出范围或格式错误")
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "a value is out of range or malformed / 数值超出范围或格式错误")
 
     @app.exception_handler(psycopg.IntegrityError)
     async def integrity(_: Request, exc: psycopg.IntegrityError) -> JSONResponse:

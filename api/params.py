@@ -32,10 +32,10 @@ PlainText = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 def check_range(start: datetime, end: datetime, *, max_span: timedelta) -> None:
     """422 when the range is empty, reversed or longer than ``max_span``."""
     if end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "'to' must be after 'from' / 结束时间必须晚于开始时间")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must be after 'from' / 结束时间必须晚于开始时间")
     if end - start > max_span:
         days = max_span.total_seconds() / 86400
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"range longer than {days:g} days / 时间范围超过 {days:g} 天")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"range longer than {days:g} days / 时间范围超过 {days:g} 天")
 
 
 def shifted(moment: datetime, delta: timedelta) -> datetime:
@@ -43,4 +43,4 @@ def shifted(moment: datetime, delta: timedelta) -> datetime:
     try:
         return moment + delta
     except OverflowError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "time out of range / 时间超出范围") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "time out of range / 时间超出范围") from None

@@ -94,7 +94,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime | None, int | None]:
     try:
         return datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), min(int(alert_id), 2**63 - 1)
     except (OverflowError, ValueError, OSError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid cursor / 无效的分页游标") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor / 无效的分页游标") from None
 
 
 def _encode_cursor(row: dict[str, Any]) -> str:
@@ -198,7 +198,7 @@ async def assign(alert_id: Id, body: AssignIn, user: Writer, ctx: Ctx, conn: Con
         and await fetch_one(conn, _ASSIGNABLE, {"uid": body.user_id, "centre": alert["care_centre_id"]}) is None
     ):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "assignee must be staff of the alert's centre / 只能指派给本中心员工"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "assignee must be staff of the alert's centre / 只能指派给本中心员工"
         )
     now = ctx.clock.now()
     await conn.execute("UPDATE alerts SET assigned_to = %s, updated_at = %s WHERE id = %s", (body.user_id, now, alert_id))

@@ -46,7 +46,7 @@ def _decode(cursor: str | None) -> tuple[datetime | None, str | None, int | None
     try:
         return datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), device, min(int(seq), 2**63 - 1)
     except (OverflowError, ValueError, OSError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid cursor / 无效的分页游标") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor / 无效的分页游标") from None
 
 
 def _encode(row: dict[str, Any]) -> str:

@@ -167,7 +167,7 @@ async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, co
     await get_resident(resident_id, user, conn)
     changes = body.model_dump(mode="json", exclude_unset=True)
     if "full_name" in changes and changes["full_name"] is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "full_name cannot be empty / 姓名不能为空")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "full_name cannot be empty / 姓名不能为空")
     for key in ("emergency_contacts", "rule_settings"):
         if key in changes and changes[key] is None:
             changes[key] = [] if key == "emergency_contacts" else {}

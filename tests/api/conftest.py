@@ -49,19 +49,33 @@ def seed(db_url: str) -> World:
 
         a = one("INSERT INTO care_centres (name, timezone) VALUES ('Centre A', 'Asia/Shanghai') RETURNING id")
         b = one("INSERT INTO care_centres (name) VALUES ('Centre B') RETURNING id")
-        conn.execute("INSERT INTO homes (id, care_centre_id, label, timezone) VALUES ('home-a1', %s, 'A1', 'Asia/Shanghai'), ('home-b1', %s, 'B1', 'UTC')", (a, b))
+        conn.execute(
+            "INSERT INTO homes (id, care_centre_id, label, timezone) VALUES ('home-a1', %s, 'A1', 'Asia/Shanghai'), ('home-b1', %s, 'B1', 'UTC')",
+            (a, b),
+        )
         x = one("INSERT INTO residents (home_id, full_name) VALUES ('home-a1', 'Resident X') RETURNING id")
         y = one("INSERT INTO residents (home_id, full_name) VALUES ('home-a1', 'Resident Y') RETURNING id")
         z = one("INSERT INTO residents (home_id, full_name) VALUES ('home-b1', 'Resident Z') RETURNING id")
         users = {}
-        for name, role, centre in (("admin", "admin", None), ("staff_a", "staff", a), ("staff_b", "staff", b), ("family_x", "family", None)):
+        for name, role, centre in (
+            ("admin", "admin", None),
+            ("staff_a", "staff", a),
+            ("staff_b", "staff", b),
+            ("family_x", "family", None),
+        ):
             users[name] = one(
                 "INSERT INTO users (username, password_hash, role, care_centre_id, locale) VALUES (%s, %s, %s, %s, 'en') RETURNING id",
                 (name, pw, role, centre),
             )
-        conn.execute("INSERT INTO family_links (user_id, resident_id, relation) VALUES (%s, %s, 'daughter')", (users["family_x"], x))
-        alert_x = insert_alert(conn, home="home-a1", resident=x, centre=a, kind="fall", severity="critical", opened=NOW - timedelta(minutes=5))
-        alert_z = insert_alert(conn, home="home-b1", resident=z, centre=b, kind="sos", severity="high", opened=NOW - timedelta(minutes=3))
+        conn.execute(
+            "INSERT INTO family_links (user_id, resident_id, relation) VALUES (%s, %s, 'daughter')", (users["family_x"], x)
+        )
+        alert_x = insert_alert(
+            conn, home="home-a1", resident=x, centre=a, kind="fall", severity="critical", opened=NOW - timedelta(minutes=5)
+        )
+        alert_z = insert_alert(
+            conn, home="home-b1", resident=z, centre=b, kind="sos", severity="high", opened=NOW - timedelta(minutes=3)
+        )
         for dev, home, room in (("motion-a1", "home-a1", "kitchen"), ("motion-b1", "home-b1", "bedroom")):
             conn.execute(
                 "INSERT INTO devices (id, home_id, kind, room, first_seen_at, last_seen_at, battery_pct) VALUES (%s, %s, 'motion', %s, %s, %s, 80)",
@@ -81,7 +95,9 @@ def seed(db_url: str) -> World:
     return World(a, b, x, y, z, users, alert_x, alert_z)
 
 
-def insert_alert(conn: psycopg.Connection, *, home: str, resident: int | None, centre: int, kind: str, severity: str, opened: datetime) -> int:
+def insert_alert(
+    conn: psycopg.Connection, *, home: str, resident: int | None, centre: int, kind: str, severity: str, opened: datetime
+) -> int:
     row = conn.execute(
         "INSERT INTO alerts (home_id, resident_id, care_centre_id, kind, severity, explanation_en, explanation_zh, evidence, opened_at, updated_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -113,7 +129,10 @@ def api_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settin
 @pytest.fixture
 async def client(api_settings: Callable[..., Settings], clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(api_settings(), clock=clock)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
         yield http
 
 
