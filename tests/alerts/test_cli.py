@@ -90,7 +90,7 @@ def test_two_engine_processes_one_alert_and_one_notification_per_event(
         finally:
             codes = [copy.stop() for copy in copies]
     assert codes == [0, 0]
-    assert sorted(h for h, in sql(db_url, "SELECT home_id FROM alerts")) == homes
+    assert sorted(h for (h,) in sql(db_url, "SELECT home_id FROM alerts")) == homes
     assert sorted(r.json()["alert"]["home_id"] for r in receiver.received) == homes
     assert sql(db_url, "SELECT count(*) FROM notification_attempts") == [(len(homes),)]
 
@@ -100,7 +100,7 @@ def test_metrics_endpoint_and_graceful_stop(db_url: str, env_for: Callable[..., 
     service = engine(env_for, tmp_path, "metrics", alerts__metrics_port=str(port)).start()
     try:
         service.wait_for_log("alerts_started")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:  # noqa: S310 - our test URL
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
     finally:
         code = service.stop()

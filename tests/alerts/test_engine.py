@@ -31,7 +31,9 @@ def settings_for(make_settings: Callable[..., Settings], **alerts: object) -> Se
     return make_settings(alerts=values)
 
 
-async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(db_url: str, make_settings: Callable[..., Settings]) -> None:
+async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
     centre, _ = seed_home(db_url)
     clock = FixedClock(T0)
     with webhook_receiver() as receiver:
@@ -49,10 +51,13 @@ async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(db_url: st
             add_inbox(db_url, "h1", "fall", T0, seq=5, confidence=0.9)
             assert (await engine.drain_inbox()) == 2
             assert (await engine.deliver_once()).handled == 0
-    assert len(alerts_of(db_url)) == 1 and len(receiver.received) == 1
+    assert len(alerts_of(db_url)) == 1
+    assert len(receiver.received) == 1
     payload = receiver.received[0].json()
     assert receiver.received[0].signature_ok()
-    assert payload["alert"]["kind"] == "fall" and "跌倒" in payload["title_zh"] and "Fall" in payload["title_en"]
+    assert payload["alert"]["kind"] == "fall"
+    assert "跌倒" in payload["title_zh"]
+    assert "Fall" in payload["title_en"]
     actions = sql(db_url, "SELECT action FROM alert_history ORDER BY id")
     assert actions == [("opened",), ("updated",)]
     assert sql(db_url, "SELECT ok, status_code FROM notification_attempts") == [(True, 200)]
@@ -242,7 +247,7 @@ async def test_two_engines_at_once_one_alert_and_one_notification_per_event(
                     pass
 
             await asyncio.gather(work(first), work(second), work(first), work(second))
-    assert sorted(h for h, in sql(db_url, "SELECT home_id FROM alerts")) == homes
+    assert sorted(h for (h,) in sql(db_url, "SELECT home_id FROM alerts")) == homes
     delivered = sorted(r.json()["alert"]["home_id"] for r in receiver.received)
     assert delivered == homes
     assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]

@@ -43,7 +43,9 @@ async def test_receiver_down_for_a_while_gets_the_notification_later_exactly_onc
     assert sql(db_url, "SELECT status, attempts FROM notification_outbox") == [("sent", 4)]
 
 
-async def test_the_receiver_verifies_the_signature_over_the_exact_body(db_url: str, make_settings: Callable[..., Settings]) -> None:
+async def test_the_receiver_verifies_the_signature_over_the_exact_body(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
     centre, _ = seed_home(db_url)
     with webhook_receiver() as receiver:
         add_channel(db_url, centre, "webhook", receiver.url)

@@ -47,14 +47,20 @@ def item(kind: str, **data: object) -> InboxItem:
 
 def test_fall_event_is_high_with_a_bilingual_explanation() -> None:
     found = event_finding(item("fall", confidence=0.93), DEFAULT_RULES, UTC_ZONE)
-    assert found is not None and found.kind == "fall" and found.severity == "high"
-    assert "bedroom" in found.explanation_en and "93%" in found.explanation_en
-    assert "卧室" in found.explanation_zh and "跌倒" in found.explanation_zh
+    assert found is not None
+    assert found.kind == "fall"
+    assert found.severity == "high"
+    assert "bedroom" in found.explanation_en
+    assert "93%" in found.explanation_en
+    assert "卧室" in found.explanation_zh
+    assert "跌倒" in found.explanation_zh
 
 
 def test_sos_is_critical_and_door_events_raise_nothing_by_themselves() -> None:
     sos = event_finding(item("sos", press="long"), DEFAULT_RULES, UTC_ZONE)
-    assert sos is not None and sos.severity == "critical" and "紧急呼叫" in sos.explanation_zh
+    assert sos is not None
+    assert sos.severity == "critical"
+    assert "紧急呼叫" in sos.explanation_zh
     assert event_finding(item("door", state="open"), DEFAULT_RULES, UTC_ZONE) is None
 
 
@@ -78,7 +84,8 @@ def test_long_lie_after_the_configured_time_without_motion(lying_min: float, fir
     result = evaluate_home(home(open_fall_at=fall_at, events=[motion(fall_at + timedelta(seconds=30))]), DEFAULT_RULES, NOW)
     assert (result["long_lie"] is not None) is fires
     if fires:
-        assert result["long_lie"] is not None and result["long_lie"].severity == "critical"
+        assert result["long_lie"] is not None
+        assert result["long_lie"].severity == "critical"
 
 
 def test_motion_after_the_fall_means_no_long_lie() -> None:
@@ -93,18 +100,22 @@ def test_motion_after_the_fall_means_no_long_lie() -> None:
 def test_gateway_offline_after_its_grace_and_welfare_rules_not_judged() -> None:
     just_now = home(gateway_state="offline", gateway_state_at=ago(seconds=299), events=[motion(ago(hours=20))])
     result = evaluate_home(just_now, DEFAULT_RULES, NOW)
-    assert result["gateway_offline"] is None and "inactivity" not in result
+    assert result["gateway_offline"] is None
+    assert "inactivity" not in result
     later = evaluate_home(home(gateway_state="offline", gateway_state_at=ago(seconds=300)), DEFAULT_RULES, NOW)
-    assert later["gateway_offline"] is not None and later["gateway_offline"].severity == "high"
+    assert later["gateway_offline"] is not None
+    assert later["gateway_offline"].severity == "high"
 
 
 def test_silent_motion_sensor_gives_device_offline_never_inactivity() -> None:
     stale = [DeviceInfo("m1", "motion", "kitchen", ago(hours=2, seconds=1), 80.0)]
     result = evaluate_home(home(devices=stale, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
-    assert result["device_offline"] is not None and "inactivity" not in result
+    assert result["device_offline"] is not None
+    assert "inactivity" not in result
     fresh = [DeviceInfo("m1", "motion", "kitchen", ago(hours=1, minutes=59), 80.0)]
     result = evaluate_home(home(devices=fresh, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
-    assert result["device_offline"] is None and result["inactivity"] is not None
+    assert result["device_offline"] is None
+    assert result["inactivity"] is not None
 
 
 # --------------------------------------------------------------------------- inactivity and absences
@@ -114,13 +125,16 @@ def test_untrained_inactivity_default_is_conservative() -> None:
     # Untrained default by day is 3 h.
     assert evaluate_home(home(events=[motion(ago(hours=2, minutes=59))]), DEFAULT_RULES, NOW)["inactivity"] is None
     found = evaluate_home(home(events=[motion(ago(hours=3, minutes=1))]), DEFAULT_RULES, NOW)["inactivity"]
-    assert found is not None and "无活动" in found.explanation_zh and "routine not learned" in found.explanation_en
+    assert found is not None
+    assert "无活动" in found.explanation_zh
+    assert "routine not learned" in found.explanation_en
 
 
 def test_front_door_then_silence_is_out_not_inactive() -> None:
     events = [motion(ago(hours=5), "entry"), ActivityEvent(ago(hours=5) + timedelta(seconds=5), "door_open", "entry")]
     result = evaluate_home(home(events=events), DEFAULT_RULES, NOW)
-    assert result["inactivity"] is None and result["long_absence"] is None
+    assert result["inactivity"] is None
+    assert result["long_absence"] is None
     events = [motion(ago(hours=13), "entry"), ActivityEvent(ago(hours=13) + timedelta(seconds=5), "door_open", "entry")]
     assert evaluate_home(home(events=events), DEFAULT_RULES, NOW)["long_absence"] is not None
 
@@ -133,7 +147,8 @@ def test_absence_calendar_pauses_welfare_rules_but_not_home_safety() -> None:
         last_door_at=ago(hours=1),
     )
     result = evaluate_home(snapshot, DEFAULT_RULES, NOW)
-    assert "inactivity" not in result and result["door_left_open"] is not None
+    assert "inactivity" not in result
+    assert result["door_left_open"] is not None
 
 
 # --------------------------------------------------------------------------- wandering, bathroom
@@ -149,7 +164,8 @@ def test_night_wandering_when_no_return_within_the_set_time() -> None:
     snap = home(events=events, devices=AWAKE_SENSORS)
     assert evaluate_home(snap, DEFAULT_RULES, NIGHT + timedelta(minutes=15))["night_wandering"] is None
     found = evaluate_home(snap, DEFAULT_RULES, NIGHT + timedelta(minutes=15, seconds=1))["night_wandering"]
-    assert found is not None and "夜间" in found.explanation_zh
+    assert found is not None
+    assert "夜间" in found.explanation_zh
     back = home(events=[*events, motion(NIGHT + timedelta(minutes=10), "hallway")], devices=AWAKE_SENSORS)
     assert evaluate_home(back, DEFAULT_RULES, NIGHT + timedelta(minutes=20))["night_wandering"] is None
 
@@ -166,7 +182,8 @@ def test_bathroom_dwell_boundary_and_motion_elsewhere_resets_it() -> None:
     rules = RuleSettings.model_validate({"bathroom": {"max_dwell_s": 2700}})
     assert evaluate_home(home(events=events), rules, NOW)["bathroom_dwell"] is None
     found = evaluate_home(home(events=events), rules, NOW + timedelta(seconds=1))["bathroom_dwell"]
-    assert found is not None and "卫生间" in found.explanation_zh
+    assert found is not None
+    assert "卫生间" in found.explanation_zh
     left = [*events, motion(ago(minutes=5), "kitchen")]
     assert evaluate_home(home(events=left), rules, NOW + timedelta(minutes=10))["bathroom_dwell"] is None
 
