@@ -58,12 +58,14 @@ async def test_a_fall_on_the_wearable_is_published_at_once_with_its_evidence(
     # A long batch delay: the fall event must not wait for the readings batch.
     config = agent_config(settings, home_id, tmp_path / "q.sqlite3", batch_max_delay_s=600.0, activity_interval_s=2.0)
     agent = make_agent(config, driver)
-    async with Collector(settings, home_id) as collector, running(agent):
-        await driver.attached()
-        await _feed(driver, signals.daily_activity(RATE_HZ))
-        await _feed(driver, signals.fall(RATE_HZ))
-        await collector.wait_for(lambda: len(collector.events()) == 1)
-        assert collector.readings() == [], "readings are still batching; the event went ahead of them"
+    async with Collector(settings, home_id) as collector:
+        async with running(agent):
+            await driver.attached()
+            await _feed(driver, signals.daily_activity(RATE_HZ))
+            await _feed(driver, signals.fall(RATE_HZ))
+            await collector.wait_for(lambda: len(collector.events()) == 1)
+            assert collector.readings() == [], "readings are still batching; the event went ahead of them"
+        await collector.wait_for(lambda: len(collector.readings()) >= 11)  # the partial batch, queued at stop
     [event] = collector.events()
     assert isinstance(event, FallEvent)
     assert event.device == f"{home_id}:wearable-1"

@@ -91,6 +91,8 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
         first.wait_for_log('"edge_online"')
         proxy.cut()  # the home's internet goes down
         first.wait_for_log('"edge_disconnected"')
+        # The broker saw the connection drop and published the gateway's last will.
+        await collector.wait_for(lambda: any(s.reason == "connection_lost" for s in collector.statuses()))
         await send("Living climate", range(30))
         await send("Bedroom climate", range(30))
         async with connect(z2m, client_id=f"z2m-sos-{home_id}") as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -87,3 +88,40 @@ async def test_broker_outage_mid_stream_loses_nothing_and_keeps_order(
     # device+seq); never more than the in-flight window, in readings messages of 10 plus events.
     assert reading_dups + event_dups <= MAX_UNACKED * 10
     assert agent.stats.messages_dropped == 0
+
+
+async def test_when_acknowledgements_stop_the_agent_reconnects_and_replays(
+    edge_settings: Callable[..., Settings], private_broker: Callable[..., PrivateBroker], home_id: str, tmp_path: Path
+) -> None:
+    broker = private_broker(persistence=False)
+    assert broker._process is not None
+    settings = edge_settings(mqtt_url=broker.url, mqtt={"connect_timeout_s": 1.0})
+    driver = SimulatedDriver(home_id)
+    config = agent_config(settings, home_id, tmp_path / "q.sqlite3", batch_max_readings=5, ack_timeout_s=1.0)
+    agent = make_agent(config, driver)
+    async with Collector(settings, home_id) as collector:
+        async with running(agent):
+            await driver.attached()
+            await wait_until(lambda: agent.stats.connected)
+            await _produce(driver, range(0, 50))
+            await collector.wait_for(lambda: len(collector.readings()) == 150)
+            broker._process.send_signal(signal.SIGSTOP)  # the broker hangs: TCP stays up, no PUBACK comes
+            try:
+                await _produce(driver, range(50, 100))
+                await wait_until(lambda: not agent.stats.connected)  # the ack deadline ended the session
+            finally:
+                broker._process.send_signal(signal.SIGCONT)
+            await _produce(driver, range(100, 150))
+            await wait_until(lambda: agent.stats.connected and agent.stats.queue_depth == 0, timeout_s=60)
+            await collector.wait_for(lambda: len({(r.device, r.seq) for r in collector.readings()}) == 450, 60)
+            await collector.wait_for(lambda: collector.statuses()[-1].state == "online")
+        await collector.wait_for(lambda: collector.statuses()[-1].reason == "shutdown")
+    readings, _ = _first_arrivals(collector.readings())
+    assert agent.stats.sessions == 2
+    assert [(s.state, s.reason) for s in collector.statuses()] == [
+        ("online", "connected"),
+        ("offline", "connection_lost"),  # the will, once the broker noticed the abandoned connection
+        ("online", "connected"),
+        ("offline", "shutdown"),
+    ]
+    assert all(readings[f"{home_id}:{name}"] == list(range(150)) for name in DEVICES)

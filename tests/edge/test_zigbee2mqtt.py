@@ -127,7 +127,7 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
         devices=load_device_map(map_file),
         client_id=f"z2m-{home_id}",
     )
-    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), driver)
+    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3", heartbeat_interval_s=0.2), driver)
     sent: list[tuple[str, bytes]] = [
         ("Kitchen PIR", b'{"occupancy": true, "battery": 87, "linkquality": 120}'),
         ("Kitchen PIR", b"garbage{"),  # not JSON
@@ -148,6 +148,7 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
                 await z2m.publish(f"{base}/{name}", payload, qos=1)
         await collector.wait_for(lambda: {r.device for r in collector.readings()} >= {"temp-living", "plug-kettle"})
         await collector.wait_for(lambda: len(collector.events()) == 2)
+        await collector.wait_for(lambda: "temp-living" in _heartbeat_devices(collector))
     assert dict(driver.rejected) == {"not_json": 1, "unknown_device": 1, "wrong_type": 1, "invalid_value": 1}
     assert driver.accepted == 5
     readings = {(r.device, r.metric): r.value for r in collector.readings()}
@@ -162,3 +163,10 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
     }
     assert [(e.type, e.device) for e in collector.events()] == [("door", "door-front"), ("sos", "sos-1")]
     assert all(r.room is Room.KITCHEN for r in collector.readings() if r.device == "pir-kitchen")
+    pir = _heartbeat_devices(collector)["pir-kitchen"]
+    assert (pir.battery_pct, pir.signal_lqi, pir.room) == (87.0, 120, Room.KITCHEN)
+
+
+def _heartbeat_devices(collector: Collector) -> dict[str, Any]:
+    beats = collector.heartbeats()
+    return {d.device: d for d in beats[-1].devices} if beats else {}
