@@ -1,0 +1,126 @@
+"""``eldercare simulate run | backfill | score`` and ``eldercare demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eldercare import logs
+from eldercare.cli import EXIT_CONFIG, fail, fail_config, settings_or_exit
+from eldercare.config import Settings
+from eldercare.errors import ConfigError, EldercareError, PermanentError
+from eldercare.lifecycle import clock_from, install_stop_signals
+from simulator.incidents import parse_duration
+
+
+def _duration(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _settings_with_clock(speed: float | None, start: str | None, overrides: dict[str, Any]) -> Settings:
+    """Settings, with --speed/--start (if given) as the shared simulated clock."""
+    base = settings_or_exit()
+    clock = base.clock.model_dump()
+    if start is not None:
+        clock["start"] = start
+    if speed is not None:
+        clock["speed"] = speed
+    if (start is not None or speed is not None) and clock["start"] is None:
+        clock["start"] = datetime.now(UTC).isoformat()
+    if clock["start"] is not None and clock["epoch_wall_s"] is None:
+        clock["epoch_wall_s"] = time.time()
+    simulator = {**base.simulator.model_dump(), **overrides}
+    return settings_or_exit(clock=clock, simulator=simulator)
+
+
+def clock_env(settings: Settings) -> dict[str, str]:
+    """The ELDERCARE_CLOCK__* variables other services need to share this run's timeline."""
+    cfg = settings.clock
+    if cfg.start is None:
+        return {}
+    return {
+        "ELDERCARE_CLOCK__START": cfg.start.isoformat(),
+        "ELDERCARE_CLOCK__SPEED": repr(cfg.speed),
+        "ELDERCARE_CLOCK__EPOCH_WALL_S": repr(cfg.epoch_wall_s),
+    }
+
+
+@click.group()
+def simulate() -> None:
+    """Virtual homes with realistic routines and scripted incidents, scored against ground truth."""
+
+
+@simulate.command("run")
+@click.option("--homes", type=click.IntRange(1, 100_000), help="total homes (ELDERCARE_SIMULATOR__HOMES)")
+@click.option("--first", type=click.IntRange(0), default=0, show_default=True, help="first home index run by this process")
+@click.option("--count", type=click.IntRange(1), help="homes run by this process (default: all from --first)")
+@click.option("--duration", help="stop after this much simulated time (e.g. 90m, 2h, 7d); default: until Ctrl-C")
+@click.option("--speed", type=click.FloatRange(0, 100_000, min_open=True), help="simulated seconds per wall second")
+@click.option("--start", help="simulated start instant, RFC 3339 with offset (default: now)")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="incident scenario (JSON/YAML)")
+@click.option("--no-register", is_flag=True, help="the homes exist already and the broker is anonymous")
+def run_command(
+    homes: int | None,
+    first: int,
+    count: int | None,
+    duration: str | None,
+    speed: float | None,
+    start: str | None,
+    scenario: Path | None,
+    no_register: bool,
+) -> None:
+    """Run virtual homes, each a real edge agent with its own MQTT connection, until stopped."""
+    from simulator.runner import RunOptions
+
+    overrides: dict[str, Any] = {}
+    if homes is not None:
+        overrides["homes"] = homes
+    if scenario is not None:
+        overrides["scenario_file"] = scenario
+    settings = _settings_with_clock(speed, start, overrides)
+    logs.configure(settings.log_level, settings.log_format)
+    options = RunOptions(first=first, count=count, duration_s=_duration(duration), register=not no_register)
+    for name, value in clock_env(settings).items():
+        click.echo(f"{name}={value}", err=True)
+    try:
+        summary = asyncio.run(_run(settings, options))
+    except ConfigError as exc:
+        fail_config(exc.problems)
+    except PermanentError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except EldercareError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(summary, sort_keys=True))
+    if summary["homes"] and summary["failed_homes"] == summary["homes"]:
+        sys.exit(1)
+
+
+async def _run(settings: Settings, options: Any) -> dict[str, Any]:
+    from simulator.runner import Simulation
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    simulation = Simulation(settings, clock_from(settings), options)
+    await simulation.prepare()
+    summary = await simulation.run(stop)
+    return {
+        "homes": summary.homes,
+        "failed_homes": summary.failed_homes,
+        "incidents": summary.incidents,
+        "messages": summary.messages,
+        "readings": summary.readings,
+        "wall_s": round(summary.wall_s, 1),
+        "errors": summary.errors,
+    }

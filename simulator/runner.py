@@ -1,0 +1,207 @@
+"""``eldercare simulate run``: many virtual homes, each a real edge agent with its own connection.
+
+Order of things: read the scenario and draw the incident schedule, register the homes (database
+rows, broker credentials), start a cuttable relay for homes with network incidents, then start the
+agents at ``connect_rate_per_s`` and let them run until the duration ends or SIGTERM/SIGINT. The
+status line reports homes connected, messages per second, incidents injected and alerts seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from edge.agent import AgentConfig, EdgeAgent
+from eldercare import logs
+from eldercare.clock import Clock
+from eldercare.config import Settings
+from eldercare.errors import PermanentError
+from simulator.home import HomeDriver, HomeSetup, Reporter
+from simulator.incidents import NETWORK_INCIDENTS, Incident, Scenario, load_scenario, schedule
+from simulator.registry import register
+from simulator.relay import Relay
+from simulator.signals import SisFallLibrary
+from simulator.status import StatusLine
+from simulator.truth import TruthWriter
+
+log = logs.get("simulator")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    first: int = 0  # index of the first home this process runs (several processes split the homes)
+    count: int | None = None  # default: settings.simulator.homes - first
+    duration_s: float | None = None  # simulated seconds; None: until stopped
+    register: bool = True
+    horizon_s: float = 7 * 86_400.0  # how far ahead random incidents are drawn
+
+
+@dataclass
+class RunSummary:
+    homes: int
+    failed_homes: int = 0
+    incidents: int = 0
+    messages: int = 0
+    readings: int = 0
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def home_ids(settings: Settings, first: int, count: int) -> list[str]:
+    prefix = settings.simulator.home_prefix
+    return [f"{prefix}-{i:05d}" for i in range(first, first + count)]
+
+
+def _speed(settings: Settings) -> float:
+    return settings.clock.speed if settings.clock.start is not None else 1.0
+
+
+def agent_config(settings: Settings, home_id: str, password: str | None, relay: Relay | None) -> AgentConfig:
+    """Batching and heartbeat periods stretch with the clock speed, so message rates stay realistic in wall time."""
+    speed = _speed(settings)
+    endpoint = settings.mqtt_endpoint.with_credentials(home_id, password)
+    if relay is not None:
+        endpoint = type(endpoint)("127.0.0.1", relay.port, False, home_id, password)
+    return AgentConfig(
+        home_id=home_id,
+        endpoint=endpoint,
+        queue_path=settings.simulator.data_dir / "gateways" / home_id / "queue.sqlite3",
+        mqtt=settings.mqtt,
+        batch_max_readings=500,
+        batch_max_delay_s=max(2.0, 0.5 * speed),
+        heartbeat_interval_s=max(300.0, 2.0 * speed),
+        queue_sync=settings.simulator.queue_sync,
+        max_unacked_messages=100,
+        ack_timeout_s=10.0,
+        shutdown_grace_s=3.0,
+        activity_interval_s=60.0,
+    )
+
+
+class Simulation:
+    def __init__(self, settings: Settings, clock: Clock, options: RunOptions) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.options = options
+        sim = settings.simulator
+        count = options.count if options.count is not None else sim.homes - options.first
+        self.home_ids = home_ids(settings, options.first, max(0, count))
+        self.zone = ZoneInfo(sim.timezone)
+        self.truth = TruthWriter(sim.ground_truth_file, speed=_speed(settings))
+        self.agents: list[EdgeAgent] = []
+        self.relays: list[Relay] = []
+        self.summary = RunSummary(homes=len(self.home_ids))
+
+    def _scenario(self) -> Scenario:
+        path = self.settings.simulator.scenario_file
+        return load_scenario(path) if path is not None else Scenario()
+
+    def _report(self, home_id: str) -> Reporter:
+        def report(incident: Incident, start: datetime, details: dict[str, object]) -> None:
+            record = self.truth.record(home_id, incident, start, details)
+            self.summary.incidents += 1
+            log.info("simulator_incident_injected", home_id=home_id, incident=record.incident, start=record.start.isoformat())
+
+        return report
+
+    async def prepare(self) -> None:
+        """Schedule, register, build one agent per home (nothing connects yet)."""
+        scenario = self._scenario()
+        start = self.clock.now()
+        all_ids = home_ids(self.settings, 0, self.settings.simulator.homes)
+        seed = self.settings.simulator.seed
+        incidents = schedule(scenario, home_ids=all_ids, start=start, horizon_s=self.options.horizon_s, seed=seed)
+        mine = set(range(self.options.first, self.options.first + len(self.home_ids)))
+        per_home: dict[int, list[Incident]] = {}
+        for incident in incidents:
+            if incident.home_index in mine:
+                per_home.setdefault(incident.home_index, []).append(incident)
+        passwords: dict[str, str | None] = dict.fromkeys(self.home_ids)
+        if self.options.register:
+            registration = await register(self.settings, self.home_ids, now=start, rule_settings=scenario.rule_settings or None)
+            passwords = registration.passwords
+        sisfall = SisFallLibrary(self.settings.simulator.sisfall_dir) if self.settings.simulator.sisfall_dir else None
+        for offset, home_id in enumerate(self.home_ids):
+            index = self.options.first + offset
+            await self._build(index, home_id, passwords[home_id], per_home.get(index, []), sisfall)
+        log.info("simulator_prepared", homes=len(self.agents), incidents_scheduled=sum(len(v) for v in per_home.values()))
+
+    async def _build(
+        self, index: int, home_id: str, password: str | None, incidents: list[Incident], sisfall: SisFallLibrary | None
+    ) -> None:
+        relay = None
+        if any(i.kind in NETWORK_INCIDENTS for i in incidents):
+            endpoint = self.settings.mqtt_endpoint
+            relay = await Relay(endpoint.host, endpoint.port).start()
+            self.relays.append(relay)
+        setup = HomeSetup(
+            index=index,
+            home_id=home_id,
+            seed=self.settings.simulator.seed,
+            zone=self.zone,
+            wearable_rate_hz=self.settings.simulator.wearable_rate_hz,
+            incidents=incidents,
+            sisfall=sisfall,
+            relay=relay,
+        )
+        driver = HomeDriver(setup, self.clock, self._report(home_id))
+        self.agents.append(EdgeAgent(agent_config(self.settings, home_id, password, relay), driver, self.clock))
+
+    async def run(self, stop: asyncio.Event) -> RunSummary:
+        started = asyncio.get_running_loop().time()
+        status = StatusLine(self.settings, self.agents, self.summary, self.clock)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                status_task = tasks.create_task(status.run(), name="sim-status")
+                tasks.create_task(self._start_agents(tasks, stop), name="sim-ramp")
+                if self.options.duration_s is not None:
+                    tasks.create_task(self._stop_after(stop, self.options.duration_s), name="sim-duration")
+                await stop.wait()
+                await self._wait_agents_done()
+                status_task.cancel()
+        finally:
+            self.truth.close()
+            for relay in self.relays:
+                await relay.close()
+        self.summary.wall_s = asyncio.get_running_loop().time() - started
+        self.summary.messages = sum(a.stats.messages_published for a in self.agents)
+        self.summary.readings = sum(a.stats.readings_queued for a in self.agents)
+        status.final()
+        return self.summary
+
+    async def _stop_after(self, stop: asyncio.Event, duration_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=duration_s / _speed(self.settings))
+        stop.set()
+
+    async def _start_agents(self, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        gap = 1.0 / self.settings.simulator.connect_rate_per_s
+        self._running: list[asyncio.Task[None]] = []
+        for agent in self.agents:
+            if stop.is_set():
+                return
+            self._running.append(tasks.create_task(self._run_agent(agent, stop), name=f"agent-{agent.config.home_id}"))
+            await asyncio.sleep(gap)
+
+    async def _run_agent(self, agent: EdgeAgent, stop: asyncio.Event) -> None:
+        """One home; a refused connection or a crash stops that home only, and is counted."""
+        try:
+            await agent.run(stop)
+        except PermanentError as exc:
+            self._failed(agent, f"refused: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a task boundary: isolate one home
+            self._failed(agent, f"{type(exc).__name__}: {exc}")
+
+    def _failed(self, agent: EdgeAgent, reason: str) -> None:
+        self.summary.failed_homes += 1
+        if len(self.summary.errors) < 10:
+            self.summary.errors.append(f"{agent.config.home_id}: {reason}")
+        log.error("simulator_home_failed", home_id=agent.config.home_id, error=reason)
+
+    async def _wait_agents_done(self) -> None:
+        running = getattr(self, "_running", [])
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

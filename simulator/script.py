@@ -1,0 +1,222 @@
+"""What each incident does in the home, as timed actions the home driver plays.
+
+While a *person* incident lasts (fall, long lie, not up, collapse, night wandering, bathroom
+dwell) the resident's routine is suppressed and only the script plays; afterwards the routine
+resumes. Ground truth records when the incident really began (for a fall: the impact).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from eldercare.contracts.payloads import Room
+from simulator.incidents import PERSON_INCIDENTS, Incident, IncidentKind
+from simulator.routine import Bed, Door, Emission, Motion, Wear
+from simulator.signals import SisFallLibrary, synthetic_fall
+
+PERSON = PERSON_INCIDENTS
+COLD_C = 12.5
+LOW_BATTERY_PCT = 12.0
+
+
+@dataclass(frozen=True, slots=True)
+class FallWear:
+    samples: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Sos:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Temperature:
+    celsius: float
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    device: str
+    pct: float | None  # None: a fresh battery (the override ends)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    pass
+
+
+Action = FallWear | Sos | Temperature | Battery | Cut | Restore
+
+
+@dataclass(frozen=True, slots=True)
+class Scripted:
+    """An incident's own emission or action: never suppressed by the incident's window."""
+
+    item: Action | Emission
+
+
+@dataclass
+class Played:
+    truth_start: datetime
+    actions: list[tuple[datetime, Scripted]] = field(default_factory=list)
+    details: dict[str, object] = field(default_factory=dict)
+
+    def add(self, at: datetime, item: Action | Emission) -> None:
+        self.actions.append((at, Scripted(item)))
+
+
+@dataclass(frozen=True)
+class Context:
+    room: Room
+    rate_hz: float
+    rng: random.Random
+    np_rng: np.random.Generator
+    sisfall: SisFallLibrary | None
+    battery_devices: tuple[str, ...]
+    zone: ZoneInfo
+
+
+def build(incident: Incident, at: datetime, ctx: Context) -> Played:
+    end = at + timedelta(seconds=incident.duration_s)
+    builder = _BUILDERS[incident.kind]
+    return builder(incident, at, end, ctx)
+
+
+def _minutes(played: Played, start: datetime, end: datetime, activity: str) -> None:
+    minute = start + timedelta(seconds=60)
+    while minute < end:
+        played.add(minute, Wear("lying" if activity == "lying" else "sitting", 60.0))
+        minute += timedelta(seconds=60)
+
+
+def _fall(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    if ctx.sisfall is not None:
+        samples = ctx.sisfall.fall(ctx.rate_hz, ctx.rng)
+        impact_s = float(np.argmax(np.linalg.norm(samples, axis=1))) / ctx.rate_hz
+        source = "sisfall"
+    else:
+        samples, impact_s = synthetic_fall(ctx.rate_hz, ctx.np_rng)
+        source = "synthetic"
+    # The chunk ends at ``pushed``: the agent dates the impact ``impact_s`` after ``at``.
+    pushed = at + timedelta(seconds=len(samples) / ctx.rate_hz)
+    played = Played(at + timedelta(seconds=impact_s), details={"room": ctx.room.value, "signal": source})
+    played.add(pushed, FallWear(samples))
+    _minutes(played, pushed, end, "lying")
+    if incident.kind is IncidentKind.FALL:  # gets up by themselves
+        played.add(end, Motion(ctx.room, True))
+    return played
+
+
+def _sos(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    played = Played(at, details={"room": ctx.room.value})
+    played.add(at, Sos())
+    return played
+
+
+def _lying_still(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """Collapse: every sign of activity stops (the wearable sees a still, lying body)."""
+    played = Played(at, details={"room": ctx.room.value})
+    _minutes(played, at, end, "lying")
+    played.add(end, Motion(ctx.room, True))
+    return played
+
+
+def _not_up(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """Stays in bed (no motion, bed occupied) past the usual wake-up time."""
+    played = Played(at)
+    played.add(at, Bed(True))
+    played.add(end, Bed(False))
+    played.add(end + timedelta(seconds=10), Motion(Room.BEDROOM, True))
+    return played
+
+
+def _night_wandering(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    s = timedelta(seconds=1)
+    played = Played(at + 60 * s)  # the door opening is what the rule sees
+    played.add(at, Bed(False))
+    played.add(at + 10 * s, Motion(Room.BEDROOM, True))
+    played.add(at + 40 * s, Motion(Room.HALLWAY, True))
+    played.add(at + 60 * s, Door(True))
+    played.add(at + 80 * s, Door(False))
+    back = end - 120 * s
+    played.add(back, Door(True))
+    played.add(back + 20 * s, Door(False))
+    played.add(back + 30 * s, Motion(Room.HALLWAY, True))
+    played.add(back + 60 * s, Motion(Room.BEDROOM, True))
+    played.add(back + 90 * s, Bed(True))
+    local = at.astimezone(ctx.zone).time()
+    played.details["at_night"] = local >= time(22) or local < time(6)
+    return played
+
+
+def _bathroom_dwell(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    played = Played(at)
+    pulse = at
+    while pulse < end:
+        played.add(pulse, Motion(Room.BATHROOM, True))
+        pulse += timedelta(seconds=ctx.rng.uniform(120, 420))
+    _minutes(played, at, end, "sitting")
+    played.add(end, Motion(Room.HALLWAY, True))
+    played.add(end + timedelta(seconds=30), Motion(Room.LIVING_ROOM, True))
+    return played
+
+
+def _door_left_open(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    played = Played(at)
+    played.add(at, Door(True))
+    played.add(end, Door(False))
+    return played
+
+
+def _cold_home(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """The heating fails: the living room cools to about 12 °C within the first half hour."""
+    played = Played(at, details={"celsius": COLD_C})
+    for step, celsius in enumerate((17.5, 15.5, 14.0, COLD_C)):
+        played.add(at + timedelta(seconds=600 * step), Temperature(celsius))
+    return played
+
+
+def _battery(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    device = ctx.battery_devices[ctx.rng.randrange(len(ctx.battery_devices))]
+    played = Played(at, details={"device": device})
+    levels = np.linspace(28.0, LOW_BATTERY_PCT, 5)
+    span = (end - at).total_seconds() / 2
+    for i, pct in enumerate(levels):
+        played.add(at + timedelta(seconds=span * i / (len(levels) - 1)), Battery(device, float(round(pct))))
+    played.truth_start = at + timedelta(seconds=span * 3 / 4)  # the first level below 20 %
+    played.add(end, Battery(device, None))
+    return played
+
+
+def _network(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    played = Played(at)
+    played.add(at, Cut())
+    played.add(end, Restore())
+    return played
+
+
+_BUILDERS = {
+    IncidentKind.FALL: _fall,
+    IncidentKind.LONG_LIE: _fall,
+    IncidentKind.SOS: _sos,
+    IncidentKind.NOT_UP: _not_up,
+    IncidentKind.COLLAPSE: _lying_still,
+    IncidentKind.NIGHT_WANDERING: _night_wandering,
+    IncidentKind.BATHROOM_DWELL: _bathroom_dwell,
+    IncidentKind.DOOR_LEFT_OPEN: _door_left_open,
+    IncidentKind.COLD_HOME: _cold_home,
+    IncidentKind.BATTERY: _battery,
+    IncidentKind.GATEWAY_OFFLINE: _network,
+    IncidentKind.NETWORK_OUTAGE: _network,
+}
