@@ -2,19 +2,37 @@
 
     python -m bench.falls --dataset ../shared/datasets/sisfall
 
-For every subject in turn, the score weights and decision threshold of
-``edge.falls`` are fitted on the *other* subjects (ridge logistic regression on the
-candidates that pass the detector's gates, then the threshold that maximises
-detected falls - 5 x false alarms, placed halfway to the next score) and the detector
-is run on the held-out subject's trials; the figures printed are those held-out
-results, at 200 Hz and after downsampling to 50 Hz (mean of blocks of 4). A final fit
-on all subjects gives the defaults that ``edge/falls.py`` ships with (printed at the end
-and compared with the current defaults).
+For every subject in turn, everything that is fitted is fitted on the *other* subjects
+only, and the detector is then run on the held-out subject's recordings; the figures
+printed are those held-out results, at 200 Hz and after downsampling to 50 Hz (mean of
+blocks of 4). Fitted inside each fold, in this order:
 
-Not everything was chosen inside the folds: the feature set, the windows, the gates, the
-ridge penalty and the cost of a false alarm were fixed by hand while looking at these
-same held-out figures (several nearby choices give the same result, some lose a fall or
-add a false alarm). With 8 subjects the figures are a floor check, not a guarantee.
+* the ridge penalty, from a small grid, by an inner leave-one-subject-out run over the
+  training subjects (the gain below; ties go to the firmer penalty);
+* the score weights: ridge logistic regression on the candidates that pass the
+  detector's gates (the fall of a fall trial is its most violent gated candidate);
+* the decision threshold that maximises detected falls - 4 x false alarms, placed
+  halfway to the next score. The 4 is not tuned: it is the ratio of the issue's allowed
+  miss rate (2 %) to its allowed false-alarm rate (0.5 %).
+
+The same procedure on all subjects gives the defaults that ``edge/falls.py`` ships with
+(printed at the end and compared with the current defaults).
+
+Fixed by hand, while looking at these same held-out figures (so the figures are
+optimistic about them): the four features, the windows, the gates, the candidate
+threshold and the penalty grid. Tried and dropped because they did not help held out
+(they added false alarms or lost a young subject's fall, and never recovered a miss):
+a vertical velocity from the integrated magnitude before the impact, the magnitude's
+spread before the impact, and the posture change over the last second before it. The two
+falls missed (soft falls, about 1.5 g, by the only elderly subject who fell) lie among the
+daily activities on all of these, so they are reported as missed rather than tuned for.
+With 8 subjects and 111 daily activities the figures are a floor check, not a
+guarantee: zero false alarms in 111 trials still allows a false-alarm rate of about
+2.7 % (95 % bound), far from the 0.5 % target.
+
+The benchmark also streams every recording in random chunks and checks that the
+detections equal the batch run's, and measures CPU per 24 h of signal for 1-s and 10-s
+chunks (``--skip-cpu`` to skip).
 
 Data: SisFall (Sucerquia, Lopez, Vargas-Bonilla, Sensors 17(1):198, 2017). The ADXL345
 columns are used (+/-16 g, 13 bit, so g = counts / 256): it clips far less than the
@@ -40,6 +58,7 @@ from edge.falls import (
     ImpactEvidence,
     ScoreWeights,
     StreamingFallDetector,
+    classify,
     detect_falls,
     passes_gates,
     scan_impacts,
@@ -51,10 +70,13 @@ SOURCE_RATE_HZ = 200.0
 RATES = ((200.0, 1), (50.0, 4))  # (rate, decimation factor from 200 Hz)
 ADXL345_COUNTS_PER_G = 256.0
 _NAME = re.compile(r"^(?P<activity>[DF]\d\d)_(?P<subject>S[AE]\d\d)_R\d\d\.txt$")
-# Ridge penalty on standardised features. Few subjects: a firm penalty keeps the weights
-# stable from one training fold to the next (chosen once, see the module docstring).
-_L2 = 3.0
-_FP_COST = 5.0  # a false alarm costs as much as missing five falls when placing the threshold
+# The issue's targets allow 2 % of falls to be missed and 0.5 % of daily activities to raise
+# an alarm, so a false alarm weighs as much as (1 - 0.98) / (1 - 0.995) = 4 missed falls.
+_FP_COST = (1 - 0.98) / (1 - 0.995)
+# Ridge penalties on standardised features tried inside each training fold; the one with
+# the best inner leave-one-subject-out result is used (ties go to the firmer penalty).
+_L2_GRID = (10.0, 3.0, 1.0, 0.3)
+_STREAM_SEED = 20170101
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +170,10 @@ def choose_offset(fall_scores: FloatArray, adl_scores: FloatArray) -> float:
     return (best + float(below.max())) / 2 if below.size and np.isfinite(best) else best
 
 
-def fit_config(train: Sequence[tuple[Trial, list[ImpactEvidence]]], base: FallDetectorConfig) -> FallDetectorConfig:
+Labelled = tuple[Trial, list[ImpactEvidence]]
+
+
+def fit_config(train: Sequence[Labelled], base: FallDetectorConfig, l2: float) -> FallDetectorConfig:
     """Fit the score on the training trials' gated candidates."""
     rows: list[list[float]] = []
     labels: list[float] = []
@@ -165,7 +190,7 @@ def fit_config(train: Sequence[tuple[Trial, list[ImpactEvidence]]], base: FallDe
             labels.extend(0.0 for _ in passing)
     x, y = np.array(rows), np.array(labels)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    theta = fit_logistic((x - mean) / scale, y, _L2)
+    theta = fit_logistic((x - mean) / scale, y, l2)
     weights = theta[1:] / scale
     bias = theta[0] - float(weights @ mean)
     trial_scores = _trial_scores(train, base, bias, weights)
@@ -185,8 +210,29 @@ def fit_config(train: Sequence[tuple[Trial, list[ImpactEvidence]]], base: FallDe
     )
 
 
+def choose_l2(train: Sequence[Labelled], base: FallDetectorConfig) -> float:
+    """The ridge penalty with the best inner leave-one-subject-out gain on ``train``.
+
+    The gain is the one the threshold is placed with: falls detected minus the cost of
+    each daily activity with an alarm.
+    """
+    subjects = sorted({trial.subject for trial, _ in train})
+    best, best_gain = _L2_GRID[0], -np.inf
+    for l2 in _L2_GRID:
+        gain = 0.0
+        for subject in subjects:
+            config = fit_config([s for s in train if s[0].subject != subject], base, l2)
+            for trial, evidence in train:
+                if trial.subject == subject:
+                    alarm = any(classify(e, config) is not None for e in evidence)
+                    gain += float(alarm) if trial.is_fall else -_FP_COST * alarm
+        if gain > best_gain:
+            best, best_gain = l2, gain
+    return best
+
+
 def _trial_scores(
-    trials: Sequence[tuple[Trial, list[ImpactEvidence]]],
+    trials: Sequence[Labelled],
     base: FallDetectorConfig,
     bias: float,
     weights: FloatArray,
@@ -211,27 +257,88 @@ class Outcome:
     offset_s: float | None = None
 
 
-def leave_one_subject_out(trials: Sequence[Trial], base: FallDetectorConfig) -> dict[float, list[Outcome]]:
-    """Held-out outcomes per rate; the score is fitted on both rates of the other subjects."""
-    signals = {rate: [downsample(t.samples, f) for t in trials] for rate, f in RATES}
-    evidence = {rate: [scan_impacts(s, rate, base) for s in signals[rate]] for rate, _ in RATES}
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """Every trial at every rate, downsampled and scanned once."""
+
+    trials: Sequence[Trial]
+    signals: dict[float, list[FloatArray]]
+    evidence: dict[float, list[list[ImpactEvidence]]]
+
+    @classmethod
+    def of(cls, trials: Sequence[Trial], base: FallDetectorConfig) -> Scanned:
+        signals = {rate: [downsample(t.samples, f) for t in trials] for rate, f in RATES}
+        evidence = {rate: [scan_impacts(s, rate, base) for s in signals[rate]] for rate, _ in RATES}
+        return cls(trials, signals, evidence)
+
+    def training(self, subject: str) -> list[Labelled]:
+        """Both rates of every trial of the other subjects."""
+        return [(t, self.evidence[rate][i]) for rate, _ in RATES for i, t in enumerate(self.trials) if t.subject != subject]
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted({t.subject for t in self.trials})
+
+
+def leave_one_subject_out(scanned: Scanned, base: FallDetectorConfig) -> tuple[dict[float, list[Outcome]], dict[str, float]]:
+    """Held-out outcomes per rate (the detector itself run on the held-out recordings),
+    and the ridge penalty chosen in each fold.
+
+    Everything fitted (penalty, weights, threshold) is fitted on both rates of the other
+    subjects only.
+    """
     outcomes: dict[float, list[Outcome]] = defaultdict(list)
-    for subject in sorted({t.subject for t in trials}):
-        train = [(t, evidence[rate][i]) for rate, _ in RATES for i, t in enumerate(trials) if t.subject != subject]
-        config = fit_config(train, base)
+    chosen: dict[str, float] = {}
+    for subject in scanned.subjects:
+        train = scanned.training(subject)
+        chosen[subject] = choose_l2(train, base)
+        config = fit_config(train, base, chosen[subject])
         for rate, _ in RATES:
-            for i, t in enumerate(trials):
+            for t, signal in zip(scanned.trials, scanned.signals[rate], strict=True):
                 if t.subject == subject:
-                    signal = signals[rate][i]
                     found = detect_falls(signal, rate, config)
                     offset = found[0].time_s - _loudest_s(signal, rate) if found else None
                     outcomes[rate].append(Outcome(t, bool(found), offset))
-    return outcomes
+    return outcomes, chosen
 
 
-def final_config(trials: Sequence[Trial], base: FallDetectorConfig) -> FallDetectorConfig:
-    train = [(t, scan_impacts(downsample(t.samples, f), rate, base)) for rate, f in RATES for t in trials]
-    return fit_config(train, base)
+def fixed_penalty_errors(scanned: Scanned, base: FallDetectorConfig, l2: float) -> dict[float, tuple[int, int]]:
+    """(missed falls, false alarms) per rate, held out, with the penalty fixed at ``l2``."""
+    errors = {rate: [0, 0] for rate, _ in RATES}
+    for subject in scanned.subjects:
+        config = fit_config(scanned.training(subject), base, l2)
+        for rate, _ in RATES:
+            for t, evidence in zip(scanned.trials, scanned.evidence[rate], strict=True):
+                if t.subject == subject:
+                    alarm = any(classify(e, config) is not None for e in evidence)
+                    errors[rate][0 if t.is_fall else 1] += alarm != t.is_fall
+    return {rate: (missed, alarms) for rate, (missed, alarms) in errors.items()}
+
+
+def final_config(scanned: Scanned, base: FallDetectorConfig) -> tuple[FallDetectorConfig, float]:
+    """The defaults to ship: the same procedure (penalty, then score) on every subject."""
+    train = scanned.training("")
+    l2 = choose_l2(train, base)
+    return fit_config(train, base, l2), l2
+
+
+def streaming_mismatches(trials: Sequence[Trial], config: FallDetectorConfig) -> tuple[int, int]:
+    """Stream every recording in random chunks (1 sample to 3 s); count those whose
+    detections differ from the batch run. Returns (mismatches, recordings)."""
+    rng = np.random.default_rng(_STREAM_SEED)
+    mismatches = recordings = 0
+    for rate, factor in RATES:
+        for trial in trials:
+            signal = downsample(trial.samples, factor)
+            detector = StreamingFallDetector(rate, config)
+            streamed, start = [], 0
+            while start < len(signal):
+                size = int(rng.integers(1, round(3 * rate) + 1))
+                streamed += detector.push(signal[start : start + size])
+                start += size
+            mismatches += streamed != detect_falls(signal, rate, config)
+            recordings += 1
+    return mismatches, recordings
 
 
 def _loudest_s(signal: FloatArray, rate: float) -> float:
@@ -289,8 +396,8 @@ def _ratio(flags: Sequence[bool]) -> str:
 
 
 def print_summary(outcomes: dict[float, list[Outcome]], baseline: dict[float, list[Outcome]]) -> None:
-    print("\nHeld-out (leave-one-subject-out) results; sensitivity = falls detected,")
-    print("specificity = ADL trials without any detection.\n")
+    print("\nHeld-out (leave-one-subject-out) results, penalty, weights and threshold fitted inside each")
+    print("fold; sensitivity = falls detected, specificity = ADL trials without any detection.\n")
     print(f"{'rate':>6}  {'set':<14} {'sensitivity':>14}  {'specificity':>14}")
     for rate, results in outcomes.items():
         for label, subset in (("all", results), *_groups(results)):
@@ -305,6 +412,24 @@ def _groups(results: Sequence[Outcome]) -> list[tuple[str, list[Outcome]]]:
     for o in results:
         by_group[o.trial.group].append(o)
     return sorted(by_group.items(), reverse=True)
+
+
+def print_errors(outcomes: dict[float, list[Outcome]]) -> None:
+    for rate, results in outcomes.items():
+        missed = [f"{o.trial.activity}_{o.trial.subject}" for o in results if o.trial.is_fall and not o.detected]
+        alarms = [f"{o.trial.activity}_{o.trial.subject}" for o in results if not o.trial.is_fall and o.detected]
+        print(f"  {rate:4.0f} Hz missed falls: {', '.join(missed) or 'none'}; false alarms: {', '.join(alarms) or 'none'}")
+
+
+def print_penalties(scanned: Scanned, base: FallDetectorConfig, chosen: dict[str, float]) -> None:
+    print("\nRidge penalty chosen inside each fold (inner leave-one-subject-out on the training subjects):")
+    print("  " + "  ".join(f"{subject} {l2:g}" for subject, l2 in chosen.items()))
+    print("For comparison only (not a choice: picking the best row would tune on the held-out")
+    print("subjects), held-out missed falls / false alarms with the penalty fixed in every fold:")
+    for l2 in _L2_GRID:
+        errors = fixed_penalty_errors(scanned, base, l2)
+        cells = "   ".join(f"{rate:4.0f} Hz {missed} / {alarms}" for rate, (missed, alarms) in errors.items())
+        print(f"  penalty {l2:4g}: {cells}")
 
 
 def print_per_activity(outcomes: dict[float, list[Outcome]]) -> None:
@@ -336,6 +461,7 @@ def print_cpu(trials: Sequence[Trial]) -> None:
     print("\nCPU seconds (time.process_time) per 24 h of signal, streamed in chunks:")
     print("  busy  = the 111 ADL recordings back to back, repeated (walking, jogging, stairs...)")
     print("  quiet = 24 h lying still (the fixed cost of each push)")
+    print("  target: at most 1 s per 24 h at 50 Hz")
     still = np.tile([0.0, 0.0, 1.0], (round(600 * SOURCE_RATE_HZ), 1))
     for rate, factor in RATES:
         busy = np.concatenate([downsample(t.samples, factor) for t in trials if not t.is_fall])
@@ -370,18 +496,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(trials)} trials: {sum(t.is_fall for t in trials)} falls, "
         f"{sum(not t.is_fall for t in trials)} ADLs, {len({t.subject for t in trials})} subjects"
     )
-    outcomes = leave_one_subject_out(trials, base)
+    scanned = Scanned.of(trials, base)
+    outcomes, chosen = leave_one_subject_out(scanned, base)
     baseline = {rate: [Outcome(t, baseline_detects(downsample(t.samples, f), rate)) for t in trials] for rate, f in RATES}
     print_summary(outcomes, baseline)
+    print_errors(outcomes)
+    print_penalties(scanned, base, chosen)
     print_per_activity(outcomes)
     print_offsets(outcomes)
+    mismatches, recordings = streaming_mismatches(trials, base)
+    print(f"\nStreaming in random chunks vs batch: {recordings - mismatches}/{recordings} recordings identical")
     if not args.skip_cpu:
         print_cpu(trials)
-    final = final_config(trials, base)
-    print("\nWeights fitted on all subjects (the shipped defaults should equal these):")
+    final, l2 = final_config(scanned, base)
+    print(f"\nWeights fitted on all subjects, ridge penalty {l2:g} (the shipped defaults should equal these):")
     print(f"  fitted : {describe(final)}")
     print(f"  shipped: {describe(base)}")
-    return 0
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":

@@ -16,11 +16,21 @@ samples (constant memory) and reports a fall as soon as the post-impact window h
 observed, that is :attr:`FallDetectorConfig.latency_s` after the impact.
 
 The score weights are the ones ``python -m bench.falls --dataset DIR`` fits on all
-SisFall subjects of the local evaluation subset (ADXL345, 200 Hz and 50 Hz pooled); the
-windows, gates and candidate threshold are fixed by hand. Held-out figures from that
-benchmark (leave one subject out, 75 falls, 111 daily activities): sensitivity 97.3 %,
-specificity 100 % at both 200 Hz and 50 Hz; the two misses are soft, controlled falls by
-the one elderly subject who performed falls (a judo expert).
+SisFall subjects of the local evaluation subset (ADXL345, 200 Hz and 50 Hz pooled), with
+the ridge penalty that the same benchmark picks by leave-one-subject-out validation.
+The windows, gates, candidate threshold and the feature set are fixed by hand (and were
+chosen while looking at the benchmark's held-out figures). Held-out figures of that
+benchmark (leave one subject out, everything fitted inside the folds; 75 falls, 111
+daily activities): sensitivity 97.3 % at 200 Hz and 50 Hz, specificity 100 % at 200 Hz
+and 99.1 % at 50 Hz (one quick sit on a low chair, where the fold picked a weak penalty).
+The two missed falls are soft, controlled falls (impacts of about 1.5 g) by the one
+elderly subject who performed falls, a judo expert; on every measured feature they lie
+among the daily activities, so no fold trained on the other subjects can accept them.
+
+Cost: one pass over each pushed chunk; the costlier search runs only when a sample at or
+above ``candidate_g`` is within reach, and the full measurement only for candidates that
+can pass the gates. Streaming 24 h of 50 Hz signal in 1-s chunks takes about 0.75 s of
+CPU on a busy day and 0.3 s on a quiet one (see the benchmark).
 """
 
 from __future__ import annotations
@@ -30,7 +40,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "MAX_RATE_HZ",
@@ -65,11 +74,11 @@ class ScoreWeights:
     more g (or one more right angle) of this evidence moves the log-odds of a fall".
     """
 
-    bias: float = -3.832
-    impact_g: float = 1.189
-    impact_activity_g: float = 4.844
-    orientation_change_rt: float = 3.729  # per right angle (90 degrees)
-    free_fall_g: float = -4.183
+    bias: float = -2.901
+    impact_g: float = 0.719
+    impact_activity_g: float = 2.957
+    orientation_change_rt: float = 3.205  # per right angle (90 degrees)
+    free_fall_g: float = -3.056
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,21 +188,6 @@ def validate_rate(rate_hz: float) -> float:
     return float(rate_hz)
 
 
-def validate_samples(samples: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Return the samples as an (n, 3) float64 array in g, and their magnitudes.
-
-    Checking the magnitudes rather than every value is cheaper and catches the same
-    cases: a NaN or infinity in any axis makes the magnitude NaN or infinite.
-    """
-    array = np.asarray(samples, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 3:
-        raise ValueError(f"samples must have shape (n, 3) in g, got shape {array.shape}")
-    magnitude = _magnitude(array)
-    if len(array) and not magnitude.max() < math.inf:
-        raise ValueError("samples contain NaN or infinite values (or values too large to square)")
-    return array, magnitude
-
-
 @dataclass(frozen=True, slots=True)
 class _Windows:
     """The configuration's spans converted to sample counts for one sampling rate."""
@@ -226,6 +220,11 @@ class _Windows:
         )
 
     @property
+    def reach(self) -> int:
+        """A candidate depends on raw magnitudes up to this many samples either side."""
+        return self.peak + self.smooth // 2
+
+    @property
     def past(self) -> int:
         """Samples needed before a candidate to measure it."""
         half = self.smooth // 2
@@ -242,18 +241,36 @@ class ImpactScanner:
     """Finds impact candidates in a stream and measures them, with constant memory.
 
     ``push`` accepts chunks of any length (even one sample) and returns the evidence of
-    every candidate whose post-impact window has just been completed. The result does not
-    depend on how the stream is chunked: each measurement reads exactly the same samples.
+    every candidate whose post-impact window has just been completed and that could pass
+    the gates of :func:`passes_gates` (the others are dropped before being measured). The
+    result does not depend on how the stream is chunked: each measurement reads exactly
+    the same samples, and each shortcut only skips work whose outcome is certain.
+
+    Cost per push, cheapest first (a push is typically one second of signal):
+
+    * every push: one pass over the new samples (magnitude, loudest sample) and a copy
+      into the ring buffer;
+    * only when a sample at or above ``candidate_g`` lies within reach of the rows that
+      have just become measurable: the smoothed magnitude of those rows (exact integer
+      moving sums) and a search for its local maxima;
+    * only for such a maximum: two cheap necessary checks (stillness afterwards, posture
+      change) before the full measurement.
     """
 
     # Longest stretch processed at once; bounds the buffer (and so the memory) whatever
     # chunk size the caller pushes.
     _BLOCK_S = 10.0
+    # Relative margins of the necessary checks: they may let a hopeless candidate through
+    # to the exact gate, never reject one that the exact gate would accept.
+    _LOUD_MARGIN = 1e-9
+    _STILL_MARGIN = 1.01
+    _ANGLE_MARGIN_DEG = 1.0
 
     def __init__(self, rate_hz: float, config: FallDetectorConfig | None = None) -> None:
         self._rate_hz = validate_rate(rate_hz)
         self._config = config if config is not None else FallDetectorConfig()
         self._win = _Windows.at(self._config, self._rate_hz)
+        self._future, self._reach = self._win.future, self._win.reach
         self._block = max(1, round(self._BLOCK_S * self._rate_hz))
         capacity = self._win.past + self._win.future + 2 * self._block
         self._acc = np.empty((capacity, 3), dtype=np.float64)
@@ -261,30 +278,53 @@ class ImpactScanner:
         self._start = 0  # absolute sample index of buffer row 0
         self._end = 0  # absolute index one past the newest sample
         self._next_candidate = 0  # first absolute index not examined yet
-        self._last_loud = -(2**62)  # last absolute index with a magnitude >= candidate_g
+        # Absolute (first, last) indices of the samples >= candidate_g of each push, oldest
+        # first; spans out of reach are dropped, so the list stays short.
+        self._loud: list[tuple[int, int]] = []
         self._started = False
+        cand = self._config.candidate_g
+        self._loud_square = cand * cand * (1.0 - self._LOUD_MARGIN)
+        post = self._win.post_end - self._win.post_start
+        still = self._STILL_MARGIN * self._config.max_stillness_g + 1e-6
+        self._max_post_var = still * still
+        self._post_n = post
+        self._min_cosine = math.cos(math.radians(max(0.0, self._config.min_orientation_change_deg - self._ANGLE_MARGIN_DEG)))
 
     def push(self, samples: npt.ArrayLike) -> list[ImpactEvidence]:
         """Add samples (shape (n, 3), in g); return the candidates completed by them."""
-        array, magnitude = validate_samples(samples)
+        array = np.asarray(samples, dtype=np.float64)
+        if array.ndim != 2 or array.shape[1] != 3:
+            raise ValueError(f"samples must have shape (n, 3) in g, got shape {array.shape}")
+        if len(array) <= self._block:
+            return self._push_block(array) if len(array) else []
         found: list[ImpactEvidence] = []
         for begin in range(0, len(array), self._block):
-            end = begin + self._block
-            self._append(array[begin:end], magnitude[begin:end])
-            found.extend(self._examine())
+            found.extend(self._push_block(array[begin : begin + self._block]))
         return found
+
+    def _push_block(self, chunk: FloatArray) -> list[ImpactEvidence]:
+        square = _square_norm(chunk)
+        top = float(_max(square))
+        if not top < math.inf:
+            raise ValueError("samples contain NaN or infinite values (or values too large to square)")
+        self._append(chunk, np.sqrt(square))
+        if top >= self._loud_square:
+            loud = (square >= self._loud_square).nonzero()[0]
+            offset = self._end - len(chunk)
+            self._loud.append((offset + int(loud[0]), offset + int(loud[-1])))
+        return self._examine()
 
     def _append(self, chunk: FloatArray, magnitude: FloatArray) -> None:
         if not self._started:
             # Before the first sample the wearer is assumed to hold the first posture; this
             # lets the first seconds be examined the same way by batch and stream.
             self._started = True
-            self._start = -self._win.past
-            self._acc[: self._win.past] = chunk[0]
-            self._mag[: self._win.past] = magnitude[0]
-            self._end = 0
-            if magnitude[0] >= self._config.candidate_g:
-                self._last_loud = -1
+            past = self._win.past
+            self._start, self._end = -past, 0
+            self._acc[:past] = chunk[0]
+            self._mag[:past] = magnitude[0]
+            if magnitude[0] * magnitude[0] >= self._loud_square:
+                self._loud.append((-past, -1))
         used = self._end - self._start
         if used + len(chunk) > len(self._acc):
             keep = self._win.past + self._win.future
@@ -295,23 +335,29 @@ class ImpactScanner:
             used = keep
         self._acc[used : used + len(chunk)] = chunk
         self._mag[used : used + len(chunk)] = magnitude
-        if magnitude.max() >= self._config.candidate_g:
-            loud = np.flatnonzero(magnitude >= self._config.candidate_g)
-            self._last_loud = self._end + int(loud[-1])
         self._end += len(chunk)
 
     def _examine(self) -> list[ImpactEvidence]:
         """Measure every candidate whose post-impact window is now complete."""
-        first, stop = self._next_candidate, self._end - self._win.future + 1
+        first, stop = self._next_candidate, self._end - self._future + 1
         if stop <= first:
             return []
         self._next_candidate = stop
-        # Cheap exit for quiet stretches: a moving average never exceeds its inputs, so
-        # with no raw sample above the threshold within reach there is no candidate.
-        if self._last_loud < first - self._win.peak - self._win.smooth // 2:
+        if not self._loud_within(first - self._reach, stop - 1 + self._reach):
+            # A moving average never exceeds its inputs: no loud sample, no candidate.
             return []
         lo, hi = first - self._start, stop - self._start
-        return [self._measure(row) for row in self._still_after(self._candidate_rows(lo, hi))]
+        return [self._measure(row) for row in self._candidate_rows(lo, hi) if self._may_pass(row)]
+
+    def _loud_within(self, lo: int, hi: int) -> bool:
+        """Whether a push's loud span meets the absolute range [lo, hi]; forgets older spans."""
+        spans = self._loud
+        drop = 0
+        while drop < len(spans) and spans[drop][1] < lo:
+            drop += 1
+        if drop:
+            del spans[:drop]
+        return bool(spans) and spans[0][0] <= hi
 
     def _smoothed(self, lo: int, hi: int) -> FloatArray:
         """Centred moving average of the magnitude for buffer rows [lo, hi).
@@ -320,36 +366,44 @@ class ImpactScanner:
         which stretch it was computed with, so chunking cannot change a decision.
         """
         half, width = self._win.smooth // 2, self._win.smooth
-        micro_g = np.rint(self._mag[lo - half : hi + half] * _MICRO).astype(np.int64)
-        sums = np.cumsum(micro_g)
-        sums[width:] -= sums[:-width].copy()
-        means: FloatArray = sums[width - 1 :] / (width * _MICRO)
+        sums = np.rint(self._mag[lo - half - 1 : hi + half] * _MICRO).astype(np.int64).cumsum()
+        means: FloatArray = (sums[width:] - sums[:-width]) / (width * _MICRO)
         return means
 
-    def _candidate_rows(self, lo: int, hi: int) -> IntArray:
-        """Rows in [lo, hi) that are the first maximum of the smoothed magnitude nearby."""
+    def _candidate_rows(self, lo: int, hi: int) -> list[int]:
+        """Rows in [lo, hi) where the smoothed magnitude reaches ``candidate_g`` and has
+        its first maximum within +/- the peak window."""
         peak = self._win.peak
-        smooth = self._smoothed(lo - peak - 1, hi + peak + 1)
-        centre = smooth[peak + 1 : -peak - 1]
-        # Local maxima above the threshold first (cheap, vectorised), then the few left
-        # are checked against the whole +/- peak window.
-        rising = centre > smooth[peak : -peak - 2]
-        not_falling = centre >= smooth[peak + 2 : len(smooth) - peak]
-        rows = np.flatnonzero((centre >= self._config.candidate_g) & rising & not_falling)
-        first_max = [int(r) for r in rows if int(smooth[r + 1 : r + 2 * peak + 2].argmax()) == peak]
-        return np.asarray(first_max, dtype=np.intp) + lo
-
-    def _still_after(self, rows: IntArray) -> list[int]:
-        """Drop candidates clearly followed by movement (walking, jogging) before measuring.
-
-        The margin leaves borderline cases to the exact gate in :func:`classify`.
-        """
-        if rows.size == 0:
+        smooth = self._smoothed(lo - peak, hi + peak)
+        above = (smooth[peak : peak + hi - lo] >= self._config.candidate_g).nonzero()[0]
+        if not above.size:
             return []
+        values: list[float] = smooth.tolist()
+        rows = []
+        for i in above.tolist():
+            centre = values[i + peak]
+            # Cheap local-maximum test first; most rows above the threshold fail it.
+            if values[i + peak - 1] < centre >= values[i + peak + 1] and (
+                max(values[i : i + peak]) < centre >= max(values[i + peak + 1 : i + 2 * peak + 1])
+            ):
+                rows.append(lo + i)
+        return rows
+
+    def _may_pass(self, row: int) -> bool:
+        """Necessary conditions of the gates, checked cheaply (with margins) before measuring.
+
+        Most candidates of walking and jogging fail the stillness check, many of sitting
+        down the posture check; the exact gates are applied later, in :func:`classify`.
+        """
         win = self._win
-        after = sliding_window_view(self._mag, win.post_end - win.post_start)[rows + win.post_start]
-        keep = after.std(axis=1) <= 1.01 * self._config.max_stillness_g + 1e-6
-        return [int(row) for row in rows[keep]]
+        after = self._mag[row + win.post_start : row + win.post_end]
+        mean = float(after.sum()) / self._post_n
+        if float(after @ after) / self._post_n - mean * mean > self._max_post_var:
+            return False
+        before = self._acc[row - win.pre_start : row - win.pre_end].sum(axis=0)
+        later = self._acc[row + win.post_start : row + win.post_end].sum(axis=0)
+        norms = float(np.linalg.norm(before) * np.linalg.norm(later))
+        return norms < _EPS or float(before @ later) <= self._min_cosine * norms
 
     def _measure(self, row: int) -> ImpactEvidence:
         """Measure the evidence around the candidate at buffer row ``row``."""
@@ -399,10 +453,16 @@ class StreamingFallDetector:
         return found
 
 
-def _magnitude(samples: FloatArray) -> FloatArray:
-    """Euclidean norm per row, element-wise so that it cannot depend on the chunking."""
-    x, y, z = samples[:, 0], samples[:, 1], samples[:, 2]
-    return np.sqrt(x * x + y * y + z * z)
+_max = np.maximum.reduce  # skips the Python wrapper of ndarray.max: it runs on every push
+
+
+def _square_norm(samples: FloatArray) -> FloatArray:
+    """Squared Euclidean norm per row, element-wise (x^2 + y^2 + z^2 in that order) so
+    that a sample's value cannot depend on the chunk it arrived in."""
+    squares = samples * samples
+    total: FloatArray = squares[:, 0] + squares[:, 1]
+    total += squares[:, 2]
+    return total
 
 
 def _angle_deg(u: FloatArray, v: FloatArray) -> float:
@@ -424,9 +484,13 @@ def detect_falls(samples: npt.ArrayLike, rate_hz: float, config: FallDetectorCon
 
 
 def scan_impacts(samples: npt.ArrayLike, rate_hz: float, config: FallDetectorConfig | None = None) -> list[ImpactEvidence]:
-    """Evidence for every impact candidate, before gates, score and refractory period.
+    """Evidence for every impact candidate that could pass the gates, before the exact
+    gates, the score and the refractory period.
 
-    For tuning: the benchmark measures candidates once, then fits the score offline and
-    decides with :func:`classify`, the detector's own rule.
+    The scanner drops candidates that certainly fail a gate without measuring them; pass
+    a config with the gates opened (``min_orientation_change_deg=0``, a large
+    ``max_stillness_g``) to see every candidate. For tuning: the benchmark measures
+    candidates once, then fits the score offline and decides with :func:`classify`, the
+    detector's own rule.
     """
     return ImpactScanner(rate_hz, config).push(samples)

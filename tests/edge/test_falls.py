@@ -27,6 +27,8 @@ RATES = (50.0, 200.0)
 UP = np.array([0.0, -1.0, 0.0])  # reading while upright: gravity on the y axis
 LYING = np.array([0.0, 0.0, 1.0])  # lying on the back: gravity on the z axis
 NOISE_G = 0.01
+# Gates wide open: the scanner then measures every impact candidate.
+OPEN_GATES = FallDetectorConfig(min_orientation_change_deg=0.0, max_stillness_g=100.0)
 
 
 def hold(direction: FloatArray, seconds: float, rate: float) -> FloatArray:
@@ -175,11 +177,45 @@ def test_score_not_gates_rejects_soft_landings(rate: float, activity: Callable[[
 
 @pytest.mark.parametrize("rate", RATES)
 def test_jump_does_produce_impact_candidates(rate: float) -> None:
-    """Guards the test above: the jump is rejected by the rules, not by being too soft."""
-    candidates = scan_impacts(jump_or_stumble(rate), rate)
+    """Guards the test above: the jump is rejected by the rules, not by being too soft.
+
+    With the posture gate off, the scanner measures the jump's landings; with it on, it
+    drops them before measuring (its cheap necessary check).
+    """
+    assert scan_impacts(jump_or_stumble(rate), rate) == []
+    candidates = scan_impacts(jump_or_stumble(rate), rate, OPEN_GATES)
 
     assert max(c.impact_g for c in candidates) > 2.0
     assert all(c.orientation_change_deg < 20 for c in candidates)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_shortcuts_drop_only_candidates_that_fail_the_gates(rate: float) -> None:
+    """The scanner's cheap checks skip measuring hopeless candidates and nothing else."""
+    config = FallDetectorConfig()
+    signal = np.vstack([long_walk(rate), _MIXED[rate], long_walk(rate)])
+
+    everything = scan_impacts(signal, rate, OPEN_GATES)
+    kept = scan_impacts(signal, rate, config)
+
+    assert len(everything) > len(kept) > 0  # the day has both kinds
+    assert set(kept) <= set(everything)
+    assert [c for c in everything if passes_gates(c, config)] == [c for c in kept if passes_gates(c, config)]
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_a_fall_after_hours_of_small_chunks_is_found(rate: float) -> None:
+    """Long quiet and busy stretches first: the ring buffer wraps many times."""
+    signal, impact_s = fall(rate)
+    before = np.vstack([hold(LYING, 600.0, rate), long_walk(rate), hold(UP, 300.0, rate)])
+    detector = StreamingFallDetector(rate)
+    second = round(rate)
+
+    quiet = [d for start in range(0, len(before), second) for d in detector.push(before[start : start + second])]
+    found = [d for start in range(0, len(signal), second) for d in detector.push(signal[start : start + second])]
+
+    assert quiet == []
+    assert [d.time_s for d in found] == pytest.approx([len(before) / rate + impact_s], abs=0.1)
 
 
 @pytest.mark.parametrize("rate", RATES)
