@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 
 import httpx
+from psycopg_pool import AsyncConnectionPool
 
-from alerts.db import open_alerts_pool
 from alerts.engine import Engine
 from alerts.metrics import Metrics, serve
 from alerts.notify.channels import Senders
 from eldercare import logs
 from eldercare.config import Settings
-from eldercare.db.pool import translate
+from eldercare.db.pool import open_pool, translate
 from eldercare.errors import PermanentError
 from eldercare.lifecycle import clock_from, run_until_stopped
 
@@ -23,7 +23,7 @@ async def run(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT. Raises PermanentError when the database has no alert schema."""
     cfg = settings.alerts
     async with contextlib.AsyncExitStack() as stack:
-        pool = await stack.enter_async_context(open_alerts_pool(settings))
+        pool = await stack.enter_async_context(open_pool(settings, name="alerts"))
         await _check_schema(pool, settings.db.connect_timeout_s)
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=cfg.notify_timeout_s, follow_redirects=False))
         metrics = Metrics()
@@ -33,10 +33,7 @@ async def run(settings: Settings) -> None:
         await run_until_stopped(engine.run)
 
 
-async def _check_schema(pool: object, timeout_s: float) -> None:
-    from psycopg_pool import AsyncConnectionPool
-
-    assert isinstance(pool, AsyncConnectionPool)
+async def _check_schema(pool: AsyncConnectionPool, timeout_s: float) -> None:
     try:
         await pool.wait(timeout=max(timeout_s, 1.0))
         async with pool.connection() as conn:

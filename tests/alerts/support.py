@@ -19,12 +19,12 @@ import psycopg
 from aiosmtpd.controller import Controller
 from psycopg.types.json import Jsonb
 
-from alerts.db import open_alerts_pool
 from alerts.engine import Engine
 from alerts.metrics import Metrics
 from alerts.notify.channels import Senders
 from eldercare.clock import Clock
 from eldercare.config import Settings
+from eldercare.db.pool import open_pool
 from tests.support.services import free_port
 
 SECRET = "test-webhook-secret-0123456789"
@@ -220,7 +220,7 @@ def smtp_server() -> Iterator[tuple[int, _Mailbox]]:
 @asynccontextmanager
 async def engine_for(settings: Settings, clock: Clock) -> AsyncIterator[Engine]:
     """An in-process engine on ``settings``'s database, driven step by step with ``clock``."""
-    async with open_alerts_pool(settings, name="test-alerts") as pool:
+    async with open_pool(settings, name="test-alerts") as pool:
         await pool.wait(timeout=10)
         async with httpx.AsyncClient(timeout=settings.alerts.notify_timeout_s) as http:
             yield Engine(settings, pool, clock, Senders(settings.alerts, http), Metrics())
