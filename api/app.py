@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ApiContext
-from api.pool import open_api_pool
 from api.routes import (
     activity,
     alerts,
@@ -30,6 +29,7 @@ from api.routes import (
 from eldercare import __version__, logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
+from eldercare.db.pool import open_pool
 from eldercare.errors import ConfigError, NotFoundError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.dynsec import BrokerAdmin, DynsecError
@@ -96,7 +96,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_api_pool(settings) as pool:
+        async with open_pool(settings, name="api") as pool:
             app.state.ctx = ApiContext(settings=settings, pool=pool, clock=the_clock, broker=BrokerAdmin.from_settings(settings))
             log.info("api_ready", broker_admin=app.state.ctx.broker is not None)
             yield

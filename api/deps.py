@@ -50,6 +50,9 @@ Ctx = Annotated[ApiContext, Depends(get_ctx)]
 async def get_conn(ctx: Ctx) -> AsyncIterator[psycopg.AsyncConnection]:
     """A pooled connection for the request: committed when the route returns, rolled back on error."""
     async with ctx.pool.connection() as conn:
+        # Unnamed statements every time: the planner sees the actual values and prunes the optional
+        # filters (`%(x)s IS NULL OR ...`) instead of settling on a generic plan after five runs.
+        conn.prepare_threshold = None
         yield conn
 
 
