@@ -109,13 +109,16 @@ class BrokerAdmin:
             [{"command": "createClient", "username": home_id, "password": password, "roles": [{"rolename": role}]}],
             tolerate=_ALREADY,
         )
-        if responses and responses[0].get("error"):  # the client existed: set the new password and role
-            await self.execute(
-                [
-                    {"command": "setClientPassword", "username": home_id, "password": password},
-                    {"command": "addClientRole", "username": home_id, "rolename": role},
-                ]
-            )
+        if responses and responses[0].get("error"):  # the client existed: set the new password (and role)
+            await self.set_password(home_id, password)
+            if role not in await self.client_roles(home_id):
+                # Mosquitto 2.0 answers addClientRole for a role the client already has with "Internal error".
+                await self.execute([{"command": "addClientRole", "username": home_id, "rolename": role}])
+
+    async def client_roles(self, username: str) -> set[str]:
+        responses = await self.execute([{"command": "getClient", "username": username}])
+        client = (responses[0].get("data") or {}).get("client") or {} if responses else {}
+        return {str(r.get("rolename")) for r in client.get("roles", [])}
 
     async def set_password(self, username: str, password: str) -> None:
         """Replace a client's password; connections with the old one are refused from now on."""

@@ -1,0 +1,136 @@
+"""Home credentials take effect at a real Mosquitto 2 with the dynamic-security plugin, with no manual step.
+
+Two homes registered through the API: each can use its own topics and cannot publish or subscribe
+under the other's; rotating a home's credentials makes the old password fail at the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from eldercare.clock import FixedClock
+from eldercare.config import Settings
+from eldercare.errors import PermanentError
+from eldercare.mqtt import connect
+from tests.api.conftest import World, login
+from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
+
+ADMIN, ADMIN_PASSWORD = "dynsec-admin", "dynsec-admin-password"
+ROOT = "eldercare"
+
+
+@pytest.fixture
+def dynsec_broker(private_broker: Callable[..., PrivateBroker], tmp_path: Path) -> PrivateBroker:
+    config = tmp_path / "dynsec.json"
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), ADMIN, ADMIN_PASSWORD], check=True, capture_output=True)
+    # users=None writes "allow_anonymous true"; the line appended here wins, so only dynsec clients get in.
+    extra = f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}"
+    return private_broker(extra=extra)
+
+
+@pytest.fixture
+async def broker_client(
+    api_settings: Callable[..., Settings], make_settings: Callable[..., Settings], dynsec_broker: PrivateBroker, clock: FixedClock
+) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+    base = api_settings(broker_admin_username=ADMIN, broker_admin_password=ADMIN_PASSWORD)
+    settings = make_settings(
+        mqtt_url=dynsec_broker.url, mqtt={"topic_root": ROOT, "connect_timeout_s": 5.0}, api=base.api.model_dump(mode="python")
+    )
+    app = create_app(settings, clock=clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
+        yield http, settings
+
+
+async def _register(client: httpx.AsyncClient, headers: dict[str, str], home_id: str, centre: int) -> str:
+    response = await client.post("/api/v1/homes", json={"id": home_id, "care_centre_id": centre}, headers=headers)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["broker_synced"] is True
+    assert body["mqtt_username"] == home_id
+    return str(body["mqtt_password"])
+
+
+async def _collect(client: object, until: str, timeout_s: float = 5.0) -> list[str]:
+    received: list[str] = []
+
+    async def run() -> None:
+        async for message in client.messages:  # type: ignore[attr-defined]
+            received.append(f"{message.topic}={bytes(message.payload).decode()}")
+            if until in received[-1]:
+                return
+
+    await asyncio.wait_for(run(), timeout=timeout_s)
+    return received
+
+
+async def test_home_a_cannot_use_home_b_topics(broker_client: tuple[httpx.AsyncClient, Settings], world: World) -> None:
+    client, settings = broker_client
+    admin = await login(client, "admin")
+    pw_a = await _register(client, admin, "home-xa", world.centre_a)
+    pw_b = await _register(client, admin, "home-xb", world.centre_b)
+    endpoint = settings.mqtt_endpoint
+    async with (
+        connect(settings, client_id="spy-a", endpoint=endpoint.with_credentials("home-xa", pw_a)) as home_a,
+        connect(settings, client_id="gw-b", endpoint=endpoint.with_credentials("home-xb", pw_b)) as home_b,
+    ):
+        # A tries to listen to B's tree (the broker refuses the subscription) and to its own.
+        result_other = await home_a.subscribe(f"{ROOT}/v1/home-xb/#", qos=1)
+        await home_a.subscribe(f"{ROOT}/v1/home-xa/#", qos=1)
+        await home_b.subscribe(f"{ROOT}/v1/home-xb/#", qos=1)
+        await home_a.publish(f"{ROOT}/v1/home-xb/events", b"forged-by-a", qos=1)  # denied: dropped by the broker
+        await home_b.publish(f"{ROOT}/v1/home-xb/status", b"b-own", qos=1)
+        await home_a.publish(f"{ROOT}/v1/home-xa/status", b"a-own", qos=1)
+        seen_by_b = await _collect(home_b, "b-own")
+        seen_by_a = await _collect(home_a, "a-own")
+    assert seen_by_b == [f"{ROOT}/v1/home-xb/status=b-own"]  # no forged message from A
+    assert seen_by_a == [f"{ROOT}/v1/home-xa/status=a-own"]  # nothing of B's reached A
+    assert any(code.value >= 0x80 for code in result_other)  # type: ignore[union-attr]  # SUBACK: not authorised
+
+
+async def test_rotation_invalidates_the_old_password(broker_client: tuple[httpx.AsyncClient, Settings], world: World) -> None:
+    client, settings = broker_client
+    staff = await login(client, "staff_a")
+    old = await _register(client, staff, "home-xr", world.centre_a)
+    endpoint = settings.mqtt_endpoint
+    async with connect(settings, client_id="r1", endpoint=endpoint.with_credentials("home-xr", old)):
+        pass
+    rotated = await client.post("/api/v1/homes/home-xr/credentials", headers=staff)
+    assert rotated.status_code == 200
+    new = rotated.json()["mqtt_password"]
+    assert new != old
+    with pytest.raises(PermanentError):
+        async with connect(settings, client_id="r2", endpoint=endpoint.with_credentials("home-xr", old)):
+            pass
+    async with connect(settings, client_id="r3", endpoint=endpoint.with_credentials("home-xr", new)) as gateway:
+        await gateway.publish(f"{ROOT}/v1/home-xr/heartbeat", b"hb", qos=1)
+    # Staff of another centre cannot rotate (or even see) this home.
+    other = await login(client, "staff_b")
+    assert (await client.post("/api/v1/homes/home-xr/credentials", headers=other)).status_code == 404
+    assert (
+        await client.post("/api/v1/homes", json={"id": "home-xs", "care_centre_id": world.centre_a}, headers=other)
+    ).status_code == 404
+
+
+async def test_a_home_the_broker_refuses_is_not_registered(
+    broker_client: tuple[httpx.AsyncClient, Settings], world: World
+) -> None:
+    client, _ = broker_client
+    admin = await login(client, "admin")
+    await _register(client, admin, "home-xd", world.centre_a)
+    duplicate = await client.post("/api/v1/homes", json={"id": "home-xd", "care_centre_id": world.centre_a}, headers=admin)
+    assert duplicate.status_code == 409
+    missing_centre = await client.post("/api/v1/homes", json={"id": "home-xe", "care_centre_id": 999}, headers=admin)
+    assert missing_centre.status_code == 404
+    assert [h["id"] for h in (await client.get("/api/v1/homes", headers=admin)).json() if h["id"].startswith("home-x")] == [
+        "home-xd"
+    ]
