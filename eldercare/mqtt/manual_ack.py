@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ from eldercare.mqtt import tls_context
 # MQTT 5 CONNACK reason codes that retrying cannot fix (bad credentials, banned, not authorised...).
 _FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
 _log = logs.get("mqtt")
+# Generations are unique in the process, so no delivery can match another connection by accident.
+_generations = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +215,7 @@ class ManualAckSubscriber:
                 _log.warning("mqtt_connect_refused", reason=str(reason))
             return
         with self._lock:
-            self._generation += 1
+            self._generation = next(_generations)
             self._unacked = 0
             generation = self._generation
         self.connected.set()
