@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from edge.falls import (
     FallDetection,
     FallDetectorConfig,
+    ImpactScanner,
     StreamingFallDetector,
     classify,
     confidence_of,
@@ -271,6 +272,26 @@ def test_streaming_in_any_chunks_equals_batch(rate: float, sizes: list[int]) -> 
     assert len(_MIXED_BATCH[rate]) == 1  # the property is only meaningful with a detection
 
     assert push_in_chunks(_MIXED[rate], rate, sizes) == _MIXED_BATCH[rate]
+
+
+_MIXED_EVIDENCE = {rate: scan_impacts(signal, rate, OPEN_GATES) for rate, signal in _MIXED.items()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rate=st.sampled_from(RATES),
+    sizes=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=12),
+)
+def test_every_candidate_is_measured_the_same_in_any_chunks(rate: float, sizes: list[int]) -> None:
+    """Stronger than equal detections: every measurement, before gates and score."""
+    scanner = ImpactScanner(rate, OPEN_GATES)
+    signal, found, start, turn = _MIXED[rate], [], 0, 0
+    while start < len(signal):
+        found += scanner.push(signal[start : start + sizes[turn % len(sizes)]])
+        start, turn = start + sizes[turn % len(sizes)], turn + 1
+
+    assert len(_MIXED_EVIDENCE[rate]) > 5
+    assert found == _MIXED_EVIDENCE[rate]
 
 
 @pytest.mark.parametrize("rate", RATES)
