@@ -141,12 +141,23 @@ class Uplink:
             self._log.info("edge_online", session=self.sessions, queue_depth=self._queue.depth)
             try:
                 await self._serve(conn, stop)
+            except asyncio.CancelledError:
+                # The agent is being torn down without a stop (its driver failed, or the simulator cancels
+                # it). Leaving the context sends a clean DISCONNECT, which suppresses the will: say offline
+                # ourselves, briefly, then let the cancellation continue.
+                await self._say_offline_quickly(conn)
+                raise
             finally:
                 self.connected = False
                 self._delete_acked()
             topic, payload = self._status("offline", "shutdown")
             await conn.publish(topic, payload, retain=True, timeout_s=self.config.ack_timeout_s)
             self._log.info("edge_offline", reason="shutdown", queue_depth=self._queue.depth)
+
+    async def _say_offline_quickly(self, conn: EdgeConnection) -> None:
+        topic, payload = self._status("offline", "connection_lost")
+        with contextlib.suppress(TransientError, TimeoutError):
+            await asyncio.wait_for(conn.publish(topic, payload, retain=True, timeout_s=1.0), timeout=1.0)
 
     async def _serve(self, conn: EdgeConnection, stop: asyncio.Event) -> None:
         """Run the session's tasks; return once stopped and drained, raise when the connection fails."""

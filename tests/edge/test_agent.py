@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,3 +114,18 @@ async def test_gateway_config_highest_revision_wins_and_can_switch_fall_detectio
     assert agent.config_revision == 5, "revision 4 arrived later and was ignored"
     assert collector.events() == [], "fall detection is off"
     assert {r.room for r in collector.readings()} == {Room.BEDROOM}, "the platform's room assignment applies"
+
+
+async def test_an_agent_torn_down_without_stop_still_reports_offline(
+    edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), SimulatedDriver(home_id))
+    async with Collector(settings, home_id) as collector:
+        task = asyncio.create_task(agent.run(asyncio.Event()))
+        await collector.wait_for(lambda: any(s.state == "online" for s in collector.statuses()))
+        task.cancel()  # what a failing driver or a simulator's teardown does to the agent
+        await asyncio.wait({task})
+        await collector.wait_for(lambda: collector.statuses()[-1].state == "offline")
+    assert task.cancelled()
+    assert collector.statuses()[-1].reason == "connection_lost"
