@@ -126,8 +126,9 @@ class EdgeSettings(_Group):
     zigbee2mqtt_url: str = "mqtt://127.0.0.1:1883"
     zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", pattern=r"^[^#+]{1,128}$")
     zigbee2mqtt_device_map: Path | None = Field(default=None, description="JSON: friendly name -> device, kind, room")
-    # "full" fsyncs every queue commit (survives power loss); "normal" survives a process crash only.
-    queue_sync: Literal["full", "normal"] = "full"
+    queue_sync: Literal["full", "normal"] = Field(
+        default="full", description="full: fsync each queue commit (survives power loss); normal: survives a crash only"
+    )
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600, description="no PUBACK within this: reconnect and replay")
     shutdown_grace_s: float = Field(default=5.0, ge=0, le=600, description="time to drain the queue on SIGTERM")
     activity_interval_s: float = Field(default=60.0, gt=0, le=3600, description="wearable activity_g reading period")
