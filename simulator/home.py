@@ -1,14 +1,14 @@
-"""One virtual home: its devices, and the driver that plays the routine and incidents into the agent.
+"""One virtual home: the player that acts out the resident's life through the edge's simulated driver.
 
-:class:`HomeDriver` implements the edge agent's ``Driver`` protocol: the real
-:class:`edge.agent.EdgeAgent` runs it exactly as it runs a Zigbee driver, so everything the platform
-sees (sequence numbers, batching, fall detection, disk queue, reconnects) is the real edge code.
-Time is the shared simulated clock: the driver sleeps on it until the next thing happens.
+The real :class:`edge.agent.EdgeAgent` runs :class:`edge.drivers.simulated.SimulatedDriver` as its
+driver; :class:`HomePlayer` calls that driver's methods (motion, door, bed, SOS, kettle power,
+temperature, battery, accelerometer) as the routine and the incidents unfold, so everything the
+platform sees (sequence numbers, batching, fall detection, disk queue, reconnects) is real edge
+code. Time is the shared simulated clock: the player sleeps on it until the next thing happens.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge.model import DeviceRef, Sink
+from edge.drivers.simulated import SimulatedDriver
 from eldercare.clock import Clock
-from eldercare.contracts.payloads import DeviceKind, Metric, Room
+from eldercare.contracts.payloads import DeviceKind, Room
 from simulator import script
 from simulator.incidents import Incident, IncidentKind
 from simulator.relay import Relay
@@ -46,32 +46,21 @@ Reporter = Callable[[Incident, datetime, dict[str, object]], None]
 _Queue = list[tuple[datetime, int, "Scripted | Incident | Emission | str"]]
 
 
-@dataclass(frozen=True)
-class Devices:
-    """The sensors of one home; ids are unique across the platform (prefixed with the home id)."""
+KETTLE = "plug-kettle"
+THERMOMETER = "temp-living"
+BATTERY_DEVICES = (*(f"pir-{room.value}" for room in MOTION_ROOMS), "door-entry", "wearable-1", "sos-1", "temp-living")
 
-    motion: dict[Room, DeviceRef]
-    door: DeviceRef
-    bed: DeviceRef
-    wearable: DeviceRef
-    sos: DeviceRef
-    kettle: DeviceRef
-    thermometer: DeviceRef
 
-    @classmethod
-    def of(cls, home_id: str) -> Devices:
-        return cls(
-            motion={room: DeviceRef(f"{home_id}-pir-{room.value}", DeviceKind.MOTION, room) for room in MOTION_ROOMS},
-            door=DeviceRef(f"{home_id}-door-front", DeviceKind.DOOR, Room.ENTRY),
-            bed=DeviceRef(f"{home_id}-bed", DeviceKind.BED, Room.BEDROOM),
-            wearable=DeviceRef(f"{home_id}-wearable", DeviceKind.WEARABLE, None),
-            sos=DeviceRef(f"{home_id}-sos", DeviceKind.SOS_BUTTON, None),
-            kettle=DeviceRef(f"{home_id}-plug-kettle", DeviceKind.PLUG, Room.KITCHEN),
-            thermometer=DeviceRef(f"{home_id}-temp-living", DeviceKind.TEMPERATURE, Room.LIVING_ROOM),
-        )
-
-    def battery_powered(self) -> list[DeviceRef]:
-        return [*self.motion.values(), self.door, self.wearable, self.sos, self.thermometer]
+def declare_devices(driver: SimulatedDriver) -> None:
+    """Name every device of the home up front (so battery reports may precede their first reading)."""
+    for room in MOTION_ROOMS:
+        driver.device(f"pir-{room.value}", DeviceKind.MOTION, room)
+    driver.device("door-entry", DeviceKind.DOOR, Room.ENTRY)
+    driver.device("bed-1", DeviceKind.BED, Room.BEDROOM)
+    driver.device("wearable-1", DeviceKind.WEARABLE)
+    driver.device("sos-1", DeviceKind.SOS_BUTTON)
+    driver.device(KETTLE, DeviceKind.PLUG, Room.KITCHEN)
+    driver.device(THERMOMETER, DeviceKind.TEMPERATURE, Room.LIVING_ROOM)
 
 
 @dataclass
@@ -92,39 +81,32 @@ class HomeCounters:
     incidents: int = 0
 
 
-class HomeDriver:
-    """Plays one home's life into the edge agent's sink until stopped."""
+class HomePlayer:
+    """Plays one home's life into its agent's simulated driver until cancelled."""
 
-    def __init__(self, setup: HomeSetup, clock: Clock, report: Reporter) -> None:
+    def __init__(self, setup: HomeSetup, clock: Clock, report: Reporter, driver: SimulatedDriver) -> None:
         self.setup = setup
         self.clock = clock
         self.report = report
-        self.devices = Devices.of(setup.home_id)
+        self.driver = driver
+        declare_devices(driver)
         self.profile = Profile.draw(home_rng(setup.seed, setup.index, None, "profile"))
         self.counters = HomeCounters()
         self._rng = home_rng(setup.seed, setup.index, None, "driver")
         self._np = np.random.default_rng(self._rng.randrange(2**32))
-        self._batteries = {d.id: self._rng.uniform(60, 100) for d in self.devices.battery_powered()}
+        self._batteries = {name: self._rng.uniform(60, 100) for name in BATTERY_DEVICES}
         self._battery_override: dict[str, float] = {}
         self._temperature_override: float | None = None
         self._windows: list[tuple[datetime, datetime, IncidentKind]] = []
         self._room = Room.LIVING_ROOM
         self._order = itertools.count()
 
-    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
-        """The Driver protocol: play until ``stop`` is set."""
-        play = asyncio.create_task(self._play(sink), name=f"sim-home-{self.setup.index}")
-        waiter = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({play, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (play, waiter):
-                task.cancel()
-            await asyncio.gather(play, waiter, return_exceptions=True)
-        if play.done() and not play.cancelled() and play.exception() is not None:
-            raise play.exception()  # type: ignore[misc]
+    async def play(self) -> None:
+        """Run until cancelled (the runner cancels players before it stops their agents)."""
+        await self.driver.attached()
+        await self._play()
 
-    async def _play(self, sink: Sink) -> None:
+    async def _play(self) -> None:
         start = self.clock.now()
         queue: _Queue = []
         stream = routine(self.profile, self.setup.seed, self.setup.index, start, self.setup.zone)
@@ -138,29 +120,29 @@ class HomeDriver:
             at, _, item = heapq.heappop(queue)
             await self._sleep_until(at)
             if isinstance(item, Scripted):
-                self._apply(sink, item.item)
+                await self._apply(item.item)
             elif isinstance(item, Incident):
                 self._inject(queue, item, at)
             elif isinstance(item, str):
-                self._tick(queue, at, item, sink)
+                await self._tick(queue, at, item)
             else:
                 self._push_routine(queue, stream)
                 if not self._suppressed(at, item):
-                    self._apply(sink, item)
+                    await self._apply(item)
 
     def _push_routine(self, queue: _Queue, stream: Iterator[tuple[datetime, Emission]]) -> None:
         at, emission = next(stream)
         heapq.heappush(queue, (at, next(self._order), emission))
 
-    def _tick(self, queue: _Queue, at: datetime, item: str, sink: Sink) -> None:
+    async def _tick(self, queue: _Queue, at: datetime, item: str) -> None:
         every = TEMPERATURE_EVERY_S if item == "temperature" else HEALTH_EVERY_S
         heapq.heappush(queue, (at + timedelta(seconds=every), next(self._order), item))
         if self._offline(at):
             return
         if item == "temperature":
-            sink.reading(self.devices.thermometer, Metric.TEMPERATURE_C, self._temperature(at))
+            await self.driver.temperature(self._temperature(at), name=THERMOMETER, room=Room.LIVING_ROOM)
         else:
-            self._health(sink)
+            await self._health()
 
     def _inject(self, queue: _Queue, incident: Incident, at: datetime) -> None:
         ctx = script.Context(
@@ -169,7 +151,7 @@ class HomeDriver:
             rng=home_rng(self.setup.seed, self.setup.index, None, f"incident{incident.start.timestamp():.0f}"),
             np_rng=self._np,
             sisfall=self.setup.sisfall,
-            battery_devices=tuple(d.id for d in self.devices.battery_powered()),
+            battery_devices=BATTERY_DEVICES,
             zone=self.setup.zone,
         )
         played = script.build(incident, at, ctx)
@@ -207,56 +189,49 @@ class HomeDriver:
             return self._temperature_override
         return temperature_at(self.profile, at, self.setup.zone, self._rng)
 
-    def _health(self, sink: Sink) -> None:
-        for device in self.devices.battery_powered():
-            level = self._battery_override.get(device.id)
+    async def _health(self) -> None:
+        for name in BATTERY_DEVICES:
+            level = self._battery_override.get(name)
             if level is None:
-                level = max(35.0, self._batteries[device.id] - 0.05)
-                self._batteries[device.id] = level
-            sink.health(device, battery_pct=float(round(level)), signal_lqi=self._rng.randint(90, 200))
+                level = max(35.0, self._batteries[name] - 0.05)
+                self._batteries[name] = level
+            await self.driver.battery(name, float(round(level)), lqi=self._rng.randint(90, 200))
 
     # -- applying one emission or action -----------------------------------------------------
 
-    def _apply(self, sink: Sink, item: Action | Emission) -> None:
+    async def _apply(self, item: Action | Emission) -> None:
         self.counters.emitted += 1
-        d = self.devices
+        drv = self.driver
         if isinstance(item, Motion):
             self._room = item.room if item.on else self._room
-            sink.reading(d.motion[item.room], Metric.MOTION, 1.0 if item.on else 0.0)
+            await drv.motion(item.room, item.on)
         elif isinstance(item, Door):
-            sink.reading(d.door, Metric.DOOR_OPEN, 1.0 if item.open else 0.0)
-            sink.event(d.door, {"type": "door", "state": "open" if item.open else "closed"})
+            await drv.door(item.open)
         elif isinstance(item, Bed):
-            sink.reading(d.bed, Metric.BED_OCCUPIED, 1.0 if item.occupied else 0.0)
-            sink.event(d.bed, {"type": "bed", "state": "occupied" if item.occupied else "vacated"})
+            await drv.bed(item.occupied)
         elif isinstance(item, Power):
-            sink.reading(d.kettle, Metric.POWER_W, item.watts)
+            await drv.plug_power(item.watts, name=KETTLE, room=Room.KITCHEN)
         elif isinstance(item, Wear):
-            sink.accelerometer(
-                d.wearable,
-                everyday(item.activity, item.seconds, self.setup.wearable_rate_hz, self._np),
-                self.setup.wearable_rate_hz,
-            )
+            rate = self.setup.wearable_rate_hz
+            await drv.accelerometer(everyday(item.activity, item.seconds, rate, self._np), rate)
         else:
-            self._apply_action(sink, item)
+            await self._apply_action(item)
 
-    def _apply_action(self, sink: Sink, item: Action) -> None:
-        d = self.devices
+    async def _apply_action(self, item: Action) -> None:
         if isinstance(item, FallWear):
-            sink.accelerometer(d.wearable, item.samples, self.setup.wearable_rate_hz)
+            await self.driver.accelerometer(item.samples, self.setup.wearable_rate_hz)
         elif isinstance(item, Sos):
-            sink.event(d.sos, {"type": "sos", "press": "single"})
+            await self.driver.sos()
         elif isinstance(item, Temperature):
             self._temperature_override = item.celsius
-            sink.reading(d.thermometer, Metric.TEMPERATURE_C, item.celsius)
+            await self.driver.temperature(item.celsius, name=THERMOMETER, room=Room.LIVING_ROOM)
         elif isinstance(item, Battery):
             if item.pct is None:
                 self._battery_override.pop(item.device, None)
                 self._batteries[item.device] = 100.0
             else:
                 self._battery_override[item.device] = item.pct
-            device = next(x for x in d.battery_powered() if x.id == item.device)
-            sink.health(device, battery_pct=item.pct if item.pct is not None else 100.0)
+            await self.driver.battery(item.device, item.pct if item.pct is not None else 100.0)
         elif isinstance(item, Cut):
             if self.setup.relay is not None:
                 self.setup.relay.cut()

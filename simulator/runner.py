@@ -15,11 +15,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from edge.agent import AgentConfig, EdgeAgent
+from edge.drivers.simulated import SimulatedDriver
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.errors import PermanentError
-from simulator.home import HomeDriver, HomeSetup, Reporter
+from simulator.home import HomePlayer, HomeSetup, Reporter
 from simulator.incidents import NETWORK_INCIDENTS, Incident, Scenario, load_scenario, schedule
 from simulator.registry import register
 from simulator.relay import Relay
@@ -92,6 +93,9 @@ class Simulation:
         self.zone = ZoneInfo(sim.timezone)
         self.truth = TruthWriter(sim.ground_truth_file, speed=_speed(settings))
         self.agents: list[EdgeAgent] = []
+        self.players: list[HomePlayer] = []
+        self._running: list[asyncio.Task[None]] = []
+        self._playing: list[asyncio.Task[None]] = []
         self.relays: list[Relay] = []
         self.summary = RunSummary(homes=len(self.home_ids))
 
@@ -147,20 +151,28 @@ class Simulation:
             sisfall=sisfall,
             relay=relay,
         )
-        driver = HomeDriver(setup, self.clock, self._report(home_id))
+        driver = SimulatedDriver(home_id)
+        self.players.append(HomePlayer(setup, self.clock, self._report(home_id), driver))
         self.agents.append(EdgeAgent(agent_config(self.settings, home_id, password, relay), driver, self.clock))
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
+        """Until ``stop``: then the players stop first, and the agents drain and say offline."""
         started = asyncio.get_running_loop().time()
         status = StatusLine(self.settings, self.agents, self.summary, self.clock)
+        agents_stop = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
                 status_task = tasks.create_task(status.run(), name="sim-status")
-                tasks.create_task(self._start_agents(tasks, stop), name="sim-ramp")
+                ramp = tasks.create_task(self._start_homes(tasks, stop, agents_stop), name="sim-ramp")
                 if self.options.duration_s is not None:
                     tasks.create_task(self._stop_after(stop, self.options.duration_s), name="sim-duration")
                 await stop.wait()
-                await self._wait_agents_done()
+                ramp.cancel()
+                for player in self._playing:
+                    player.cancel()
+                await asyncio.gather(*self._playing, return_exceptions=True)
+                agents_stop.set()
+                await asyncio.gather(*self._running, return_exceptions=True)
                 status_task.cancel()
         finally:
             self.truth.close()
@@ -177,14 +189,24 @@ class Simulation:
             await asyncio.wait_for(stop.wait(), timeout=duration_s / _speed(self.settings))
         stop.set()
 
-    async def _start_agents(self, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+    async def _start_homes(self, tasks: asyncio.TaskGroup, stop: asyncio.Event, agents_stop: asyncio.Event) -> None:
         gap = 1.0 / self.settings.simulator.connect_rate_per_s
-        self._running: list[asyncio.Task[None]] = []
-        for agent in self.agents:
+        for agent, player in zip(self.agents, self.players, strict=True):
             if stop.is_set():
                 return
-            self._running.append(tasks.create_task(self._run_agent(agent, stop), name=f"agent-{agent.config.home_id}"))
+            name = agent.config.home_id
+            self._running.append(tasks.create_task(self._run_agent(agent, agents_stop), name=f"agent-{name}"))
+            self._playing.append(tasks.create_task(self._play(player), name=f"player-{name}"))
             await asyncio.sleep(gap)
+
+    async def _play(self, player: HomePlayer) -> None:
+        try:
+            await player.play()
+        except Exception as exc:  # noqa: BLE001 - a task boundary: isolate one home
+            self.summary.failed_homes += 1
+            if len(self.summary.errors) < 10:
+                self.summary.errors.append(f"{player.setup.home_id}: player {type(exc).__name__}: {exc}")
+            log.error("simulator_player_failed", home_id=player.setup.home_id, error=f"{type(exc).__name__}: {exc}")
 
     async def _run_agent(self, agent: EdgeAgent, stop: asyncio.Event) -> None:
         """One home; a refused connection or a crash stops that home only, and is counted."""
@@ -200,8 +222,3 @@ class Simulation:
         if len(self.summary.errors) < 10:
             self.summary.errors.append(f"{agent.config.home_id}: {reason}")
         log.error("simulator_home_failed", home_id=agent.config.home_id, error=reason)
-
-    async def _wait_agents_done(self) -> None:
-        running = getattr(self, "_running", [])
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
