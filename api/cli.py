@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import click
 import psycopg
@@ -13,6 +15,7 @@ from eldercare import logs
 from eldercare.cli import EXIT_CONFIG, fail, fail_config, settings_or_exit
 from eldercare.config import Settings
 from eldercare.errors import ConfigError
+from eldercare.lifecycle import run_until_stopped
 
 
 @click.command()
@@ -29,6 +32,18 @@ def command() -> None:
     asyncio.run(_serve(settings, app))
 
 
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: our lifecycle owns SIGTERM/SIGINT and exits 0.
+
+    (Uvicorn re-raises a captured SIGTERM after shutting down, which would end the process with
+    -15 instead of the clean exit code the CLI promises.)
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(settings: Settings, app: object) -> None:
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -39,8 +54,19 @@ async def _serve(settings: Settings, app: object) -> None:
         timeout_graceful_shutdown=3,  # open alert streams are cut after this on SIGTERM
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
-    await server.serve()
+    server = _Server(config)
+
+    async def main(stop: asyncio.Event) -> None:
+        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        stopping.cancel()
+        await serving
+
+    await run_until_stopped(main)
+    if not server.started:
+        raise SystemExit(1)  # could not bind, or the lifespan failed: uvicorn logged why
     logs.get("api").info("api_stopped")
 
 

@@ -6,8 +6,10 @@ staff_a (centre A), staff_b (centre B), family_x (linked to X only). Every user'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,8 @@ from api.app import create_app
 from api.security import hash_password
 from eldercare.clock import FixedClock
 from eldercare.config import Settings
+from tests.support.processes import ServiceProcess
+from tests.support.services import free_port
 
 PASSWORD = "correct horse battery"
 SECRET = "s" * 16 + "-test-secret-not-a-placeholder-0123"
@@ -140,3 +144,37 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     response = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@dataclass
+class RunningApi:
+    url: str
+    process: ServiceProcess
+
+
+def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.process is not None and process.process.poll() is not None:
+            raise AssertionError(f"eldercare api exited with {process.process.returncode}:\n{process.log_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the API did not serve within {timeout_s} s:\n{process.log_text()[-3000:]}")
+
+
+@pytest.fixture
+def api_server(env_for: Callable[..., dict[str, str]], world: World, tmp_path: Path) -> Iterator[RunningApi]:
+    """The real ``eldercare api`` as a subprocess on a free port, on this test's seeded database."""
+    port = free_port()
+    env = env_for(api__jwt_secret=SECRET, api__port=str(port), api__stream_poll_interval_s="0.25", db__pool_max_size="4")
+    process = ServiceProcess(["api"], env, tmp_path / "api.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process)
+        yield RunningApi(url, process)
+    finally:
+        process.stop()

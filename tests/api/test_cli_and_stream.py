@@ -1,0 +1,152 @@
+"""The real CLI: `eldercare users add`, `eldercare api` refusing to start without a secret, the live stream over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.api.conftest import NOW, SECRET, RunningApi, World, insert_alert
+from tests.support.processes import cli_env, run_cli
+
+
+def test_users_add_creates_the_first_admin_and_linked_family(env_for: Callable[..., dict[str, str]], db_url: str) -> None:
+    import subprocess
+    import sys
+
+    env = cli_env(env_for())
+    add = [sys.executable, "-m", "eldercare", "users", "add"]
+    first = subprocess.run(
+        [*add, "--role", "admin", "--username", "Root", "--password-stdin"],
+        input="a long password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "created admin root" in first.stdout
+    again = subprocess.run(
+        [*add, "--role", "admin", "--username", "root", "--password-stdin"],
+        input="a long password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    with psycopg.connect(db_url) as conn:
+        centre = conn.execute("INSERT INTO care_centres (name) VALUES ('C') RETURNING id").fetchone()[0]  # type: ignore[index]
+        conn.execute("INSERT INTO homes (id, care_centre_id) VALUES ('home-c1', %s)", (centre,))
+        resident = conn.execute("INSERT INTO residents (home_id, full_name) VALUES ('home-c1', 'R') RETURNING id").fetchone()[0]  # type: ignore[index]
+    family = subprocess.run(
+        [*add, "--role", "family", "--username", "daughter", "--resident", str(resident), "--password-stdin"],
+        input="another long one\n", env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert family.returncode == 0, family.stderr
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT u.role, u.password_hash, f.resident_id FROM users u LEFT JOIN family_links f ON f.user_id = u.id ORDER BY u.id"
+        ).fetchall()
+    assert [(r[0], r[2]) for r in rows] == [("admin", None), ("family", resident)]
+    assert all(r[1].startswith("$argon2id$") and "long" not in r[1] for r in rows)
+
+
+def test_users_add_reports_every_usage_problem_with_exit_2(env_for: Callable[..., dict[str, str]]) -> None:
+    result = run_cli(["users", "add", "--role", "staff", "--username", "x"], env_for())
+    assert result.returncode == 2
+    assert "--centre" in result.stderr
+    assert "--username" in result.stderr
+    short = run_cli(["users", "add", "--role", "admin", "--username", "admin2", "--password-stdin"], env_for())
+    assert short.returncode == 2  # empty password from stdin
+
+
+def test_api_refuses_to_start_without_a_real_secret(env_for: Callable[..., dict[str, str]]) -> None:
+    missing = run_cli(["api"], env_for())
+    assert missing.returncode == 2
+    assert "ELDERCARE_API__JWT_SECRET" in missing.stderr
+    placeholder = run_cli(["api"], env_for(api__jwt_secret="change-me"))
+    assert placeholder.returncode == 2
+    assert "ELDERCARE_API__JWT_SECRET" in placeholder.stderr
+
+
+def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    events, name = [], "message"
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_stream_sends_new_alerts_and_changes_in_scope_only(api_server: RunningApi, world: World, db_url: str) -> None:
+    token = httpx.post(
+        f"{api_server.url}/api/v1/auth/token", data={"username": "staff_a", "password": "correct horse battery"}, timeout=10
+    ).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    seen: list[str] = []
+    with (
+        httpx.Client(timeout=30) as http,
+        http.stream("GET", f"{api_server.url}/api/v1/alerts/stream", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+
+        def until(predicate: Callable[[list[tuple[str, dict[str, Any]]]], bool]) -> list[tuple[str, dict[str, Any]]]:
+            for line in lines:
+                seen.append(line)
+                if line == "" and predicate(_events(seen)):
+                    return _events(seen)
+            raise AssertionError(f"stream ended: {seen}")
+
+        until(lambda ev: any(e[1].get("id") == world.alert_x for e in ev))  # the snapshot
+        with psycopg.connect(db_url) as conn:
+            other = insert_alert(
+                conn, home="home-b1", resident=world.resident_z, centre=world.centre_b, kind="fall", severity="high", opened=NOW
+            )
+            new = insert_alert(
+                conn,
+                home="home-a1",
+                resident=world.resident_y,
+                centre=world.centre_a,
+                kind="inactivity",
+                severity="medium",
+                opened=NOW,
+            )
+        until(lambda ev: any(e[1].get("id") == new for e in ev))
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE alerts SET status = 'resolved', updated_at = now() WHERE id = %s", (new,))
+        events = until(lambda ev: ("gone", {"id": new}) in ev)
+    ids = {e[1]["id"] for e in events}
+    assert other not in ids
+    assert world.alert_z not in ids
+    assert [e[0] for e in events if e[1]["id"] == new] == ["alert", "gone"]
+    assert api_server.process.stop() == 0
+    log = api_server.process.log_text()
+    assert "Resident" not in log  # names never reach the logs
+
+
+def test_family_stream_holds_only_their_resident(api_server: RunningApi, world: World) -> None:
+    token = httpx.post(
+        f"{api_server.url}/api/v1/auth/token", data={"username": "family_x", "password": "correct horse battery"}, timeout=10
+    ).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    lines: list[str] = []
+    with (
+        httpx.Client(timeout=30) as http,
+        http.stream("GET", f"{api_server.url}/api/v1/alerts/stream", headers=headers) as response,
+    ):
+        for line in response.iter_lines():
+            lines.append(line)
+            if _events(lines):
+                break
+    assert [e[1]["id"] for e in _events(lines)] == [world.alert_x]
+    assert SECRET not in api_server.process.log_text()
