@@ -124,3 +124,47 @@ async def _run(settings: Settings, options: Any) -> dict[str, Any]:
         "wall_s": round(summary.wall_s, 1),
         "errors": summary.errors,
     }
+
+
+@simulate.command("score")
+@click.option(
+    "--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path), help="ground truth JSONL (default: the setting)"
+)
+@click.option("--since", help="score alerts opened from this instant (default: the first incident)")
+@click.option("--json", "as_json", is_flag=True, help="print the score as JSON")
+@click.option("--require-all", is_flag=True, help="exit 1 when an incident was missed")
+def score_command(truth_path: Path | None, since: str | None, as_json: bool, require_all: bool) -> None:
+    """Compare the ground truth with the alerts in the database: detected, missed, false, latency."""
+    from simulator.score import render, score_run
+    from simulator.truth import read_truth
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level, settings.log_format)
+    path = truth_path or settings.simulator.ground_truth_file
+    try:
+        truth = read_truth(path)
+    except OSError as exc:
+        fail(f"cannot read the ground truth {path}: {exc.strerror}", EXIT_CONFIG)
+    except (ValueError, KeyError) as exc:
+        fail(f"{path} is not simulator ground truth: {exc}", EXIT_CONFIG)
+    since_at = _instant_or_exit(since)
+    try:
+        prefix = settings.simulator.home_prefix
+        result = asyncio.run(score_run(settings.database_url, truth, home_prefix=prefix, since=since_at, until=None))
+    except Exception as exc:  # noqa: BLE001 - a CLI boundary: report and exit non-zero
+        fail(f"cannot read alerts: {type(exc).__name__}: {exc}")
+    click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True) if as_json else render(result))
+    if require_all and result.missed:
+        sys.exit(1)
+
+
+def _instant_or_exit(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--since {text!r} is not an RFC 3339 instant", EXIT_CONFIG)
+    if moment.tzinfo is None:
+        fail("--since needs a UTC offset", EXIT_CONFIG)
+    return moment

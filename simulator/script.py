@@ -108,10 +108,14 @@ def _fall(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Play
     else:
         samples, impact_s = synthetic_fall(ctx.rate_hz, ctx.np_rng)
         source = "synthetic"
-    # The chunk ends at ``pushed``: the agent dates the impact ``impact_s`` after ``at``.
-    pushed = at + timedelta(seconds=len(samples) / ctx.rate_hz)
+    # The wearable streams one-second chunks, each sent when its last sample was taken; the agent
+    # dates the impact from the samples, ``impact_s`` after ``at``.
     played = Played(at + timedelta(seconds=impact_s), details={"room": ctx.room.value, "signal": source})
-    played.add(pushed, FallWear(samples))
+    step = max(1, round(ctx.rate_hz))
+    for offset in range(0, len(samples), step):
+        chunk = samples[offset : offset + step]
+        played.add(at + timedelta(seconds=(offset + len(chunk)) / ctx.rate_hz), FallWear(chunk))
+    pushed = at + timedelta(seconds=len(samples) / ctx.rate_hz)
     _minutes(played, pushed, end, "lying")
     if incident.kind is IncidentKind.FALL:  # gets up by themselves
         played.add(end, Motion(ctx.room, True))
