@@ -239,6 +239,8 @@ class Uplink:
 
     async def _receive(self, conn: EdgeConnection) -> NoReturn:
         async for incoming in conn.messages():
+            if not incoming.payload:
+                continue  # the platform deleted the retained config; keep the one applied
             decoded = decode(incoming.topic, incoming.payload, root=self.config.topic_root)
             if isinstance(decoded, Rejection):
                 self._log.error("edge_config_rejected", reason=decoded.reason.value, detail=decoded.detail)

@@ -125,3 +125,35 @@ async def test_when_acknowledgements_stop_the_agent_reconnects_and_replays(
         ("offline", "shutdown"),
     ]
     assert all(readings[f"{home_id}:{name}"] == list(range(150)) for name in DEVICES)
+
+
+async def test_a_restart_with_a_full_queue_delivers_what_the_bound_kept_and_continues_the_seqs(
+    edge_settings: Callable[..., Settings], private_broker: Callable[..., PrivateBroker], home_id: str, tmp_path: Path
+) -> None:
+    broker = private_broker(persistence=False)
+    settings = edge_settings(mqtt_url=broker.url)
+    await asyncio.to_thread(broker.stop)  # the gateway starts with no connection at all
+    queue_path = tmp_path / "q.sqlite3"
+    config = agent_config(settings, home_id, queue_path, batch_max_readings=1, queue_max_messages=20, shutdown_grace_s=0.1)
+
+    first = SimulatedDriver(home_id)
+    offline_agent = make_agent(config, first)
+    async with running(offline_agent):
+        await first.attached()
+        await first.sos(name="sos-1")  # the oldest message: an event, never dropped
+        for i in range(30):
+            await first.temperature(10 + i, name="temp-a")
+        await wait_until(lambda: offline_agent.stats.readings_queued == 30)
+    assert offline_agent.stats.queue_depth == 20
+    assert offline_agent.stats.messages_dropped == 11  # 31 messages, bound 20: the 11 oldest readings
+
+    await asyncio.to_thread(broker.start)
+    second = SimulatedDriver(home_id)
+    agent = make_agent(config, second)
+    async with Collector(settings, home_id) as collector, running(agent):
+        await second.attached()
+        await wait_until(lambda: agent.stats.queue_depth == 0 and agent.stats.connected)
+        await second.temperature(99, name="temp-a")
+        await collector.wait_for(lambda: len(collector.readings()) == 20)
+    assert [e.seq for e in collector.events()] == [0]
+    assert [(r.seq, r.value) for r in collector.readings()] == [(s, 10.0 + s) for s in range(11, 30)] + [(30, 99.0)]
