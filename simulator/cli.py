@@ -168,3 +168,34 @@ def _instant_or_exit(text: str | None) -> datetime | None:
     if moment.tzinfo is None:
         fail("--since needs a UTC offset", EXIT_CONFIG)
     return moment
+
+
+@simulate.command("backfill")
+@click.option("--days", type=click.FloatRange(0, 366, min_open=True), default=28.0, show_default=True, help="days of history")
+@click.option("--homes", type=click.IntRange(1, 100_000), help="homes to backfill (default: ELDERCARE_SIMULATOR__HOMES)")
+@click.option("--end", help="history ends here, RFC 3339 (default: now on the configured clock)")
+def backfill_command(days: float, homes: int | None, end: str | None) -> None:
+    """Write weeks of routine history straight into the database (for routine learning)."""
+    from simulator.backfill import backfill
+
+    settings = settings_or_exit()
+    logs.configure(settings.log_level, settings.log_format)
+    end_at = _instant_or_exit(end) or clock_from(settings).now()
+    started = time.monotonic()
+    try:
+        report = asyncio.run(backfill(settings, days=days, end=end_at, homes=homes or settings.simulator.homes))
+    except EldercareError as exc:
+        fail(str(exc))
+    wall = time.monotonic() - started
+    rate = report.readings / wall if wall > 0 else 0.0
+    click.echo(
+        json.dumps(
+            {
+                "homes": report.homes,
+                "readings": report.readings,
+                "events": report.events,
+                "wall_s": round(wall, 1),
+                "readings_per_s": round(rate),
+            }
+        )
+    )
