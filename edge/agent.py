@@ -41,7 +41,7 @@ class AgentConfig:
     heartbeat_interval_s: float = 300.0
     queue_max_messages: int = 200_000
     queue_sync: Literal["full", "normal"] = "full"
-    max_unacked_messages: int = 1_000
+    max_unacked_messages: int = 100
     ack_timeout_s: float = 10.0
     shutdown_grace_s: float = 5.0
     activity_interval_s: float = 60.0
