@@ -2,8 +2,9 @@
 
 Inbox items are claimed with ``FOR UPDATE SKIP LOCKED`` and deleted in the transaction that
 records their outcome: each is handled exactly once by whichever engine copy claims it, and an
-engine that dies mid-way leaves them for the next. Work on one home is serialised by a
-transaction-scoped advisory lock, so two copies never judge the same home at the same time.
+engine that dies mid-way leaves them for the next. Periodic judging of one home is
+serialised by a transaction-scoped advisory lock, so two copies never judge the same home at the
+same time; event alerts (fall, SOS) rely on the one-open-alert index instead and never wait for it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ _DELETE = "DELETE FROM alert_inbox WHERE id = ANY(%s)"
 # keys apart from other users of advisory locks.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
-# Only these change what a periodic rule sees; fall and SOS open their alerts directly.
-_RE_EVALUATE = frozenset({"door", "bed", "presence", "gateway_status", "fall"})
+# Only these change what a periodic rule sees at once; fall and SOS open their alerts directly
+# (the long-lie rule needs minutes of stillness, so the periodic pass judges it) and stay off the
+# latency-critical path.
+_RE_EVALUATE = frozenset({"door", "bed", "presence", "gateway_status"})
 
 
 @dataclass
@@ -57,7 +60,6 @@ async def process_inbox(conn: AsyncConnection[Any], settings: AlertsSettings, no
     for row in rows:
         by_home[row["home_id"]].append(InboxItem(**row))
     for home_id in sorted(by_home):  # one lock order for every copy: no deadlocks
-        await conn.execute(_LOCK, (home_id,))
         await _home_items(conn, home_id, by_home[home_id], settings, now, outcome)
     if rows:
         await conn.execute(_DELETE, ([r["id"] for r in rows],))
@@ -80,6 +82,9 @@ async def _home_items(
             outcome.opened.append(found.kind)
             log.info("alert_opened", alert_id=opened.alert_id, home_id=home_id, kind=found.kind, severity=found.severity)
     if any(item.type in _RE_EVALUATE for item in items):
+        # Event alerts need no lock (alerts_one_open decides), so an SOS never waits behind a
+        # periodic pass; rule state does: this home's periodic pass must not run concurrently.
+        await conn.execute(_LOCK, (home_id,))
         await evaluate(conn, ctx, settings, now, outcome)
 
 
