@@ -170,7 +170,14 @@ def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 60)
 def api_server(env_for: Callable[..., dict[str, str]], world: World, tmp_path: Path) -> Iterator[RunningApi]:
     """The real ``eldercare api`` as a subprocess on a free port, on this test's seeded database."""
     port = free_port()
-    env = env_for(api__jwt_secret=SECRET, api__port=str(port), api__stream_poll_interval_s="0.25", db__pool_max_size="4")
+    # The server's clock starts at the seeded world's NOW (simulated time at speed 1).
+    env = env_for(
+        api__jwt_secret=SECRET,
+        api__port=str(port),
+        api__stream_poll_interval_s="0.25",
+        db__pool_max_size="4",
+        clock__start=NOW.isoformat(),
+    )
     process = ServiceProcess(["api"], env, tmp_path / "api.log").start()
     url = f"http://127.0.0.1:{port}"
     try:

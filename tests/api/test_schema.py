@@ -20,7 +20,9 @@ def test_openapi_schema_is_complete(api_server: RunningApi, world: World) -> Non
     schema = httpx.get(f"{api_server.url}/openapi.json", timeout=10).json()
     operations = [op for path in schema["paths"].values() for op in path.values()]
     assert len(operations) >= 30
-    assert schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    assert (
+        schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    )
     with_examples = [name for name, model in schema["components"]["schemas"].items() if model.get("examples")]
     assert {"Alert", "ResolveIn", "HomeIn", "ResidentPatch", "Timeline", "Summary", "Telecare"} <= set(with_examples)
 
