@@ -251,3 +251,50 @@ async def test_two_engines_at_once_one_alert_and_one_notification_per_event(
     delivered = sorted(r.json()["alert"]["home_id"] for r in receiver.received)
     assert delivered == homes
     assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
+
+
+async def test_inactivity_fires_on_silence_but_the_absence_calendar_pauses_it(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    afternoon = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    _, resident = seed_home(db_url, "h1")
+    _, away = seed_home(db_url, "h2")
+    for home in ("h1", "h2"):
+        healthy_home(db_url, home, afternoon)
+        add_motion(db_url, home, afternoon - timedelta(hours=3, minutes=1))
+    sql(
+        db_url,
+        "INSERT INTO absences (resident_id, starts_at, ends_at, reason) VALUES (%s, %s, %s, 'hospital')",
+        (away, afternoon - timedelta(hours=1), afternoon + timedelta(days=2)),
+    )
+    async with engine_for(settings_for(make_settings), FixedClock(afternoon)) as engine:
+        assert (await engine.evaluate_once()).opened == ["inactivity"]
+    assert [a[1:3] for a in alerts_of(db_url, "h1")] == [("inactivity", "high")]
+    assert alerts_of(db_url, "h2") == []
+    (explanation,) = sql(db_url, "SELECT explanation_zh FROM alerts")
+    assert "无活动" in explanation[0]
+    assert resident != away
+
+
+async def test_an_alert_staff_resolved_does_not_reopen_until_the_condition_cleared_for_the_hold(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    healthy_home(db_url, "h1", T0 + timedelta(hours=2))
+    add_motion(db_url, "h1", T0)
+    clock = FixedClock(T0 + timedelta(minutes=20))
+    sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (T0,))
+    async with engine_for(settings_for(make_settings, clear_hold_s=60), clock) as engine:
+        await engine.evaluate_once()
+        sql(db_url, "UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'handled'", (clock.now(),))
+        clock.advance(timedelta(minutes=5))
+        await engine.evaluate_once()  # still open, but staff handled it: no new alert
+        assert len(alerts_of(db_url)) == 1
+        sql(db_url, "UPDATE home_state SET last_door_state = 'closed', last_door_at = %s", (clock.now(),))
+        await engine.evaluate_once()
+        clock.advance(timedelta(seconds=60))
+        await engine.evaluate_once()  # clear for the hold: armed again
+        sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (clock.now(),))
+        clock.advance(timedelta(minutes=16))
+        assert (await engine.evaluate_once()).opened == ["door_left_open"]
+    assert [a[3] for a in alerts_of(db_url)] == ["resolved", "open"]
