@@ -18,7 +18,7 @@ Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
       "door_open":       {"enabled": true, "max_open_s": 900},
       "cold":            {"enabled": true, "below_c": 16.0, "hold_s": 1800, "clear_margin_c": 1.0},
       "battery":         {"enabled": true, "below_pct": 20.0, "clear_above_pct": 30.0},
-      "devices":         {"enabled": true, "motion_offline_after_s": 7200, "gateway_offline_after_s": 300}
+      "devices":         {"enabled": true, "offline_after_s": 7200, "gateway_offline_after_s": 300}
     }
 """
 
@@ -103,7 +103,9 @@ class BatteryRule(_Group):
 
 
 class DevicesRule(_Group):
-    motion_offline_after_s: int = Field(default=2 * 3600, ge=60, le=7 * 86_400)
+    # Any device (from its readings, events or the gateway's heartbeat) silent this long is offline;
+    # an offline motion sensor also pauses the welfare rules.
+    offline_after_s: int = Field(default=2 * 3600, ge=60, le=7 * 86_400)
     gateway_offline_after_s: int = Field(default=300, ge=0, le=86_400)
 
 

@@ -96,7 +96,7 @@ def _device_health(home: HomeSnapshot, rules: RuleSettings, now: datetime, resul
     """Fill gateway_offline and device_offline; True when the welfare rules can be trusted."""
     cfg = rules.devices
     gateway = gateway_offline(home, cfg.gateway_offline_after_s, now)
-    stale = [d for d in home.devices if (now - d.last_seen_at).total_seconds() > cfg.motion_offline_after_s]
+    stale = [d for d in home.devices if (now - d.last_seen_at).total_seconds() > cfg.offline_after_s]
     if cfg.enabled:
         result["gateway_offline"] = gateway
         result["device_offline"] = _device_offline_finding(home, stale, now) if stale and gateway is None else None

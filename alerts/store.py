@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.findings import KINDS, SEVERITY_RANK, Finding
-from alerts.notify.enqueue import enqueue
+from alerts.notify.enqueue import enqueue, quiet_until
 from eldercare.config import AlertsSettings
 
 _COLUMNS = "id, home_id, resident_id, care_centre_id, kind, severity, status, explanation_en, explanation_zh, opened_at"
@@ -77,6 +77,10 @@ async def open_or_update(
 
     Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
     delay = escalation_delay(settings, found.severity)
+    # Escalation counts from when staff can first be told: after the quiet hours for non-critical.
+    told_at = now
+    if found.severity != "critical":
+        told_at = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
     async with conn.cursor(row_factory=dict_row) as cur:
         if source_key is not None:
             await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
@@ -87,7 +91,7 @@ async def open_or_update(
             (
                 ctx.home_id, ctx.resident_id, ctx.care_centre_id, found.kind, found.severity,
                 found.explanation_en, found.explanation_zh, Jsonb(found.evidence), source_key, now, now,
-                now + delay if delay else None,
+                told_at + delay if delay else None,
             ),
         )  # fmt: skip
         created = await cur.fetchone()

@@ -106,6 +106,9 @@ async def test_quiet_hours_delay_non_critical_but_never_critical(db_url: str, ma
             assert [r.json()["alert"]["kind"] for r in receiver.received] == ["sos"]
             due = sql(db_url, "SELECT next_attempt_at FROM notification_outbox WHERE status = 'pending'")
             assert due == [(datetime(2026, 3, 2, 23, 0, tzinfo=UTC),)]  # 07:00 in Shanghai
+            # Its escalation also counts from 07:00 (medium: 30 min), not from the middle of the night.
+            escalates = sql(db_url, "SELECT next_escalation_at FROM alerts WHERE kind = 'door_left_open'")
+            assert escalates == [(datetime(2026, 3, 2, 23, 30, tzinfo=UTC),)]
             clock.current = datetime(2026, 3, 2, 22, 59, tzinfo=UTC)
             assert (await engine.deliver_once()).handled == 0
             clock.current = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
