@@ -67,8 +67,15 @@ class Engine:
         async with self.pool.connection() as conn:
             homes = await home_ids(conn)
         for home_id in homes:
-            async with self.pool.connection() as conn:
-                outcome = await evaluate_home_locked(conn, home_id, self.cfg, self.clock.now())
+            try:
+                async with self.pool.connection() as conn:
+                    outcome = await evaluate_home_locked(conn, home_id, self.cfg, self.clock.now())
+            except psycopg.OperationalError:
+                raise  # the database is gone: the loop backs off and retries
+            except Exception as exc:  # noqa: BLE001 - one home's failure must not stop the others' rules
+                self.metrics.loop_errors.labels("home").inc()
+                log.error("home_evaluation_failed", home_id=home_id, error=type(exc).__name__)
+                continue
             if outcome is not None:
                 self.metrics.homes_evaluated.inc()
                 total.opened += outcome.opened

@@ -9,11 +9,13 @@ same time; event alerts (fall, SOS) rely on the one-open-alert index instead and
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -33,6 +35,10 @@ SELECT id, home_id, device_id, seq, ts, type, room, data FROM alert_inbox
  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
 _DELETE = "DELETE FROM alert_inbox WHERE id = ANY(%s)"
+_DEAD_LETTER = """
+INSERT INTO dead_letters (received_at, source, topic, home_id, payload, reason, detail)
+VALUES (%s, 'alerts', 'alert_inbox', %s, %s, 'alert_engine_error', %s)
+"""
 # hashtext() folds the home id into the advisory lock key space; a namespace prefix keeps our
 # keys apart from other users of advisory locks.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
@@ -60,10 +66,31 @@ async def process_inbox(conn: AsyncConnection[Any], settings: AlertsSettings, no
     for row in rows:
         by_home[row["home_id"]].append(InboxItem(**row))
     for home_id in sorted(by_home):  # one lock order for every copy: no deadlocks
-        await _home_items(conn, home_id, by_home[home_id], settings, now, outcome)
+        await _isolated(conn, home_id, by_home[home_id], settings, now, outcome)
     if rows:
         await conn.execute(_DELETE, ([r["id"] for r in rows],))
     return outcome
+
+
+async def _isolated(
+    conn: AsyncConnection[Any], home_id: str, items: list[InboxItem], settings: AlertsSettings, now: datetime, outcome: Outcome
+) -> None:
+    """One home's items in a savepoint: an item the engine cannot handle becomes a dead letter
+    (visible to operators) instead of blocking every home's inbox forever."""
+    mine = Outcome()
+    try:
+        async with conn.transaction():
+            await _home_items(conn, home_id, items, settings, now, mine)
+    except psycopg.OperationalError:
+        raise  # the connection is gone: the whole batch is retried
+    except Exception as exc:  # noqa: BLE001 - isolates one home's items; logged and dead-lettered
+        log.error("inbox_items_failed", home_id=home_id, items=len(items), error=type(exc).__name__)
+        for item in items:
+            body = json.dumps({"inbox_id": item.id, "type": item.type, "device": item.device_id, "seq": item.seq})
+            await conn.execute(_DEAD_LETTER, (now, home_id, body.encode(), type(exc).__name__))
+        return
+    outcome.opened += mine.opened
+    outcome.resolved += mine.resolved
 
 
 async def _home_items(

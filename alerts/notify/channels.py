@@ -76,6 +76,8 @@ class Senders:
                 result = await self._dispatch(delivery, sent_at)
         except TimeoutError:
             result = SendResult(False, error="timed out")
+        except Exception as exc:  # noqa: BLE001 - one delivery's surprise (bad URL...) is recorded, then retried
+            result = SendResult(False, error=type(exc).__name__)
         return SendResult(result.ok, result.status_code, result.error, result.permanent, int((time.monotonic() - started) * 1000))
 
     async def _dispatch(self, delivery: Delivery, sent_at: float) -> SendResult:

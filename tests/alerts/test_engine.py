@@ -301,3 +301,23 @@ async def test_an_alert_staff_resolved_does_not_reopen_until_the_condition_clear
         clock.advance(timedelta(minutes=16))
         assert (await engine.evaluate_once()).opened == ["door_left_open"]
     assert [a[3] for a in alerts_of(db_url)] == ["resolved", "open"]
+
+
+async def test_an_item_the_engine_cannot_handle_is_dead_lettered_and_others_proceed(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url, "bad")
+    seed_home(db_url, "good")
+    # A permanent failure for one home only (a real database error, raised by a trigger).
+    sql(
+        db_url,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON alerts FOR EACH ROW WHEN (NEW.home_id = 'bad') EXECUTE FUNCTION refuse()",
+    )
+    add_inbox(db_url, "bad", "sos", T0)
+    add_inbox(db_url, "good", "sos", T0)
+    async with engine_for(settings_for(make_settings), FixedClock(T0)) as engine:
+        assert (await engine.inbox_once()).opened == ["sos"]
+    assert [a[1] for a in alerts_of(db_url, "good")] == ["sos"]
+    assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
+    assert sql(db_url, "SELECT source, home_id, reason FROM dead_letters") == [("alerts", "bad", "alert_engine_error")]
