@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -34,6 +35,7 @@ class StatusLine:
         self.summary = summary
         self.clock = clock
         self.started_sim = clock.now()
+        self.zone = ZoneInfo(settings.simulator.timezone)
         self.tty = sys.stderr.isatty()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._last = (time.monotonic(), 0)
@@ -79,7 +81,7 @@ class StatusLine:
             "incidents": self.summary.incidents,
             "alerts": self.alerts,
             "failed": self.summary.failed_homes,
-            "sim_time": self.clock.now().astimezone(self.started_sim.tzinfo).strftime("%Y-%m-%d %H:%M:%S"),
+            "sim_time": self.clock.now().astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S"),
         }
 
     def _show(self) -> None:
