@@ -19,6 +19,7 @@ def command() -> None:
 
     settings = settings_or_exit()
     logs.configure(settings.log_level, settings.log_format)
+    service.tune_garbage_collector()
     try:
         asyncio.run(run_until_stopped(lambda stop: service.run(settings, stop)))
     except* PermanentError as group:

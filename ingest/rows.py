@@ -11,35 +11,41 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from eldercare.contracts.payloads import (
     DeviceHealth,
+    DeviceKind,
     EventBatch,
     GatewayStatus,
     Heartbeat,
     Message,
     Metric,
-    Reading,
     ReadingBatch,
+    Room,
 )
 
 # A plug drawing more than this is someone using an appliance: a sign of a person.
 PLUG_ACTIVITY_W = 5.0
 _EVENT_COMMON = frozenset({"device", "kind", "seq", "ts", "room", "type"})
+# Readings of these metrics can be a sign of a person (motion=1, door, bed, plug power > 5 W).
+_PERSON_METRICS = frozenset({Metric.MOTION, Metric.DOOR_OPEN, Metric.BED_OCCUPIED, Metric.POWER_W})
+# Plain str values of the vocabulary enums (a dict lookup is cheaper than the ``.value`` property).
+_VALUE: dict[StrEnum, str] = {member: member.value for enum in (Metric, Room, DeviceKind) for member in enum}
 
-ReadingRow = tuple[str, str, int, datetime, str, float, str | None]
+ReadingRow = tuple[str, str, int, datetime, Metric, float, Room | None]
 EventRow = tuple[str, str, int, datetime, str, str | None, str]
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceUpdate:
     """What one batch says about one device; merged into ``devices`` with newest-wins rules."""
 
     device_id: str
     home_id: str
     kind: str
-    first_seen_at: datetime
-    seen_at: datetime | None = None
+    first_seen_at: datetime  # of the first message naming it in this batch: registration time
+    seen_at: datetime | None = None  # from events and heartbeats; readings count through value_at
     room: str | None = None
     battery_pct: float | None = None
     battery_at: datetime | None = None
@@ -55,7 +61,7 @@ class DeviceUpdate:
             self.room = room or self.room
 
 
-@dataclass
+@dataclass(slots=True)
 class HomeUpdate:
     """What one batch says about one home's activity and gateway health."""
 
@@ -124,29 +130,37 @@ def build_rows(messages: Iterable[Message]) -> Rows:
 
 
 def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
+    # The hot path (every reading passes here): locals, no per-reading method calls. Metric and
+    # Room members are str subclasses, so COPY writes their values without conversion.
     home_id = batch.home_id
     append = rows.readings.append
+    devices = rows.devices
     for reading in batch.readings:
-        room = reading.room.value if reading.room is not None else None
-        append((home_id, reading.device, reading.seq, reading.ts, reading.metric.value, reading.value, room))
-        update = rows.device(reading.device, home_id, reading.kind.value, reading.ts)
-        update.saw(reading.ts, room)
-        if update.value_at is None or reading.ts >= update.value_at:
-            update.metric, update.value, update.value_at = reading.metric.value, reading.value, reading.ts
-        if reading.metric is Metric.BATTERY_PCT and (update.battery_at is None or reading.ts >= update.battery_at):
-            update.battery_pct, update.battery_at = reading.value, reading.ts
-        _reading_activity(rows, home_id, reading, room)
+        device, ts, metric, value, room = reading.device, reading.ts, reading.metric, reading.value, reading.room
+        append((home_id, device, reading.seq, ts, metric, value, room))
+        update = devices.get(device)
+        if update is None:
+            update = devices[device] = DeviceUpdate(device, home_id, _VALUE[reading.kind], first_seen_at=ts)
+        # One timestamp comparison per reading (aware datetimes compare slowly): the newest reading
+        # gives the latest value, and last_seen_at is the later of it and ``seen_at`` (see store.py).
+        if update.value_at is None or ts >= update.value_at:
+            update.metric, update.value, update.value_at = _VALUE[metric], value, ts
+            if room is not None:
+                update.room = _VALUE[room]
+        if metric in _PERSON_METRICS:
+            _reading_activity(rows.home(home_id), metric, value, ts, room)
+        elif metric is Metric.BATTERY_PCT and (update.battery_at is None or ts >= update.battery_at):
+            update.battery_pct, update.battery_at = value, ts
 
 
-def _reading_activity(rows: Rows, home_id: str, reading: Reading, room: str | None) -> None:
-    metric = reading.metric
+def _reading_activity(home: HomeUpdate, metric: Metric, value: float, ts: datetime, room: Room | None) -> None:
     if metric is Metric.MOTION:
-        if reading.value == 1:
-            rows.home(home_id).motion(reading.ts, room)
+        if value == 1:
+            home.motion(ts, _VALUE[room] if room is not None else None)
     elif metric is Metric.DOOR_OPEN:
-        rows.home(home_id).door(reading.ts, "open" if reading.value == 1 else "closed")
-    elif metric is Metric.BED_OCCUPIED or (metric is Metric.POWER_W and reading.value > PLUG_ACTIVITY_W):
-        rows.home(home_id).activity(reading.ts)
+        home.door(ts, "open" if value == 1 else "closed")
+    elif metric is Metric.BED_OCCUPIED or value > PLUG_ACTIVITY_W:  # the rest is power_w
+        home.activity(ts)
 
 
 def _add_events(rows: Rows, batch: EventBatch) -> None:

@@ -18,6 +18,7 @@ MQTT 5 Receive Maximum: memory stays bounded and nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from contextlib import AsyncExitStack
@@ -39,6 +40,17 @@ from ingest.store import Store, WriteResult
 
 _log = logs.get("ingest")
 _TAKE = 512  # deliveries taken from the inbox per wake-up
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections: a batch allocates ~10 objects per reading, nearly all acyclic.
+
+    With the default thresholds the collector runs every 700 net allocations and rescans the
+    long-lived objects each time; measured on 100-reading messages, decode + row building ran at
+    about half the speed. Objects alive at start-up (modules, models) are frozen out of every scan.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def client_id_for(settings: Settings) -> str:

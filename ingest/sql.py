@@ -56,8 +56,8 @@ RETURNING id
 # Newest wins, field by field; NULL means "this batch says nothing about it".
 UPDATE_DEVICES = """
 UPDATE devices AS d SET
-    last_seen_at  = GREATEST(d.last_seen_at, u.seen_at),
-    room          = CASE WHEN u.room IS NOT NULL AND u.seen_at >= d.last_seen_at THEN u.room
+    last_seen_at  = GREATEST(d.last_seen_at, u.seen_at, u.value_at),
+    room          = CASE WHEN u.room IS NOT NULL AND GREATEST(u.seen_at, u.value_at) >= d.last_seen_at THEN u.room
                          ELSE coalesce(d.room, u.room) END,
     battery_pct   = CASE WHEN u.battery_at >= coalesce(d.battery_at, '-infinity') THEN u.battery_pct ELSE d.battery_pct END,
     battery_at    = GREATEST(d.battery_at, u.battery_at),

@@ -1,0 +1,407 @@
+"""Ingest throughput, end to end, against its two reference points, in one run.
+
+    .venv/bin/python -m bench.ingest [--readings 1000000] [--single 100000] [--copies 2]
+
+Creates its own databases (dropped afterwards) on the local PostgreSQL and a private Mosquitto
+with a large queue; starts ``--copies`` real ``eldercare ingest`` processes on one shared
+subscription and ``--publishers`` publisher processes (multiprocessing). Measured, each from the
+first publish to the last commit (the last ``ingest_batch`` log line):
+
+- batched: ``--readings`` readings, ``--per-message`` per message, as the edge sends them;
+- single: ``--single`` readings, one per message (fewer than batched: it is slow by nature);
+- ceiling: raw binary COPY of the same number of rows from Python into a staging table, then
+  INSERT ... ON CONFLICT DO NOTHING into ``readings`` (what ingest does, without MQTT or decoding),
+  in batches of the ingest batch size, into a fresh database;
+- naive: one subscriber that decodes each message and does one INSERT per reading and one commit
+  per message (aiomqtt, auto-acknowledged), on ``--naive`` one-reading messages.
+
+Prints readings/s for each, the ratios, and the peak resident memory (VmHWM) of each ingest
+process. Broker, database, publishers and ingest share this machine's cores: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import logging
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from eldercare.config import Settings, load_settings
+from eldercare.contracts import Decoded, decode
+from eldercare.contracts.payloads import ReadingBatch
+from eldercare.db.migrate import migrate
+from eldercare.mqtt import connect
+from tests.support.broker import PrivateBroker
+from tests.support.processes import cli_env
+from tests.support.services import PG_ADMIN_URL, free_port
+
+T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+DEVICES_PER_HOME = 5
+KINDS = [
+    ("temperature", "temperature_c"),
+    ("motion", "motion"),
+    ("plug", "power_w"),
+    ("bed", "bed_occupied"),
+    ("door", "door_open"),
+]
+ROOT = "bench"
+Sent = tuple[float, float, int]  # a publisher's first publish, last PUBACK (UNIX time), messages
+
+
+# -- payloads -----------------------------------------------------------------------------------
+
+
+def _value(metric: str, seq: int) -> float:
+    if metric == "temperature_c":
+        return 18.0 + (seq % 80) / 10
+    if metric == "power_w":
+        return float((seq * 37) % 2000)
+    return float(seq % 2)
+
+
+def home_messages(home: str, readings: int, per_message: int, first_seq: int) -> list[tuple[str, bytes]]:
+    """The home's readings as contract JSON, round-robin over its devices, like an edge batch."""
+    out: list[tuple[str, bytes]] = []
+    topic = f"{ROOT}/v1/{home}/readings"
+    batch: list[dict[str, object]] = []
+    for index in range(readings):
+        slot = index % DEVICES_PER_HOME
+        seq = first_seq + index // DEVICES_PER_HOME
+        kind, metric = KINDS[slot]
+        ts = (T0 + timedelta(seconds=seq)).isoformat().replace("+00:00", "Z")
+        batch.append({"device": f"{home}-d{slot}", "kind": kind, "seq": seq, "ts": ts, "metric": metric,
+                      "value": _value(metric, seq), "room": "kitchen"})  # fmt: skip
+        if len(batch) == per_message:
+            out.append((topic, json.dumps({"home_id": home, "readings": batch}).encode()))
+            batch = []
+    if batch:
+        out.append((topic, json.dumps({"home_id": home, "readings": batch}).encode()))
+    return out
+
+
+def plan(
+    homes: Sequence[str], readings: int, per_message: int, first_seq: int, share: int, shares: int
+) -> list[tuple[str, bytes]]:
+    """This publisher's share: every ``shares``-th home, messages interleaved across its homes."""
+    mine = [home for index, home in enumerate(homes) if index % shares == share]
+    per_home = readings // len(homes)
+    by_home = [home_messages(home, per_home, per_message, first_seq) for home in mine]
+    # Interleave homes, as many gateways publishing at once would.
+    return [message for group in itertools.zip_longest(*by_home) for message in group if message is not None]
+
+
+# -- publisher processes ------------------------------------------------------------------------
+
+
+def publisher_main(broker_url: str, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent]) -> None:
+    settings = load_settings(mqtt_url=broker_url, database_url="postgresql://unused@127.0.0.1/unused")
+    logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt warns about every deep publish window
+    asyncio.run(_publish_all(settings, messages, ready, go, out))
+
+
+async def _publish_all(settings: Settings, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent]) -> None:
+    async with connect(settings, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}") as client:
+        ready.set()
+        await asyncio.to_thread(go.wait)
+        window = asyncio.Semaphore(1000)  # unacknowledged publishes in flight per publisher
+
+        async def one(topic: str, payload: bytes) -> None:
+            try:
+                await client.publish(topic, payload, qos=1)
+            finally:
+                window.release()
+
+        started = time.time()
+        async with asyncio.TaskGroup() as group:
+            for topic, payload in messages:
+                await window.acquire()
+                group.create_task(one(topic, payload))
+        out.put((started, time.time(), len(messages)))
+
+
+def run_publishers(broker_url: str, shares: list[list[tuple[str, bytes]]]) -> tuple[float, float]:
+    """Publish every share from its own process, all starting together; (first publish, last PUBACK)."""
+    ctx = mp.get_context("spawn")
+    out: Queue[Sent] = ctx.Queue()
+    go = ctx.Event()
+    readies = [ctx.Event() for _ in shares]
+    procs = [
+        ctx.Process(target=publisher_main, args=(broker_url, share, ready, go, out))
+        for share, ready in zip(shares, readies, strict=True)
+    ]
+    for proc in procs:
+        proc.start()
+    for ready in readies:
+        if not ready.wait(120):
+            raise RuntimeError("a publisher did not connect")
+    go.set()
+    results = [out.get(timeout=3600) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+# -- databases, ingest processes ----------------------------------------------------------------
+
+
+@contextmanager
+def database(name: str) -> Iterator[str]:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def register(url: str, homes: Sequence[str]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("INSERT INTO care_centres (name) VALUES ('bench') RETURNING id").fetchone()
+        assert row is not None
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO homes (id, care_centre_id) VALUES (%s, %s)", [(home, row[0]) for home in homes])
+
+
+@dataclass
+class IngestProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics_port: int
+
+    def written(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("ingest_readings_written_total "):
+                    return float(line.split()[1])
+        return 0.0
+
+    def last_commit(self) -> float:
+        last = 0.0
+        for line in self.log.read_text().splitlines():
+            if '"ingest_batch"' in line:
+                stamp = json.loads(line)["timestamp"]
+                last = max(last, datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+        return last
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def start_ingest(db_url: str, broker_url: str, index: int, workdir: Path, batch_size: int) -> IngestProcess:
+    port = free_port()
+    env = cli_env({
+        "ELDERCARE_DATABASE_URL": db_url, "ELDERCARE_MQTT_URL": broker_url, "ELDERCARE_MQTT__TOPIC_ROOT": ROOT,
+        "ELDERCARE_INGEST__CLIENT_ID": f"bench-ingest-{index}", "ELDERCARE_INGEST__METRICS_PORT": str(port),
+        "ELDERCARE_INGEST__BATCH_SIZE": str(batch_size), "ELDERCARE_LOG_FORMAT": "json",
+    })  # fmt: skip
+    log = workdir / f"ingest-{index}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "eldercare", "ingest"], env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while '"ingest_ready"' not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"ingest {index} did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return IngestProcess(process, log, port)
+
+
+def wait_written(copies: Sequence[IngestProcess], total: int, timeout_s: float = 1800) -> None:
+    deadline = time.monotonic() + timeout_s
+    while sum(copy.written() for copy in copies) < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {sum(c.written() for c in copies)} of {total} readings written")
+        time.sleep(0.25)
+
+
+# -- the two reference points -------------------------------------------------------------------
+
+
+def copy_ceiling(url: str, messages: list[tuple[str, bytes]], batch_size: int) -> float:
+    """Rows/s of binary COPY into staging + INSERT ON CONFLICT, rows prepared beforehand (no decoding)."""
+    rows = []
+    for _, payload in messages:
+        document = json.loads(payload)
+        for r in document["readings"]:
+            ts = datetime.fromisoformat(r["ts"].replace("Z", "+00:00"))
+            rows.append((document["home_id"], r["device"], r["seq"], ts, r["metric"], r["value"], r["room"]))
+    # The same garbage-collector tuning as the ingest service, so the ceiling is not handicapped.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE stage (home_id text, device_id text, seq bigint, ts timestamptz, metric text,"
+            " value double precision, room text) ON COMMIT DELETE ROWS"
+        )
+        conn.commit()
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch_size):
+            with conn.cursor() as cur:
+                with cur.copy("COPY stage FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "text", "int8", "timestamptz", "text", "float8", "text"])
+                    for row in rows[start : start + batch_size]:
+                        copy.write_row(row)
+                cur.execute(
+                    "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)"
+                    " SELECT * FROM stage ON CONFLICT (device_id, seq, ts) DO NOTHING"
+                )
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        count = conn.execute("SELECT count(*) FROM readings").fetchone()
+    if count is None or count[0] != len(rows):
+        raise RuntimeError(f"ceiling run wrote {count} rows, expected {len(rows)}")
+    return len(rows) / elapsed
+
+
+async def _naive_subscriber(settings: Settings, url: str, total: int, subscribed: asyncio.Event) -> float:
+    """One INSERT per reading, one commit per message; returns the time of the last commit."""
+    last = 0.0
+    done = 0
+    async with await psycopg.AsyncConnection.connect(url) as conn, connect(settings, client_id="bench-naive") as client:
+        await client.subscribe("naive/v1/+/readings", qos=1)
+        subscribed.set()
+        async for message in client.messages:
+            result = decode(str(message.topic), bytes(message.payload), root="naive")
+            if not (isinstance(result, Decoded) and isinstance(result.message, ReadingBatch)):
+                raise RuntimeError(f"naive subscriber got a rejected message: {result}")
+            for r in result.message.readings:
+                await conn.execute(
+                    "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, seq, ts) DO NOTHING",
+                    (result.message.home_id, r.device, r.seq, r.ts, r.metric.value, r.value, r.room),
+                )
+                done += 1
+            await conn.commit()
+            last = time.time()
+            if done >= total:
+                return last
+    return last
+
+
+def naive(url: str, broker_url: str, homes: Sequence[str], count: int) -> float:
+    settings = load_settings(mqtt_url=broker_url, database_url=url)
+    messages = [(t.replace(f"{ROOT}/", "naive/", 1), p) for t, p in plan(homes, count, 1, 10_000_000, 0, 1)]
+
+    async def main() -> tuple[float, float]:
+        subscribed = asyncio.Event()
+        task = asyncio.create_task(_naive_subscriber(settings, url, len(messages), subscribed))
+        await asyncio.wait_for(subscribed.wait(), 30)
+        first, _ = await asyncio.to_thread(run_publishers, broker_url, [messages])
+        return first, await task
+
+    first, last = asyncio.run(main())
+    return len(messages) / (last - first)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def end_to_end(
+    copies: Sequence[IngestProcess], broker_url: str, shares: list[list[tuple[str, bytes]]], expected_total: int
+) -> float:
+    first, last_puback = run_publishers(broker_url, shares)
+    wait_written(copies, expected_total)
+    last_commit = max(copy.last_commit() for copy in copies)
+    readings = sum(len(json.loads(p)["readings"]) for share in shares for _, p in share)
+    print(f"    publishing took {last_puback - first:.1f} s; first publish to last commit {last_commit - first:.1f} s")
+    return readings / (last_commit - first)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument("--per-message", type=int, default=100)
+    parser.add_argument("--single", type=int, default=100_000, help="readings sent one per message")
+    parser.add_argument("--naive", type=int, default=20_000, help="one-reading messages for the naive subscriber")
+    parser.add_argument("--copies", type=int, default=2, help="ingest processes on the shared subscription")
+    parser.add_argument("--publishers", type=int, default=3)
+    parser.add_argument("--homes", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    args = parser.parse_args(argv)
+    homes = [f"bench-{index:05d}" for index in range(args.homes)]
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        broker = PrivateBroker(directory=workdir / "mosquitto", persistence=False)
+        broker.start()
+        try:
+            _run(args, homes, run, workdir, broker)
+        finally:
+            broker.stop()
+
+
+def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, broker: PrivateBroker) -> None:
+    print(f"ingest benchmark: {os.cpu_count()} CPUs; broker, PostgreSQL, publishers and ingest on this machine")
+    batched = [plan(homes, args.readings, args.per_message, 0, share, args.publishers) for share in range(args.publishers)]
+    single = [plan(homes, args.single, 1, 5_000_000, share, args.publishers) for share in range(args.publishers)]
+    total_batched = sum(len(json.loads(p)["readings"]) for s in batched for _, p in s)
+
+    with database(f"bench_ingest_ceiling_{run}") as url:
+        register(url, homes)
+        ceiling = copy_ceiling(url, [m for share in batched for m in share], args.batch_size)
+    print(f"  (a) COPY ceiling (staging + INSERT ON CONFLICT): {ceiling:,.0f} rows/s")
+
+    with database(f"bench_ingest_e2e_{run}") as url:
+        register(url, homes)
+        copies = [start_ingest(url, broker.url, n, workdir, args.batch_size) for n in range(args.copies)]
+        try:
+            print(f"  end to end, {total_batched:,} readings, {args.per_message} per message, {args.copies} ingest copies, "
+                  f"{args.publishers} publishers:")  # fmt: skip
+            batched_rate = end_to_end(copies, broker.url, batched, total_batched)
+            print(f"    {batched_rate:,.0f} readings/s")
+            print(f"  end to end, {args.single:,} readings, one per message:")
+            single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
+            print(f"    {single_rate:,.0f} readings/s")
+            peaks = [copy.peak_rss_mb() for copy in copies]
+        finally:
+            for copy in copies:
+                copy.process.terminate()
+                copy.process.wait(timeout=30)
+
+    with database(f"bench_ingest_naive_{run}") as url:
+        register(url, homes)
+        naive_rate = naive(url, broker.url, homes, args.naive)
+    print(f"  (b) naive subscriber (INSERT per reading, commit per message), {args.naive:,} one-reading messages: "
+          f"{naive_rate:,.0f} readings/s")  # fmt: skip
+
+    print("summary")
+    print(f"  end to end batched       {batched_rate:>12,.0f} readings/s")
+    print(f"  end to end one/message   {single_rate:>12,.0f} readings/s")
+    print(f"  (a) COPY ceiling         {ceiling:>12,.0f} rows/s")
+    print(f"  (b) naive subscriber     {naive_rate:>12,.0f} readings/s")
+    print(f"  batched / ceiling        {batched_rate / ceiling:>12.2f}   (target >= 0.5)")
+    print(f"  batched / naive          {batched_rate / naive_rate:>12.1f}   (target >= 10)")
+    print(f"  one-per-message / naive  {single_rate / naive_rate:>12.1f}")
+    print("  peak memory (VmHWM) per ingest process: " + ", ".join(f"{peak:.0f} MB" for peak in peaks))
+
+
+if __name__ == "__main__":
+    main()
