@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from eldercare.config import Settings
-from tests.ingest.support import publish, register_homes, scalar, stream, wait_until
+from tests.ingest.support import metric, publish, register_homes, scalar, stream, wait_until
 from tests.support.broker import PrivateBroker
 from tests.support.processes import ServiceProcess
 from tests.support.proxy import TcpProxy
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
 HOMES = [f"home-{index:02d}" for index in range(10)]
@@ -113,7 +114,11 @@ async def test_database_cut_mid_stream_loses_nothing(
     parts = urlsplit(db_url)
     proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     via_proxy = parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
-    ingest = _ingest(env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url, database_url=via_proxy)
+    metrics_port = free_port()
+    ingest = _ingest(
+        env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url, database_url=via_proxy,
+        ingest__max_inflight_messages="40", ingest__metrics_port=str(metrics_port),
+    )  # fmt: skip
     await _started(ingest)
     messages = stream(HOMES, 20_000, 100)
     try:
@@ -123,6 +128,9 @@ async def test_database_cut_mid_stream_loses_nothing(
         await publish(settings, messages[50:])
         await asyncio.to_thread(ingest.wait_for_log, '"ingest_batch_retry"', 60)
         assert scalar(db_url, COUNT) == 5_000  # nothing gets through while cut
+        # Backpressure: the broker holds the rest; ingest holds no more than its receive maximum.
+        await wait_until(lambda: metric(metrics_port, "ingest_unacknowledged_messages") == 40, what="a full window")
+        assert metric(metrics_port, "ingest_messages_received_total") <= 50 + 40
         proxy.restore()
         await wait_until(lambda: scalar(db_url, COUNT) == 20_000, timeout_s=120, what="after the restore")
     finally:

@@ -25,6 +25,7 @@ from eldercare.contracts.payloads import (
 )
 from tests.ingest.support import (
     T0,
+    metric,
     publish,
     publish_raw,
     register_homes,
@@ -34,6 +35,7 @@ from tests.ingest.support import (
     temperature_batch,
     wait_until,
 )
+from tests.support.services import free_port
 
 
 def _settings(make_settings: Callable[..., Settings], topic_root: str, **ingest: object) -> Settings:
@@ -226,3 +228,22 @@ async def test_rollup_refreshes_the_hours_touched(db_url: str, make_settings: Ca
         await wait_until(lambda: scalar(db_url, "SELECT sum(motion_events) FROM activity_hourly") == 6, what="rollup")
     buckets = rows(db_url, "SELECT bucket, room, motion_events FROM activity_hourly ORDER BY bucket")
     assert buckets == [(T0, "kitchen", 3), (T0 + timedelta(hours=1), "kitchen", 3)]
+
+
+async def test_metrics_endpoint_counts_what_happened(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    register_homes(db_url, ["home-a"])
+    port = free_port()
+    settings = _settings(make_settings, topic_root, metrics_port=port)
+    async with running_ingest(settings):
+        await publish(settings, [temperature_batch("home-a", "temp-1", 0, 30), temperature_batch("home-a", "temp-1", 0, 30)])
+        await publish_raw(settings, [(f"{topic_root}/v1/home-a/readings", b"not json")])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == 1, what="dead letter")
+        await wait_until(lambda: metric(port, "ingest_dead_letters_total", '{reason="not_json"}') == 1, what="metrics")
+        assert metric(port, "ingest_messages_received_total") == 3
+        assert metric(port, "ingest_readings_written_total") == 30
+        assert metric(port, "ingest_readings_duplicate_total") == 30
+        assert metric(port, "ingest_batch_readings_count") >= 1
+        assert metric(port, "ingest_commit_seconds_count") >= 1
+        assert metric(port, "ingest_unacknowledged_messages") == 0
