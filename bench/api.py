@@ -1,0 +1,217 @@
+"""Benchmark of the API's two hottest reads, end to end over HTTP, on a realistically sized database.
+
+    python -m bench.api [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--requests 500]
+
+Creates a fresh database, applies the migrations and stores 90 days of data for 1,000 homes,
+generated server-side with generate_series one day at a time, in arrival order (all homes, hour
+after hour, as ingest writes them; never clustered by home, which would flatter the reads):
+
+- activity_hourly: 1,000 homes x 2,160 hours x 4 rooms (8.6M rows on the plain-PostgreSQL path);
+- readings: one every 30 minutes per home (4.3M rows);
+- alerts: one per home per day (90,000), resolved with acknowledge/resolve times, a few still open.
+
+Then it starts the real ``eldercare api`` (uvicorn, one process) and, as care staff of one centre,
+times sequential requests with a keep-alive client:
+
+- the 24 h hourly activity timeline of one resident (``GET /api/v1/residents/{id}/activity``);
+- the alert list of one resident (``GET /api/v1/alerts?resident_id=...&limit=50``).
+
+Residents are drawn at random from the staff member's centre. It prints p50, p90, p99 and max
+per request kind, then drops the database (``--keep`` keeps it). Target: p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from api.security import hash_password
+from eldercare.db.migrate import migrate
+
+HOMES = 1000
+CENTRES = 10
+DAYS = 90
+ROOMS = ("bedroom", "kitchen", "bathroom", "living_room")
+PASSWORD = "bench-password-123"
+
+_SETUP = (
+    "INSERT INTO care_centres (name, timezone) SELECT 'Centre ' || g, 'Asia/Shanghai' FROM generate_series(1, %(centres)s) g",
+    "INSERT INTO homes (id, care_centre_id, timezone)"
+    " SELECT format('home-%%s', lpad(g::text, 4, '0')), 1 + g %% %(centres)s, 'Asia/Shanghai'"
+    "   FROM generate_series(0, %(homes)s - 1) g",
+    "INSERT INTO residents (home_id, full_name) SELECT id, 'Resident ' || id FROM homes ORDER BY id",
+)
+_ACTIVITY_DAY = """
+INSERT INTO activity_hourly (home_id, bucket, room, motion_events, door_events, bed_events, power_events, readings)
+SELECT h.id, b, room, (random() * 20)::int, (random() * 3)::int, (random() * 4)::int, (random() * 5)::int, (random() * 40)::int
+  FROM generate_series(%(day)s::timestamptz, %(day)s::timestamptz + interval '23 hours', interval '1 hour') b
+ CROSS JOIN homes h CROSS JOIN unnest(%(rooms)s::text[]) room
+ ORDER BY b, h.id
+"""
+_READINGS_DAY = """
+INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)
+SELECT h.id, h.id || '-motion', extract(epoch FROM t)::bigint, t, 'motion', (random() > 0.5)::int, 'living_room'
+  FROM generate_series(%(day)s::timestamptz, %(day)s::timestamptz + interval '23 hours 30 minutes', interval '30 minutes') t
+ CROSS JOIN homes h
+ ORDER BY t, h.id
+"""
+_ALERTS_DAY = """
+INSERT INTO alerts (home_id, resident_id, care_centre_id, kind, severity, status, explanation_en, explanation_zh, evidence,
+                    opened_at, updated_at, acknowledged_at, resolved_at, outcome)
+SELECT h.id, r.id, h.care_centre_id, (ARRAY['fall','sos','inactivity','low_battery','night_wandering'])[1 + (random() * 4)::int],
+       (ARRAY['low','medium','high','critical'])[1 + (random() * 3)::int], 'resolved',
+       'Benchmark alert', '基准测试警报', '{"bench": true}', o, o, o + interval '1 minute' * random() * 10,
+       o + interval '1 minute' * (10 + random() * 60), 'resident_ok'
+  FROM (SELECT h.*, %(day)s::timestamptz + interval '1 second' * (random() * 86399) AS o FROM homes h) h
+  JOIN residents r ON r.home_id = h.id
+"""
+_OPEN_SOME = """
+UPDATE alerts SET status = 'open', acknowledged_at = NULL, resolved_at = NULL, outcome = NULL
+ WHERE id IN (SELECT DISTINCT ON (home_id) id FROM alerts
+               WHERE opened_at >= %(since)s AND home_id LIKE '%%0' ORDER BY home_id, opened_at DESC)
+"""
+
+
+def url_for(admin_url: str, database: str) -> str:
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
+
+
+def generate(url: str, now: datetime) -> None:
+    start = (now - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")
+        for statement in _SETUP:
+            conn.execute(statement, {"centres": CENTRES, "homes": HOMES})
+        t0 = time.monotonic()
+        for day in range(DAYS + 1):
+            at = start + timedelta(days=day)
+            conn.execute(_ACTIVITY_DAY, {"day": at, "rooms": list(ROOMS)})
+            conn.execute(_READINGS_DAY, {"day": at})
+            conn.execute(_ALERTS_DAY, {"day": at})
+            if day % 10 == 0:
+                print(f"  day {day:3d}/{DAYS} stored ({time.monotonic() - t0:.0f} s)", flush=True)
+        conn.execute(_OPEN_SOME, {"since": now - timedelta(days=1)})
+        users = [(f"staff{c}", hash_password(PASSWORD), "staff", c) for c in range(1, CENTRES + 1)]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO users (username, password_hash, role, care_centre_id) VALUES (%s, %s, %s, %s)", users)
+        conn.execute("VACUUM ANALYZE")
+        counts = {
+            t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+            for t in ("activity_hourly", "readings", "alerts")
+        }  # type: ignore[index]
+    print("  stored: " + ", ".join(f"{table} {count:,}" for table, count in counts.items()))
+
+
+def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update(
+        ELDERCARE_DATABASE_URL=url,
+        ELDERCARE_API__JWT_SECRET=secrets.token_urlsafe(48),
+        ELDERCARE_API__PORT=str(port),
+        ELDERCARE_LOG_LEVEL="warning",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eldercare", "api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the API did not start within 60 s")
+
+
+def timed(client: httpx.Client, paths: list[str]) -> list[float]:
+    latencies = []
+    for path in paths:
+        t0 = time.perf_counter()
+        response = client.get(path)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(name: str, latencies: list[float]) -> float:
+    p99 = percentile(latencies, 0.99)
+    print(
+        f"  {name:<28} n={len(latencies):4d}  p50 {statistics.median(latencies):6.1f} ms"
+        f"  p90 {percentile(latencies, 0.9):6.1f} ms  p99 {p99:6.1f} ms  max {max(latencies):6.1f} ms"
+    )
+    return p99
+
+
+def measure(port: int, url: str, requests: int) -> bool:
+    with psycopg.connect(url) as conn:
+        residents = [
+            row[0]
+            for row in conn.execute("SELECT r.id FROM residents r JOIN homes h ON h.id = r.home_id WHERE h.care_centre_id = 1")
+        ]
+    rng = random.Random(1)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "staff1", "password": PASSWORD}).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        timeline = [f"/api/v1/residents/{rng.choice(residents)}/activity" for _ in range(requests)]
+        alerts = [f"/api/v1/alerts?resident_id={rng.choice(residents)}&limit=50" for _ in range(requests)]
+        timed(client, timeline[:50] + alerts[:50])  # warm-up: connections, plans, caches
+        print(f"\nsequential requests as care staff of centre 1 ({len(residents)} residents in scope), keep-alive HTTP:")
+        worst = max(
+            report("24 h timeline (hourly)", timed(client, timeline)), report("alert list (one resident)", timed(client, alerts))
+        )
+    print(f"\ntarget p99 <= 50 ms: {'met' if worst <= 50 else 'NOT met'} (worst p99 {worst:.1f} ms)")
+    return worst <= 50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    name = f"ecbench_api_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = url_for(args.admin_url, name)
+    try:
+        report_ = migrate(url)
+        print(f"database {name} ({report_.flavour}); generating {DAYS} days for {HOMES} homes...")
+        t0 = time.monotonic()
+        generate(url, datetime.now(UTC))
+        print(f"  generated in {time.monotonic() - t0:.0f} s")
+        process = start_api(url, args.port)
+        try:
+            measure(args.port, url, args.requests)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    finally:
+        if not args.keep:
+            with psycopg.connect(args.admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
