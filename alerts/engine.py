@@ -2,7 +2,8 @@
 
 - inbox: LISTEN eldercare_inbox wakes it, polling guarantees progress; each batch is one
   transaction (rules, alerts, history, outbox rows, inbox delete).
-- periodic: every ``evaluation_interval_s`` each home is judged in its own transaction.
+- periodic: every ``evaluation_interval_s`` (clock time: shorter in wall time under the
+  simulator's accelerated clock) each home is judged in its own transaction.
 - escalation and outbox: due escalations, then due notifications, woken early when this copy
   has just enqueued something.
 
@@ -32,6 +33,7 @@ from eldercare.config import Settings
 log = logs.get("alerts")
 CHANNEL = "eldercare_inbox"
 _ERROR_BACKOFF_S = 1.0
+_MIN_WALL_INTERVAL_S = 0.05
 
 
 class Engine:
@@ -112,9 +114,22 @@ class Engine:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._listen(stop), name="alerts-listen")
             group.create_task(self._loop(stop, "inbox", self._inbox_step, self.inbox_wake, self.cfg.inbox_poll_interval_s))
-            group.create_task(self._loop(stop, "periodic", self._periodic_step, None, self.cfg.evaluation_interval_s))
-            group.create_task(self._loop(stop, "outbox", self._outbox_step, self.outbox_wake, self.cfg.outbox_poll_interval_s))
+            periodic, outbox = (
+                self._clock_interval(self.cfg.evaluation_interval_s),
+                self._clock_interval(self.cfg.outbox_poll_interval_s),
+            )
+            group.create_task(self._loop(stop, "periodic", self._periodic_step, None, periodic))
+            group.create_task(self._loop(stop, "outbox", self._outbox_step, self.outbox_wake, outbox))
         log.info("alerts_stopped")
+
+    def _clock_interval(self, interval_s: float) -> float:
+        """Wall seconds between passes whose interval is in clock time.
+
+        Under the simulator's accelerated clock a 30-s evaluation interval must stay 30 simulated
+        seconds, or a 10-minute long-lie rule would be judged hours (simulated) late; a floor keeps
+        a very fast clock from turning the loop into a busy spin."""
+        speed = float(getattr(self.clock, "speed", 1.0))
+        return max(_MIN_WALL_INTERVAL_S, interval_s / speed) if speed > 1 else interval_s
 
     async def _inbox_step(self) -> None:
         await self.drain_inbox()

@@ -39,6 +39,15 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
+class TemperatureWindow:
+    """The home's temperature readings within the cold rule's window, summarised by the database."""
+
+    first_at: datetime
+    min_c: float
+    max_c: float
+
+
+@dataclass(frozen=True)
 class HomeSnapshot:
     """Everything the periodic rules read about one home, loaded in one transaction."""
 
@@ -51,8 +60,8 @@ class HomeSnapshot:
     devices: Sequence[DeviceInfo] = ()
     # motion (with area), door_open and door_close, sorted by time, the last day or more
     events: Sequence[ActivityEvent] = ()
-    # (ts, °C) of every temperature reading within the cold rule's window
-    temperatures: Sequence[tuple[datetime, float]] = ()
+    # every thermometer's readings over the cold rule's window (None: no reading in it)
+    temperatures: TemperatureWindow | None = None
     # when the fall of the still-unresolved fall alert happened
     open_fall_at: datetime | None = None
     absences: Sequence[Absence] = ()
@@ -163,19 +172,18 @@ def _cold_home(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: R
     if not cfg.enabled:
         result["cold_home"] = None
         return
-    window = [(ts, v) for ts, v in home.temperatures if (now - ts).total_seconds() <= cfg.hold_s and ts <= now]
-    if not window:
+    window = home.temperatures
+    if window is None:
         return  # no thermometer data: cannot judge
-    values = [v for _, v in window]
-    spans_window = (now - min(ts for ts, _ in window)).total_seconds() >= cfg.hold_s / 2
-    if max(values) < cfg.below_c and spans_window:
+    spans_window = (now - window.first_at).total_seconds() >= cfg.hold_s / 2
+    if window.max_c < cfg.below_c and spans_window:
         result["cold_home"] = finding(
             "cold_home",
-            f"The home has been cold for {minutes_en(cfg.hold_s)}: at most {max(values):.1f} °C (limit {cfg.below_c:.1f} °C).",
-            f"室内持续低温 {minutes_zh(cfg.hold_s)}：最高 {max(values):.1f} °C（下限 {cfg.below_c:.1f} °C）。",
-            {"max_c": max(values), "below_c": cfg.below_c},
+            f"The home has been cold for {minutes_en(cfg.hold_s)}: at most {window.max_c:.1f} °C (limit {cfg.below_c:.1f} °C).",
+            f"室内持续低温 {minutes_zh(cfg.hold_s)}：最高 {window.max_c:.1f} °C（下限 {cfg.below_c:.1f} °C）。",
+            {"max_c": window.max_c, "below_c": cfg.below_c},
         )
-    elif min(values) >= cfg.below_c + cfg.clear_margin_c:
+    elif window.min_c >= cfg.below_c + cfg.clear_margin_c:
         result["cold_home"] = None
 
 

@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
-from alerts.rules import DeviceInfo, HomeSnapshot
+from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow
 from eldercare import logs
 
 log = logs.get("alerts")
@@ -34,7 +34,7 @@ SELECT ts, CASE WHEN metric = 'motion' THEN 'motion' WHEN value > 0 THEN 'door_o
        room
   FROM readings
  WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
-   AND ((metric = 'motion' AND value > 0) OR metric = 'door_open')
+   AND metric IN ('motion', 'door_open') AND (metric = 'door_open' OR value > 0)
 UNION ALL
 SELECT ts, CASE WHEN type = 'presence' THEN 'motion' WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
        room
@@ -44,8 +44,8 @@ SELECT ts, CASE WHEN type = 'presence' THEN 'motion' WHEN data->>'state' = 'open
  ORDER BY 1
 """
 _TEMPERATURES = """
-SELECT ts, value FROM readings
- WHERE home_id = %s AND metric = 'temperature_c' AND ts > %s AND ts <= %s ORDER BY ts
+SELECT min(ts) AS first_at, min(value) AS min_c, max(value) AS max_c FROM readings
+ WHERE home_id = %s AND metric = 'temperature_c' AND ts > %s AND ts <= %s
 """
 _OPEN_FALL = """
 SELECT (evidence->>'fall_at')::timestamptz AS fall_at FROM alerts
@@ -92,7 +92,7 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
         last_door_state=home.get("last_door_state"),
         devices=devices,
         events=await activity(conn, ctx.home_id, now - EVENT_WINDOW, now),
-        temperatures=[(r["ts"], r["value"]) for r in temps],
+        temperatures=TemperatureWindow(**temps[0]) if temps and temps[0]["first_at"] is not None else None,
         open_fall_at=falls[0]["fall_at"] if falls else None,
         absences=absences,
         routine=routine,

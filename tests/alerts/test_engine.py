@@ -321,3 +321,46 @@ async def test_an_item_the_engine_cannot_handle_is_dead_lettered_and_others_proc
     assert [a[1] for a in alerts_of(db_url, "good")] == ["sos"]
     assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
     assert sql(db_url, "SELECT source, home_id, reason FROM dead_letters") == [("alerts", "bad", "alert_engine_error")]
+
+
+async def test_cold_home_from_stored_temperatures_and_auto_resolved_when_warm_again(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    healthy_home(db_url, "h1", T0 + timedelta(hours=3))
+    add_motion(db_url, "h1", T0)
+
+    def temperature(at: datetime, value: float, seq: int) -> None:
+        sql(
+            db_url,
+            "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)"
+            " VALUES ('h1', 'h1-t', %s, %s, 'temperature_c', %s, 'bedroom')",
+            (seq, at, value),
+        )
+
+    for minute in range(0, 31, 5):
+        temperature(T0 + timedelta(minutes=minute), 14.5, minute)
+    clock = FixedClock(T0 + timedelta(minutes=30))
+    async with engine_for(settings_for(make_settings, clear_hold_s=60), clock) as engine:
+        assert (await engine.evaluate_once()).opened == ["cold_home"]
+        for minute in range(35, 95, 5):
+            temperature(T0 + timedelta(minutes=minute), 19.0, minute)
+        clock.current = T0 + timedelta(minutes=90)
+        await engine.evaluate_once()
+        clock.advance(timedelta(seconds=60))
+        assert (await engine.evaluate_once()).resolved == ["cold_home"]
+    (explanation,) = sql(db_url, "SELECT explanation_en FROM alerts")
+    assert "14.5 °C" in explanation[0]
+
+
+async def test_loop_intervals_are_clock_time_under_the_simulators_clock(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    from eldercare.clock import ScaledClock
+
+    async with engine_for(settings_for(make_settings), ScaledClock(start=T0, speed=100)) as engine:
+        assert engine._clock_interval(30) == 0.3
+        engine.clock = ScaledClock(start=T0, speed=100_000)
+        assert engine._clock_interval(30) == 0.05  # floored: no busy spin
+        engine.clock = FixedClock(T0)
+        assert engine._clock_interval(30) == 30

@@ -10,7 +10,7 @@ import pytest
 from alerts.event_rules import InboxItem, event_finding
 from alerts.inactivity import ActivityEvent
 from alerts.rule_settings import DEFAULT_RULES, RuleSettings, parse_rule_settings
-from alerts.rules import DeviceInfo, HomeSnapshot, evaluate_home
+from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, evaluate_home
 
 UTC_ZONE = ZoneInfo("UTC")
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -200,10 +200,9 @@ def test_door_left_open_boundary() -> None:
     assert evaluate_home(closed, DEFAULT_RULES, NOW)["door_left_open"] is None
 
 
-def temps(*values: float) -> list[tuple[datetime, float]]:
-    """Readings spread over the last 30 minutes, oldest first."""
-    step = 1800 / len(values)
-    return [(ago(seconds=1800 - i * step), v) for i, v in enumerate(values)]
+def temps(*values: float, first_at: datetime | None = None) -> TemperatureWindow:
+    """Readings over the last 30 minutes, as the database summarises them."""
+    return TemperatureWindow(first_at or ago(minutes=29), min(values), max(values))
 
 
 def test_cold_home_fires_below_and_clears_only_above_the_margin() -> None:
@@ -215,7 +214,7 @@ def test_cold_home_fires_below_and_clears_only_above_the_margin() -> None:
 
 
 def test_one_cold_reading_is_not_a_cold_home() -> None:
-    assert "cold_home" not in evaluate_home(home(temperatures=[(ago(minutes=1), 10.0)]), DEFAULT_RULES, NOW)
+    assert "cold_home" not in evaluate_home(home(temperatures=temps(10.0, first_at=ago(minutes=1))), DEFAULT_RULES, NOW)
 
 
 def test_low_battery_with_a_clear_band() -> None:
