@@ -39,8 +39,21 @@ class Batch:
         # heartbeats is bounded too.
         self.readings += 0 if isinstance(result, Decoded) and isinstance(result.message, ReadingBatch) else 1
 
+    def halves(self) -> tuple[Batch, Batch]:
+        """The first and second half of the items, in order (to isolate a message the database refuses)."""
+        middle = len(self.items) // 2
+        return _of(self.items[:middle], self.started), _of(self.items[middle:], self.started)
+
     def __len__(self) -> int:
         return len(self.items)
 
     def age_s(self) -> float:
         return time.monotonic() - self.started if self.items else 0.0
+
+
+def _of(items: list[Item], started: float) -> Batch:
+    batch = Batch(started=started)
+    for item in items:
+        batch.add(item.delivery, item.result)
+    batch.started = started
+    return batch

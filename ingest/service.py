@@ -21,9 +21,16 @@ import asyncio
 import gc
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_exponential_jitter,
+)
 
 from eldercare import logs
 from eldercare.clock import Clock
@@ -36,7 +43,7 @@ from eldercare.mqtt.manual_ack import ManualAckSubscriber
 from ingest.batch import Batch
 from ingest.metrics import IngestMetrics
 from ingest.rollup import Rollup
-from ingest.store import Store, WriteResult
+from ingest.store import DatabaseRefusedError, Store, WriteResult
 
 _log = logs.get("ingest")
 _TAKE = 512  # deliveries taken from the inbox per wake-up
@@ -190,21 +197,37 @@ class Pipeline:
             )
 
     async def _commit(self, batch: Batch) -> WriteResult:
-        """Commit, retrying with exponential backoff and jitter until it works (or we are cancelled).
+        """Commit ``batch``; a message the database refuses is isolated by halving and dead-lettered.
 
-        Permanent errors are retried too, slowly and loudly: dropping the batch would lose data,
-        and a crash would only meet the same batch again after the restart.
+        Halving costs a few extra transactions for the one bad batch, and keeps every good message
+        of it; acknowledgement still waits until every part is committed.
+        """
+        try:
+            return await self._retrying(lambda: self._store.write(batch, self._clock.now()))
+        except DatabaseRefusedError as exc:
+            if len(batch) == 1:
+                item, error = batch.items[0], str(exc.args[0])
+                _log.warning("ingest_write_failed", error=error, topic=item.delivery.topic)
+                return await self._retrying(lambda: self._store.write_failed(item, error, self._clock.now()))
+            first, second = batch.halves()
+            return (await self._commit(first)).merged(await self._commit(second))
+
+    async def _retrying(self, write: Callable[[], Awaitable[WriteResult]]) -> WriteResult:
+        """Retry with exponential backoff and jitter until it works (or we are cancelled).
+
+        Other permanent errors are retried too, slowly and loudly: dropping the batch would lose
+        data, and a crash would only meet the same batch again after the restart.
         """
         cfg = self._settings.ingest
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(EldercareError),
+            retry=retry_if_exception_type(EldercareError) & retry_if_not_exception_type(DatabaseRefusedError),
             wait=wait_exponential_jitter(multiplier=cfg.retry_min_s, max=cfg.retry_max_s, jitter=cfg.retry_min_s),
             before_sleep=self._before_retry,
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                return await self._store.write(batch, self._clock.now())
+                return await write()
         raise AssertionError("unreachable: tenacity retries forever or re-raises")  # pragma: no cover
 
     def _before_retry(self, state: RetryCallState) -> None:

@@ -18,12 +18,17 @@ import psycopg
 from eldercare.contracts import Decoded, Rejection, RejectReason
 from eldercare.contracts.payloads import Message
 from eldercare.db.pool import translate
-from eldercare.errors import TransientError
+from eldercare.errors import PermanentError, TransientError
 from ingest import sql
 from ingest.batch import Batch, Item
 from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids
 
 SOURCE = "ingest"
+WRITE_FAILED = "write_failed"  # the dead-letter reason of a message the database refused
+
+
+class DatabaseRefusedError(PermanentError):
+    """The batch holds a message the database refuses whatever the retries (``args[0]``: error class)."""
 
 
 @dataclass
@@ -39,6 +44,17 @@ class WriteResult:
     @property
     def duplicates(self) -> int:
         return self.readings_staged - self.readings_new
+
+    def merged(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            messages=self.messages + other.messages,
+            readings_staged=self.readings_staged + other.readings_staged,
+            readings_new=self.readings_new + other.readings_new,
+            events_new=self.events_new + other.events_new,
+            statuses_new=self.statuses_new + other.statuses_new,
+            dead_letters=self.dead_letters + other.dead_letters,
+            reading_hours=self.reading_hours | other.reading_hours,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,19 +97,42 @@ class Store:
         return conn
 
     async def write(self, batch: Batch, now: datetime) -> WriteResult:
-        """Commit ``batch``; raises TransientError (retry) or PermanentError. Nothing is acknowledged here."""
+        """Commit ``batch``. Raises TransientError (retry it), DatabaseRefusedError (some message in it
+        is unstorable: isolate it) or PermanentError. Nothing is acknowledged here."""
         try:
             conn = await self._connection()
             async with conn.transaction():
                 result, homes = await _write(conn, batch, now, self._homes)
-        except psycopg.Error as exc:
-            await self._discard_broken()
-            raise translate(exc) from exc
-        except OSError as exc:
-            await self._discard_broken()
-            raise TransientError(f"database unavailable: {type(exc).__name__}") from exc
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
         self._homes |= homes  # only after commit: a rolled-back batch proves nothing
         return result
+
+    async def write_failed(self, item: Item, error: str, now: datetime) -> WriteResult:
+        """Dead-letter one message the database refused (reason ``write_failed``), in its own transaction."""
+        letter = DeadLetter(item.delivery.topic, _home_of(item), item.delivery.payload, WRITE_FAILED, error)
+        try:
+            conn = await self._connection()
+            async with conn.transaction(), conn.cursor() as cur:
+                await _insert_dead_letters(cur, [letter], now)
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
+        return WriteResult(messages=1, dead_letters=Counter({WRITE_FAILED: 1}))
+
+    async def _translate(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, psycopg.Error | OSError):
+            await self._discard_broken()
+        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
+            # A value the contract allows but the schema does not (e.g. a queue depth beyond int4):
+            # the same message would fail forever, so the caller isolates and dead-letters it.
+            return DatabaseRefusedError(type(exc).__name__)
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return TransientError("statement timeout: the database is overloaded")
+        if isinstance(exc, psycopg.Error):
+            return translate(exc)
+        if isinstance(exc, OSError):
+            return TransientError(f"database unavailable: {type(exc).__name__}")
+        return exc
 
     async def _discard_broken(self) -> None:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
@@ -178,6 +217,10 @@ def _verdicts(decoded: list[Item], homes: set[str], owners: dict[str, str]) -> t
 
 def _dead(item: Item, home: str, reason: RejectReason, detail: str) -> DeadLetter:
     return DeadLetter(item.delivery.topic, home, item.delivery.payload, reason.value, detail)
+
+
+def _home_of(item: Item) -> str | None:
+    return item.result.message.home_id if isinstance(item.result, Decoded) else item.result.home_id
 
 
 def _message(item: Item) -> Message:

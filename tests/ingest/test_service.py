@@ -247,3 +247,22 @@ async def test_metrics_endpoint_counts_what_happened(
         assert metric(port, "ingest_batch_readings_count") >= 1
         assert metric(port, "ingest_commit_seconds_count") >= 1
         assert metric(port, "ingest_unacknowledged_messages") == 0
+
+
+async def test_a_message_the_database_refuses_is_isolated_and_dead_lettered(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    register_homes(db_url, ["home-a"])
+    # A long flush interval puts all three messages into one batch, which must then be split.
+    settings = _settings(make_settings, topic_root, flush_interval_s=1.0)
+    # The contract bounds queue_depth below only; home_state.queue_depth is an int4.
+    poison = Heartbeat(home_id="home-a", ts=T0, uptime_s=1, queue_depth=2**40)
+    before, after = temperature_batch("home-a", "temp-1", 0, 10), temperature_batch("home-a", "temp-1", 10, 10)
+    async with running_ingest(settings) as task:
+        await publish(settings, [before, poison, after])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == 1, what="dead letter")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 20, what="the good messages")
+        assert not task.done()
+    assert rows(db_url, "SELECT reason, detail, topic FROM dead_letters") == [
+        ("write_failed", "NumericValueOutOfRange", f"{topic_root}/v1/home-a/heartbeat")
+    ]
