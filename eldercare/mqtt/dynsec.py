@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import aiomqtt
 
 from eldercare.config import MqttEndpoint, Settings
 from eldercare.contracts.topics import VERSION
@@ -49,6 +53,8 @@ def service_acls(root: str) -> list[dict[str, Any]]:
     every_home = f"{root}/{VERSION}/+/#"
     return [
         {"acltype": "subscribePattern", "topic": every_home, "allow": True, "priority": 0},
+        # Mosquitto 2.0 checks a shared subscription with its "$share/<group>/" prefix.
+        {"acltype": "subscribePattern", "topic": f"$share/+/{every_home}", "allow": True, "priority": 0},
         {"acltype": "publishClientReceive", "topic": every_home, "allow": True, "priority": 0},
         {"acltype": "publishClientSend", "topic": f"{root}/{VERSION}/+/config", "allow": True, "priority": 0},
     ]
@@ -56,7 +62,11 @@ def service_acls(root: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class BrokerAdmin:
-    """Sends dynamic-security commands as the broker's admin client."""
+    """Sends dynamic-security commands as the broker's admin client.
+
+    Each operation opens its own short connection; to provision many homes (the simulator), open one
+    :meth:`session` and call the same operations on it.
+    """
 
     settings: Settings
     endpoint: MqttEndpoint
@@ -70,35 +80,64 @@ class BrokerAdmin:
         password = api.broker_admin_password.get_secret_value()
         return cls(settings, settings.mqtt_endpoint.with_credentials(api.broker_admin_username, password))
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[DynsecSession]:
+        """One admin connection for several commands. Raises PermanentError for bad admin credentials."""
+        client_id = f"eldercare-dynsec-{uuid.uuid4().hex[:12]}"
+        try:
+            async with connect(self.settings, client_id=client_id, endpoint=self.endpoint) as client:
+                await client.subscribe(RESPONSE_TOPIC, qos=1)
+                yield DynsecSession(client, self.settings.mqtt.connect_timeout_s)
+        except MqttError as exc:
+            raise TransientError(f"dynamic-security exchange failed: {exc}") from exc
+
+    async def provision_home(self, root: str, home_id: str, password: str) -> None:
+        async with self.session() as session:
+            await session.provision_home(root, home_id, password)
+
+    async def set_password(self, username: str, password: str) -> None:
+        async with self.session() as session:
+            await session.set_password(username, password)
+
+    async def remove_home(self, home_id: str) -> None:
+        async with self.session() as session:
+            await session.remove_home(home_id)
+
+    async def provision_service(self, root: str, username: str, password: str) -> None:
+        async with self.session() as session:
+            await session.provision_service(root, username, password)
+
+
+class DynsecSession:
+    """Commands over one connected admin client; answers are matched by correlation data."""
+
+    def __init__(self, client: aiomqtt.Client, timeout_s: float) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+
     async def execute(self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Run ``commands`` in order; raise DynsecError on an error unless its text contains one of ``tolerate``."""
         correlation = uuid.uuid4().hex
         tagged = [{**command, "correlationData": f"{correlation}-{i}"} for i, command in enumerate(commands)]
-        try:
-            responses = await self._round_trip(tagged, correlation)
-        except MqttError as exc:
-            raise TransientError(f"dynamic-security round trip failed: {exc}") from exc
+        await self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}).encode(), qos=1)
+        responses = await self._answer(correlation)
         for response in responses:
             error = response.get("error")
             if error and not any(text in str(error) for text in tolerate):
                 raise DynsecError(f"{response.get('command')}: {error}")
         return responses
 
-    async def _round_trip(self, commands: list[dict[str, Any]], correlation: str) -> list[dict[str, Any]]:
-        client_id = f"eldercare-dynsec-{correlation[:12]}"
-        async with connect(self.settings, client_id=client_id, endpoint=self.endpoint) as client:
-            await client.subscribe(RESPONSE_TOPIC, qos=1)
-            await client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}).encode(), qos=1)
-            async with asyncio.timeout(self.settings.mqtt.connect_timeout_s):
-                async for message in client.messages:
-                    payload = (
-                        json.loads(bytes(message.payload).decode()) if isinstance(message.payload, bytes | bytearray) else {}
-                    )
-                    responses = [
-                        r for r in payload.get("responses", []) if str(r.get("correlationData", "")).startswith(correlation)
-                    ]
-                    if responses:
-                        return responses
+    async def _answer(self, correlation: str) -> list[dict[str, Any]]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async for message in self._client.messages:
+                    raw = message.payload if isinstance(message.payload, bytes | bytearray) else b"{}"
+                    responses = json.loads(bytes(raw).decode()).get("responses", [])
+                    mine = [r for r in responses if str(r.get("correlationData", "")).startswith(correlation)]
+                    if mine:
+                        return mine
+        except TimeoutError:
+            raise TransientError(f"no dynamic-security answer within {self._timeout_s} s") from None
         raise TransientError("the broker closed the dynamic-security exchange without an answer")
 
     async def provision_home(self, root: str, home_id: str, password: str) -> None:
@@ -117,7 +156,7 @@ class BrokerAdmin:
 
     async def client_roles(self, username: str) -> set[str]:
         responses = await self.execute([{"command": "getClient", "username": username}])
-        client = (responses[0].get("data") or {}).get("client") or {} if responses else {}
+        client = ((responses[0].get("data") or {}).get("client") or {}) if responses else {}
         return {str(r.get("rolename")) for r in client.get("roles", [])}
 
     async def set_password(self, username: str, password: str) -> None:

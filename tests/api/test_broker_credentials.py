@@ -19,6 +19,7 @@ from eldercare.clock import FixedClock
 from eldercare.config import Settings
 from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
+from eldercare.mqtt.dynsec import BrokerAdmin
 from tests.api.conftest import World, login
 from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
 
@@ -134,3 +135,31 @@ async def test_a_home_the_broker_refuses_is_not_registered(
     assert [h["id"] for h in (await client.get("/api/v1/homes", headers=admin)).json() if h["id"].startswith("home-x")] == [
         "home-xd"
     ]
+
+
+async def test_service_account_reads_every_home_and_writes_only_config(
+    broker_client: tuple[httpx.AsyncClient, Settings], world: World
+) -> None:
+    client, settings = broker_client
+    admin = await login(client, "admin")
+    pw_a = await _register(client, admin, "home-xs", world.centre_a)
+    broker = BrokerAdmin.from_settings(settings)
+    assert broker is not None
+    async with broker.session() as session:  # one admin connection for several commands
+        await session.provision_service(ROOT, "ingest-1", "service-password-1")
+        await session.provision_service(ROOT, "ingest-1", "service-password-2")  # idempotent; re-keys
+    endpoint = settings.mqtt_endpoint
+    with pytest.raises(PermanentError):
+        async with connect(settings, client_id="svc-old", endpoint=endpoint.with_credentials("ingest-1", "service-password-1")):
+            pass
+    async with (
+        connect(settings, client_id="svc", endpoint=endpoint.with_credentials("ingest-1", "service-password-2")) as service,
+        connect(settings, client_id="gw-s", endpoint=endpoint.with_credentials("home-xs", pw_a)) as home,
+    ):
+        await service.subscribe(f"$share/ingest/{ROOT}/v1/+/status", qos=1)  # workers use shared subscriptions
+        await home.subscribe(f"{ROOT}/v1/home-xs/config", qos=1)
+        await service.publish(f"{ROOT}/v1/home-xs/status", b"forged-by-service", qos=1)  # services never speak for a home
+        await home.publish(f"{ROOT}/v1/home-xs/status", b"online", qos=1)
+        assert await _collect(service, "online") == [f"{ROOT}/v1/home-xs/status=online"]
+        await service.publish(f"{ROOT}/v1/home-xs/config", b"cfg", qos=1)
+        assert await _collect(home, "cfg") == [f"{ROOT}/v1/home-xs/config=cfg"]
