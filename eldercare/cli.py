@@ -144,6 +144,25 @@ def db_migrate() -> None:
     click.echo(f"schema up to date ({report.flavour}; {len(report.applied)} applied, {report.already_applied} already applied)")
 
 
+@db.command("maintain")
+def db_maintain() -> None:
+    """Apply retention and refresh recent roll-ups (plain PostgreSQL); sync TimescaleDB policies."""
+    from eldercare.db.maintain import maintain
+    from eldercare.lifecycle import clock_from
+
+    settings = settings_or_exit()
+    retention = {"readings": settings.db.readings_retention_days, "events": settings.db.events_retention_days}
+    try:
+        report = maintain(settings.database_url, now=clock_from(settings).now(), retention_days=retention)
+    except EldercareError as exc:
+        fail(str(exc))
+    if report.flavour == "timescaledb":
+        click.echo("TimescaleDB: retention policies set; compression and roll-ups run as extension jobs")
+        return
+    deleted = ", ".join(f"{table} {count}" for table, count in report.deleted.items())
+    click.echo(f"deleted expired rows: {deleted}; refreshed {report.rollup_hours} h of activity roll-ups")
+
+
 @db.command("status")
 def db_status() -> None:
     """List migrations and whether each is applied."""

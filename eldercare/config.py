@@ -86,6 +86,8 @@ class DatabaseSettings(_Group):
     statement_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     # auto: use TimescaleDB when the server has the extension; require: refuse to migrate without it
     timescaledb: Literal["auto", "require", "off"] = "auto"
+    readings_retention_days: int = Field(default=400, ge=1, le=36_500, description="`eldercare db maintain` drops older readings")
+    events_retention_days: int = Field(default=1095, ge=1, le=36_500, description="`eldercare db maintain` drops older events")
 
 
 class MqttSettings(_Group):
