@@ -358,16 +358,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             broker.stop()
 
 
+def ceiling_run(homes: Sequence[str], tag: str, batched: list[list[tuple[str, bytes]]], batch_size: int) -> float:
+    with database(f"bench_ingest_ceiling_{tag}") as url:
+        register(url, homes)
+        ceiling = copy_ceiling(url, [m for share in batched for m in share], batch_size)
+    print(f"  (a) COPY ceiling (staging + INSERT ON CONFLICT), fresh database: {ceiling:,.0f} rows/s")
+    return ceiling
+
+
 def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, broker: PrivateBroker) -> None:
     print(f"ingest benchmark: {os.cpu_count()} CPUs; broker, PostgreSQL, publishers and ingest on this machine")
     batched = [plan(homes, args.readings, args.per_message, 0, share, args.publishers) for share in range(args.publishers)]
     single = [plan(homes, args.single, 1, 5_000_000, share, args.publishers) for share in range(args.publishers)]
     total_batched = sum(len(json.loads(p)["readings"]) for s in batched for _, p in s)
 
-    with database(f"bench_ingest_ceiling_{run}") as url:
-        register(url, homes)
-        ceiling = copy_ceiling(url, [m for share in batched for m in share], args.batch_size)
-    print(f"  (a) COPY ceiling (staging + INSERT ON CONFLICT): {ceiling:,.0f} rows/s")
+    ceilings = [ceiling_run(homes, f"{run}_before", batched, args.batch_size)]
 
     with database(f"bench_ingest_e2e_{run}") as url:
         register(url, homes)
@@ -386,6 +391,11 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
                 copy.process.terminate()
                 copy.process.wait(timeout=30)
 
+    # Measured again after the end-to-end runs: the load from other work on this machine varies, and
+    # the ratio is taken against the better of the two ceilings (the harder target).
+    ceilings.append(ceiling_run(homes, f"{run}_after", batched, args.batch_size))
+    ceiling = max(ceilings)
+
     with database(f"bench_ingest_naive_{run}") as url:
         register(url, homes)
         naive_rate = naive(url, broker.url, homes, args.naive)
@@ -395,7 +405,7 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
     print("summary")
     print(f"  end to end batched       {batched_rate:>12,.0f} readings/s")
     print(f"  end to end one/message   {single_rate:>12,.0f} readings/s")
-    print(f"  (a) COPY ceiling         {ceiling:>12,.0f} rows/s")
+    print(f"  (a) COPY ceiling         {ceiling:>12,.0f} rows/s   (best of {', '.join(f'{c:,.0f}' for c in ceilings)})")
     print(f"  (b) naive subscriber     {naive_rate:>12,.0f} readings/s")
     print(f"  batched / ceiling        {batched_rate / ceiling:>12.2f}   (target >= 0.5)")
     print(f"  batched / naive          {batched_rate / naive_rate:>12.1f}   (target >= 10)")

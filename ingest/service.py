@@ -154,26 +154,23 @@ class Pipeline:
     async def batch_loop(self, handoff: asyncio.Queue[Batch | None], stop: asyncio.Event) -> None:
         interval = self._settings.ingest.flush_interval_s
         batch = Batch()
-        try:
-            while not stop.is_set():
-                wait = interval - batch.age_s() if batch.items else interval
-                deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
-                self._metrics.received.inc(len(deliveries))
-                for delivery in deliveries:
-                    batch.add(delivery, decode(delivery.topic, delivery.payload, root=self._root))
-                    if self._full(batch):
-                        await handoff.put(batch)
-                        batch = Batch()
-                if batch.items and batch.age_s() >= interval:
+        while not stop.is_set():
+            wait = interval - batch.age_s() if batch.items else interval
+            deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
+            self._metrics.received.inc(len(deliveries))
+            for delivery in deliveries:
+                batch.add(delivery, decode(delivery.topic, delivery.payload, root=self._root))
+                if self._full(batch):
                     await handoff.put(batch)
                     batch = Batch()
-            if batch.items:
-                await handoff.put(batch)  # drain: commit and acknowledge what we hold
-        finally:
-            if not handoff.full():
-                handoff.put_nowait(None)
-            else:
-                await handoff.put(None)
+            if batch.items and batch.age_s() >= interval:
+                await handoff.put(batch)
+                batch = Batch()
+        if batch.items:
+            await handoff.put(batch)  # drain: commit and acknowledge what we hold
+        # The end marker only on a clean stop; on failure the task group cancels the writer (and a
+        # blocking put here could wait forever for a writer that is gone).
+        await handoff.put(None)
 
     async def write_loop(self, handoff: asyncio.Queue[Batch | None]) -> None:
         while (batch := await handoff.get()) is not None:
