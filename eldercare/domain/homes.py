@@ -11,15 +11,22 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import psycopg
 from argon2 import PasswordHasher
 
 from eldercare.contracts.topics import valid_home_id
 from eldercare.errors import NotFoundError, PermanentError
-from eldercare.mqtt.dynsec import BrokerAdmin
 
 _HASHER = PasswordHasher()
+
+
+class HomeProvisioner(Protocol):
+    """Where home credentials take effect: ``eldercare.mqtt.dynsec.BrokerAdmin`` (one connection per
+    call) or one of its sessions (one connection for many homes, as the simulator registers them)."""
+
+    async def provision_home(self, root: str, home_id: str, password: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ async def register_home(
     *,
     home_id: str,
     care_centre_id: int,
-    broker: BrokerAdmin | None,
+    broker: HomeProvisioner | None,
     topic_root: str,
     now: datetime,
     label: str | None = None,
@@ -77,7 +84,7 @@ async def register_home(
 
 
 async def rotate_credentials(
-    conn: psycopg.AsyncConnection, *, home_id: str, broker: BrokerAdmin | None, topic_root: str, now: datetime
+    conn: psycopg.AsyncConnection, *, home_id: str, broker: HomeProvisioner | None, topic_root: str, now: datetime
 ) -> HomeCredentials:
     """A new password for the home; the old one stops working at the broker. The caller commits."""
     password = generate_password()

@@ -12,15 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from api.app import create_app
 from eldercare.clock import FixedClock
 from eldercare.config import Settings
+from eldercare.domain.homes import register_home, verify_password
 from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
 from eldercare.mqtt.dynsec import BrokerAdmin
-from tests.api.conftest import World, login
+from tests.api.conftest import NOW, World, login
 from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
 
 ADMIN, ADMIN_PASSWORD = "dynsec-admin", "dynsec-admin-password"
@@ -163,3 +165,27 @@ async def test_service_account_reads_every_home_and_writes_only_config(
         assert await _collect(service, "online") == [f"{ROOT}/v1/home-xs/status=online"]
         await service.publish(f"{ROOT}/v1/home-xs/config", b"cfg", qos=1)
         assert await _collect(home, "cfg") == [f"{ROOT}/v1/home-xs/config=cfg"]
+
+
+async def test_domain_registers_many_homes_over_one_admin_session(
+    broker_client: tuple[httpx.AsyncClient, Settings], world: World, db_url: str
+) -> None:
+    """The path the simulator takes (it cannot import the API): eldercare.domain.homes with one dynsec session."""
+    _, settings = broker_client
+    broker = BrokerAdmin.from_settings(settings)
+    assert broker is not None
+    async with await psycopg.AsyncConnection.connect(db_url) as conn, broker.session() as session:
+        created = [
+            await register_home(conn, home_id=f"sim-{i}", care_centre_id=world.centre_a, broker=session, topic_root=ROOT, now=NOW)
+            for i in range(3)
+        ]
+        await conn.commit()
+        cur = await conn.execute("SELECT id, mqtt_password_hash FROM homes WHERE id LIKE 'sim-%%' ORDER BY id")
+        stored = await cur.fetchall()
+    assert [row[0] for row in stored] == ["sim-0", "sim-1", "sim-2"]
+    assert all(verify_password(h, c.password) and c.password not in h for (_, h), c in zip(stored, created, strict=True))
+    for creds in created:
+        async with connect(
+            settings, client_id=creds.home_id, endpoint=settings.mqtt_endpoint.with_credentials(creds.home_id, creds.password)
+        ) as gw:
+            await gw.publish(f"{ROOT}/v1/{creds.home_id}/heartbeat", b"hb", qos=1)
