@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ApiContext
+from api.request_log import RequestLog
 from api.routes import (
     activity,
     alerts,
@@ -106,4 +107,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    app.add_middleware(RequestLog)
     return app
