@@ -188,6 +188,7 @@ class Zigbee2MqttDriver:
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.subscribed = asyncio.Event()
+        self.sessions = 0  # subscriptions made so far (reconnects included)
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         attempt = 0
@@ -217,6 +218,7 @@ class Zigbee2MqttDriver:
         async with connect_edge(self._mqtt, self._endpoint, client_id=self._client_id, persistent=False) as conn:
             await conn.subscribe(f"{self._base}/#", timeout_s=self._mqtt.connect_timeout_s)
             self._log.info("edge_z2m_subscribed", devices=len(self._devices))
+            self.sessions += 1
             self.subscribed.set()
             async for incoming in conn.messages():
                 if not incoming.retain:

@@ -7,6 +7,7 @@ contract models, and it needs knobs the shared :func:`eldercare.mqtt.connect` do
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
@@ -27,6 +28,19 @@ class Incoming:
     retain: bool
 
 
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that aiomqtt's ``asyncio.wait_for`` swallowed.
+
+    On Python 3.11, ``wait_for`` returns the result instead of raising CancelledError when the awaited
+    PUBACK/SUBACK completes in the same loop turn as the cancellation. The task then runs on as if never
+    cancelled, and whoever cancelled it (a task group tearing the agent down) waits forever. The
+    request is still counted by ``Task.cancelling()``, so we can honour it here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class EdgeConnection:
     """One connected client; every method raises TransientError when the connection is gone."""
 
@@ -39,12 +53,14 @@ class EdgeConnection:
             await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout_s)
         except aiomqtt.MqttError as exc:
             raise translate(exc) from exc
+        _raise_if_cancelled()
 
     async def subscribe(self, topic_filter: str, *, qos: int = 1, timeout_s: float) -> None:
         try:
             await self._client.subscribe(topic_filter, qos=qos, timeout=timeout_s)
         except aiomqtt.MqttError as exc:
             raise translate(exc) from exc
+        _raise_if_cancelled()
 
     async def messages(self) -> AsyncIterator[Incoming]:
         """Incoming messages until the connection drops (then TransientError, never a silent end)."""
@@ -56,6 +72,13 @@ class EdgeConnection:
         except aiomqtt.MqttError as exc:
             raise translate(exc) from exc
         raise TransientError("the message stream ended")
+
+
+async def _enter(client: aiomqtt.Client) -> None:
+    try:
+        await client.__aenter__()
+    except aiomqtt.MqttError as exc:
+        raise translate(exc) from exc
 
 
 def _tls_context(mqtt: MqttSettings) -> ssl.SSLContext:
@@ -95,10 +118,18 @@ async def connect_edge(
     # aiomqtt warns on every publish past 10 pending calls; a gateway replaying its queue has
     # hundreds pending by design.
     client.pending_calls_threshold = 65_535
+    attempt = asyncio.ensure_future(_enter(client))
     try:
-        await client.__aenter__()
-    except aiomqtt.MqttError as exc:
-        raise translate(exc) from exc
+        await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        # Cancelled mid-connect, aiomqtt would leave the half-open socket behind (it connects in an
+        # executor thread). Let the attempt end (bounded by connect_timeout_s), close what it opened,
+        # then go on being cancelled.
+        await asyncio.wait({attempt})
+        if not attempt.cancelled() and attempt.exception() is None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+        raise
     try:
         yield EdgeConnection(client)
     finally:

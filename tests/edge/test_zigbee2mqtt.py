@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from eldercare.contracts.payloads import DeviceKind, Metric, Room
 from eldercare.errors import ConfigError
 from eldercare.mqtt import connect
 from tests.edge.helpers import Collector, agent_config, make_agent, running, wait_until
+from tests.support.broker import PrivateBroker
+from tests.support.processes import run_cli
 
 PIR = DeviceRef("pir-kitchen", DeviceKind.MOTION, Room.KITCHEN)
 DOOR = DeviceRef("door-front", DeviceKind.DOOR, Room.ENTRY)
@@ -170,3 +173,55 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
 def _heartbeat_devices(collector: Collector) -> dict[str, Any]:
     beats = collector.heartbeats()
     return {d.device: d for d in beats[-1].devices} if beats else {}
+
+
+async def test_the_driver_reconnects_when_the_zigbee2mqtt_broker_restarts(
+    edge_settings: Callable[..., Settings],
+    private_broker: Callable[..., PrivateBroker],
+    home_id: str,
+    topic_root: str,
+    tmp_path: Path,
+) -> None:
+    local = private_broker(persistence=False)
+    settings = edge_settings()  # the platform side stays on the shared broker
+    z2m_settings = edge_settings(mqtt_url=local.url)
+    driver = Zigbee2MqttDriver(
+        endpoint=parse_mqtt_url(local.url),
+        mqtt=settings.mqtt,
+        base_topic="zigbee2mqtt",
+        devices={"Kitchen PIR": PIR},
+        client_id=f"z2m-{home_id}",
+    )
+    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), driver)
+
+    async def press_motion() -> None:
+        async with connect(z2m_settings, client_id=f"z2m-pub-{home_id}") as z2m:
+            await z2m.publish("zigbee2mqtt/Kitchen PIR", b'{"occupancy": true}', qos=1)
+
+    async with Collector(settings, home_id) as collector, running(agent):
+        await wait_until(driver.subscribed.is_set)
+        await press_motion()
+        await collector.wait_for(lambda: len(collector.readings()) == 1)
+        await asyncio.to_thread(local.restart)
+        await wait_until(lambda: driver.sessions == 2 and driver.subscribed.is_set())
+        await press_motion()
+        await collector.wait_for(lambda: len(collector.readings()) == 2)
+    assert [r.seq for r in collector.readings()] == [0, 1]
+
+
+def test_refused_zigbee2mqtt_credentials_are_fatal(
+    env_for: Callable[..., dict[str, str]], private_broker: Callable[..., PrivateBroker], home_id: str, tmp_path: Path
+) -> None:
+    local = private_broker(users={"z2m": "right"})
+    map_file = tmp_path / "devices.json"
+    map_file.write_text(json.dumps(DEVICE_MAP))
+    env = env_for(
+        edge__home_id=home_id,
+        edge__driver="zigbee2mqtt",
+        edge__zigbee2mqtt_url=local.url_as("z2m", "wrong"),
+        edge__zigbee2mqtt_device_map=str(map_file),
+        edge__data_dir=str(tmp_path / "gw"),
+    )
+    result = run_cli(["edge"], env, timeout_s=60)
+    assert result.returncode == 1, result.stderr
+    assert "refused" in result.stderr
