@@ -36,7 +36,7 @@ const I18N = {
   },
 };
 const SEVERITY_RANK = { critical: 4, high: 3, medium: 2, low: 1 };
-const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), streamAbort: null, view: "login" };
+const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), drafts: new Map(), streamAbort: null, view: "login" };
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => (I18N[state.lang][key] ?? key);
 
@@ -164,38 +164,70 @@ function handleEvent(block) {
 // Most severe first, then the oldest: the alert that has waited longest at a level comes first.
 const queueOrder = (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (Date.parse(a.opened_at) - Date.parse(b.opened_at));
 
+// Re-rendering must not wipe what a worker is typing: unchanged alerts keep their element, drafts
+// (note, outcome) live in state.drafts, and the focused field gets its focus back after a reorder.
 function renderQueues() {
   const all = [...state.alerts.values()];
+  const focused = document.activeElement?.closest?.(".alert") ? document.activeElement : null;
   for (const [status, list, count] of [["open", "#open-queue", "#open-count"], ["acknowledged", "#ack-queue", "#ack-count"]]) {
-    const items = all.filter((a) => a.status === status).sort(queueOrder);
-    $(list).replaceChildren(...items.map(renderAlert));
+    const host = $(list);
+    const existing = new Map([...host.children].map((li) => [Number(li.dataset.alertId), li]));
+    const items = all.filter((a) => a.status === status).sort(queueOrder).map((alert) => {
+      const li = existing.get(alert.id);
+      if (li && li.dataset.version === version(alert) && li.dataset.lang === state.lang) {
+        li.querySelector(".age").textContent = ago(alert.opened_at);
+        return li;
+      }
+      return renderAlert(alert);
+    });
+    const same = items.length === host.children.length && items.every((li, i) => li === host.children[i]);
+    if (!same) host.replaceChildren(...items);
     $(count).textContent = items.length;
   }
+  if (focused && document.contains(focused) && document.activeElement !== focused) focused.focus();
+}
+
+const version = (alert) => `${alert.status}|${alert.updated_at}|${alert.escalation_level}|${alert.assigned_to}`;
+
+function draftOf(id) {
+  if (!state.drafts.has(id)) state.drafts.set(id, { note: "", outcome: "resident_ok" });
+  return state.drafts.get(id);
 }
 
 function renderAlert(alert) {
   const li = $("#alert-template").content.firstElementChild.cloneNode(true);
+  const draft = draftOf(alert.id);
   li.dataset.alertId = alert.id;
   li.dataset.severity = alert.severity;
-  li.dataset.testid = `alert-${alert.id}`;
+  li.dataset.version = version(alert);
+  li.dataset.lang = state.lang;
   li.querySelector(".sev").textContent = t(`s_${alert.severity}`);
   li.querySelector(".kind").textContent = t(`k_${alert.kind}`);
   li.querySelector(".who").textContent = alert.resident_name || alert.home_id;
   li.querySelector(".age").textContent = ago(alert.opened_at);
   li.querySelector(".explanation").textContent = state.lang === "zh-CN" ? alert.explanation_zh : alert.explanation_en;
   li.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  li.querySelector(".note").placeholder = t("note_placeholder");
+  const noteInput = li.querySelector(".note");
+  const outcome = li.querySelector(".outcome");
+  noteInput.placeholder = t("note_placeholder");
+  noteInput.value = draft.note;
+  outcome.value = draft.outcome;
+  noteInput.oninput = () => { draft.note = noteInput.value; };
+  outcome.onchange = () => { draft.outcome = outcome.value; };
   const ack = li.querySelector(".ack");
   ack.hidden = alert.status !== "open";
-  const note = () => li.querySelector(".note").value.trim() || null;
-  const act = (fn) => async () => { try { const updated = await fn(); state.alerts.set(updated.id, updated); renderQueues(); } catch (e) { console.warn(e); } };
+  const note = () => draft.note.trim() || null;
+  const act = (fn) => async () => {
+    try {
+      const updated = await fn();
+      draft.note = "";
+      if (updated.status === "resolved") { state.alerts.delete(updated.id); state.drafts.delete(updated.id); } else state.alerts.set(updated.id, updated);
+      renderQueues();
+    } catch (e) { console.warn(e); }
+  };
   ack.onclick = act(() => post(`/api/v1/alerts/${alert.id}/acknowledge`, { note: note() }));
-  li.querySelector(".resolve").onclick = act(async () => {
-    const updated = await post(`/api/v1/alerts/${alert.id}/resolve`, { outcome: li.querySelector(".outcome").value, note: note() });
-    state.alerts.delete(updated.id);
-    return { ...updated, status: "resolved" };
-  });
-  li.querySelector(".comment").onclick = act(() => (note() ? post(`/api/v1/alerts/${alert.id}/comments`, { note: note() }) : Promise.reject(new Error("empty"))));
+  li.querySelector(".resolve").onclick = act(() => post(`/api/v1/alerts/${alert.id}/resolve`, { outcome: draft.outcome, note: note() }));
+  li.querySelector(".comment").onclick = act(() => (note() ? post(`/api/v1/alerts/${alert.id}/comments`, { note: note() }) : Promise.reject(new Error("empty note"))));
   return li;
 }
 

@@ -87,8 +87,24 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
         status, by = conn.execute("SELECT status, acknowledged_by FROM alerts WHERE id = %s", (new,)).fetchone()  # type: ignore[misc]
     assert (status, by) == ("acknowledged", world.users["staff_a"])
 
-    # Resolve it with an outcome: it disappears from every queue.
+    # A note survives the live re-rendering of the queue, and is recorded as a comment.
     acked = page.get_by_test_id("ack-queue").locator(f'[data-alert-id="{new}"]')
+    acked.locator("input.note").fill("电话联系了女儿")
+    with psycopg.connect(db_url) as conn:  # another alert arrives while the worker is typing
+        insert_alert(
+            conn, home="home-a1", resident=world.resident_x, centre=world.centre_a, kind="sos", severity="high", opened=NOW
+        )
+    expect(open_queue.locator("li")).to_have_count(2, timeout=WAIT_MS)
+    expect(acked.locator("input.note")).to_have_value("电话联系了女儿")
+    acked.get_by_test_id("comment-button").click()
+    expect(acked.locator("input.note")).to_have_value("", timeout=WAIT_MS)
+    with psycopg.connect(db_url) as conn:
+        notes = [
+            row[0] for row in conn.execute("SELECT note FROM alert_history WHERE alert_id = %s AND action = 'commented'", (new,))
+        ]
+    assert notes == ["电话联系了女儿"]
+
+    # Resolve it with an outcome: it disappears from every queue.
     acked.locator("select.outcome").select_option("visited")
     acked.get_by_test_id("resolve-button").click()
     expect(page.locator(f'[data-alert-id="{new}"]')).to_have_count(0, timeout=WAIT_MS)
@@ -97,6 +113,7 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
     page.get_by_test_id("lang-toggle").click()
     expect(page.locator("h1")).to_have_text("eldercare · care dashboard")
     expect(open_queue).to_contain_text("Fall")
+    expect(open_queue).to_contain_text("SOS")
     expect(open_queue).to_contain_text("fall detected")
     assert page.evaluate("document.documentElement.lang") == "en"
 
