@@ -26,6 +26,7 @@ from api.routes import (
     stream,
     summary,
     telecare,
+    users,
 )
 from eldercare import __version__, logs
 from eldercare.clock import Clock
@@ -47,7 +48,22 @@ Invalid input answers 422 with the offending field in `detail[].loc`.
 """
 
 # Every router, in matching order: the stream's fixed path must come before `/alerts/{alert_id}`.
-ROUTERS = (auth, centres, telecare, homes, residents, activity, readings, summary, devices, stream, alerts, board, dashboard)
+ROUTERS = (
+    auth,
+    users,
+    centres,
+    telecare,
+    homes,
+    residents,
+    activity,
+    readings,
+    summary,
+    devices,
+    stream,
+    alerts,
+    board,
+    dashboard,
+)
 
 
 def _error(code: int, detail: str) -> JSONResponse:
