@@ -26,10 +26,13 @@ class InboxItem:
 
     @property
     def source_key(self) -> str | None:
-        """What makes a redelivered event recognisable: its device and sequence number."""
+        """What makes a redelivered event recognisable: ingest's own key (device, seq, ts).
+
+        The timestamp is part of it so that a device whose sequence restarted (a factory reset)
+        can never have a new SOS mistaken for an old one."""
         if self.device_id is None or self.seq is None:
             return None
-        return f"event:{self.device_id}:{self.seq}"
+        return f"event:{self.device_id}:{self.seq}:{self.ts.isoformat()}"
 
 
 def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Finding | None:

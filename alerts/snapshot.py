@@ -6,6 +6,7 @@ absences, routine_models), so a restarted engine, or another copy, judges exactl
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,7 +121,10 @@ async def relearn(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime) -
     history = await activity(conn, ctx.home_id, since, now)
     rows = await _rows(conn, _ABSENCES, (ctx.resident_id, since, now))
     absences = [(r["starts_at"], r["ends_at"]) for r in rows]
-    model = learn_routine(history, ctx.zone, now=now, settings=cfg.to_inactivity_settings(), absences=absences)
+    # Weeks of history can take a while to learn: off the event loop, so an SOS is not kept waiting.
+    model = await asyncio.to_thread(
+        learn_routine, history, ctx.zone, now=now, settings=cfg.to_inactivity_settings(), absences=absences
+    )
     await conn.execute(_SAVE_ROUTINE, (ctx.resident_id, Jsonb(model.to_dict()), now, model.days_of_history))
     log.info("routine_learned", resident_id=ctx.resident_id, days=model.days_of_history, trusted=model.trusted)
     return model

@@ -364,3 +364,16 @@ async def test_loop_intervals_are_clock_time_under_the_simulators_clock(
         assert engine._clock_interval(30) == 0.05  # floored: no busy spin
         engine.clock = FixedClock(T0)
         assert engine._clock_interval(30) == 30
+
+
+async def test_a_device_whose_sequence_restarted_still_raises_a_new_sos(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    async with engine_for(settings_for(make_settings), FixedClock(T0)) as engine:
+        add_inbox(db_url, "h1", "sos", T0, seq=1)
+        await engine.inbox_once()
+        sql(db_url, "UPDATE alerts SET status = 'resolved', resolved_at = %s", (T0,))
+        add_inbox(db_url, "h1", "sos", T0 + timedelta(hours=1), seq=1)  # after a factory reset
+        assert (await engine.inbox_once()).opened == ["sos"]
+    assert [a[3] for a in alerts_of(db_url)] == ["resolved", "open"]
