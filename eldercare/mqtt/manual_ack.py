@@ -114,6 +114,7 @@ class ManualAckSubscriber:
         client.connect_timeout = mqtt.connect_timeout_s
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
@@ -223,6 +224,10 @@ class ManualAckSubscriber:
         # Subscribe on every connect: a resumed session already has the subscriptions (harmless),
         # a lost session (broker restarted without persistence, session expired) needs them again.
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._topic_filters])
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # The broker is unreachable (refused, timed out): paho retries with backoff; say so once per try.
+        _log.warning("mqtt_connect_failed", host=self._endpoint.host, port=self._endpoint.port)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Any) -> None:
         refused = [str(code) for code in reasons if code.is_failure]

@@ -172,3 +172,29 @@ def test_refused_credentials_exit_1_with_a_clear_message(
     assert ingest.process is not None
     assert ingest.process.wait(timeout=60) == 1
     assert "broker refused the connection" in ingest.log_text()
+
+
+async def test_starts_before_the_broker_and_connects_when_it_comes_up(
+    db_url: str,
+    env_for: Callable[..., dict[str, str]],
+    make_settings: Callable[..., Settings],
+    private_broker: Callable[..., PrivateBroker],
+    tmp_path: Path,
+    topic_root: str,
+) -> None:
+    broker = private_broker()
+    broker.stop()
+    register_homes(db_url, HOMES)
+    ingest = _ingest(env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url)
+    ingest.start()
+    try:
+        await asyncio.sleep(1.0)  # a few refused connection attempts (the service must not give up)
+        assert ingest.process is not None
+        assert ingest.process.poll() is None
+        assert '"mqtt_connect_failed"' in ingest.log_text()
+        broker.start()
+        await asyncio.to_thread(ingest.wait_for_log, '"ingest_ready"', 60)
+        await publish(make_settings(mqtt_url=broker.url), stream(HOMES, 1_000, 100))
+        await wait_until(lambda: scalar(db_url, COUNT) == 1_000, what="readings")
+    finally:
+        assert ingest.stop() == 0
