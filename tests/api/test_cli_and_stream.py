@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +16,6 @@ from tests.support.processes import cli_env, run_cli
 
 
 def test_users_add_creates_the_first_admin_and_linked_family(env_for: Callable[..., dict[str, str]], db_url: str) -> None:
-    import subprocess
-    import sys
-
     env = cli_env(env_for())
     add = [sys.executable, "-m", "eldercare", "users", "add"]
     first = subprocess.run(
@@ -63,8 +62,10 @@ def test_users_add_reports_every_usage_problem_with_exit_2(env_for: Callable[...
     assert result.returncode == 2
     assert "--centre" in result.stderr
     assert "--username" in result.stderr
-    short = run_cli(["users", "add", "--role", "admin", "--username", "admin2", "--password-stdin"], env_for())
-    assert short.returncode == 2  # empty password from stdin
+    add = [sys.executable, "-m", "eldercare", "users", "add", "--role", "admin", "--username", "admin2", "--password-stdin"]
+    short = subprocess.run(add, input="short\n", env=cli_env(env_for()), capture_output=True, text=True, timeout=60, check=False)
+    assert short.returncode == 2
+    assert "at least 10 characters" in short.stderr
 
 
 def test_api_refuses_to_start_without_a_real_secret(env_for: Callable[..., dict[str, str]]) -> None:
