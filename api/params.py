@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import HTTPException, Path, status
+from fastapi import HTTPException, Path, Query, status
 from pydantic import AfterValidator, Field
 
 MAX_BIGINT = 2**63 - 1
@@ -14,7 +14,10 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
 Id = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="numeric id")]
-HomeId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$", description="home id (= its MQTT username)")]
+HOME_ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{1,63}$"
+HomeId = Annotated[str, Path(pattern=HOME_ID_PATTERN, description="home id (= its MQTT username)")]
+HomeFilter = Annotated[str | None, Query(pattern=HOME_ID_PATTERN, description="only this home")]
+DeviceId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$", description="device id")]
 
 
 def _known_zone(name: str) -> str:

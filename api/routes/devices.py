@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User
+from api.params import DeviceId, HomeFilter
 from api.scope import HOME_VISIBLE
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -47,12 +48,10 @@ def _params(ctx: Ctx, user: User, **extra: Any) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[Device])
-async def list_devices(
-    user: User, ctx: Ctx, conn: Conn, home_id: str | None = Query(default=None, max_length=64)
-) -> list[dict[str, Any]]:
+async def list_devices(user: User, ctx: Ctx, conn: Conn, home_id: HomeFilter = None) -> list[dict[str, Any]]:
     return await fetch_all(conn, _LIST, _params(ctx, user, home=home_id))
 
 
 @router.get("/{device_id}", response_model=Device, responses={404: {"description": "not found or outside your scope"}})
-async def get_device(device_id: str, user: User, ctx: Ctx, conn: Conn) -> dict[str, Any]:
+async def get_device(device_id: DeviceId, user: User, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     return await fetch_visible(conn, _ONE, _params(ctx, user, id=device_id))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, User, Writer
-from api.params import Id, PlainText
+from api.params import HomeFilter, Id, PlainText
 from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
@@ -125,9 +125,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[Resident])
-async def list_residents(
-    user: User, conn: Conn, home_id: str | None = Query(default=None, max_length=64)
-) -> list[dict[str, Any]]:
+async def list_residents(user: User, conn: Conn, home_id: HomeFilter = None) -> list[dict[str, Any]]:
     return await fetch_all(conn, _LIST, user.params(home=home_id))
 
 
