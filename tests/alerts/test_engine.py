@@ -26,7 +26,13 @@ T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 def settings_for(make_settings: Callable[..., Settings], **alerts: object) -> Settings:
-    values: dict[str, object] = {"clear_hold_s": 60, "notify_retry_min_s": 1, "notify_retry_max_s": 8, "notify_timeout_s": 5}
+    values: dict[str, object] = {
+        "clear_hold_s": 60,
+        "notify_retry_min_s": 1,
+        "notify_retry_max_s": 8,
+        "notify_timeout_s": 5,
+        "evaluation_interval_s": 0.002,
+    }
     values.update(alerts)
     return make_settings(alerts=values)
 
@@ -153,6 +159,7 @@ async def test_flapping_door_gives_one_alert_and_auto_resolves_after_the_clear_h
         await engine.evaluate_once()
         assert [a[1:] for a in alerts_of(db_url)] == [("door_left_open", "medium", "open")]
         door("closed", clock.current)
+        clock.advance(timedelta(seconds=1))
         await engine.evaluate_once()  # the hold counts from the first evaluation that sees it clear
         clock.advance(timedelta(seconds=59))
         await engine.evaluate_once()
@@ -294,6 +301,7 @@ async def test_an_alert_staff_resolved_does_not_reopen_until_the_condition_clear
         await engine.evaluate_once()  # still open, but staff handled it: no new alert
         assert len(alerts_of(db_url)) == 1
         sql(db_url, "UPDATE home_state SET last_door_state = 'closed', last_door_at = %s", (clock.now(),))
+        clock.advance(timedelta(seconds=1))
         await engine.evaluate_once()
         clock.advance(timedelta(seconds=60))
         await engine.evaluate_once()  # clear for the hold: armed again
@@ -351,6 +359,23 @@ async def test_cold_home_from_stored_temperatures_and_auto_resolved_when_warm_ag
         assert (await engine.evaluate_once()).resolved == ["cold_home"]
     (explanation,) = sql(db_url, "SELECT explanation_en FROM alerts")
     assert "14.5 °C" in explanation[0]
+
+
+async def test_copies_share_the_periodic_work_a_home_judged_moments_ago_is_skipped(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    clock = FixedClock(T0)
+    settings = settings_for(make_settings, evaluation_interval_s=30)
+    async with engine_for(settings, clock) as first, engine_for(settings, clock) as second:
+        await first.evaluate_once()
+        clock.advance(timedelta(seconds=14))
+        await second.evaluate_once()  # judged 14 s ago by the other copy: skipped
+        assert second.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") == 0
+        clock.advance(timedelta(seconds=1))
+        await second.evaluate_once()
+        assert second.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") == 1
+    assert sql(db_url, "SELECT evaluated_at FROM alert_home_passes") == [(T0 + timedelta(seconds=15),)]
 
 
 async def test_loop_intervals_are_clock_time_under_the_simulators_clock(
