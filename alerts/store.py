@@ -19,7 +19,10 @@ from psycopg.types.json import Jsonb
 from alerts.context import HomeContext
 from alerts.findings import KINDS, SEVERITY_RANK, Finding
 from alerts.notify.enqueue import enqueue, quiet_until
+from eldercare import logs
 from eldercare.config import AlertsSettings
+
+log = logs.get("alerts")
 
 _COLUMNS = "id, home_id, resident_id, care_centre_id, kind, severity, status, explanation_en, explanation_zh, opened_at"
 _INSERT = f"""
@@ -97,7 +100,9 @@ async def open_or_update(
         created = await cur.fetchone()
         if created is not None:
             await history(conn, created["id"], now, "opened", severity=found.severity, source=source_key)
-            await enqueue(conn, ctx, created, purpose="opened", level=0, now=now)
+            if not await enqueue(conn, ctx, created, purpose="opened", level=0, now=now):
+                # Still on the dashboard, but nobody is pushed: an operator should add a channel.
+                log.warning("alert_without_channels", alert_id=created["id"], care_centre_id=ctx.care_centre_id)
             return Opened(created["id"], created=True)
         await cur.execute(_OPEN, (ctx.home_id, found.kind))
         current = await cur.fetchone()
