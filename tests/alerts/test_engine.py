@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+
 from alerts.notify.enqueue import quiet_until
 from eldercare.clock import FixedClock
 from eldercare.config import Settings
@@ -23,6 +25,7 @@ from tests.alerts.support import (
 )
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+ROOMS = ("bedroom", "bathroom", "kitchen", "living_room")
 
 
 def settings_for(make_settings: Callable[..., Settings], **alerts: object) -> Settings:
@@ -402,3 +405,30 @@ async def test_a_device_whose_sequence_restarted_still_raises_a_new_sos(
         add_inbox(db_url, "h1", "sos", T0 + timedelta(hours=1), seq=1)  # after a factory reset
         assert (await engine.inbox_once()).opened == ["sos"]
     assert [a[3] for a in alerts_of(db_url)] == ["resolved", "open"]
+
+
+async def test_not_up_by_the_usual_time_from_the_learned_routine(db_url: str, make_settings: Callable[..., Settings]) -> None:
+    seed_home(db_url)
+    day0 = datetime(2026, 3, 1, tzinfo=UTC)
+    rows: list[tuple[datetime, str]] = []
+    for day in range(10):  # up at 07:00 through four rooms, busy all day, in bed at 23:00
+        start = day0 + timedelta(days=day)
+        rows.append((start + timedelta(hours=3), "bedroom"))
+        rows += [(start + timedelta(hours=7, minutes=5 * i), room) for i, room in enumerate(ROOMS)]
+        rows += [(start + timedelta(hours=7, minutes=30 + 20 * i), "kitchen") for i in range(45)]
+        rows.append((start + timedelta(hours=23), "bedroom"))
+    today = day0 + timedelta(days=10)
+    rows += [(today + timedelta(hours=6, minutes=15 * i), "bedroom") for i in range(8)]  # restless, never up
+    with psycopg.connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room) VALUES ('h1', 'h1-m1', %s, %s, 'motion', 1, %s)",
+            [(seq, at, room) for seq, (at, room) in enumerate(rows)],
+        )
+    now = today + timedelta(hours=8, minutes=5)
+    healthy_home(db_url, "h1", now)
+    async with engine_for(settings_for(make_settings), FixedClock(now)) as engine:
+        assert (await engine.evaluate_once()).opened == ["not_up"]
+    ((kind, severity, en, zh),) = sql(db_url, "SELECT kind, severity, explanation_en, explanation_zh FROM alerts")
+    assert (kind, severity) == ("not_up", "medium")
+    assert "usually up by 07:00" in en
+    assert "起床" in zh
