@@ -67,11 +67,17 @@ async function api(path, options = {}) {
 const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
 // ---- language -----------------------------------------------------------------------------
+function setStreamState(key) {
+  state.streamState = key;
+  $("#stream-state").textContent = key ? t(key) : "";
+}
+
 function applyLanguage() {
   document.documentElement.lang = state.lang;
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $("#lang-toggle").textContent = state.lang === "zh-CN" ? "English" : "中文";
+  setStreamState(state.streamState);
   renderQueues();
   if (state.view === "board") loadBoard();
   if (state.view === "resident" && state.resident) loadResident(state.resident);
@@ -98,6 +104,7 @@ function show(view) {
 async function startSession() {
   const me = await api("/api/v1/auth/me");
   $("#whoami").textContent = me.username;
+  document.querySelector('.tab[data-view="queue"]').hidden = me.role === "family";  // families have no queue
   show(me.role === "family" ? "board" : "queue");
   if (me.role !== "family") connectStream();
 }
@@ -107,6 +114,8 @@ function logout() {
   const refresh = tokens.refresh;
   tokens.clear();
   state.alerts.clear();
+  state.drafts.clear();
+  setStreamState(null);
   renderQueues();
   if (refresh) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: refresh }) });
   show("login");
@@ -121,14 +130,14 @@ async function connectStream() {
     try {
       const r = await fetch("/api/v1/alerts/stream", { headers: { Authorization: `Bearer ${tokens.access}` }, signal: abort.signal });
       if (r.status === 401) { if (!(await refreshTokens())) { logout(); return; } continue; }
-      $("#stream-state").textContent = t("live");
+      setStreamState("live");
       state.alerts.clear();
       await readEvents(r.body.getReader());
       await refreshTokens();  // the server ends the stream when the access token expires
     } catch (err) {
       if (abort.signal.aborted) return;
     }
-    $("#stream-state").textContent = t("reconnecting");
+    setStreamState("reconnecting");
     await new Promise((resolve) => setTimeout(resolve, 1500));
   }
 }

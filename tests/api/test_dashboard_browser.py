@@ -126,5 +126,13 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
     expect(page.locator("#resident-name")).to_have_text("Resident X", timeout=WAIT_MS)
     expect(page.get_by_test_id("timeline").locator("svg rect")).not_to_have_count(0, timeout=WAIT_MS)
 
+    # Log out; a family member sees the board with their relative only, and no alert queue.
+    page.locator("#logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible(timeout=WAIT_MS)
+    _log_in(page, api_server.url, "family_x")
+    expect(board.locator("tr")).to_have_count(1, timeout=WAIT_MS)
+    expect(board.locator(f'tr[data-resident-id="{world.resident_x}"]')).to_be_visible()
+    expect(page.get_by_role("button", name="Alert queue")).to_be_hidden()
+
     assert external == []  # every asset and call stays on our own origin: no CDN
     context.close()
