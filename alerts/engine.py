@@ -29,6 +29,7 @@ from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_i
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
+from eldercare.errors import EldercareError
 
 log = logs.get("alerts")
 CHANNEL = "eldercare_inbox"
@@ -158,7 +159,7 @@ class Engine:
                 delay = interval_s
             except Exception as exc:  # noqa: BLE001 - a task boundary: log, back off, keep serving
                 self.metrics.loop_errors.labels(name).inc()
-                log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=str(exc)[:300])
+                log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=_safe_detail(exc))
                 delay = _ERROR_BACKOFF_S
             await _wait_any(stop, wake, delay)
 
@@ -187,6 +188,16 @@ class Engine:
         while not stop.is_set():
             async for _ in conn.notifies(timeout=0.5):
                 self.inbox_wake.set()
+
+
+def _safe_detail(exc: Exception) -> str | None:
+    """What may be logged about an error: our own messages and connection trouble, never a
+    message that could quote a row's values (health data)."""
+    if isinstance(exc, EldercareError | psycopg.OperationalError):
+        return str(exc)[:300]
+    if isinstance(exc, psycopg.Error):
+        return exc.sqlstate
+    return None
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:
