@@ -20,6 +20,7 @@ from api.routes import (
     centres,
     dashboard,
     devices,
+    health,
     homes,
     readings,
     residents,
@@ -49,6 +50,7 @@ Invalid input answers 422 with the offending field in `detail[].loc`.
 
 # Every router, in matching order: the stream's fixed path must come before `/alerts/{alert_id}`.
 ROUTERS = (
+    health,
     auth,
     users,
     centres,

@@ -151,3 +151,8 @@ def test_family_stream_holds_only_their_resident(api_server: RunningApi, world: 
                 break
     assert [e[1]["id"] for e in _events(lines)] == [world.alert_x]
     assert SECRET not in api_server.process.log_text()
+
+
+def test_healthz_needs_no_token(api_server: RunningApi, world: World) -> None:
+    response = httpx.get(f"{api_server.url}/healthz", timeout=10)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
