@@ -1,6 +1,9 @@
 """The ingest service: MQTT (shared subscription, manual ack) to PostgreSQL, exactly once.
 
-Three tasks share one event loop:
+Messages travel in two lanes, each an MQTT session of its own (shared subscription, manual ack)
+with its own database connection: ``bulk`` (readings, heartbeats) and ``urgent`` (events, gateway
+status), so an alert-worthy event never queues behind a backlog of readings. Each lane runs a
+batcher and a writer; with the rollup, all share one event loop:
 
 - the batcher takes deliveries from the subscriber in arrival order, decodes them through the
   contract and closes a batch when it reaches ``batch_size`` readings, half the receive maximum in
@@ -23,6 +26,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -36,7 +40,7 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.contracts import decode
-from eldercare.contracts.topics import UPSTREAM_KINDS, shared_subscription, subscription
+from eldercare.contracts.topics import MessageKind, shared_subscription, subscription
 from eldercare.errors import EldercareError, PermanentError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import ManualAckSubscriber
@@ -47,6 +51,7 @@ from ingest.store import DatabaseRefusedError, Store, WriteResult
 
 _log = logs.get("ingest")
 _TAKE = 512  # deliveries taken from the inbox per wake-up
+_URGENT_WINDOW = 100  # receive maximum of the events/status session: they come one by one
 
 
 def tune_garbage_collector() -> None:
@@ -61,13 +66,37 @@ def tune_garbage_collector() -> None:
 
 
 def client_id_for(settings: Settings) -> str:
-    """Stable across restarts, so the broker resumes this copy's session and redelivers its backlog."""
+    """Stable across restarts, so the broker resumes this copy's session and redelivers its backlog.
+
+    Two copies must not share one (the broker would hand the session back and forth).
+    """
     return settings.ingest.client_id or f"eldercare-ingest-{settings.instance or socket.gethostname()}"
 
 
-def topic_filters(settings: Settings) -> list[str]:
-    root, group = settings.mqtt.topic_root, settings.ingest.shared_group
-    return [shared_subscription(group, subscription(root, kind)) for kind in UPSTREAM_KINDS]
+@dataclass(frozen=True)
+class Lane:
+    """One MQTT session and one database connection for some message kinds.
+
+    Events and gateway status travel in a lane of their own: in one ordered stream, an SOS would
+    wait behind every readings message the broker queued before it (seconds, in a burst).
+    """
+
+    name: str
+    kinds: tuple[MessageKind, ...]
+    client_suffix: str
+    receive_maximum: int
+
+    def topic_filters(self, settings: Settings) -> list[str]:
+        root, group = settings.mqtt.topic_root, settings.ingest.shared_group
+        return [shared_subscription(group, subscription(root, kind)) for kind in self.kinds]
+
+
+def lanes(settings: Settings) -> list[Lane]:
+    window = settings.ingest.max_inflight_messages
+    return [
+        Lane("bulk", (MessageKind.READINGS, MessageKind.HEARTBEAT), "", window),
+        Lane("urgent", (MessageKind.EVENTS, MessageKind.STATUS), "-urgent", min(window, _URGENT_WINDOW)),
+    ]
 
 
 async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
@@ -78,35 +107,42 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
     """
     clock = clock or clock_from(settings)
     cfg = settings.ingest
-    store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
-                  statement_timeout_s=settings.db.statement_timeout_s)  # fmt: skip
     rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
-    subscriber = ManualAckSubscriber(
-        settings,
-        client_id=client_id_for(settings),
-        topic_filters=topic_filters(settings),
-        receive_maximum=cfg.max_inflight_messages,
-    )
-    metrics = IngestMetrics(lambda: subscriber.unacknowledged)
+    subscribers = {
+        lane.name: ManualAckSubscriber(
+            settings,
+            client_id=client_id_for(settings) + lane.client_suffix,
+            topic_filters=lane.topic_filters(settings),
+            receive_maximum=lane.receive_maximum,
+        )
+        for lane in lanes(settings)
+    }
+    metrics = IngestMetrics(lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()))
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(store.close)
-        await stack.enter_async_context(subscriber)
+        pipelines = []
+        for name, subscriber in subscribers.items():
+            store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
+                          statement_timeout_s=settings.db.statement_timeout_s)  # fmt: skip
+            stack.push_async_callback(store.close)
+            await stack.enter_async_context(subscriber)
+            pipelines.append(Pipeline(name, settings, subscriber, store, rollup, metrics, clock))
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id_for(settings), metrics_port=port, batch_size=cfg.batch_size)
-        handoff: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
-        pipeline = Pipeline(settings, subscriber, store, rollup, metrics, clock)
         async with asyncio.TaskGroup() as group:
-            batcher = group.create_task(pipeline.batch_loop(handoff, stop), name="ingest-batcher")
-            writer = group.create_task(pipeline.write_loop(handoff), name="ingest-writer")
+            draining: list[asyncio.Task[None]] = []
+            for pipeline in pipelines:
+                handoff: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+                draining.append(group.create_task(pipeline.batch_loop(handoff, stop), name=f"ingest-{pipeline.lane}-batcher"))
+                draining.append(group.create_task(pipeline.write_loop(handoff), name=f"ingest-{pipeline.lane}-writer"))
             group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop), name="ingest-rollup")
-            group.create_task(_announce_ready(subscriber, stop, ready), name="ingest-ready")
-            group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, [batcher, writer]), name="ingest-drain")
-    _log.info("ingest_stopped", unacknowledged=subscriber.unacknowledged)
+            group.create_task(_announce_ready(list(subscribers.values()), stop, ready), name="ingest-ready")
+            group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, draining), name="ingest-drain")
+    _log.info("ingest_stopped", unacknowledged=sum(subscriber.unacknowledged for subscriber in subscribers.values()))
 
 
-async def _announce_ready(subscriber: ManualAckSubscriber, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+async def _announce_ready(subscribers: list[ManualAckSubscriber], stop: asyncio.Event, ready: asyncio.Event | None) -> None:
     # paho confirms in its own thread; a short poll is the simplest bridge for a one-off signal.
-    while not subscriber.subscribed.is_set():
+    while not all(subscriber.subscribed.is_set() for subscriber in subscribers):
         if stop.is_set():
             return
         await asyncio.sleep(0.02)
@@ -131,6 +167,7 @@ async def _drain_deadline(stop: asyncio.Event, timeout_s: float, tasks: list[asy
 class Pipeline:
     def __init__(
         self,
+        lane: str,
         settings: Settings,
         subscriber: ManualAckSubscriber,
         store: Store,
@@ -138,6 +175,7 @@ class Pipeline:
         metrics: IngestMetrics,
         clock: Clock,
     ) -> None:
+        self.lane = lane
         self._settings = settings
         self._subscriber = subscriber
         self._store = store
@@ -182,6 +220,7 @@ class Pipeline:
             self._rollup.touched(result.reading_hours)
             _log.info(
                 "ingest_batch",
+                lane=self.lane,
                 messages=result.messages,
                 readings=result.readings_staged,
                 new=result.readings_new,

@@ -46,6 +46,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.ingest.probe import latency_probe, percentile
 from eldercare.config import Settings, load_settings
 from eldercare.contracts import Decoded, decode
 from eldercare.contracts.payloads import ReadingBatch
@@ -380,8 +381,12 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
         try:
             print(f"  end to end, {total_batched:,} readings, {args.per_message} per message, {args.copies} ingest copies, "
                   f"{args.publishers} publishers:")  # fmt: skip
-            batched_rate = end_to_end(copies, broker.url, batched, total_batched)
+            with latency_probe(broker.url, url, ROOT, homes[0]) as latencies:
+                batched_rate = end_to_end(copies, broker.url, batched, total_batched)
             print(f"    {batched_rate:,.0f} readings/s")
+            print(f"    meanwhile, {len(latencies)} SOS events, publish to alert_inbox commit (NOTIFY): "
+                  f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                  f"max {latencies[-1] * 1000 if latencies else float('nan'):.0f} ms")  # fmt: skip
             print(f"  end to end, {args.single:,} readings, one per message:")
             single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
             print(f"    {single_rate:,.0f} readings/s")
