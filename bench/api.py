@@ -203,7 +203,11 @@ def stream_latency(client: httpx.Client, url: str, residents: list[int]) -> list
     with client.stream("GET", "/api/v1/alerts/stream") as response, psycopg.connect(url, autocommit=True) as conn:
         lines = response.iter_lines()
         next(lines)  # the stream is open
+        jitter = random.Random(2)
         for i, resident in enumerate(residents):
+            # The previous event arrived right after a poll; without a random pause every insert would
+            # land at the same point of the polling cycle (always the worst case, one full interval).
+            time.sleep(jitter.random())
             row = conn.execute(_INSERT_LIVE, {"kind": f"bench_live_{i}", "rid": resident}).fetchone()
             assert row is not None
             t0 = time.perf_counter()
