@@ -137,15 +137,18 @@ class Engine:
 
     async def _periodic_step(self) -> None:
         await self.evaluate_once()
-
-    async def _outbox_step(self) -> None:
-        await self.escalate_once()
-        while (await self.deliver_once()).handled:
-            pass
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
             row = await cur.fetchone()
         self.metrics.outbox_pending.set(row[0] if row else 0)
+
+    async def _outbox_step(self) -> None:
+        # Deliver first: when a new alert woke this loop, its notification is what is waiting.
+        while (await self.deliver_once()).handled:
+            pass
+        if await self.escalate_once():
+            while (await self.deliver_once()).handled:
+                pass
 
     async def _loop(
         self, stop: asyncio.Event, name: str, step: Callable[[], Awaitable[None]], wake: asyncio.Event | None, interval_s: float
