@@ -65,24 +65,29 @@ _UNAUTHORISED = HTTPException(
 )
 
 
-async def authenticate(ctx: ApiContext, token: str | None) -> Principal:
-    """The user behind an access token (on a short connection of its own, so streams hold none)."""
+async def _principal(ctx: ApiContext, conn: psycopg.AsyncConnection, token: str | None) -> Principal:
     if not token:
         raise _UNAUTHORISED
     try:
         claims = decode_access_token(ctx.jwt_secret, token, now=ctx.clock.now())
     except TokenInvalidError:
         raise _UNAUTHORISED from None
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(_USER, (claims.user_id,))
-        row = await cur.fetchone()
+    cur = await conn.execute(_USER, (claims.user_id,))
+    row = await cur.fetchone()
     if row is None:
         raise _UNAUTHORISED
     return Principal(user_id=row[0], username=row[1], role=row[2], care_centre_id=row[3], locale=row[4])
 
 
-async def current_user(ctx: Ctx, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    return await authenticate(ctx, token)
+async def authenticate(ctx: ApiContext, token: str | None) -> Principal:
+    """The user behind an access token, on a short connection of its own (streams hold none)."""
+    async with ctx.pool.connection() as conn:
+        return await _principal(ctx, conn, token)
+
+
+async def current_user(ctx: Ctx, conn: Conn, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """The caller, looked up on the request's own connection (one pool checkout per request)."""
+    return await _principal(ctx, conn, token)
 
 
 User = Annotated[Principal, Depends(current_user)]
