@@ -28,7 +28,9 @@ _COLUMNS = "id, home_id, resident_id, care_centre_id, kind, severity, status, ex
 _INSERT = f"""
 INSERT INTO alerts (home_id, resident_id, care_centre_id, kind, severity, explanation_en, explanation_zh, evidence,
                     source_key, opened_at, updated_at, next_escalation_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT %(home)s, %(resident)s, %(centre)s, %(kind)s, %(severity)s, %(en)s, %(zh)s, %(evidence)s, %(source)s::text,
+       %(now)s, %(now)s, %(escalate_at)s
+ WHERE %(source)s::text IS NULL OR NOT EXISTS (SELECT 1 FROM alerts WHERE source_key = %(source)s::text)
 ON CONFLICT DO NOTHING
 RETURNING {_COLUMNS}
 """
@@ -84,19 +86,15 @@ async def open_or_update(
     told_at = now
     if found.severity != "critical":
         told_at = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
+    params = {
+        "home": ctx.home_id, "resident": ctx.resident_id, "centre": ctx.care_centre_id, "kind": found.kind,
+        "severity": found.severity, "en": found.explanation_en, "zh": found.explanation_zh,
+        "evidence": Jsonb(found.evidence), "source": source_key, "now": now,
+        "escalate_at": told_at + delay if delay else None,
+    }  # fmt: skip
     async with conn.cursor(row_factory=dict_row) as cur:
-        if source_key is not None:
-            await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
-            if await cur.fetchone() is not None:
-                return None  # a redelivered event: it has raised its alert already
-        await cur.execute(
-            _INSERT,
-            (
-                ctx.home_id, ctx.resident_id, ctx.care_centre_id, found.kind, found.severity,
-                found.explanation_en, found.explanation_zh, Jsonb(found.evidence), source_key, now, now,
-                told_at + delay if delay else None,
-            ),
-        )  # fmt: skip
+        # One round trip on the hot path: a redelivered event or an open alert of the kind inserts nothing.
+        await cur.execute(_INSERT, params)
         created = await cur.fetchone()
         if created is not None:
             await history(conn, created["id"], now, "opened", severity=found.severity, source=source_key)
@@ -104,6 +102,10 @@ async def open_or_update(
                 # Still on the dashboard, but nobody is pushed: an operator should add a channel.
                 log.warning("alert_without_channels", alert_id=created["id"], care_centre_id=ctx.care_centre_id)
             return Opened(created["id"], created=True)
+        if source_key is not None:
+            await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
+            if await cur.fetchone() is not None:
+                return None  # a redelivered event: it has raised its alert already
         await cur.execute(_OPEN, (ctx.home_id, found.kind))
         current = await cur.fetchone()
     if current is None:

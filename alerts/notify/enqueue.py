@@ -69,12 +69,11 @@ async def enqueue(
     if purpose == "escalation" and level == CONTACTS_LEVEL:
         for key, recipient in _contact_recipients(ctx):
             rows.append((alert["id"], None, Jsonb(recipient), purpose, level, f"{base}:{key}", payload, due, now))
-    inserted = 0
+    if not rows:
+        return 0
     async with conn.cursor() as cur:
-        for row in rows:
-            await cur.execute(_INSERT, row)
-            inserted += cur.rowcount
-    return inserted
+        await cur.executemany(_INSERT, rows)  # pipelined: one round trip for every recipient
+        return max(0, cur.rowcount)
 
 
 async def _channels(conn: AsyncConnection[Any], centre_id: int, tiers: tuple[int, ...], severity: str) -> list[int]:
