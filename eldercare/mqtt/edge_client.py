@@ -28,16 +28,21 @@ class Incoming:
     retain: bool
 
 
-def _raise_if_cancelled() -> None:
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancelled_during(before: int) -> None:
     """Re-raise a cancellation that aiomqtt's ``asyncio.wait_for`` swallowed.
 
     On Python 3.11, ``wait_for`` returns the result instead of raising CancelledError when the awaited
-    PUBACK/SUBACK completes in the same loop turn as the cancellation. The task then runs on as if never
-    cancelled, and whoever cancelled it (a task group tearing the agent down) waits forever. The
-    request is still counted by ``Task.cancelling()``, so we can honour it here.
+    PUBACK/SUBACK completes in the same loop turn as the cancellation; the task then runs on as if
+    never cancelled, and whoever cancelled it (a task group tearing the agent down) waits forever.
+    ``Task.cancelling()`` still counts the request. We compare with its value before the call, not
+    with zero: 3.11's TaskGroup leaves the count raised after a child fails.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if _cancel_requests() > before:
         raise asyncio.CancelledError
 
 
@@ -49,18 +54,20 @@ class EdgeConnection:
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout_s: float) -> None:
         """Publish and, for QoS 1, wait for the PUBACK at most ``timeout_s``."""
+        before = _cancel_requests()
         try:
             await self._client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout_s)
         except aiomqtt.MqttError as exc:
             raise translate(exc) from exc
-        _raise_if_cancelled()
+        _raise_if_cancelled_during(before)
 
     async def subscribe(self, topic_filter: str, *, qos: int = 1, timeout_s: float) -> None:
+        before = _cancel_requests()
         try:
             await self._client.subscribe(topic_filter, qos=qos, timeout=timeout_s)
         except aiomqtt.MqttError as exc:
             raise translate(exc) from exc
-        _raise_if_cancelled()
+        _raise_if_cancelled_during(before)
 
     async def messages(self) -> AsyncIterator[Incoming]:
         """Incoming messages until the connection drops (then TransientError, never a silent end)."""
