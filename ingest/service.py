@@ -50,7 +50,7 @@ from ingest.rollup import Rollup
 from ingest.store import DatabaseRefusedError, Store, WriteResult
 
 _log = logs.get("ingest")
-_TAKE = 512  # deliveries taken from the inbox per wake-up
+_TAKE = 64  # deliveries per wake-up: bounds how long one lane holds the event loop (~20 ms)
 _URGENT_WINDOW = 100  # receive maximum of the events/status session: they come one by one
 
 

@@ -36,12 +36,13 @@ async def _probe(
 ) -> list[float]:
     sent: dict[int, float] = {}
     seen: dict[int, float] = {}
+    started: dict[int, float] = {}  # when ingest began the transaction (alert_inbox.received_at)
     async with (
         await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener,
         await psycopg.AsyncConnection.connect(db_url, autocommit=True) as reader,
     ):
         await listener.execute("LISTEN eldercare_inbox")
-        watcher = asyncio.create_task(_watch(listener, reader, seen))
+        watcher = asyncio.create_task(_watch(listener, reader, seen, started))
         async with connect(settings, client_id=f"bench-probe-{home}") as client:  # type: ignore[arg-type]
             ready.set()
             seq = 0
@@ -54,19 +55,25 @@ async def _probe(
                 await asyncio.sleep(interval_s)
         await asyncio.sleep(5)  # the last events' commits (the streams are drained by now)
         watcher.cancel()
-    return sorted(seen[seq] - sent[seq] for seq in sent if seq in seen)
+    pick = sorted((seen[seq] - sent[seq], started[seq] - sent[seq]) for seq in sent if seq in seen)
+    print("    slowest SOS events (publish->NOTIFY, publish->ingest transaction start) ms:",
+          [(round(a * 1000), round(b * 1000)) for a, b in pick[-8:]])  # fmt: skip
+    return [a for a, _ in pick]
 
 
-async def _watch(listener: psycopg.AsyncConnection, reader: psycopg.AsyncConnection, seen: dict[int, float]) -> None:
+async def _watch(
+    listener: psycopg.AsyncConnection, reader: psycopg.AsyncConnection, seen: dict[int, float], started: dict[int, float]
+) -> None:
     last_id = 0
     async for _ in listener.notifies():
         at = time.time()
         cur = await reader.execute(
-            "SELECT id, seq FROM alert_inbox WHERE id > %s AND device_id = %s ORDER BY id", (last_id, PROBE_DEVICE)
+            "SELECT id, seq, received_at FROM alert_inbox WHERE id > %s AND device_id = %s ORDER BY id", (last_id, PROBE_DEVICE)
         )
-        for row_id, seq in await cur.fetchall():
+        for row_id, seq, received_at in await cur.fetchall():
             last_id = max(last_id, row_id)
             seen.setdefault(seq, at)
+            started.setdefault(seq, received_at.timestamp())
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -385,7 +385,7 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
                 batched_rate = end_to_end(copies, broker.url, batched, total_batched)
             print(f"    {batched_rate:,.0f} readings/s")
             print(f"    meanwhile, {len(latencies)} SOS events, publish to alert_inbox commit (NOTIFY): "
-                  f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                  f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p90 {percentile(latencies, 0.9) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
                   f"max {latencies[-1] * 1000 if latencies else float('nan'):.0f} ms")  # fmt: skip
             print(f"  end to end, {args.single:,} readings, one per message:")
             single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
