@@ -9,10 +9,11 @@ resolved), which stops escalation; ``residents.rule_settings`` (keys: see
 
 Alert kinds and default severities (:data:`alerts.findings.KINDS`)::
 
-    fall high · long_lie critical · sos critical · inactivity high · not_up medium
-    long_absence medium · night_wandering high · bathroom_dwell high · door_left_open medium
+    fall critical · long_lie critical · sos critical · inactivity high · not_up medium
+    long_absence medium · night_wandering critical · bathroom_dwell high · door_left_open medium
     cold_home medium · low_battery low · device_offline medium · gateway_offline high
 
+Critical alerts are never delayed by quiet hours; the others are (delayed, never dropped).
 door_left_open, cold_home, low_battery, device_offline and gateway_offline are resolved by the
 system (outcome ``auto_resolved``) once their condition has been clear for ``clear_hold_s``; the
 others wait for staff. Every change is an ``alert_history`` row (actor NULL = the system):

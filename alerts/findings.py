@@ -22,13 +22,15 @@ class KindInfo:
 
 
 KINDS: dict[str, KindInfo] = {
-    "fall": KindInfo("high", auto_resolve=False, welfare=False),
+    # Critical = never held back by quiet hours, escalated after escalate_critical_s (2 min): a fall,
+    # a press of the SOS button, or going out at night cannot wait for the morning shift.
+    "fall": KindInfo("critical", auto_resolve=False, welfare=False),
     "long_lie": KindInfo("critical", auto_resolve=False, welfare=False),
     "sos": KindInfo("critical", auto_resolve=False, welfare=False),
     "inactivity": KindInfo("high", auto_resolve=False, welfare=True),
     "not_up": KindInfo("medium", auto_resolve=False, welfare=True),
     "long_absence": KindInfo("medium", auto_resolve=False, welfare=True),
-    "night_wandering": KindInfo("high", auto_resolve=False, welfare=True),
+    "night_wandering": KindInfo("critical", auto_resolve=False, welfare=True),
     "bathroom_dwell": KindInfo("high", auto_resolve=False, welfare=True),
     "door_left_open": KindInfo("medium", auto_resolve=True, welfare=False),
     "cold_home": KindInfo("medium", auto_resolve=True, welfare=False),

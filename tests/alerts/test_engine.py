@@ -51,7 +51,7 @@ async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(
         async with engine_for(settings_for(make_settings), clock) as engine:
             assert (await engine.inbox_once()).opened == ["fall"]
             # The alert is committed with its notification before anything is sent.
-            assert [a[1:] for a in alerts_of(db_url)] == [("fall", "high", "open")]
+            assert [a[1:] for a in alerts_of(db_url)] == [("fall", "critical", "open")]
             assert [o[1:5] for o in outbox_of(db_url)] == [("opened", 0, 1, "pending")]
             assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
             assert (await engine.deliver_once()).sent == 1
@@ -212,7 +212,7 @@ async def test_long_lie_after_a_fall_without_motion(db_url: str, make_settings: 
         assert [a[1] for a in alerts_of(db_url)] == ["fall"]
         clock.advance(timedelta(seconds=1))
         await engine.evaluate_once()
-    assert [a[1:3] for a in alerts_of(db_url)] == [("fall", "high"), ("long_lie", "critical")]
+    assert [a[1:3] for a in alerts_of(db_url)] == [("fall", "critical"), ("long_lie", "critical")]
 
 
 async def test_routine_is_stored_and_survives_a_restart(db_url: str, make_settings: Callable[..., Settings]) -> None:

@@ -45,11 +45,11 @@ def item(kind: str, **data: object) -> InboxItem:
     return InboxItem(1, "h1", "w1", 7, NOW, kind, "bedroom", dict(data))
 
 
-def test_fall_event_is_high_with_a_bilingual_explanation() -> None:
+def test_fall_event_is_critical_with_a_bilingual_explanation() -> None:
     found = event_finding(item("fall", confidence=0.93), DEFAULT_RULES, UTC_ZONE)
     assert found is not None
     assert found.kind == "fall"
-    assert found.severity == "high"
+    assert found.severity == "critical"
     assert "bedroom" in found.explanation_en
     assert "93%" in found.explanation_en
     assert "卧室" in found.explanation_zh
