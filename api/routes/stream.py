@@ -13,9 +13,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import OAuth2PasswordBearer
+from psycopg_pool import PoolTimeout
 
 from api import alert_rows
 from api.db import fetch_all
@@ -49,10 +51,14 @@ async def _events(ctx: ApiContext, user: Principal, token: str, request: Request
         while not await request.is_disconnected():
             try:
                 await authenticate(ctx, token)
+                current = await _snapshot(ctx, user)
             except HTTPException:
                 yield _event("auth", {"detail": "token expired"})
                 return
-            current = await _snapshot(ctx, user)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                # End the stream cleanly; the dashboard reconnects and gets a fresh snapshot.
+                log.warning("alert_stream_database_unavailable", error=type(exc).__name__)
+                return
             changes = [_event("alert", a) for i, a in current.items() if known.get(i) != a]
             changes += [_event("gone", {"id": i}) for i in known if i not in current]
             known = current

@@ -6,13 +6,17 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 
-from tests.api.conftest import NOW, SECRET, RunningApi, World, insert_alert
-from tests.support.processes import cli_env, run_cli
+from tests.api.conftest import NOW, PASSWORD, SECRET, RunningApi, World, insert_alert, wait_until_serving
+from tests.support.processes import ServiceProcess, cli_env, run_cli
+from tests.support.proxy import TcpProxy
+from tests.support.services import free_port
 
 
 def test_users_add_creates_the_first_admin_and_linked_family(env_for: Callable[..., dict[str, str]], db_url: str) -> None:
@@ -156,3 +160,39 @@ def test_family_stream_holds_only_their_resident(api_server: RunningApi, world: 
 def test_healthz_needs_no_token(api_server: RunningApi, world: World) -> None:
     response = httpx.get(f"{api_server.url}/healthz", timeout=10)
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_stream_ends_cleanly_when_the_database_goes_away(
+    env_for: Callable[..., dict[str, str]], world: World, db_url: str, tcp_proxy: Callable[[str, int], TcpProxy], tmp_path: Path
+) -> None:
+    parts = urlsplit(db_url)
+    proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    via_proxy = parts._replace(netloc=f"postgres@127.0.0.1:{proxy.port}").geturl()
+    port = free_port()
+    env = env_for(api__jwt_secret=SECRET, api__port=str(port), api__stream_poll_interval_s="0.25", clock__start=NOW.isoformat())
+    env["ELDERCARE_DATABASE_URL"] = via_proxy
+    api = ServiceProcess(["api"], env, tmp_path / "api.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, api)
+        token = httpx.post(f"{url}/api/v1/auth/token", data={"username": "staff_a", "password": PASSWORD}, timeout=10).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        with httpx.Client(timeout=30) as http, http.stream("GET", f"{url}/api/v1/alerts/stream", headers=headers) as response:
+            lines = []
+            for line in response.iter_lines():
+                lines.append(line)
+                if _events(lines):
+                    proxy.cut()  # the database vanishes while the stream is open
+            # iter_lines returned: the server ended the stream instead of hanging or crashing
+        proxy.restore()
+        with httpx.Client(timeout=30) as http, http.stream("GET", f"{url}/api/v1/alerts/stream", headers=headers) as again:
+            lines = []
+            for line in again.iter_lines():
+                lines.append(line)
+                if _events(lines):
+                    break
+        assert [e[1]["id"] for e in _events(lines)] == [world.alert_x]
+        assert "alert_stream_database_unavailable" in api.log_text()
+        assert "Traceback" not in api.log_text()
+    finally:
+        assert api.stop() == 0
