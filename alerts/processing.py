@@ -27,6 +27,7 @@ from alerts.snapshot import load_snapshot
 from alerts.store import open_or_update
 from eldercare import logs
 from eldercare.config import AlertsSettings
+from eldercare.errors import TransientError
 
 log = logs.get("alerts")
 
@@ -88,8 +89,8 @@ async def _isolated(
     try:
         async with conn.transaction():
             await _home_items(conn, home_id, items, settings, now, mine)
-    except psycopg.OperationalError:
-        raise  # the connection is gone: the whole batch is retried
+    except (psycopg.OperationalError, TransientError):
+        raise  # the connection is gone, or a race worth retrying: the whole batch is retried
     except Exception as exc:  # noqa: BLE001 - isolates one home's items; logged and dead-lettered
         log.error("inbox_items_failed", home_id=home_id, items=len(items), error=type(exc).__name__)
         for item in items:

@@ -21,6 +21,7 @@ from alerts.findings import KINDS, SEVERITY_RANK, Finding
 from alerts.notify.enqueue import enqueue, quiet_until
 from eldercare import logs
 from eldercare.config import AlertsSettings
+from eldercare.errors import TransientError
 
 log = logs.get("alerts")
 
@@ -81,37 +82,51 @@ async def open_or_update(
     """Open an alert for ``found`` and enqueue its notifications, or update the open one of its kind.
 
     Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
+    params = _insert_params(ctx, found, now, settings, source_key)
+    # Two tries: the open alert that blocked the insert may be resolved (by staff) before we read it.
+    for _ in range(2):
+        async with conn.cursor(row_factory=dict_row) as cur:
+            # One round trip on the hot path: a redelivered event or an open alert of the kind inserts nothing.
+            await cur.execute(_INSERT, params)
+            created = await cur.fetchone()
+            if created is not None:
+                await _opened(conn, ctx, created, found, now, source_key)
+                return Opened(created["id"], created=True)
+            if source_key is not None:
+                await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
+                if await cur.fetchone() is not None:
+                    return None  # a redelivered event: it has raised its alert already
+            await cur.execute(_OPEN, (ctx.home_id, found.kind))
+            current = await cur.fetchone()
+        if current is not None:
+            await _update(conn, current, found, now, source_key)
+            return Opened(current["id"], created=False)
+    raise TransientError(f"alert of kind {found.kind} kept changing while being opened")
+
+
+async def _opened(
+    conn: AsyncConnection[Any], ctx: HomeContext, created: dict[str, Any], found: Finding, now: datetime, source: str | None
+) -> None:
+    await history(conn, created["id"], now, "opened", severity=found.severity, source=source)
+    if not await enqueue(conn, ctx, created, purpose="opened", level=0, now=now):
+        # Still on the dashboard, but nobody is pushed: an operator should add a channel.
+        log.warning("alert_without_channels", alert_id=created["id"], care_centre_id=ctx.care_centre_id)
+
+
+def _insert_params(
+    ctx: HomeContext, found: Finding, now: datetime, settings: AlertsSettings, source_key: str | None
+) -> dict[str, Any]:
     delay = escalation_delay(settings, found.severity)
     # Escalation counts from when staff can first be told: after the quiet hours for non-critical.
     told_at = now
     if found.severity != "critical":
         told_at = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
-    params = {
+    return {
         "home": ctx.home_id, "resident": ctx.resident_id, "centre": ctx.care_centre_id, "kind": found.kind,
         "severity": found.severity, "en": found.explanation_en, "zh": found.explanation_zh,
         "evidence": Jsonb(found.evidence), "source": source_key, "now": now,
         "escalate_at": told_at + delay if delay else None,
     }  # fmt: skip
-    async with conn.cursor(row_factory=dict_row) as cur:
-        # One round trip on the hot path: a redelivered event or an open alert of the kind inserts nothing.
-        await cur.execute(_INSERT, params)
-        created = await cur.fetchone()
-        if created is not None:
-            await history(conn, created["id"], now, "opened", severity=found.severity, source=source_key)
-            if not await enqueue(conn, ctx, created, purpose="opened", level=0, now=now):
-                # Still on the dashboard, but nobody is pushed: an operator should add a channel.
-                log.warning("alert_without_channels", alert_id=created["id"], care_centre_id=ctx.care_centre_id)
-            return Opened(created["id"], created=True)
-        if source_key is not None:
-            await cur.execute("SELECT 1 FROM alerts WHERE source_key = %s", (source_key,))
-            if await cur.fetchone() is not None:
-                return None  # a redelivered event: it has raised its alert already
-        await cur.execute(_OPEN, (ctx.home_id, found.kind))
-        current = await cur.fetchone()
-    if current is None:
-        return None  # the conflict was on source_key: this event has raised its alert already
-    await _update(conn, current, found, now, source_key)
-    return Opened(current["id"], created=False)
 
 
 async def _update(
