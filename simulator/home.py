@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -145,6 +145,10 @@ class HomePlayer:
             await self._health()
 
     def _inject(self, queue: _Queue, incident: Incident, at: datetime) -> None:
+        moved = self._when_it_can_happen(incident, at)
+        if moved is not None:
+            heapq.heappush(queue, (moved, next(self._order), replace(incident, start=moved)))
+            return
         ctx = script.Context(
             room=self._room,
             rate_hz=self.setup.wearable_rate_hz,
@@ -160,6 +164,21 @@ class HomePlayer:
             heapq.heappush(queue, (when, next(self._order), action))
         self.counters.incidents += 1
         self.report(incident, played.truth_start, played.details)
+
+    def _when_it_can_happen(self, incident: Incident, at: datetime) -> datetime | None:
+        """Not getting up happens at the resident's wake-up time, wandering at night: a later start, or None (now)."""
+        local = at.astimezone(self.setup.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if incident.kind is IncidentKind.NOT_UP:
+            wake = midnight + timedelta(seconds=self.profile.wake_s - 600)
+            target = wake if local <= wake + timedelta(hours=1) else wake + timedelta(days=1)
+        elif incident.kind is IncidentKind.NIGHT_WANDERING:
+            if local.hour < 5 or local.hour >= 23:
+                return None
+            target = midnight + timedelta(days=1, hours=2, minutes=self._rng.randrange(90))
+        else:
+            return None
+        return target if target - local > timedelta(minutes=1) else None
 
     async def _sleep_until(self, at: datetime) -> None:
         delay = (at - self.clock.now()).total_seconds()
