@@ -114,6 +114,23 @@ def last_status(log: Path) -> dict[str, float]:
     return found
 
 
+def disconnects(bench: Bench) -> dict[str, int]:
+    """edge_disconnected warnings in the simulators' logs, by error text."""
+    found: dict[str, int] = {}
+    for proc in bench.procs:
+        if proc.group != "simulator":
+            continue
+        for line in proc.log.read_text(errors="replace").splitlines():
+            if '"edge_disconnected"' in line:
+                error = str(json.loads(line).get("error", "?"))[:60]
+                found[error] = found.get(error, 0) + 1
+    return found
+
+
+def _new(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
+
+
 def totals(bench: Bench) -> dict[str, float]:
     sums = {"connected": 0.0, "messages": 0.0, "queued": 0.0, "failed": 0.0}
     for proc in bench.procs:
@@ -199,7 +216,10 @@ def run(args: argparse.Namespace) -> None:
         bench.stop_all()
         broker.stop()
         drop_database(args.pg_admin_url, url)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run(bench: Bench, url: str, broker_url: str) -> None:
@@ -228,6 +248,8 @@ def _measure(bench: Bench, url: str) -> None:
     args = bench.args
     time.sleep(10)  # let the status lines catch up with the end of the ramp
     before, rows_before, t0 = totals(bench), readings(url), time.monotonic()
+    dropped_before = disconnects(bench)
+    lowest = before["connected"]
     for proc in bench.procs:
         proc.cpu_start = cpu_s(proc.popen.pid)
     peak_rss: dict[str, float] = {}
@@ -235,6 +257,7 @@ def _measure(bench: Bench, url: str) -> None:
         time.sleep(5)
         for proc in bench.procs:
             peak_rss[proc.group] = max(peak_rss.get(proc.group, 0.0), rss_mb(proc.popen.pid))
+        lowest = min(lowest, totals(bench)["connected"])
     after, rows_after, wall = totals(bench), readings(url), time.monotonic() - t0
     wall_end = time.time()
     expected = expected_readings(args.homes, wall_end - wall, wall_end) / wall
@@ -248,6 +271,9 @@ def _measure(bench: Bench, url: str) -> None:
         "ingest_processes": args.ingest,
         "connected_start": before["connected"],
         "connected_end": after["connected"],
+        "connected_lowest": lowest,
+        "disconnects_in_window": _new(disconnects(bench), dropped_before),
+        "disconnects_during_ramp": dropped_before,
         "failed_homes": after["failed"],
         "messages_per_s": round((after["messages"] - before["messages"]) / wall, 1),
         "readings_committed_per_s": round((rows_after - rows_before) / wall, 1),
@@ -276,6 +302,7 @@ def main() -> None:
     parser.add_argument("--connect-rate", type=float, default=250.0, help="new connections per second, all processes")
     parser.add_argument("--ramp-s", type=float, default=300.0, help="at most this long to connect every home")
     parser.add_argument("--measure-s", type=float, default=120.0)
+    parser.add_argument("--keep", action="store_true", help="keep the logs (printed directory)")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     run(parser.parse_args())
 
