@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from eldercare.config import MqttEndpoint, MqttSettings
-from eldercare.errors import TransientError
+from eldercare.errors import EldercareError, TransientError
 from eldercare.mqtt import Will, _connect_properties, translate
 
 
@@ -81,6 +81,16 @@ class EdgeConnection:
         raise TransientError("the message stream ended")
 
 
+def _abandon(client: aiomqtt.Client) -> None:
+    """Close the socket of a connection attempt that failed or was given up.
+
+    aiomqtt leaves it open when the CONNACK times out or is refused (and when cancelled), with the
+    event loop still watching it: one leaked descriptor per attempt, for as long as the broker stays
+    unreachable. paho's own close also unregisters it from the loop (through aiomqtt's callbacks).
+    """
+    client._client._sock_close()
+
+
 async def _enter(client: aiomqtt.Client) -> None:
     try:
         await client.__aenter__()
@@ -129,13 +139,15 @@ async def connect_edge(
     try:
         await asyncio.shield(attempt)
     except asyncio.CancelledError:
-        # Cancelled mid-connect, aiomqtt would leave the half-open socket behind (it connects in an
-        # executor thread). Let the attempt end (bounded by connect_timeout_s), close what it opened,
-        # then go on being cancelled.
+        # Cancelled mid-connect: let the attempt end (it is bounded by connect_timeout_s; its TCP connect
+        # runs in an executor thread that cannot be interrupted), close its socket, go on being cancelled.
         await asyncio.wait({attempt})
-        if not attempt.cancelled() and attempt.exception() is None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+        if not attempt.cancelled():
+            attempt.exception()  # mark it retrieved: the cancellation is what goes on
+        _abandon(client)
+        raise
+    except EldercareError:
+        _abandon(client)
         raise
     try:
         yield EdgeConnection(client)

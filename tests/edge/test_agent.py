@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,3 +131,55 @@ async def test_an_agent_torn_down_without_stop_still_reports_offline(
         await collector.wait_for(lambda: collector.statuses()[-1].state == "offline")
     assert task.cancelled()
     assert collector.statuses()[-1].reason == "connection_lost"
+
+
+async def test_an_agent_cancelled_while_connecting_ends_and_leaves_no_socket(
+    edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path
+) -> None:
+    open_before = _open_sockets()
+    with socket.socket() as blackhole:  # accepts TCP connections into its backlog, never answers MQTT
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(8)
+        port = blackhole.getsockname()[1]
+        settings = edge_settings(mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt={"connect_timeout_s": 1.0})
+        agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), SimulatedDriver(home_id))
+        task = asyncio.create_task(agent.run(asyncio.Event()))
+        await asyncio.sleep(0.3)  # the uplink is now waiting for a CONNACK that never comes
+        task.cancel()
+        await asyncio.wait({task})
+    assert task.cancelled()
+    assert agent.stats.sessions == 0
+    assert _open_sockets() == open_before, "the half-open MQTT connection was closed"
+
+
+def _open_sockets() -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if _is_socket(fd))
+
+
+def _is_socket(fd: Path) -> bool:
+    try:
+        return os.readlink(fd).startswith("socket:")
+    except OSError:
+        return False  # closed meanwhile
+
+
+async def test_failed_connect_attempts_leave_no_socket_behind(
+    edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path
+) -> None:
+    open_before = _open_sockets()
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        port = blackhole.getsockname()[1]
+        mqtt = {"connect_timeout_s": 0.2, "reconnect_min_s": 0.05, "reconnect_max_s": 0.1}
+        settings = edge_settings(mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt=mqtt)
+        agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), SimulatedDriver(home_id))
+        samples: list[int] = []
+        async with running(agent):
+            for _ in range(60):  # about a second: several attempts time out meanwhile
+                samples.append(_open_sockets())
+                await asyncio.sleep(0.02)
+    assert agent.stats.sessions == 0
+    assert max(samples) <= open_before + 2, "at most the blackhole and the attempt in progress"
+    assert _open_sockets() == open_before
