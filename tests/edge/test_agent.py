@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.drivers.simulated import SimulatedDriver
+from edge.uplink import backoff_s
 from eldercare.config import Settings
-from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, Room
+from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, ReadingBatch, Room
 from eldercare.mqtt import connect, publish
 from tests.edge import signals
 from tests.edge.helpers import Collector, agent_config, make_agent, running, wait_until
@@ -183,3 +185,30 @@ async def test_failed_connect_attempts_leave_no_socket_behind(
     assert agent.stats.sessions == 0
     assert max(samples) <= open_before + 2, "at most the blackhole and the attempt in progress"
     assert _open_sockets() == open_before
+
+
+async def test_gateway_config_sets_the_batch_size(edge_settings: Callable[..., Settings], home_id: str, tmp_path: Path) -> None:
+    settings = edge_settings()
+    root = settings.mqtt.topic_root
+    config = GatewayConfig(home_id=home_id, revision=1, ts=datetime.now(UTC), batch_max_readings=2, batch_max_delay_s=600)
+    driver = SimulatedDriver(home_id)
+    agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3", batch_max_readings=100), driver)
+    async with connect(settings, client_id=f"platform-{home_id}") as platform:
+        await publish(platform, root, config)
+        async with Collector(settings, home_id) as collector, running(agent):
+            await wait_until(lambda: agent.config_revision == 1)
+            await driver.attached()
+            for i in range(4):
+                await driver.motion(Room.HALLWAY, i % 2 == 0)
+            await collector.wait_for(lambda: len(collector.readings()) == 4)
+        await platform.publish(f"{root}/v1/{home_id}/config", b"", qos=1, retain=True)
+    assert [len(batch.readings) for batch in collector.of(ReadingBatch)] == [2, 2]
+
+
+def test_reconnect_backoff_grows_with_jitter_up_to_the_ceiling() -> None:
+    rng = random.Random(7)
+    delays = [backoff_s(attempt, 0.5, 30.0, rng) for attempt in range(12)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert 4.0 <= delays[4] <= 8.0
+    assert all(15.0 <= d <= 30.0 for d in delays[7:])
+    assert len({round(d, 6) for d in delays[7:]}) == 5, "jitter: gateways do not reconnect in lockstep"
