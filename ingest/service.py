@@ -125,7 +125,9 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                           statement_timeout_s=settings.db.statement_timeout_s)  # fmt: skip
             stack.push_async_callback(store.close)
             await stack.enter_async_context(subscriber)
-            pipelines.append(Pipeline(name, settings, subscriber, store, rollup, metrics, clock))
+            pipelines.append(
+                Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics, clock=clock)
+            )
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id_for(settings), metrics_port=port, batch_size=cfg.batch_size)
         async with asyncio.TaskGroup() as group:
@@ -165,9 +167,12 @@ async def _drain_deadline(stop: asyncio.Event, timeout_s: float, tasks: list[asy
 
 
 class Pipeline:
+    """One lane's batcher and writer: intake in arrival order, commit, then acknowledge."""
+
     def __init__(
         self,
         lane: str,
+        *,
         settings: Settings,
         subscriber: ManualAckSubscriber,
         store: Store,

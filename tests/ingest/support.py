@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -29,13 +29,13 @@ def register_homes(db_url: str, homes: Iterable[str]) -> None:
 
 def scalar(db_url: str, query: str, params: Sequence[object] = ()) -> object:
     with psycopg.connect(db_url) as conn:
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query, params).fetchone()
         return row[0] if row else None
 
 
 def rows(db_url: str, query: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
     with psycopg.connect(db_url) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def temperature_batch(home: str, device: str, first_seq: int, count: int) -> ReadingBatch:
@@ -103,10 +103,10 @@ async def running_ingest(settings: Settings) -> AsyncIterator[asyncio.Task[None]
         await asyncio.wait_for(task, timeout=60)
 
 
-async def wait_until(check: object, *, timeout_s: float = 60, what: str = "condition") -> None:
+async def wait_until(check: Callable[[], object], *, timeout_s: float = 60, what: str = "condition") -> None:
     """Poll ``check()`` (a sync callable) until true; a deadline, not a timing assertion."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():  # type: ignore[operator]
+    while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
