@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,7 +67,7 @@ class Engine:
 
     async def evaluate_once(self) -> Outcome:
         """Judge every home once (homes another copy is judging right now are skipped)."""
-        total = Outcome()
+        total, judged, started = Outcome(), 0, time.monotonic()
         async with self.pool.connection() as conn:
             homes = await home_ids(conn)
         for home_id in homes:
@@ -80,9 +81,11 @@ class Engine:
                 log.error("home_evaluation_failed", home_id=home_id, error=type(exc).__name__)
                 continue
             if outcome is not None:
-                self.metrics.homes_evaluated.inc()
+                judged += 1
                 total.opened += outcome.opened
                 total.resolved += outcome.resolved
+        self.metrics.homes_evaluated.inc(judged)
+        log.info("periodic_pass", homes=len(homes), judged=judged, ms=int((time.monotonic() - started) * 1000))
         self._count(total)
         return total
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import statistics
@@ -120,8 +121,6 @@ class Receiver:
             def do_POST(self) -> None:
                 at = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                import json
-
                 home = json.loads(body)["alert"]["home_id"]
                 receiver.arrivals.setdefault(home, at)
                 self.send_response(200)
@@ -273,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
             broker.stop()
         report(published, receiver.arrivals, rate, load_rate, capacity)
         report_stages(published, receiver.arrivals, stages)
+        report_passes(procs[1].log_text())
 
 
 def stage_times(db_url: str) -> dict[str, tuple[float, float]]:
@@ -296,6 +296,13 @@ def report_stages(published: dict[str, float], arrivals: dict[str, float], stage
     for name, values in parts.items():
         if values:
             print(f"  {name}: p50 {percentile(values, 0.5):.0f} ms, p99 {percentile(values, 0.99):.0f} ms")
+
+
+def report_passes(log: str) -> None:
+    """How long the engine's periodic passes over every home took (they share its CPU)."""
+    passes = [json.loads(line)["ms"] for line in log.splitlines() if '"periodic_pass"' in line]
+    if passes:
+        print(f"  engine periodic passes: {len(passes)}, median {statistics.median(passes):.0f} ms, max {max(passes)} ms")
 
 
 def report(published: dict[str, float], arrivals: dict[str, float], target: float, achieved: float, capacity: float) -> None:
