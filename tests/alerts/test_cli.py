@@ -48,7 +48,7 @@ def test_killed_before_notifying_the_notification_is_sent_after_restart(
         add_channel(db_url, centre, "webhook", receiver.url)
         first = engine(env_for, tmp_path, "first").start()
         try:
-            first.wait_for_log("alerts_started")
+            first.wait_for_log("alerts_started", 90)
             add_inbox(db_url, "h1", "sos", datetime.now(UTC))
             # The alert is committed; the receiver is not up, so nobody has been told yet.
             wait_until(lambda: sql(db_url, "SELECT count(*) FROM notification_attempts") != [(0,)], "a failed attempt")
@@ -77,7 +77,7 @@ def test_two_engine_processes_one_alert_and_one_notification_per_event(
         copies = [engine(env_for, tmp_path, f"copy{i}").start() for i in range(2)]
         try:
             for copy in copies:
-                copy.wait_for_log("alerts_started")
+                copy.wait_for_log("alerts_started", 90)
             now = datetime.now(UTC)
             for seq in range(3):
                 for home in homes:
@@ -99,7 +99,7 @@ def test_metrics_endpoint_and_graceful_stop(db_url: str, env_for: Callable[..., 
     port = free_port()
     service = engine(env_for, tmp_path, "metrics", alerts__metrics_port=str(port)).start()
     try:
-        service.wait_for_log("alerts_started")
+        service.wait_for_log("alerts_started", 90)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read().decode()
     finally:
