@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 
 from eldercare.contracts.payloads import (
     DeviceHealth,
@@ -28,6 +29,8 @@ from eldercare.contracts.payloads import (
 # A plug drawing more than this is someone using an appliance: a sign of a person.
 PLUG_ACTIVITY_W = 5.0
 _EVENT_COMMON = frozenset({"device", "kind", "seq", "ts", "room", "type"})
+_TS = attrgetter("ts")
+_MAX_SPAN_HOURS = 48
 # Readings of these metrics can be a sign of a person (motion=1, door, bed, plug power > 5 W).
 _PERSON_METRICS = frozenset({Metric.MOTION, Metric.DOOR_OPEN, Metric.BED_OCCUPIED, Metric.POWER_W})
 # Plain str values of the vocabulary enums (a dict lookup is cheaper than the ``.value`` property).
@@ -96,6 +99,7 @@ class HomeUpdate:
 @dataclass
 class Rows:
     readings: list[ReadingRow] = field(default_factory=list)
+    hours: set[int] = field(default_factory=set)  # UNIX hours (seconds // 3600) the readings touch
     events: list[EventRow] = field(default_factory=list)
     statuses: list[GatewayStatus] = field(default_factory=list)  # arrival order
     devices: dict[str, DeviceUpdate] = field(default_factory=dict)
@@ -135,6 +139,8 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
     home_id = batch.home_id
     append = rows.readings.append
     devices = rows.devices
+    home: HomeUpdate | None = None  # looked up once per message, when a reading shows a person
+    _note_hours(rows, batch)
     for reading in batch.readings:
         device, ts, metric, value, room = reading.device, reading.ts, reading.metric, reading.value, reading.room
         append((home_id, device, reading.seq, ts, metric, value, room))
@@ -148,9 +154,26 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
             if room is not None:
                 update.room = _VALUE[room]
         if metric in _PERSON_METRICS:
-            _reading_activity(rows.home(home_id), metric, value, ts, room)
+            home = home or rows.home(home_id)
+            _reading_activity(home, metric, value, ts, room)
         elif metric is Metric.BATTERY_PCT and (update.battery_at is None or ts >= update.battery_at):
             update.battery_pct, update.battery_at = value, ts
+
+
+def _note_hours(rows: Rows, batch: ReadingBatch) -> None:
+    """The UTC hours this message's readings fall in (for the activity_hourly refresh).
+
+    From the earliest and latest reading: two timestamp conversions per message instead of one per
+    reading. A message spanning more than two days (a replay) is walked reading by reading, so a
+    stray old reading never makes us refresh every hour in between.
+    """
+    first = min(batch.readings, key=_TS).ts
+    last = max(batch.readings, key=_TS).ts
+    low, high = int(first.timestamp()) // 3600, int(last.timestamp()) // 3600
+    if high - low <= _MAX_SPAN_HOURS:
+        rows.hours.update(range(low, high + 1))
+    else:
+        rows.hours.update(int(reading.ts.timestamp()) // 3600 for reading in batch.readings)
 
 
 def _reading_activity(home: HomeUpdate, metric: Metric, value: float, ts: datetime, room: Room | None) -> None:

@@ -159,7 +159,7 @@ async def _write(
         if result.events_new or result.statuses_new:
             await cur.execute(sql.NOTIFY_INBOX)  # delivered at commit; the engine also polls
     result.dead_letters.update(letter.reason for letter in dead)
-    result.reading_hours = {int(row[3].timestamp()) // 3600 for row in rows.readings}
+    result.reading_hours = rows.hours
     return result, homes
 
 
