@@ -139,7 +139,6 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
     home_id = batch.home_id
     append = rows.readings.append
     devices = rows.devices
-    home: HomeUpdate | None = None  # looked up once per message, when a reading shows a person
     _note_hours(rows, batch)
     for reading in batch.readings:
         device, ts, metric, value, room = reading.device, reading.ts, reading.metric, reading.value, reading.room
@@ -154,8 +153,7 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
             if room is not None:
                 update.room = _VALUE[room]
         if metric in _PERSON_METRICS:
-            home = home or rows.home(home_id)
-            _reading_activity(home, metric, value, ts, room)
+            _reading_activity(rows, home_id, metric, value, ts, room)
         elif metric is Metric.BATTERY_PCT and (update.battery_at is None or ts >= update.battery_at):
             update.battery_pct, update.battery_at = value, ts
 
@@ -176,14 +174,14 @@ def _note_hours(rows: Rows, batch: ReadingBatch) -> None:
         rows.hours.update(int(reading.ts.timestamp()) // 3600 for reading in batch.readings)
 
 
-def _reading_activity(home: HomeUpdate, metric: Metric, value: float, ts: datetime, room: Room | None) -> None:
+def _reading_activity(rows: Rows, home_id: str, metric: Metric, value: float, ts: datetime, room: Room | None) -> None:
     if metric is Metric.MOTION:
-        if value == 1:
-            home.motion(ts, _VALUE[room] if room is not None else None)
+        if value == 1:  # 0 is "motion cleared": no sign of anyone
+            rows.home(home_id).motion(ts, _VALUE[room] if room is not None else None)
     elif metric is Metric.DOOR_OPEN:
-        home.door(ts, "open" if value == 1 else "closed")
+        rows.home(home_id).door(ts, "open" if value == 1 else "closed")
     elif metric is Metric.BED_OCCUPIED or value > PLUG_ACTIVITY_W:  # the rest is power_w
-        home.activity(ts)
+        rows.home(home_id).activity(ts)
 
 
 def _add_events(rows: Rows, batch: EventBatch) -> None:
