@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pydantic import TypeAdapter
 
 from edge.devices import DeviceRegistry
-from edge.model import DeviceRef
+from edge.model import DeviceRef, check_device_id
 from edge.queue import READINGS, DiskQueue, Dropped
 from edge.wearable import WearableMonitor
 from eldercare import logs
@@ -83,6 +83,7 @@ class Intake:
         self._buffer: list[_Pending] = []
         self._buffer_started = asyncio.Event()
         self._wearables: dict[str, WearableMonitor] = {}
+        self._checked_ids: set[str] = set()
         self._drops_unreported = 0
         self._last_drop_warning: datetime | None = None
         self.readings_queued = 0
@@ -105,12 +106,14 @@ class Intake:
             _check_value(Metric.BATTERY_PCT, battery_pct)
         if signal_lqi is not None and not 0 <= signal_lqi <= 255:
             raise ValueError(f"signal_lqi {signal_lqi} out of range [0, 255]")
+        self._check_id(device.id)
         now = self._clock.now()
         device = self._registry.resolve(device)
         if self._registry.update(device, now, battery_pct, signal_lqi) and battery_pct is not None:
             self._reading(device, Metric.BATTERY_PCT, battery_pct, now)
 
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
+        self._check_id(device.id)
         monitor = self._wearables.get(device.id)
         if monitor is None or monitor.rate_hz != rate_hz:
             monitor = self._wearables[device.id] = WearableMonitor(rate_hz, self.tuning.activity_interval_s)
@@ -127,6 +130,7 @@ class Intake:
 
     def _reading(self, device: DeviceRef, metric: Metric, value: float, ts: datetime) -> None:
         _check_value(metric, value)
+        self._check_id(device.id)
         device = self._registry.resolve(device)
         self._registry.seen(device, ts)
         self._buffer.append(_Pending(device, metric, float(value), ts))
@@ -135,6 +139,12 @@ class Intake:
             self.flush()
         else:
             self._buffer_started.set()
+
+    def _check_id(self, device_id: str) -> None:
+        # A bad id would make the whole batch fail validation when it is queued: refuse it here.
+        if device_id not in self._checked_ids:
+            check_device_id(device_id)
+            self._checked_ids.add(device_id)
 
     def flush(self) -> None:
         """Queue the buffered readings as one message (no-op when empty)."""

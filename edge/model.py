@@ -9,8 +9,21 @@ from datetime import datetime
 from typing import Protocol
 
 import numpy.typing as npt
+from pydantic import TypeAdapter, ValidationError
 
-from eldercare.contracts.payloads import DeviceKind, Metric, Room
+from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
+
+_DEVICE_ID: TypeAdapter[str] = TypeAdapter(DeviceId)
+
+
+def check_device_id(device_id: str) -> None:
+    """ValueError unless ``device_id`` is valid in the contract (checked before it can spoil a batch)."""
+    try:
+        _DEVICE_ID.validate_python(device_id)
+    except ValidationError:
+        raise ValueError(
+            "invalid device id: letters, digits and _-:. only, at most 64, starting with a letter or digit"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.model import DeviceRef, Sink
+from edge.model import DeviceRef, Sink, check_device_id
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.contracts.payloads import DeviceKind
@@ -62,6 +62,10 @@ class ReplayDriver:
 
     @classmethod
     def from_file(cls, path: Path, *, device_id: str, clock: Clock, speed: float = 1.0) -> ReplayDriver:
+        try:
+            check_device_id(device_id)
+        except ValueError as exc:
+            raise ConfigError([f"ELDERCARE_EDGE__REPLAY_DEVICE_ID: {exc}"]) from None
         try:
             samples = load_sisfall(path)
         except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -13,10 +13,8 @@ from typing import Literal
 
 import numpy.typing as npt
 
-from edge.model import DeviceRef, Sink
+from edge.model import DeviceRef, Sink, check_device_id
 from eldercare.contracts.payloads import DeviceKind, Metric, Room
-
-_MAX_DEVICE_ID = 64
 
 
 class SimulatedDriver:
@@ -45,8 +43,7 @@ class SimulatedDriver:
         if known is not None:
             return known
         device_id = f"{self.home_id}:{name}"
-        if len(device_id) > _MAX_DEVICE_ID:
-            raise ValueError(f"device id {device_id!r} is longer than {_MAX_DEVICE_ID} characters")
+        check_device_id(device_id)
         ref = self._devices[name] = DeviceRef(device_id, kind, room)
         return ref
 

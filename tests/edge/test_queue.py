@@ -83,6 +83,10 @@ def test_invalid_values_are_refused_before_they_take_a_number(tmp_path: Path) ->
         intake.reading(PIR, Metric.MOTION, 0.5)
     with pytest.raises(ValueError):
         intake.event(SOS, {"type": "sos", "press": "triple"})
+    with pytest.raises(ValueError, match="invalid device id"):
+        intake.reading(DeviceRef("kitchen pir!", DeviceKind.MOTION), Metric.MOTION, 1)
+    with pytest.raises(ValueError, match="invalid device id"):
+        intake.health(DeviceRef("x" * 65, DeviceKind.MOTION), battery_pct=50)
     assert queue.depth == 0
     assert queue.next_seq(SOS.id) == 0
     queue.close()
@@ -139,3 +143,14 @@ def test_depth_survives_reopening(tmp_path: Path) -> None:
     assert reopened.depth == 7
     assert [m.id for m in reopened.peek(3, 2)] == [4, 5]
     reopened.close()
+
+
+def test_a_refused_device_id_does_not_spoil_the_batch_around_it(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=100, sync="normal")
+    intake = _intake(queue, FixedClock(T0), batch=2)
+    intake.reading(PIR, Metric.MOTION, 1)
+    with pytest.raises(ValueError, match="invalid device id"):
+        intake.reading(DeviceRef("bad id", DeviceKind.MOTION), Metric.MOTION, 1)
+    intake.reading(PIR, Metric.MOTION, 0)
+    assert _seqs(queue) == [(PIR.id, 0), (PIR.id, 1)]
+    queue.close()
