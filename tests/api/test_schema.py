@@ -43,7 +43,6 @@ def test_no_server_errors(api_server: RunningApi, world: World, tmp_path: Path) 
         "--exclude-path", "/api/v1/alerts/stream",  # endless by design; covered by its own tests
         "--header", f"Authorization: Bearer {token['access_token']}",
         "--request-timeout", "20",
-        "--max-time", "50",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=150, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:] + api_server.process.log_text()[-3000:]
