@@ -14,13 +14,22 @@ from alerts.rule_settings import DEFAULT_RULES, RuleSettings, parse_rule_setting
 
 _HOME = """
 SELECT h.id AS home_id, h.care_centre_id, h.timezone AS home_tz, c.timezone AS centre_tz,
-       c.quiet_start, c.quiet_end, r.id AS resident_id, r.rule_settings, r.emergency_contacts
+       c.quiet_start, c.quiet_end, r.id AS resident_id, r.rule_settings, r.emergency_contacts,
+       (SELECT coalesce(json_agg(json_build_array(n.id, n.tier, n.min_severity) ORDER BY n.id), '[]')
+          FROM notification_channels n WHERE n.care_centre_id = c.id AND n.enabled) AS channels
   FROM homes h
   JOIN care_centres c ON c.id = h.care_centre_id
   LEFT JOIN LATERAL (SELECT id, rule_settings, emergency_contacts FROM residents
                       WHERE home_id = h.id ORDER BY id LIMIT 1) r ON true
  WHERE h.id = %s
 """
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    tier: int
+    min_severity: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class HomeContext:
     resident_id: int | None
     rules: RuleSettings
     emergency_contacts: tuple[dict[str, Any], ...]
+    # the care centre's enabled channels, read with the home (one query on the alert's hot path)
+    channels: tuple[Channel, ...] = ()
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -64,4 +75,5 @@ async def load_context(conn: AsyncConnection[Any], home_id: str) -> HomeContext 
         resident_id=resident_id,
         rules=rules,
         emergency_contacts=contacts,
+        channels=tuple(Channel(int(i), int(tier), str(sev)) for i, tier, sev in row["channels"]),
     )

@@ -13,17 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.findings import SEVERITY_RANK
 from alerts.notify.messages import build_payload
 
-_CHANNELS = """
-SELECT id, tier, min_severity FROM notification_channels
- WHERE care_centre_id = %s AND enabled AND tier = ANY(%s) ORDER BY id
-"""
 _INSERT = """
 INSERT INTO notification_outbox (alert_id, channel_id, recipient, purpose, escalation_level, dedupe_key,
                                  payload, next_attempt_at, created_at)
@@ -64,7 +59,7 @@ async def enqueue(
     tiers = REMIND_TIERS[level] if purpose == "reminder" else NEW_TIER.get(level, ())
     if purpose == "resolved":
         tiers = (0,)
-    for channel_id in await _channels(conn, ctx.care_centre_id, tiers, alert["severity"]):
+    for channel_id in _channels(ctx, tiers, alert["severity"]):
         rows.append((alert["id"], channel_id, None, purpose, level, f"{base}:ch:{channel_id}", payload, due, now))
     if purpose == "escalation" and level == CONTACTS_LEVEL:
         for key, recipient in _contact_recipients(ctx):
@@ -76,13 +71,9 @@ async def enqueue(
         return max(0, cur.rowcount)
 
 
-async def _channels(conn: AsyncConnection[Any], centre_id: int, tiers: tuple[int, ...], severity: str) -> list[int]:
-    if not tiers:
-        return []
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_CHANNELS, (centre_id, list(tiers)))
-        rows = await cur.fetchall()
-    return [r["id"] for r in rows if SEVERITY_RANK[severity] >= SEVERITY_RANK[r["min_severity"]]]
+def _channels(ctx: HomeContext, tiers: tuple[int, ...], severity: str) -> list[int]:
+    rank = SEVERITY_RANK[severity]
+    return [c.id for c in ctx.channels if c.tier in tiers and rank >= SEVERITY_RANK[c.min_severity]]
 
 
 def _contact_recipients(ctx: HomeContext) -> list[tuple[str, dict[str, Any]]]:

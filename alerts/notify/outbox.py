@@ -36,12 +36,28 @@ SELECT o.id, o.purpose, o.attempts, o.recipient, o.payload, o.channel_id,
  LIMIT %s
    FOR UPDATE OF o SKIP LOCKED
 """
-_ATTEMPT = (
-    "INSERT INTO notification_attempts (outbox_id, at, ok, duration_ms, status_code, error) VALUES (%s, %s, %s, %s, %s, %s)"
+# The attempt and the outcome in one statement (one round trip): attempt first, then the update.
+_ATTEMPT = """
+WITH attempt AS (
+    INSERT INTO notification_attempts (outbox_id, at, ok, duration_ms, status_code, error)
+    VALUES (%(id)s, %(now)s, %(ok)s, %(ms)s, %(code)s, %(error)s)
 )
-_SENT = "UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, sent_at = %s, last_error = NULL WHERE id = %s"
-_RETRY = "UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = %s, last_error = %s WHERE id = %s"
-_FAILED = "UPDATE notification_outbox SET status = 'failed', attempts = attempts + 1, last_error = %s WHERE id = %s"
+"""
+_SENT = (
+    _ATTEMPT
+    + """UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, sent_at = %(now)s, last_error = NULL
+ WHERE id = %(id)s"""
+)
+_RETRY = (
+    _ATTEMPT
+    + """UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = %(retry_at)s, last_error = %(error)s
+ WHERE id = %(id)s"""
+)
+_FAILED = (
+    _ATTEMPT
+    + """UPDATE notification_outbox SET status = 'failed', attempts = attempts + 1, last_error = %(error)s
+ WHERE id = %(id)s"""
+)
 _CANCEL = "UPDATE notification_outbox SET status = 'cancelled', last_error = %s WHERE id = %s"
 
 
@@ -108,17 +124,20 @@ async def _record(
     now: datetime,
     report: BatchReport,
 ) -> None:
-    await conn.execute(_ATTEMPT, (row["id"], now, result.ok, result.duration_ms, result.status_code, result.error))
+    params = {
+        "id": row["id"], "now": now, "ok": result.ok, "ms": result.duration_ms, "code": result.status_code,
+        "error": result.error, "retry_at": None,
+    }  # fmt: skip
     attempts = int(row["attempts"]) + 1
     if result.ok:
-        await conn.execute(_SENT, (now, row["id"]))
+        await conn.execute(_SENT, params)
         report.sent += 1
         log.info("notification_sent", outbox_id=row["id"], channel=delivery.kind, attempts=attempts, ms=result.duration_ms)
     elif result.permanent or attempts >= settings.notify_max_attempts:
-        await conn.execute(_FAILED, (result.error, row["id"]))
+        await conn.execute(_FAILED, params)
         report.failed += 1
         log.error("notification_failed", outbox_id=row["id"], channel=delivery.kind, attempts=attempts, error=result.error)
     else:
-        await conn.execute(_RETRY, (now + backoff(settings, attempts), result.error, row["id"]))
+        await conn.execute(_RETRY, {**params, "retry_at": now + backoff(settings, attempts)})
         report.retried += 1
         log.warning("notification_retry", outbox_id=row["id"], channel=delivery.kind, attempts=attempts, error=result.error)
