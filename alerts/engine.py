@@ -30,7 +30,7 @@ from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_i
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
-from eldercare.errors import EldercareError
+from eldercare.errors import EldercareError, TransientError
 
 log = logs.get("alerts")
 CHANNEL = "eldercare_inbox"
@@ -53,7 +53,13 @@ class Engine:
 
     async def inbox_once(self) -> Outcome:
         async with self.pool.connection() as conn:
-            outcome = await process_inbox(conn, self.cfg, self.clock.now())
+            try:
+                outcome = await process_inbox(conn, self.cfg, self.clock.now())
+            except (psycopg.OperationalError, TransientError):
+                raise
+            except Exception:  # noqa: BLE001 - some home's items fail: run the batch again, home by home
+                await conn.rollback()
+                outcome = await process_inbox(conn, self.cfg, self.clock.now(), isolate=True)
         self._count(outcome)
         self.metrics.inbox_items.inc(outcome.items)
         return outcome
