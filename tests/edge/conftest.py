@@ -28,3 +28,15 @@ def edge_settings(broker_url: str, topic_root: str) -> Callable[..., Settings]:
         return load_settings(**values)
 
     return build
+
+
+@pytest.fixture
+def edge_env(broker_url: str, topic_root: str) -> Callable[..., dict[str, str]]:
+    """ELDERCARE_* variables for an ``eldercare edge`` subprocess; no database (the gateway has none)."""
+
+    def build(**extra: str) -> dict[str, str]:
+        env = {"ELDERCARE_MQTT_URL": broker_url, "ELDERCARE_MQTT__TOPIC_ROOT": topic_root, "ELDERCARE_LOG_FORMAT": "json"}
+        env.update({f"ELDERCARE_{key.upper()}": value for key, value in extra.items()})
+        return env
+
+    return build

@@ -51,7 +51,7 @@ def home_broker(private_broker: Callable[..., PrivateBroker], home_id: str, topi
 
 async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no_seq(
     edge_settings: Callable[..., Settings],
-    env_for: Callable[..., dict[str, str]],
+    edge_env: Callable[..., dict[str, str]],
     home_broker: PrivateBroker,
     tcp_proxy: Callable[[str, int], TcpProxy],
     broker_url: str,
@@ -63,7 +63,7 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
     map_file = tmp_path / "devices.json"
     map_file.write_text(json.dumps(DEVICE_MAP))
     base = f"{topic_root}-z2m"
-    env = env_for(
+    env = edge_env(
         mqtt_url=f"mqtt://{home_id}:{PASSWORD}@127.0.0.1:{proxy.port}",
         log_level="debug",
         mqtt__reconnect_min_s="0.1",
@@ -76,7 +76,6 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
         edge__batch_max_readings="5",
         edge__batch_max_delay_s="0.1",
     )
-    env.pop("ELDERCARE_DATABASE_URL")
     platform = edge_settings(mqtt_url=home_broker.url_as("collector", "collector-pw"))
     z2m = edge_settings()
 
@@ -123,16 +122,16 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
 
 
 def test_refused_credentials_are_fatal_with_a_clear_message(
-    env_for: Callable[..., dict[str, str]], home_broker: PrivateBroker, home_id: str, tmp_path: Path
+    edge_env: Callable[..., dict[str, str]], home_broker: PrivateBroker, home_id: str, tmp_path: Path
 ) -> None:
-    env = env_for(mqtt_url=home_broker.url_as(home_id, "wrong-password"), edge__data_dir=str(tmp_path / "gw"))
+    env = edge_env(mqtt_url=home_broker.url_as(home_id, "wrong-password"), edge__data_dir=str(tmp_path / "gw"))
     result = run_cli(["edge"], env, timeout_s=60)
     assert result.returncode == 1, result.stderr
     assert "refused" in result.stderr
 
 
-def test_home_id_must_match_the_mqtt_username(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
-    env = env_for(mqtt_url="mqtt://home-a:pw@127.0.0.1:1", edge__home_id="home-b", edge__data_dir=str(tmp_path))
+def test_home_id_must_match_the_mqtt_username(edge_env: Callable[..., dict[str, str]], tmp_path: Path) -> None:
+    env = edge_env(mqtt_url="mqtt://home-a:pw@127.0.0.1:1", edge__home_id="home-b", edge__data_dir=str(tmp_path))
     result = run_cli(["edge"], env)
     assert result.returncode == 2
     assert "ELDERCARE_EDGE__HOME_ID" in result.stderr
@@ -147,11 +146,11 @@ def _write_sisfall(path: Path, samples_g: np.ndarray) -> None:
 
 
 async def test_replay_driver_detects_a_recorded_fall(
-    edge_settings: Callable[..., Settings], env_for: Callable[..., dict[str, str]], home_id: str, tmp_path: Path
+    edge_settings: Callable[..., Settings], edge_env: Callable[..., dict[str, str]], home_id: str, tmp_path: Path
 ) -> None:
     recording = tmp_path / "F01_SYN_R01.txt"
     _write_sisfall(recording, signals.fall(200.0))
-    env = env_for(
+    env = edge_env(
         edge__home_id=home_id,
         edge__driver="replay",
         edge__replay_file=str(recording),

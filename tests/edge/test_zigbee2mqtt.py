@@ -210,12 +210,12 @@ async def test_the_driver_reconnects_when_the_zigbee2mqtt_broker_restarts(
 
 
 def test_refused_zigbee2mqtt_credentials_are_fatal(
-    env_for: Callable[..., dict[str, str]], private_broker: Callable[..., PrivateBroker], home_id: str, tmp_path: Path
+    edge_env: Callable[..., dict[str, str]], private_broker: Callable[..., PrivateBroker], home_id: str, tmp_path: Path
 ) -> None:
     local = private_broker(users={"z2m": "right"})
     map_file = tmp_path / "devices.json"
     map_file.write_text(json.dumps(DEVICE_MAP))
-    env = env_for(
+    env = edge_env(
         edge__home_id=home_id,
         edge__driver="zigbee2mqtt",
         edge__zigbee2mqtt_url=local.url_as("z2m", "wrong"),
