@@ -55,6 +55,9 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
     page = context.new_page()
     external: list[str] = []
     page.on("request", lambda request: None if request.url.startswith(api_server.url) else external.append(request.url))
+    problems: list[str] = []  # script errors and Content-Security-Policy violations
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     _log_in(page, api_server.url, "staff_a")
 
     open_queue = page.get_by_test_id("open-queue")
@@ -135,4 +138,5 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
     expect(page.get_by_role("button", name="Alert queue")).to_be_hidden()
 
     assert external == []  # every asset and call stays on our own origin: no CDN
+    assert problems == []
     context.close()

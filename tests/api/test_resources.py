@@ -194,3 +194,14 @@ async def test_timeline_readings_and_summary(client: httpx.AsyncClient, world: W
     assert summary["kitchen"]["today"] == 120 + 48  # motion plus appliance use in the kitchen
     today = (await client.get(f"/api/v1/residents/{x}/summary", headers=family)).json()
     assert [a["kind"] for a in today["alerts"]] == ["fall"]
+
+
+async def test_dashboard_is_served_locally_with_a_strict_content_security_policy(client: httpx.AsyncClient) -> None:
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.replace("http://www.w3.org", "")  # no absolute (CDN) URLs in the page
+    for asset in ("/static/app.js", "/static/app.css"):
+        response = await client.get(asset)
+        assert response.status_code == 200
+        assert "https://" not in response.text
