@@ -14,6 +14,9 @@ thread of this process.
    as a gateway does) at ``--rate`` per second; each latency is publish-start to webhook receipt,
    both on this machine's clock.
 
+``--engine-only`` measures the engine's own share instead: inbox rows written the way ingest
+writes them (row + NOTIFY, committed), to the webhook received; no broker, no ingest.
+
 It prints the figures; it asserts nothing (speed lives here, never in tests).
 """
 
@@ -235,7 +238,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="events per second")
     parser.add_argument("--load-fraction", type=float, default=0.5)
     parser.add_argument("--capacity-readings", type=int, default=200_000)
+    parser.add_argument("--engine-only", action="store_true", help="no MQTT or ingest: inbox rows written as ingest does")
     args = parser.parse_args(argv)
+    if args.engine_only:
+        engine_only(args.events, args.rate)
+        return
 
     event_homes = [f"ev-{i:04d}" for i in range(args.events)]
     load_homes = [f"load-{i:03d}" for i in range(LOAD_HOMES)]
@@ -317,6 +324,40 @@ def report(published: dict[str, float], arrivals: dict[str, float], target: floa
         f"event -> webhook over {len(latencies)} events ({missing} missing): "
         f"p50 {percentile(latencies, 0.5):.0f} ms, p90 {percentile(latencies, 0.9):.0f} ms, "
         f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms, mean {statistics.fmean(latencies):.0f} ms"
+    )
+
+
+def engine_only(events: int, rate: float) -> None:
+    """The engine's own share: from the commit of an inbox row (what ingest writes, with its
+    NOTIFY) to the webhook received, with nothing else running."""
+    homes = [f"ev-{i:04d}" for i in range(events)]
+    with tempfile.TemporaryDirectory() as tmp, fresh_database() as db_url, Receiver() as receiver:
+        seed(db_url, homes, [], f"http://127.0.0.1:{receiver.port}/hook")
+        alerts = services(db_url, "mqtt://127.0.0.1:1", Path(tmp))[1].start()
+        committed: dict[str, float] = {}
+        try:
+            alerts.wait_for_log("alerts_started", 60)
+            with psycopg.connect(db_url) as conn:
+                for home in homes:
+                    with conn.transaction():
+                        conn.execute(
+                            "INSERT INTO alert_inbox (home_id, device_id, seq, ts, type, data)"
+                            " VALUES (%s, %s, 1, now(), 'sos', '{\"press\": \"single\"}')",
+                            (home, f"{home}-b"),
+                        )
+                        conn.execute("NOTIFY eldercare_inbox")
+                    committed[home] = time.time()
+                    time.sleep(1 / rate)
+            deadline = time.time() + 60
+            while len(receiver.arrivals) < len(homes) and time.time() < deadline:
+                time.sleep(0.1)
+        finally:
+            alerts.stop()
+    latencies = [(receiver.arrivals[h] - t) * 1000 for h, t in committed.items() if h in receiver.arrivals]
+    print(
+        f"engine only, inbox commit -> webhook over {len(latencies)} SOS ({len(homes) - len(latencies)} missing): "
+        f"p50 {percentile(latencies, 0.5):.0f} ms, p90 {percentile(latencies, 0.9):.0f} ms, "
+        f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
     )
 
 
