@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
-from typing import NoReturn
 
 import click
 
@@ -19,34 +17,11 @@ from edge.drivers.simulated import SimulatedDriver
 from edge.drivers.zigbee2mqtt import Zigbee2MqttDriver, load_device_map
 from edge.model import Driver
 from eldercare import logs
+from eldercare.cli_support import fail, fail_config, settings_or_exit
 from eldercare.clock import Clock
-from eldercare.config import Settings, load_settings, parse_mqtt_url
+from eldercare.config import Settings, parse_mqtt_url
 from eldercare.errors import ConfigError, PermanentError
 from eldercare.lifecycle import clock_from, run_until_stopped
-
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-
-
-# These mirror eldercare.cli.settings_or_exit / fail_config / fail. Importing eldercare.cli would
-# pull eldercare.db (and psycopg) into the gateway's import graph, which the import contract forbids.
-def _fail_config(problems: list[str]) -> NoReturn:
-    click.echo("configuration problems:", err=True)
-    for problem in problems:
-        click.echo(f"  - {problem}", err=True)
-    sys.exit(EXIT_CONFIG)
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail_config(exc.problems)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_FAILURE)
 
 
 def build_driver(settings: Settings, config: AgentConfig, clock: Clock) -> Driver:
@@ -86,15 +61,15 @@ async def _run(config: AgentConfig, driver: Driver, clock: Clock) -> None:
 @click.command("edge")
 def command() -> None:
     """Run the home-gateway agent: sensor driver, fall detection, disk queue, MQTT uplink."""
-    settings = _settings_or_exit()
+    settings = settings_or_exit()
     logs.configure(settings.log_level, settings.log_format)
     clock = clock_from(settings)
     try:
         config = AgentConfig.from_settings(settings)
         driver = build_driver(settings, config, clock)
     except ConfigError as exc:
-        _fail_config(exc.problems)
+        fail_config(exc.problems)
     try:
         asyncio.run(_run(config, driver, clock))
     except PermanentError as exc:
-        _fail(str(exc))
+        fail(str(exc))

@@ -10,17 +10,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import sys
-from typing import Any, NoReturn
 
 import click
 
 from eldercare import __version__
-from eldercare.config import Settings, load_settings, redacted
-from eldercare.errors import ConfigError, EldercareError, PermanentError
+from eldercare.cli_support import EXIT_CONFIG, EXIT_FAILURE, fail, fail_config, settings_or_exit
+from eldercare.config import redacted
+from eldercare.errors import EldercareError, PermanentError
 
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+__all__ = ["COMPONENT_COMMANDS", "EXIT_CONFIG", "EXIT_FAILURE", "fail", "fail_config", "main", "settings_or_exit"]
 
 #: subcommand -> "module:attribute" of a click command, loaded lazily.
 COMPONENT_COMMANDS: dict[str, str] = {
@@ -32,26 +30,6 @@ COMPONENT_COMMANDS: dict[str, str] = {
     "simulate": "simulator.cli:simulate",
     "demo": "simulator.cli:demo",
 }
-
-
-def fail_config(problems: list[str]) -> NoReturn:
-    click.echo("configuration problems:", err=True)
-    for problem in problems:
-        click.echo(f"  - {problem}", err=True)
-    sys.exit(EXIT_CONFIG)
-
-
-def settings_or_exit(**overrides: Any) -> Settings:
-    """Load settings, or print every problem and exit with code 2."""
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        fail_config(exc.problems)
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 class LazyGroup(click.Group):
