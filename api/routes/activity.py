@@ -52,6 +52,7 @@ class Timeline(BaseModel):
             "examples": [
                 {
                     "resident_id": 7,
+                    "timezone": "Asia/Shanghai",
                     "bucket": "hour",
                     "from": "2026-05-01T00:00:00Z",
                     "to": "2026-05-02T00:00:00Z",
@@ -72,6 +73,7 @@ class Timeline(BaseModel):
         populate_by_name=True,
     )
     resident_id: int
+    timezone: str = Field(description="the home's time zone: daily buckets start at its midnight")
     bucket: Literal["hour", "day"]
     since: datetime = Field(alias="from")
     until: datetime = Field(alias="to")
@@ -109,5 +111,10 @@ async def timeline(
     query = _HOURLY if bucket == "hour" else _DAILY
     rows: list[dict[str, Any]] = await fetch_all(conn, query, {"home": home_id, "since": since, "until": until, "tz": tz})
     return Timeline(
-        resident_id=resident_id, bucket=bucket, since=since, until=until, buckets=[Bucket.model_validate(r) for r in rows]
+        resident_id=resident_id,
+        timezone=tz,
+        bucket=bucket,
+        since=since,
+        until=until,
+        buckets=[Bucket.model_validate(r) for r in rows],
     )

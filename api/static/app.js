@@ -295,11 +295,12 @@ function drawTimeline(host, timeline) {
     const h = ((H - 2 * PAD) * b.motion) / max;
     const bar = el("rect", { x: PAD + i * slot + 1, y: H - PAD - h, width: Math.max(1, slot - 2), height: h, fill: "#457b9d" });
     const tip = document.createElementNS(NS, "title");
-    tip.textContent = `${new Date(b.start).toLocaleString(state.lang)} · ${b.motion} ${t("motion")}`;
+    tip.textContent = `${new Date(b.start).toLocaleString(state.lang, { timeZone: timeline.timezone })} · ${b.motion} ${t("motion")}`;
     bar.append(tip);
   }
   for (let i = 0; i < hours; i += Math.max(1, Math.round(hours / 8))) {
-    const label = new Date(from + i * 3600000).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit" });
+    // Hours of the home's own clock, wherever the dashboard is opened.
+    const label = new Date(from + i * 3600000).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", timeZone: timeline.timezone });
     el("text", { x: PAD + i * slot, y: H - 8, "font-size": 11, fill: "#667" }, label);
   }
   host.replaceChildren(svg);

@@ -171,6 +171,7 @@ async def test_timeline_readings_and_summary(client: httpx.AsyncClient, world: W
     hourly = (await client.get(f"/api/v1/residents/{x}/activity", headers=family)).json()
     assert len(hourly["buckets"]) == 23  # seeded up to NOW - 1 h; the default window is the 24 h ending with this hour
     assert hourly["buckets"][0]["motion_by_room"] == {"kitchen": 5}
+    assert hourly["timezone"] == "Asia/Shanghai"
     daily = (await client.get(f"/api/v1/residents/{x}/activity", params={"bucket": "day"}, headers=family)).json()
     assert daily["buckets"][0]["start"].endswith("T16:00:00Z")  # local midnight in Asia/Shanghai
     assert all(b["motion"] == 120 for b in daily["buckets"][1:-1])  # whole days: 24 x 5
