@@ -24,10 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
 import json
-import logging
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -38,14 +35,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from bench.ingest.load import ROOT, plan, run_publishers
 from bench.ingest.probe import latency_probe, percentile
 from eldercare.config import Settings, load_settings
 from eldercare.contracts import Decoded, decode
@@ -55,112 +51,6 @@ from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
 from tests.support.processes import cli_env
 from tests.support.services import PG_ADMIN_URL, free_port
-
-T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
-DEVICES_PER_HOME = 5
-KINDS = [
-    ("temperature", "temperature_c"),
-    ("motion", "motion"),
-    ("plug", "power_w"),
-    ("bed", "bed_occupied"),
-    ("door", "door_open"),
-]
-ROOT = "bench"
-Sent = tuple[float, float, int]  # a publisher's first publish, last PUBACK (UNIX time), messages
-
-
-# -- payloads -----------------------------------------------------------------------------------
-
-
-def _value(metric: str, seq: int) -> float:
-    if metric == "temperature_c":
-        return 18.0 + (seq % 80) / 10
-    if metric == "power_w":
-        return float((seq * 37) % 2000)
-    return float(seq % 2)
-
-
-def home_messages(home: str, readings: int, per_message: int, first_seq: int) -> list[tuple[str, bytes]]:
-    """The home's readings as contract JSON, round-robin over its devices, like an edge batch."""
-    out: list[tuple[str, bytes]] = []
-    topic = f"{ROOT}/v1/{home}/readings"
-    batch: list[dict[str, object]] = []
-    for index in range(readings):
-        slot = index % DEVICES_PER_HOME
-        seq = first_seq + index // DEVICES_PER_HOME
-        kind, metric = KINDS[slot]
-        ts = (T0 + timedelta(seconds=seq)).isoformat().replace("+00:00", "Z")
-        batch.append({"device": f"{home}-d{slot}", "kind": kind, "seq": seq, "ts": ts, "metric": metric,
-                      "value": _value(metric, seq), "room": "kitchen"})  # fmt: skip
-        if len(batch) == per_message:
-            out.append((topic, json.dumps({"home_id": home, "readings": batch}).encode()))
-            batch = []
-    if batch:
-        out.append((topic, json.dumps({"home_id": home, "readings": batch}).encode()))
-    return out
-
-
-def plan(
-    homes: Sequence[str], readings: int, per_message: int, first_seq: int, share: int, shares: int
-) -> list[tuple[str, bytes]]:
-    """This publisher's share: every ``shares``-th home, messages interleaved across its homes."""
-    mine = [home for index, home in enumerate(homes) if index % shares == share]
-    per_home = readings // len(homes)
-    by_home = [home_messages(home, per_home, per_message, first_seq) for home in mine]
-    # Interleave homes, as many gateways publishing at once would.
-    return [message for group in itertools.zip_longest(*by_home) for message in group if message is not None]
-
-
-# -- publisher processes ------------------------------------------------------------------------
-
-
-def publisher_main(broker_url: str, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent]) -> None:
-    settings = load_settings(mqtt_url=broker_url, database_url="postgresql://unused@127.0.0.1/unused")
-    logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt warns about every deep publish window
-    asyncio.run(_publish_all(settings, messages, ready, go, out))
-
-
-async def _publish_all(settings: Settings, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent]) -> None:
-    async with connect(settings, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}") as client:
-        ready.set()
-        await asyncio.to_thread(go.wait)
-        window = asyncio.Semaphore(1000)  # unacknowledged publishes in flight per publisher
-
-        async def one(topic: str, payload: bytes) -> None:
-            try:
-                await client.publish(topic, payload, qos=1)
-            finally:
-                window.release()
-
-        started = time.time()
-        async with asyncio.TaskGroup() as group:
-            for topic, payload in messages:
-                await window.acquire()
-                group.create_task(one(topic, payload))
-        out.put((started, time.time(), len(messages)))
-
-
-def run_publishers(broker_url: str, shares: list[list[tuple[str, bytes]]]) -> tuple[float, float]:
-    """Publish every share from its own process, all starting together; (first publish, last PUBACK)."""
-    ctx = mp.get_context("spawn")
-    out: Queue[Sent] = ctx.Queue()
-    go = ctx.Event()
-    readies = [ctx.Event() for _ in shares]
-    procs = [
-        ctx.Process(target=publisher_main, args=(broker_url, share, ready, go, out))
-        for share, ready in zip(shares, readies, strict=True)
-    ]
-    for proc in procs:
-        proc.start()
-    for ready in readies:
-        if not ready.wait(120):
-            raise RuntimeError("a publisher did not connect")
-    go.set()
-    results = [out.get(timeout=3600) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=30)
-    return min(r[0] for r in results), max(r[1] for r in results)
-
 
 # -- databases, ingest processes ----------------------------------------------------------------
 
