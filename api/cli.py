@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 
@@ -16,6 +17,8 @@ from eldercare.cli import EXIT_CONFIG, fail, fail_config, settings_or_exit
 from eldercare.config import Settings
 from eldercare.errors import ConfigError
 from eldercare.lifecycle import run_until_stopped
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")  # the same rule as POST /api/v1/users
 
 
 @click.command()
@@ -119,8 +122,8 @@ def users_add(
 
 def _problems(role: str, username: str, centre: int | None, residents: tuple[int, ...]) -> list[str]:
     problems = []
-    if not 3 <= len(username) <= 64:
-        problems.append("--username: 3 to 64 characters")
+    if not _USERNAME.match(username.lower()):
+        problems.append("--username: 3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
     if role == "staff" and centre is None:
         problems.append("--centre: required for staff")
     if role == "family" and not residents:
