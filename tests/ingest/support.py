@@ -66,14 +66,21 @@ def stream(homes: Sequence[str], readings: int, per_message: int) -> list[Readin
     return messages
 
 
-async def publish(settings: Settings, messages: Iterable[Message], *, client_id: str = "test-publisher") -> int:
-    """Publish contract messages with QoS 1 (each waits for its PUBACK); returns how many."""
+async def publish(
+    settings: Settings, messages: Iterable[Message], *, client_id: str = "test-publisher", pause_s: float = 0.0
+) -> int:
+    """Publish contract messages with QoS 1 (each waits for its PUBACK); returns how many.
+
+    ``pause_s`` between messages stretches a stream, so that a fault lands in the middle of it.
+    """
     count = 0
     async with connect(settings, client_id=client_id) as client:
         for message in messages:
             topic, payload = encode(settings.mqtt.topic_root, message)
             await client.publish(topic, payload, qos=1)
             count += 1
+            if pause_s:
+                await asyncio.sleep(pause_s)
     return count
 
 

@@ -59,7 +59,7 @@ async def test_kill_9_mid_stream_then_restart_commits_every_reading_exactly_once
     messages = stream(HOMES, 50_000, 100)
     ingest = _ingest(env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url)
     await _started(ingest)
-    publisher = asyncio.create_task(publish(settings, messages))
+    publisher = asyncio.create_task(publish(settings, messages, pause_s=0.005))  # >= 2.5 s of stream
     try:
         await wait_until(lambda: (scalar(db_url, COUNT) or 0) >= 5_000, what="first commits")  # type: ignore[operator]
         ingest.kill()
