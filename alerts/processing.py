@@ -43,12 +43,13 @@ VALUES (%s, 'alerts', 'alert_inbox', %s, %s, 'alert_engine_error', %s)
 # hashtext() folds the home id into the advisory lock key space; a namespace prefix keeps our
 # keys apart from other users of advisory locks.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
-_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('eldercare-alerts:' || %s))"
-# Returns a row when this pass may judge the home (and records it), none when judged recently.
+# Returns a row when this pass may judge the home (and records it); none when another copy is
+# judging it right now (the advisory lock) or judged it recently. One round trip for both.
 _CLAIM_HOME_TURN = """
-INSERT INTO alert_home_passes AS p (home_id, evaluated_at) VALUES (%s, %s)
+INSERT INTO alert_home_passes AS p (home_id, evaluated_at)
+SELECT %(home)s, %(now)s WHERE pg_try_advisory_xact_lock(hashtext('eldercare-alerts:' || %(home)s))
 ON CONFLICT (home_id) DO UPDATE SET evaluated_at = EXCLUDED.evaluated_at
- WHERE p.evaluated_at <= %s OR p.evaluated_at > EXCLUDED.evaluated_at
+ WHERE p.evaluated_at <= %(recent)s OR p.evaluated_at > EXCLUDED.evaluated_at
 RETURNING home_id
 """
 # Only these change what a periodic rule sees at once; fall and SOS open their alerts directly
@@ -156,12 +157,9 @@ async def evaluate_home_locked(
 ) -> Outcome | None:
     """Periodic evaluation of one home in the caller's transaction; None when another copy holds
     it or judged it less than half an evaluation interval ago (copies share the periodic work)."""
+    recent = now - timedelta(seconds=settings.evaluation_interval_s / 2)
     async with conn.cursor() as cur:
-        await cur.execute(_TRY_LOCK, (home_id,))
-        row = await cur.fetchone()
-        if row is None or not row[0]:
-            return None
-        await cur.execute(_CLAIM_HOME_TURN, (home_id, now, now - timedelta(seconds=settings.evaluation_interval_s / 2)))
+        await cur.execute(_CLAIM_HOME_TURN, {"home": home_id, "now": now, "recent": recent})
         if await cur.fetchone() is None:
             return None
     ctx = await load_context(conn, home_id)

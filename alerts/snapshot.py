@@ -24,9 +24,6 @@ log = logs.get("alerts")
 # The inactivity rule needs the last 24 h and the morning's events; a little more is harmless.
 EVENT_WINDOW = timedelta(hours=30)
 
-_STATE = """
-SELECT gateway_state, gateway_state_at, last_door_at, last_door_state FROM home_state WHERE home_id = %s
-"""
 _DEVICES = "SELECT id, kind, room, last_seen_at, battery_pct FROM devices WHERE home_id = %s ORDER BY id"
 # Activity as the inactivity rule sees it: motion with its room, and the front door. Readings and
 # events are both read, because a gateway may report presence and doors either way.
@@ -44,16 +41,26 @@ SELECT ts, CASE WHEN type = 'presence' THEN 'motion' WHEN data->>'state' = 'open
    AND ((type = 'presence' AND data->>'state' = 'detected') OR type = 'door')
  ORDER BY 1
 """
-_TEMPERATURES = """
-SELECT min(ts) AS first_at, min(value) AS min_c, max(value) AS max_c FROM readings
- WHERE home_id = %s AND metric = 'temperature_c' AND ts > %s AND ts <= %s
-"""
-_OPEN_FALL = """
-SELECT (evidence->>'fall_at')::timestamptz AS fall_at FROM alerts
- WHERE home_id = %s AND kind = 'fall' AND status <> 'resolved'
+# Everything scalar about a home in one round trip (a periodic pass runs this for every home).
+_SUMMARY = """
+SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state,
+       t.first_at, t.min_c, t.max_c,
+       (SELECT (evidence->>'fall_at')::timestamptz FROM alerts
+         WHERE home_id = %(home)s AND kind = 'fall' AND status <> 'resolved') AS fall_at,
+       (SELECT model FROM routine_models WHERE resident_id = %(resident)s) AS routine_model,
+       (SELECT learned_at FROM routine_models WHERE resident_id = %(resident)s) AS routine_learned_at,
+       (SELECT array_agg(starts_at ORDER BY starts_at) FROM absences
+         WHERE resident_id = %(resident)s AND ends_at > %(since)s AND starts_at <= %(now)s) AS absence_starts,
+       (SELECT array_agg(ends_at ORDER BY starts_at) FROM absences
+         WHERE resident_id = %(resident)s AND ends_at > %(since)s AND starts_at <= %(now)s) AS absence_ends
+  FROM (SELECT 1) AS one
+  LEFT JOIN home_state s ON s.home_id = %(home)s
+  LEFT JOIN LATERAL (
+        SELECT min(ts) AS first_at, min(value) AS min_c, max(value) AS max_c FROM readings
+         WHERE home_id = %(home)s AND metric = 'temperature_c' AND ts > %(cold_since)s AND ts <= %(now)s
+       ) AS t ON true
 """
 _ABSENCES = "SELECT starts_at, ends_at FROM absences WHERE resident_id = %s AND ends_at > %s AND starts_at <= %s"
-_ROUTINE = "SELECT model, learned_at FROM routine_models WHERE resident_id = %s"
 _SAVE_ROUTINE = """
 INSERT INTO routine_models (resident_id, model, learned_at, days_of_history) VALUES (%s, %s, %s, %s)
 ON CONFLICT (resident_id) DO UPDATE
@@ -73,42 +80,39 @@ async def activity(conn: AsyncConnection[Any], home_id: str, since: datetime, no
 
 
 async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, *, relearn_after: timedelta) -> HomeSnapshot:
-    state = await _rows(conn, _STATE, (ctx.home_id,))
-    home = state[0] if state else {}
+    params = {
+        "home": ctx.home_id, "resident": ctx.resident_id, "now": now, "since": now - EVENT_WINDOW,
+        "cold_since": now - timedelta(seconds=ctx.rules.cold.hold_s),
+    }  # fmt: skip
+    (home,) = await _rows(conn, _SUMMARY, params)
     devices = [DeviceInfo(**r) for r in await _rows(conn, _DEVICES, (ctx.home_id,))]
-    temps = await _rows(conn, _TEMPERATURES, (ctx.home_id, now - timedelta(seconds=ctx.rules.cold.hold_s), now))
-    falls = await _rows(conn, _OPEN_FALL, (ctx.home_id,))
-    absences: list[tuple[datetime, datetime]] = []
     routine = None
     if ctx.resident_id is not None:
-        rows = await _rows(conn, _ABSENCES, (ctx.resident_id, now - EVENT_WINDOW, now))
-        absences = [(r["starts_at"], r["ends_at"]) for r in rows]
-        routine = await ensure_routine(conn, ctx, now, relearn_after=relearn_after)
+        routine = await ensure_routine(conn, ctx, now, home, relearn_after=relearn_after)
     return HomeSnapshot(
         home_id=ctx.home_id,
         zone=ctx.zone,
-        gateway_state=home.get("gateway_state"),
-        gateway_state_at=home.get("gateway_state_at"),
-        last_door_at=home.get("last_door_at"),
-        last_door_state=home.get("last_door_state"),
+        gateway_state=home["gateway_state"],
+        gateway_state_at=home["gateway_state_at"],
+        last_door_at=home["last_door_at"],
+        last_door_state=home["last_door_state"],
         devices=devices,
         events=await activity(conn, ctx.home_id, now - EVENT_WINDOW, now),
-        temperatures=TemperatureWindow(**temps[0]) if temps and temps[0]["first_at"] is not None else None,
-        open_fall_at=falls[0]["fall_at"] if falls else None,
-        absences=absences,
+        temperatures=TemperatureWindow(home["first_at"], home["min_c"], home["max_c"]) if home["first_at"] else None,
+        open_fall_at=home["fall_at"],
+        absences=list(zip(home["absence_starts"] or [], home["absence_ends"] or [], strict=True)),
         routine=routine,
     )
 
 
 async def ensure_routine(
-    conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, *, relearn_after: timedelta
+    conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, stored: dict[str, Any], *, relearn_after: timedelta
 ) -> RoutineModel | None:
-    """The stored routine model, relearned from readings when older than ``relearn_after``."""
-    assert ctx.resident_id is not None
-    rows = await _rows(conn, _ROUTINE, (ctx.resident_id,))
-    if rows and timedelta(0) <= now - rows[0]["learned_at"] < relearn_after:
+    """The stored routine model (``stored``: the summary row), relearned when older than ``relearn_after``."""
+    learned_at = stored["routine_learned_at"]
+    if learned_at is not None and timedelta(0) <= now - learned_at < relearn_after:
         try:
-            return RoutineModel.from_dict(rows[0]["model"])
+            return RoutineModel.from_dict(stored["routine_model"])
         except (ValueError, KeyError, TypeError):
             log.warning("routine_model_unreadable", resident_id=ctx.resident_id)
     return await relearn(conn, ctx, now)
