@@ -51,15 +51,15 @@ class Engine:
 
     # ------------------------------------------------------------------ single steps
 
-    async def inbox_once(self) -> Outcome:
+    async def inbox_once(self, *, urgent: bool | None = None) -> Outcome:
         async with self.pool.connection() as conn:
             try:
-                outcome = await process_inbox(conn, self.cfg, self.clock.now())
+                outcome = await process_inbox(conn, self.cfg, self.clock.now(), urgent=urgent)
             except (psycopg.OperationalError, TransientError):
                 raise
             except Exception:  # noqa: BLE001 - some home's items fail: run the batch again, home by home
                 await conn.rollback()
-                outcome = await process_inbox(conn, self.cfg, self.clock.now(), isolate=True)
+                outcome = await process_inbox(conn, self.cfg, self.clock.now(), urgent=urgent, isolate=True)
         self._count(outcome)
         self.metrics.inbox_items.inc(outcome.items)
         return outcome
@@ -67,9 +67,15 @@ class Engine:
     async def drain_inbox(self) -> int:
         """Handle inbox batches until the inbox is empty (for this copy); returns items handled."""
         total = 0
-        while (outcome := await self.inbox_once()).items:
-            total += outcome.items
-        return total
+        while True:
+            urgent = await self.inbox_once(urgent=True)  # falls and SOS first, always
+            total += urgent.items
+            if urgent.items:
+                continue
+            rest = await self.inbox_once(urgent=False)
+            if not rest.items:
+                return total
+            total += rest.items
 
     async def evaluate_once(self) -> Outcome:
         """Judge every home once (homes another copy is judging right now are skipped)."""

@@ -31,9 +31,11 @@ from eldercare.errors import TransientError
 
 log = logs.get("alerts")
 
+# urgent = true: falls and SOS only; false: everything else; NULL: both.
 _CLAIM = """
 SELECT id, home_id, device_id, seq, ts, type, room, data FROM alert_inbox
- ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+ WHERE %(urgent)s::boolean IS NULL OR (type IN ('fall', 'sos')) = %(urgent)s::boolean
+ ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 _DELETE = "DELETE FROM alert_inbox WHERE id = ANY(%s)"
 _DEAD_LETTER = """
@@ -65,14 +67,19 @@ class Outcome:
     resolved: list[str] = field(default_factory=list)
 
 
-async def process_inbox(conn: AsyncConnection[Any], settings: AlertsSettings, now: datetime, *, isolate: bool = False) -> Outcome:
+async def process_inbox(
+    conn: AsyncConnection[Any], settings: AlertsSettings, now: datetime, *, urgent: bool | None = None, isolate: bool = False
+) -> Outcome:
     """Claim one batch, apply the rules, delete the items; the caller commits.
+
+    ``urgent=True`` claims only falls and SOS, so that their commit (and notification) never
+    waits behind the re-evaluation of other homes that door or presence items trigger.
 
     With ``isolate`` each home's items run in a savepoint and a failing home's items become dead
     letters; without it (the fast path: two round trips fewer per home) any failure aborts the
     batch, and the caller rolls back and runs it again isolated."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_CLAIM, (settings.inbox_batch_size,))
+        await cur.execute(_CLAIM, {"urgent": urgent, "limit": settings.inbox_batch_size})
         rows = await cur.fetchall()
     outcome = Outcome(items=len(rows))
     by_home: dict[str, list[InboxItem]] = defaultdict(list)

@@ -432,3 +432,18 @@ async def test_not_up_by_the_usual_time_from_the_learned_routine(db_url: str, ma
     assert (kind, severity) == ("not_up", "medium")
     assert "usually up by 07:00" in en
     assert "起床" in zh
+
+
+async def test_falls_and_sos_are_claimed_ahead_of_items_that_trigger_re_evaluation(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url, "ha")
+    seed_home(db_url, "hb")
+    add_inbox(db_url, "ha", "door", T0, state="open")
+    add_inbox(db_url, "hb", "sos", T0)
+    async with engine_for(settings_for(make_settings), FixedClock(T0)) as engine:
+        urgent = await engine.inbox_once(urgent=True)
+        assert (urgent.items, urgent.opened) == (1, ["sos"])
+        assert sql(db_url, "SELECT home_id, type FROM alert_inbox") == [("ha", "door")]
+        assert await engine.drain_inbox() == 1
+    assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
