@@ -39,11 +39,11 @@ from tenacity import (
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
-from eldercare.contracts import decode
+from eldercare.contracts import Decoded, Rejection, decode
 from eldercare.contracts.topics import MessageKind, shared_subscription, subscription
 from eldercare.errors import EldercareError, PermanentError
 from eldercare.lifecycle import clock_from
-from eldercare.mqtt.manual_ack import ManualAckSubscriber
+from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from ingest.batch import Batch
 from ingest.metrics import IngestMetrics
 from ingest.rollup import Rollup
@@ -51,6 +51,8 @@ from ingest.store import DatabaseRefusedError, Store, WriteResult
 
 _log = logs.get("ingest")
 _TAKE = 64  # deliveries per wake-up: bounds how long one lane holds the event loop (~20 ms)
+# Slices at least this big are decoded (and batches row-built) in a worker thread; see Pipeline._decode.
+_OFFLOAD_AT = 8
 _URGENT_WINDOW = 100  # receive maximum of the events/status session: they come one by one
 
 
@@ -201,8 +203,8 @@ class Pipeline:
             wait = interval - batch.age_s() if batch.items else interval
             deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
             self._metrics.received.inc(len(deliveries))
-            for delivery in deliveries:
-                batch.add(delivery, decode(delivery.topic, delivery.payload, root=self._root))
+            for delivery, result in zip(deliveries, await self._decode(deliveries), strict=True):
+                batch.add(delivery, result)
                 if self._full(batch):
                     await handoff.put(batch)
                     batch = Batch()
@@ -215,8 +217,16 @@ class Pipeline:
         # blocking put here could wait forever for a writer that is gone).
         await handoff.put(None)
 
+    async def _decode(self, deliveries: list[Delivery]) -> list[Decoded | Rejection]:
+        if len(deliveries) < _OFFLOAD_AT:
+            return [decode(d.topic, d.payload, root=self._root) for d in deliveries]
+        # Off the event loop: the other lane's tasks keep running (the GIL switches every 5 ms),
+        # so a burst of readings does not hold up an SOS in the urgent lane.
+        return await asyncio.to_thread(_decode_all, deliveries, self._root)
+
     async def write_loop(self, handoff: asyncio.Queue[Batch | None]) -> None:
         while (batch := await handoff.get()) is not None:
+            held = time.monotonic() - batch.items[0].delivery.received  # in this process before the commit
             started = time.perf_counter()
             result = await self._commit(batch)
             seconds = time.perf_counter() - started
@@ -234,6 +244,7 @@ class Pipeline:
                 statuses=result.statuses_new,
                 dead_letters=sum(result.dead_letters.values()),
                 acked=acked,
+                held_ms=round(held * 1000, 1),
                 commit_ms=round(seconds * 1000, 1),
             )
 
@@ -280,3 +291,7 @@ class Pipeline:
             _log.error("ingest_batch_retry", error=cause, permanent=True, attempt=state.attempt_number)
         else:
             _log.warning("ingest_batch_retry", error=cause, attempt=state.attempt_number)
+
+
+def _decode_all(deliveries: list[Delivery], root: str) -> list[Decoded | Rejection]:
+    return [decode(delivery.topic, delivery.payload, root=root) for delivery in deliveries]

@@ -97,6 +97,15 @@ class IngestProcess:
                 last = max(last, datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
         return last
 
+    def urgent_lane(self) -> tuple[float, float]:
+        """The urgent lane's worst time held in the process before commit, and worst commit (ms)."""
+        held, commit = 0.0, 0.0
+        for line in self.log.read_text().splitlines():
+            if '"ingest_batch"' in line and '"urgent"' in line:
+                record = json.loads(line)
+                held, commit = max(held, record["held_ms"]), max(commit, record["commit_ms"])
+        return held, commit
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -276,6 +285,10 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
             print(f"    {batched_rate:,.0f} readings/s")
             quantiles = ", ".join(f"p{round(q * 100)} {percentile(latencies, q) * 1000:.0f} ms" for q in (0.5, 0.9, 0.99, 1.0))
             print(f"    meanwhile, {len(latencies)} SOS events, publish to alert_inbox commit (NOTIFY): {quantiles}")
+            lanes = ", ".join(
+                f"held {held:.0f} ms / commit {commit:.0f} ms" for held, commit in (c.urgent_lane() for c in copies)
+            )
+            print(f"    urgent lane worst, per ingest copy (in the process before commit / commit): {lanes}")
             print(f"  end to end, {args.single:,} readings, one per message:")
             single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
             print(f"    {single_rate:,.0f} readings/s")

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class Delivery:
     mid: int
     qos: int
     generation: int
+    received: float  # time.monotonic() when paho handed it over: how long we held it before commit
 
 
 class ManualAckSubscriber:
@@ -248,7 +250,10 @@ class ManualAckSubscriber:
                 self._not_full.wait(0.5)  # backpressure: the socket is not read while we wait
             if self._closing:
                 return  # never acknowledged, so the broker delivers it again
-            self._inbox.append(Delivery(message.topic, bytes(message.payload), message.mid, message.qos, self._generation))
+            delivery = Delivery(
+                message.topic, bytes(message.payload), message.mid, message.qos, self._generation, time.monotonic()
+            )
+            self._inbox.append(delivery)
             self._unacked += 1
             wake = self._consumer_waiting
             self._consumer_waiting = False
