@@ -152,7 +152,7 @@ class RunningApi:
     process: ServiceProcess
 
 
-def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 60) -> None:
+def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.process is not None and process.process.poll() is not None:
