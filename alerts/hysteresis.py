@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from alerts.context import HomeContext
 from alerts.findings import Finding
-from alerts.store import auto_resolve, auto_resolves, note_cleared, open_or_update
+from alerts.store import auto_resolve, auto_resolves, note_cleared, open_or_update, refresh_device_list
 from eldercare.config import AlertsSettings
 
 _LOAD = "SELECT kind, armed, active_since, clear_since FROM alert_rule_state WHERE home_id = %s FOR UPDATE"
@@ -81,6 +81,7 @@ async def _holding(
     state.active_since = state.active_since or now
     state.clear_since = None
     if not state.armed:
+        await refresh_device_list(conn, ctx, found, now)
         return
     opened = await open_or_update(conn, ctx, found, now=now, settings=settings)
     state.armed = False

@@ -167,5 +167,25 @@ async def note_cleared(conn: AsyncConnection[Any], ctx: HomeContext, kind: str, 
         await history(conn, row["id"], now, "updated", "condition cleared", condition="cleared")
 
 
+async def refresh_device_list(conn: AsyncConnection[Any], ctx: HomeContext, found: Finding, now: datetime) -> None:
+    """A device alert that is open lists the devices concerned now: when another sensor goes
+    offline (or its battery low) while the alert is open, staff must see it, not silence."""
+    if "devices" not in found.evidence:
+        return
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, severity, evidence FROM alerts WHERE home_id = %s AND kind = %s AND status <> 'resolved' FOR UPDATE",
+            (ctx.home_id, found.kind),
+        )
+        current = await cur.fetchone()
+    if current is None or _device_ids(current["evidence"]) == _device_ids(found.evidence):
+        return
+    await _update(conn, current, found, now, None)
+
+
+def _device_ids(evidence: dict[str, Any]) -> set[str]:
+    return {str(d.get("id")) for d in evidence.get("devices", []) if isinstance(d, dict)}
+
+
 def auto_resolves(kind: str) -> bool:
     return KINDS[kind].auto_resolve

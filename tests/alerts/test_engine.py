@@ -447,3 +447,24 @@ async def test_falls_and_sos_are_claimed_ahead_of_items_that_trigger_re_evaluati
         assert sql(db_url, "SELECT home_id, type FROM alert_inbox") == [("ha", "door")]
         assert await engine.drain_inbox() == 1
     assert sql(db_url, "SELECT count(*) FROM alert_inbox") == [(0,)]
+
+
+async def test_an_open_device_alert_lists_a_sensor_that_goes_offline_later(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    seed_home(db_url)
+    healthy_home(db_url, "h1", T0)
+    sql(
+        db_url,
+        "INSERT INTO devices (id, home_id, kind, room, first_seen_at, last_seen_at)"
+        " VALUES ('h1-door', 'h1', 'door', 'entry', %s, %s)",
+        (T0, T0 + timedelta(hours=5)),
+    )
+    clock = FixedClock(T0 + timedelta(hours=3))  # the motion sensor has been silent for 3 h
+    async with engine_for(settings_for(make_settings), clock) as engine:
+        assert (await engine.evaluate_once()).opened == ["device_offline"]
+        clock.advance(timedelta(hours=5))  # now the door contact is silent too
+        await engine.evaluate_once()
+    (evidence,) = sql(db_url, "SELECT evidence FROM alerts WHERE kind = 'device_offline'")
+    assert sorted(d["id"] for d in evidence[0]["devices"]) == ["h1-door", "h1-m1"]
+    assert [a for (a,) in sql(db_url, "SELECT action FROM alert_history ORDER BY id")] == ["opened", "updated"]
