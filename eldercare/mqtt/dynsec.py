@@ -10,6 +10,7 @@ platform services hold a shared service role. The seam is :class:`BrokerAdmin`: 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -82,14 +83,21 @@ class BrokerAdmin:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[DynsecSession]:
-        """One admin connection for several commands. Raises PermanentError for bad admin credentials."""
+        """One admin connection for several commands.
+
+        Raises DynsecError when the broker refuses the admin credentials (a misconfiguration, not the
+        caller's fault) and TransientError when it cannot be reached.
+        """
         client_id = f"eldercare-dynsec-{uuid.uuid4().hex[:12]}"
-        try:
-            async with connect(self.settings, client_id=client_id, endpoint=self.endpoint) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                client = await stack.enter_async_context(connect(self.settings, client_id=client_id, endpoint=self.endpoint))
                 await client.subscribe(RESPONSE_TOPIC, qos=1)
-                yield DynsecSession(client, self.settings.mqtt.connect_timeout_s)
-        except MqttError as exc:
-            raise TransientError(f"dynamic-security exchange failed: {exc}") from exc
+            except PermanentError as exc:
+                raise DynsecError(f"the broker refused the dynamic-security admin: {exc}") from exc
+            except MqttError as exc:
+                raise TransientError(f"dynamic-security exchange failed: {exc}") from exc
+            yield DynsecSession(client, self.settings.mqtt.connect_timeout_s)
 
     async def provision_home(self, root: str, home_id: str, password: str) -> None:
         async with self.session() as session:
@@ -119,8 +127,11 @@ class DynsecSession:
         """Run ``commands`` in order; raise DynsecError on an error unless its text contains one of ``tolerate``."""
         correlation = uuid.uuid4().hex
         tagged = [{**command, "correlationData": f"{correlation}-{i}"} for i, command in enumerate(commands)]
-        await self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}).encode(), qos=1)
-        responses = await self._answer(correlation)
+        try:
+            await self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}).encode(), qos=1)
+            responses = await self._answer(correlation)
+        except MqttError as exc:
+            raise TransientError(f"dynamic-security exchange failed: {exc}") from exc
         for response in responses:
             error = response.get("error")
             if error and not any(text in str(error) for text in tolerate):

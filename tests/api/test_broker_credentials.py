@@ -189,3 +189,29 @@ async def test_domain_registers_many_homes_over_one_admin_session(
             settings, client_id=creds.home_id, endpoint=settings.mqtt_endpoint.with_credentials(creds.home_id, creds.password)
         ) as gw:
             await gw.publish(f"{ROOT}/v1/{creds.home_id}/heartbeat", b"hb", qos=1)
+
+
+async def test_a_broker_that_refuses_the_admin_leaves_no_home_behind(
+    api_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings],
+    dynsec_broker: PrivateBroker,
+    clock: FixedClock,
+    world: World,
+) -> None:
+    base = api_settings(broker_admin_username=ADMIN, broker_admin_password="not-the-admin-password")
+    settings = make_settings(
+        mqtt_url=dynsec_broker.url, mqtt={"topic_root": ROOT, "connect_timeout_s": 5.0}, api=base.api.model_dump(mode="python")
+    )
+    app = create_app(settings, clock=clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        admin = await login(client, "admin")
+        refused = await client.post("/api/v1/homes", json={"id": "home-xz", "care_centre_id": world.centre_a}, headers=admin)
+        assert refused.status_code == 502  # a server-side misconfiguration, not the caller's mistake
+        assert (await client.get("/api/v1/homes/home-xz", headers=admin)).status_code == 404  # rolled back
+        rotate = await client.post("/api/v1/homes/home-a1/credentials", headers=admin)
+        assert rotate.status_code == 502
+        home = (await client.get("/api/v1/homes/home-a1", headers=admin)).json()
+    assert home["credentials_rotated_at"] is None  # the old credentials stay in force
