@@ -67,6 +67,16 @@ def main() -> None:
     """eldercare: smart elderly-care platform. Configuration comes from ELDERCARE_* variables."""
 
 
+def _print_or_write(text: str, write_path: str | None) -> None:
+    """A generated document: to stdout, or into ``write_path``."""
+    if write_path is None:
+        click.echo(text, nl=False)
+        return
+    with open(write_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {write_path}")
+
+
 @main.group()
 def config() -> None:
     """Show or check the configuration read from the environment."""
@@ -91,13 +101,7 @@ def config_docs(write_path: str | None) -> None:
     """Print (or write) docs/configuration.md generated from the Settings model."""
     from eldercare.config_docs import render
 
-    text = render()
-    if write_path is None:
-        click.echo(text, nl=False)
-        return
-    with open(write_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    click.echo(f"wrote {write_path}")
+    _print_or_write(render(), write_path)
 
 
 @main.group()
@@ -166,10 +170,4 @@ def contracts_docs(write_path: str | None) -> None:
     """Print (or write) docs/protocol.md generated from the payload models."""
     from eldercare.contracts.docs import render
 
-    text = render()
-    if write_path is None:
-        click.echo(text, nl=False)
-        return
-    with open(write_path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    click.echo(f"wrote {write_path}")
+    _print_or_write(render(), write_path)
