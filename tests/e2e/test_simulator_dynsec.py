@@ -1,0 +1,77 @@
+"""Simulated homes on a broker with dynamic security: each home gets its own credentials and the
+broker's ACL, registered exactly as the API registers a real home; a second run rotates them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from eldercare.config import Settings, parse_mqtt_url
+from eldercare.mqtt.dynsec import BrokerAdmin
+from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
+from tests.support.processes import ServiceProcess, run_cli
+
+pytestmark = pytest.mark.e2e
+ADMIN, ADMIN_PASSWORD = "dynsec-admin", "dynsec-admin-password"
+
+
+def test_homes_connect_with_their_own_credentials(
+    private_broker: Callable[..., PrivateBroker],
+    env_for: Callable[..., dict[str, str]],
+    make_settings: Callable[..., Settings],
+    topic_root: str,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "dynsec.json"
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), ADMIN, ADMIN_PASSWORD], check=True, capture_output=True)
+    broker = private_broker(extra=f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}")
+    env = {
+        **env_for(
+            api__broker_admin_username=ADMIN,
+            api__broker_admin_password=ADMIN_PASSWORD,
+            simulator__homes="2",
+            simulator__data_dir=str(tmp_path / "sim"),
+            simulator__ground_truth_file=str(tmp_path / "truth.jsonl"),
+        ),
+        "ELDERCARE_MQTT_URL": broker.url,
+    }
+    # Ingest reads every home's topics with a service account: what it stores, the broker let through.
+    admin = BrokerAdmin(make_settings(mqtt_url=broker.url), parse_mqtt_url(broker.url_as(ADMIN, ADMIN_PASSWORD)))
+    asyncio.run(admin.provision_service(topic_root, "ingest-svc", "ingest-svc-password"))
+    ingest_env = {
+        **env,
+        "ELDERCARE_MQTT_URL": broker.url_as("ingest-svc", "ingest-svc-password"),
+        "ELDERCARE_INGEST__METRICS_PORT": "0",
+    }
+    ingest = ServiceProcess(["ingest"], ingest_env, tmp_path / "ingest.log").start()
+    hashes = []
+    try:
+        ingest.wait_for_log("ingest_ready", timeout_s=60)
+        for _ in range(2):  # registers, then (the homes exist) rotates their credentials
+            hashes.append(_run_and_check(env, db_url))
+    finally:
+        assert ingest.stop() == 0
+    assert hashes[0] != hashes[1]
+
+
+def _run_and_check(env: dict[str, str], db_url: str) -> list[str]:
+    result = run_cli(["simulate", "run", "--speed", "60", "--duration", "3m"], env, timeout_s=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["failed_homes"] == 0, summary
+    assert summary["messages"] > 0
+    assert '"broker_credentials": true' in result.stderr
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT id, mqtt_password_hash FROM homes ORDER BY id").fetchall()
+        stored = conn.execute("SELECT count(DISTINCT home_id) FROM readings").fetchone()
+    assert [home for home, _ in rows] == ["sim-00000", "sim-00001"]
+    assert all(h and h.startswith("$argon2") for _, h in rows)
+    assert stored == (2,)
+    return [h for _, h in rows]
