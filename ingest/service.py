@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -50,6 +51,7 @@ from ingest.rollup import Rollup
 from ingest.store import DatabaseRefusedError, Store, WriteResult
 
 _log = logs.get("ingest")
+T = TypeVar("T")
 _TAKE = 64  # deliveries per wake-up: bounds how long one lane holds the event loop (~20 ms)
 # Slices at least this big are decoded (and batches row-built) in a worker thread; see Pipeline._decode.
 _OFFLOAD_AT = 8
@@ -124,7 +126,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
         pipelines = []
         for name, subscriber in subscribers.items():
             store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
-                          statement_timeout_s=settings.db.statement_timeout_s)  # fmt: skip
+                          statement_timeout_s=settings.db.statement_timeout_s, defer_state=name == "urgent")  # fmt: skip
             stack.push_async_callback(store.close)
             await stack.enter_async_context(subscriber)
             pipelines.append(
@@ -255,7 +257,7 @@ class Pipeline:
         of it; acknowledgement still waits until every part is committed.
         """
         try:
-            return await self._retrying(lambda: self._store.write(batch, self._clock.now()))
+            result = await self._retrying(lambda: self._store.write(batch, self._clock.now()))
         except DatabaseRefusedError as exc:
             if len(batch) == 1:
                 item, error = batch.items[0], str(exc.args[0])
@@ -263,8 +265,12 @@ class Pipeline:
                 return await self._retrying(lambda: self._store.write_failed(item, error, self._clock.now()))
             first, second = batch.halves()
             return (await self._commit(first)).merged(await self._commit(second))
+        if result.deferred_state:
+            deferred = result.deferred_state
+            await self._retrying(lambda: self._store.write_state(deferred, self._clock.now()))
+        return result
 
-    async def _retrying(self, write: Callable[[], Awaitable[WriteResult]]) -> WriteResult:
+    async def _retrying(self, write: Callable[[], Awaitable[T]]) -> T:
         """Retry with exponential backoff and jitter until it works (or we are cancelled).
 
         Other permanent errors are retried too, slowly and loudly: dropping the batch would lose

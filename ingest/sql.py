@@ -40,8 +40,9 @@ SELECT home_id, device_id, seq, ts, type, room, data, %(now)s FROM new ORDER BY 
 
 KNOWN_HOMES = "SELECT id FROM homes WHERE id = ANY(%s)"
 
-# Locks the batch's devices in id order, so two ingest copies never deadlock on them.
-DEVICE_OWNERS = "SELECT id, home_id FROM devices WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+# No row lock here: held for a whole readings batch it would stall the urgent lane's events of the
+# same device. Device ownership never changes once registered, so a plain read is enough.
+DEVICE_OWNERS = "SELECT id, home_id FROM devices WHERE id = ANY(%s)"
 
 REGISTER_DEVICES = """
 INSERT INTO devices (id, home_id, kind, room, first_seen_at, last_seen_at)
@@ -65,9 +66,10 @@ UPDATE devices AS d SET
     last_metric   = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.metric ELSE d.last_metric END,
     last_value    = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.value ELSE d.last_value END,
     last_value_at = GREATEST(d.last_value_at, u.value_at)
-  FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::real[], %s::timestamptz[], %s::smallint[],
-              %s::text[], %s::float8[], %s::timestamptz[])
-       AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, metric, value, value_at)
+  FROM (SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::real[], %s::timestamptz[],
+                             %s::smallint[], %s::text[], %s::float8[], %s::timestamptz[])
+                AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, metric, value, value_at)
+         ORDER BY id) AS u
  WHERE d.id = u.id AND d.home_id = u.home_id
 """
 

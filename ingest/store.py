@@ -1,8 +1,11 @@
 """One batch, one transaction: rows, dead letters, latest state and the alert hand-over together.
 
-Lock order, the same in every ingest copy so that they never deadlock on each other: devices (by
-id), then readings and events (unique keys), then home_state (by home id). A deadlock that remains
-possible (two copies holding the same redelivered message) is reported as transient and retried.
+Rows are locked late and in one order in every ingest copy and lane: readings and events (unique
+keys), then devices (by id), then home_state (by home id). A deadlock that remains possible (two
+copies holding the same redelivered message) is reported as transient and the batch retried.
+The urgent lane writes devices and home_state in a second transaction after the events commit, so
+an SOS never waits for the row locks of a readings batch; a crash in between is repaired by the
+redelivery (the events deduplicate, the state is newest-wins).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class WriteResult:
     statuses_new: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     reading_hours: set[int] = field(default_factory=set)  # UNIX hours touched, for the rollup
+    deferred_state: list[Rows] = field(default_factory=list)  # still to write (Store(defer_state=True))
 
     @property
     def duplicates(self) -> int:
@@ -56,6 +60,7 @@ class WriteResult:
             statuses_new=self.statuses_new + other.statuses_new,
             dead_letters=self.dead_letters + other.dead_letters,
             reading_hours=self.reading_hours | other.reading_hours,
+            deferred_state=self.deferred_state + other.deferred_state,
         )
 
 
@@ -71,7 +76,12 @@ class DeadLetter:
 class Store:
     """The writer's own connection (temp staging tables live per session) and the batch transaction."""
 
-    def __init__(self, database_url: str, *, connect_timeout_s: float, statement_timeout_s: float) -> None:
+    def __init__(
+        self, database_url: str, *, connect_timeout_s: float, statement_timeout_s: float, defer_state: bool = False
+    ) -> None:
+        # defer_state: devices and home_state are written after the batch commits (write_state), so
+        # the urgent lane's events never wait for row locks that a big readings batch holds.
+        self._defer_state = defer_state
         self._url = database_url
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_ms = int(statement_timeout_s * 1000)
@@ -104,11 +114,22 @@ class Store:
         try:
             conn = await self._connection()
             async with conn.transaction():
-                result, homes = await _write(conn, batch, now, self._homes)
+                result, homes = await _write(conn, batch, now, self._homes, defer_state=self._defer_state)
         except BaseException as exc:
             raise await self._translate(exc) from exc
         self._homes |= homes  # only after commit: a rolled-back batch proves nothing
         return result
+
+    async def write_state(self, deferred: list[Rows], now: datetime) -> None:
+        """The latest-state part of committed batches (idempotent: newest wins, so a repeat is harmless)."""
+        try:
+            conn = await self._connection()
+            async with conn.transaction(), conn.cursor() as cur:
+                for rows in deferred:
+                    await _update_devices(cur, rows.devices.values())
+                    await _upsert_homes(cur, rows.homes.values(), now)
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
 
     async def write_failed(self, item: Item, error: str, now: datetime) -> WriteResult:
         """Dead-letter one message the database refused (reason ``write_failed``), in its own transaction."""
@@ -142,7 +163,7 @@ class Store:
 
 
 async def _write(
-    conn: psycopg.AsyncConnection, batch: Batch, now: datetime, cached_homes: set[str]
+    conn: psycopg.AsyncConnection, batch: Batch, now: datetime, cached_homes: set[str], *, defer_state: bool
 ) -> tuple[WriteResult, set[str]]:
     result = WriteResult(messages=len(batch))
     dead = [_contract_dead_letter(item) for item in batch.items if isinstance(item.result, Rejection)]
@@ -154,8 +175,11 @@ async def _write(
         result.readings_staged = len(rows.readings)
         result.readings_new = await _insert_readings(cur, rows, now)
         result.events_new = await _insert_events(cur, rows, now)
-        await _update_devices(cur, rows.devices.values())
-        await _upsert_homes(cur, rows.homes.values(), now)
+        if defer_state:
+            result.deferred_state = [rows]
+        else:
+            await _update_devices(cur, rows.devices.values())
+            await _upsert_homes(cur, rows.homes.values(), now)
         result.statuses_new = await _apply_statuses(cur, rows, now)
         await _insert_dead_letters(cur, dead, now)
         if result.events_new or result.statuses_new:
