@@ -127,6 +127,22 @@ def disconnects(bench: Bench) -> dict[str, int]:
     return found
 
 
+def worst_loop_lag_ms(bench: Bench, since: float) -> float:
+    """The largest event-loop stall any simulator reported in a status line after ``since`` (UNIX time)."""
+    worst = 0.0
+    for proc in bench.procs:
+        if proc.group != "simulator":
+            continue
+        for line in proc.log.read_text(errors="replace").splitlines():
+            if '"simulator_status"' not in line:
+                continue
+            status = json.loads(line)
+            at = datetime.fromisoformat(status["timestamp"].replace("Z", "+00:00")).timestamp()
+            if at >= since:
+                worst = max(worst, float(status.get("loop_lag_max_ms") or 0))
+    return worst
+
+
 def _new(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
 
@@ -247,7 +263,7 @@ def _run(bench: Bench, url: str, broker_url: str) -> None:
 def _measure(bench: Bench, url: str) -> None:
     args = bench.args
     time.sleep(10)  # let the status lines catch up with the end of the ramp
-    before, rows_before, t0 = totals(bench), readings(url), time.monotonic()
+    before, rows_before, t0, t0_wall = totals(bench), readings(url), time.monotonic(), time.time()
     dropped_before = disconnects(bench)
     lowest = before["connected"]
     for proc in bench.procs:
@@ -272,6 +288,7 @@ def _measure(bench: Bench, url: str) -> None:
         "connected_start": before["connected"],
         "connected_end": after["connected"],
         "connected_lowest": lowest,
+        "simulator_loop_stall_max_ms": worst_loop_lag_ms(bench, t0_wall),
         "disconnects_in_window": _new(disconnects(bench), dropped_before),
         "disconnects_during_ramp": dropped_before,
         "failed_homes": after["failed"],

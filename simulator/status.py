@@ -41,15 +41,26 @@ class StatusLine:
         self._last = (time.monotonic(), 0)
         self.alerts: int | None = None
         self.rate = 0.0
+        self.lag_max_s = 0.0
 
     async def run(self) -> None:
+        probe = asyncio.create_task(self._probe_lag(), name="sim-loop-lag")
         try:
             while True:
                 await asyncio.sleep(self.settings.simulator.status_interval_s)
                 await self.tick()
         finally:
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
             if self._conn is not None:
                 await self._conn.close()
+
+    async def _probe_lag(self) -> None:
+        """How late a 100 ms sleep wakes up: the event loop's stall, which every home in the process shares."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            self.lag_max_s = max(self.lag_max_s, time.monotonic() - before - 0.1)
 
     async def tick(self) -> None:
         now, published = time.monotonic(), sum(a.uplink.published for a in self.agents)
@@ -58,6 +69,7 @@ class StatusLine:
         self._last = (now, published)
         self.alerts = await self._count_alerts()
         self._show()
+        self.lag_max_s = 0.0
 
     async def _count_alerts(self) -> int | None:
         pattern = self.settings.simulator.home_prefix + "-%"
@@ -81,6 +93,7 @@ class StatusLine:
             "incidents": self.summary.incidents,
             "alerts": self.alerts,
             "failed": self.summary.failed_homes,
+            "loop_lag_max_ms": round(self.lag_max_s * 1000),
             "sim_time": self.clock.now().astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S"),
         }
 
