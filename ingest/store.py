@@ -29,7 +29,7 @@ from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids
 
 SOURCE = "ingest"
 _OFFLOAD_AT = 8  # messages; smaller batches are built inline (a thread hop costs ~0.1 ms)
-WRITE_FAILED = "write_failed"  # the dead-letter reason of a message the database refused
+WRITE_FAILED = RejectReason.WRITE_FAILED.value  # the dead-letter reason of a message the database refused
 
 
 class DatabaseRefusedError(PermanentError):

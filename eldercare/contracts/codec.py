@@ -41,6 +41,8 @@ class RejectReason(StrEnum):
     UNKNOWN_HOME = "unknown_home"
     DEVICE_OF_OTHER_HOME = "device_of_other_home"
     WRONG_DIRECTION = "wrong_direction"
+    # Valid by the contract, refused by the database (e.g. a number beyond a column's range):
+    WRITE_FAILED = "write_failed"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ _REASONS = {
     RejectReason.UNKNOWN_HOME: "the home is not registered on the platform",
     RejectReason.DEVICE_OF_OTHER_HOME: "the device id is registered to another home",
     RejectReason.WRONG_DIRECTION: "a platform → gateway kind was published by a gateway",
+    RejectReason.WRITE_FAILED: "valid by the contract but refused by the database (e.g. a number beyond a column's range)",
 }
 
 
