@@ -106,6 +106,18 @@ ON CONFLICT (home_id) DO UPDATE SET
 RETURNING home_id
 """
 
+# A last will ("offline", reason connection_lost) was composed when the gateway connected, so its
+# ts is the connect time, not the moment the connection was lost: date it by its arrival instead.
+# It only ever turns a home offline once; a redelivered or re-sent retained will changes nothing.
+UPSERT_GATEWAY_LOST = """
+INSERT INTO home_state AS h (home_id, gateway_state, gateway_state_at, updated_at)
+VALUES (%(home)s, 'offline', %(now)s, %(now)s)
+ON CONFLICT (home_id) DO UPDATE SET
+    gateway_state = 'offline', gateway_state_at = EXCLUDED.gateway_state_at, updated_at = EXCLUDED.updated_at
+ WHERE h.gateway_state IS DISTINCT FROM 'offline'
+RETURNING home_id
+"""
+
 INSERT_STATUS_INBOX = """
 INSERT INTO alert_inbox (home_id, ts, type, data, received_at)
 VALUES (%(home)s, %(ts)s, 'gateway_status', %(data)s::jsonb, %(now)s)

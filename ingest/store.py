@@ -339,8 +339,9 @@ async def _apply_statuses(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Ro
     """Gateway state per status message, in arrival order; each change goes to the alert inbox."""
     changed = 0
     for status in rows.statuses:
-        params = {"home": status.home_id, "state": status.state, "ts": status.ts, "now": now}
-        await cur.execute(sql.UPSERT_GATEWAY_STATE, params)
+        lost = status.state == "offline" and status.reason == "connection_lost"
+        params = {"home": status.home_id, "state": status.state, "ts": now if lost else status.ts, "now": now}
+        await cur.execute(sql.UPSERT_GATEWAY_LOST if lost else sql.UPSERT_GATEWAY_STATE, params)
         if await cur.fetchone() is None:
             continue  # the same status again (a redelivery): the engine has it already
         params["data"] = json.dumps({"state": status.state, "reason": status.reason})

@@ -70,7 +70,8 @@ a timestamp without an offset is refused.
   message with `"state": "offline", "reason": "connection_lost"`.
 - After connecting (and subscribing to its `config` topic) the gateway publishes a retained
   `status` with `"state": "online"`; before a clean disconnect, a retained `"offline"` with
-  `"reason": "shutdown"`.
+  `"reason": "shutdown"`. Because a will is composed at connect time, the platform dates a
+  `connection_lost` status by its arrival, not by its `ts`.
 
 ## Delivery rules
 
