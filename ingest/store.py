@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -273,24 +273,29 @@ async def _register(conn: psycopg.AsyncConnection, new: list[DeviceUpdate]) -> s
 
 
 async def _insert_readings(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> int:
-    if not rows.readings:
-        return 0
-    async with cur.copy(sql.COPY_READINGS) as copy:
-        copy.set_types(sql.READING_TYPES)
-        for row in rows.readings:
-            await copy.write_row(row)
-    await cur.execute(sql.INSERT_READINGS, {"now": now})
-    return cur.rowcount
+    return await _stage_and_insert(cur, rows.readings, sql.COPY_READINGS, sql.READING_TYPES, sql.INSERT_READINGS, now)
 
 
 async def _insert_events(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> int:
-    if not rows.events:
+    return await _stage_and_insert(cur, rows.events, sql.COPY_EVENTS, sql.EVENT_TYPES, sql.INSERT_EVENTS, now)
+
+
+async def _stage_and_insert(
+    cur: psycopg.AsyncCursor[tuple[object, ...]],
+    staged: Sequence[Sequence[object]],
+    copy_statement: str,
+    types: Sequence[str],
+    insert_statement: str,
+    now: datetime,
+) -> int:
+    """Binary COPY into the staging table, then INSERT ... ON CONFLICT DO NOTHING; rows inserted."""
+    if not staged:
         return 0
-    async with cur.copy(sql.COPY_EVENTS) as copy:
-        copy.set_types(sql.EVENT_TYPES)
-        for row in rows.events:
+    async with cur.copy(copy_statement) as copy:
+        copy.set_types(types)
+        for row in staged:
             await copy.write_row(row)
-    await cur.execute(sql.INSERT_EVENTS, {"now": now})
+    await cur.execute(insert_statement, {"now": now})
     return cur.rowcount
 
 
