@@ -208,6 +208,12 @@ def _low_battery(home: HomeSnapshot, rules: RuleSettings, result: Result) -> Non
 # --------------------------------------------------------------------------- welfare
 
 
+def _moved_since(home: HomeSnapshot, moment: datetime, now: datetime) -> bool:
+    """Motion after ``moment`` (past the grace in which the same movement still registers)."""
+    after = moment + timedelta(seconds=SAME_MOVEMENT_GRACE_S)
+    return any(e.kind == "motion" and after < e.at <= now for e in home.events)
+
+
 def long_lie(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
     fall_at = home.open_fall_at
     if fall_at is None:
@@ -215,8 +221,7 @@ def long_lie(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding 
     lying_s = (now - fall_at).total_seconds()
     if lying_s < rules.fall.long_lie_s:
         return None
-    recovered_after = fall_at + timedelta(seconds=SAME_MOVEMENT_GRACE_S)
-    if any(e.kind == "motion" and recovered_after < e.at <= now for e in home.events):
+    if _moved_since(home, fall_at, now):
         return None
     at = clock_text(fall_at, home.zone)
     return finding(
@@ -252,8 +257,7 @@ def night_wandering(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> F
     out_s = (now - opened).total_seconds()
     if out_s <= cfg.return_within_s:
         return None
-    back_after = opened + timedelta(seconds=SAME_MOVEMENT_GRACE_S)
-    if any(e.kind == "motion" and back_after < e.at <= now for e in home.events):
+    if _moved_since(home, opened, now):
         return None
     at = clock_text(opened, home.zone)
     return finding(
