@@ -1,14 +1,17 @@
 """The agent's side of the :class:`~edge.model.Sink`: validates, batches and queues what drivers report.
 
-Readings wait in memory until ``batch_max_readings`` are buffered or ``batch_max_delay_s`` has
-passed since the first, then become one ``readings`` message in the disk queue. Events (fall, SOS,
-door...) are queued at once, one message each. Sequence numbers are allocated in the same
-transaction that queues the message (see :mod:`edge.queue`).
+A reading is written to the disk queue's staging table as soon as it is accepted, so a crash or a
+power cut loses none. When ``batch_max_readings`` are staged or ``batch_max_delay_s`` has passed
+since the first, they are sealed into one ``readings`` message. Readings a crash left staged are
+sealed when the agent starts again. Events (fall, SOS, door...) are queued at once, one message
+each. Sequence numbers are allocated in the same transaction that queues the message (see
+:mod:`edge.queue`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,14 +54,6 @@ class Tuning:
     activity_interval_s: float = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    device: DeviceRef
-    metric: Metric
-    value: float
-    ts: datetime
-
-
 class Intake:
     def __init__(
         self,
@@ -80,7 +75,6 @@ class Intake:
         self._on_queued = on_queued
         self._readings_topic = str(Topic(topic_root, home_id, MessageKind.READINGS))
         self._events_topic = str(Topic(topic_root, home_id, MessageKind.EVENTS))
-        self._buffer: list[_Pending] = []
         self._buffer_started = asyncio.Event()
         self._wearables: dict[str, WearableMonitor] = {}
         self._checked_ids: set[str] = set()
@@ -89,6 +83,10 @@ class Intake:
         self.readings_queued = 0
         self.events_queued = 0
         queue.on_drop = self._dropped
+        if queue.staged:
+            # Accepted before a crash or power cut, never sealed: they go out first.
+            self._log.info("edge_staged_readings_recovered", readings=queue.staged)
+            self.flush()
 
     # -- Sink --------------------------------------------------------------------------------
 
@@ -133,12 +131,16 @@ class Intake:
         self._check_id(device.id)
         device = self._registry.resolve(device)
         self._registry.seen(device, ts)
-        self._buffer.append(_Pending(device, metric, float(value), ts))
-        limit = min(self.tuning.batch_max_readings, MAX_READINGS_PER_MESSAGE)
-        if len(self._buffer) >= limit:
+        record = {"device": device.id, "kind": device.kind.value, "room": device.room, "metric": metric.value}
+        self._queue.stage(device.id, json.dumps({**record, "value": float(value), "ts": ts.isoformat()}))
+        if self._queue.staged >= self._batch_limit:
             self.flush()
         else:
             self._buffer_started.set()
+
+    @property
+    def _batch_limit(self) -> int:
+        return min(self.tuning.batch_max_readings, MAX_READINGS_PER_MESSAGE)
 
     def _check_id(self, device_id: str) -> None:
         # A bad id would make the whole batch fail validation when it is queued: refuse it here.
@@ -147,25 +149,22 @@ class Intake:
             self._checked_ids.add(device_id)
 
     def flush(self) -> None:
-        """Queue the buffered readings as one message (no-op when empty)."""
+        """Seal the staged readings into messages of at most the batch size (no-op when none)."""
         self._buffer_started.clear()
-        if not self._buffer:
+        if not self._queue.staged:
             return
-        pending, self._buffer = self._buffer, []
-
-        def render(seqs: list[int]) -> bytes:
-            readings = [
-                Reading(
-                    device=p.device.id, kind=p.device.kind, seq=s, ts=p.ts, metric=p.metric, value=p.value, room=p.device.room
-                )
-                for p, s in zip(pending, seqs, strict=True)
-            ]
-            return ReadingBatch(home_id=self.home_id, readings=readings).model_dump_json(exclude_none=True).encode()
-
-        self._queue.put(READINGS, self._readings_topic, [p.device.id for p in pending], render)
-        self.readings_queued += len(pending)
-        self._log.debug("edge_batch_queued", readings=len(pending), queue_depth=self._queue.depth)
+        while self._queue.staged:
+            sealed = self._queue.seal(READINGS, self._readings_topic, self._batch_limit, self._render_readings)
+            self.readings_queued += sealed
+            self._log.debug("edge_batch_queued", readings=sealed, queue_depth=self._queue.depth)
         self._on_queued()
+
+    def _render_readings(self, records: list[str], seqs: list[int]) -> bytes:
+        readings = []
+        for record, seq in zip(records, seqs, strict=True):
+            fields = json.loads(record)
+            readings.append(Reading.model_validate({**fields, "seq": seq}))
+        return ReadingBatch(home_id=self.home_id, readings=readings).model_dump_json(exclude_none=True).encode()
 
     async def run_flusher(self) -> None:
         """Flush a partial batch ``batch_max_delay_s`` after its first reading. Runs until cancelled."""

@@ -1,6 +1,10 @@
-"""The gateway's disk queue (SQLite, WAL): messages waiting for their PUBACK, and sequence numbers.
+"""The gateway's disk queue (SQLite, WAL): messages waiting for their PUBACK, readings waiting
+for their batch, and sequence numbers.
 
-A message is committed together with the sequence numbers it used, in one transaction, so a crash
+A reading is written to the ``staged`` table the moment the agent accepts it (:meth:`DiskQueue.stage`),
+so the readings of a batch that is still filling survive a crash or a power cut. Sealing a batch
+(:meth:`DiskQueue.seal`) numbers its readings, renders one message and removes them from ``staged``
+in one transaction. A message is committed together with the sequence numbers it used, so a crash
 at any moment neither loses a queued message nor hands out a number twice. A message leaves the
 queue only when the broker has acknowledged it (:meth:`DiskQueue.delete`).
 
@@ -32,10 +36,18 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id)",
     "CREATE TABLE IF NOT EXISTS seqs (device TEXT PRIMARY KEY, next_seq INTEGER NOT NULL)",
+    # Accepted readings not yet sealed into a message; `record` is the caller's encoding.
+    """CREATE TABLE IF NOT EXISTS staged (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        record TEXT NOT NULL
+    )""",
 )
 _INSERT = "INSERT INTO outbox (kind, topic, payload) VALUES (?, ?, ?)"
 _PEEK = "SELECT id, topic, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
 _OLDEST_READINGS = "SELECT id FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"
+_STAGE = "INSERT INTO staged (device, record) VALUES (?, ?)"
+_STAGED = "SELECT id, device, record FROM staged ORDER BY id LIMIT ?"
 _GET_SEQ = "SELECT next_seq FROM seqs WHERE device = ?"
 _PUT_SEQ = "INSERT INTO seqs (device, next_seq) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET next_seq = excluded.next_seq"
 
@@ -76,6 +88,7 @@ class DiskQueue:
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._depth: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self._staged: int = self._db.execute("SELECT count(*) FROM staged").fetchone()[0]
         self._seq_cache: dict[str, int] = {}
         self.dropped_messages = 0
 
@@ -83,6 +96,43 @@ class DiskQueue:
     def depth(self) -> int:
         """Messages waiting (including those sent but not yet acknowledged)."""
         return self._depth
+
+    @property
+    def staged(self) -> int:
+        """Readings accepted and on disk, not yet sealed into a message."""
+        return self._staged
+
+    def stage(self, device: str, record: str) -> None:
+        """Keep one accepted reading on disk until :meth:`seal` puts it in a message (one commit)."""
+        self._db.execute(_STAGE, (device, record))  # autocommit: durable when this returns
+        self._staged += 1
+
+    def seal(self, kind: str, topic: str, limit: int, render: Callable[[list[str], list[int]], bytes]) -> int:
+        """Queue the oldest ``limit`` staged readings as one message, atomically.
+
+        ``render(records, seqs)`` gets the staged records in the order they were staged and one
+        sequence number per record (per device, consecutive). Returns how many were sealed.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._db.execute(_STAGED, (limit,)).fetchall()
+            if not rows:
+                self._db.execute("ROLLBACK")
+                return 0
+            seqs, updated = self._allocate([str(row[1]) for row in rows])
+            payload = render([str(row[2]) for row in rows], seqs)
+            dropped = self._make_room() if self._depth >= self.max_messages else 0
+            self._db.execute(_INSERT, (kind, topic, payload))
+            self._db.execute("DELETE FROM staged WHERE id <= ?", (rows[-1][0],))
+            self._db.executemany(_PUT_SEQ, updated.items())
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._seq_cache.clear()  # may hold numbers of the rolled-back transaction
+            raise
+        self._committed(updated, dropped)
+        self._staged -= len(rows)
+        return len(rows)
 
     def put(self, kind: str, topic: str, devices: Sequence[str], render: Callable[[list[int]], bytes]) -> list[int]:
         """Allocate one sequence number per entry of ``devices`` and queue ``render(seqs)``, atomically.
@@ -101,13 +151,16 @@ class DiskQueue:
             self._db.execute("ROLLBACK")
             self._seq_cache.clear()  # may hold numbers of the rolled-back transaction
             raise
+        self._committed(updated, dropped)
+        return seqs
+
+    def _committed(self, updated: dict[str, int], dropped: int) -> None:
         self._seq_cache.update(updated)
         self._depth += 1 - dropped
         if dropped:
             self.dropped_messages += dropped
             if self.on_drop is not None:
                 self.on_drop(Dropped(dropped, self._depth))
-        return seqs
 
     def _allocate(self, devices: Sequence[str]) -> tuple[list[int], dict[str, int]]:
         updated: dict[str, int] = {}

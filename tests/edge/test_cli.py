@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +44,18 @@ def _readings_queued(process: ServiceProcess) -> int:
     return sum(int(str(r["readings"])) for r in _log_events(process, "edge_batch_queued"))
 
 
+def _readings_staged(data_dir: Path) -> int:
+    """Readings the agent accepted and keeps on disk for a batch still filling (read from its queue file)."""
+    files = list(data_dir.rglob("queue.sqlite3"))
+    if not files:
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True)) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM staged").fetchone()[0])
+        except sqlite3.OperationalError:  # the agent has not created its tables yet
+            return 0
+
+
 @pytest.fixture
 def home_broker(private_broker: Callable[..., PrivateBroker], home_id: str, topic_root: str) -> PrivateBroker:
     """A broker that knows this home and a platform reader, and confines the home to its own topics."""
@@ -49,7 +63,7 @@ def home_broker(private_broker: Callable[..., PrivateBroker], home_id: str, topi
     return private_broker(users={home_id: PASSWORD, "collector": "collector-pw"}, acl=acl)
 
 
-async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no_seq(
+async def test_kill_9_with_a_full_queue_and_a_half_filled_batch_then_restart_loses_nothing_and_reuses_no_seq(
     edge_settings: Callable[..., Settings],
     edge_env: Callable[..., dict[str, str]],
     home_broker: PrivateBroker,
@@ -73,8 +87,9 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
         edge__zigbee2mqtt_base_topic=base,
         edge__zigbee2mqtt_device_map=str(map_file),
         edge__data_dir=str(tmp_path / "gateway"),
-        edge__batch_max_readings="5",
-        edge__batch_max_delay_s="0.1",
+        # 60 readings make 8 batches of 7 and leave 4 waiting for a batch that is not due for 10 min.
+        edge__batch_max_readings="7",
+        edge__batch_max_delay_s="600",
     )
     platform = edge_settings(mqtt_url=home_broker.url_as("collector", "collector-pw"))
     z2m = edge_settings()
@@ -96,18 +111,26 @@ async def test_kill_9_with_a_full_queue_then_restart_loses_nothing_and_reuses_no
         await send("Bedroom climate", range(30))
         async with connect(z2m, client_id=f"z2m-sos-{home_id}") as client:
             await client.publish(f"{base}/SOS button", b'{"action": "single"}', qos=1)
-        await wait_until(lambda: _readings_queued(first) == 60 and bool(_log_events(first, "edge_event_queued")))
-        first.kill()  # power cut: no code runs, the queue is only on disk
+        await wait_until(
+            lambda: (
+                _readings_queued(first) == 56
+                and _readings_staged(tmp_path / "gateway") == 4
+                and bool(_log_events(first, "edge_event_queued"))
+            )
+        )
+        first.kill()  # power cut: no code runs, the queue and the half-filled batch are only on disk
         assert collector.readings() == []
         proxy.restore()
 
         second = ServiceProcess(["edge"], env, tmp_path / "edge-2.log").start()
         second.wait_for_log('"edge_z2m_subscribed"')
         second.wait_for_log('"edge_online"')
-        assert _log_events(second, "edge_started")[0]["queue_depth"] == 13  # 12 batches of 5 + the SOS event
+        assert _log_events(second, "edge_staged_readings_recovered")[0]["readings"] == 4
+        assert _log_events(second, "edge_started")[0]["queue_depth"] == 10  # 8 batches, the SOS, the recovered 4
         await send("Living climate", range(30, 40))
-        await collector.wait_for(lambda: len(collector.readings()) >= 70 and len(collector.events()) == 1)
-        assert second.stop() == 0
+        await collector.wait_for(lambda: len(collector.readings()) >= 67 and len(collector.events()) == 1)
+        assert second.stop() == 0  # the 3 readings still staged are sealed and sent on a clean stop
+        await collector.wait_for(lambda: len(collector.readings()) >= 70)
         await collector.wait_for(lambda: collector.statuses()[-1].state == "offline")
 
     temperatures = [r for r in collector.readings() if r.metric is Metric.TEMPERATURE_C]

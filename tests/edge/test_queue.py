@@ -154,3 +154,41 @@ def test_a_refused_device_id_does_not_spoil_the_batch_around_it(tmp_path: Path) 
     intake.reading(PIR, Metric.MOTION, 0)
     assert _seqs(queue) == [(PIR.id, 0), (PIR.id, 1)]
     queue.close()
+
+
+def test_readings_of_a_batch_still_filling_survive_a_crash_and_go_out_first(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite3"
+    queue = DiskQueue(path, max_messages=100, sync="full")
+    intake = _intake(queue, FixedClock(T0), batch=10)
+    for value in (1, 0, 1):
+        intake.reading(PIR, Metric.MOTION, value)
+    assert (queue.depth, queue.staged) == (0, 3)  # accepted, waiting for the batch, already on disk
+    queue.close()  # a crash: the intake never flushes; only what is on disk remains
+
+    reopened = DiskQueue(path, max_messages=100, sync="full")
+    assert reopened.staged == 3
+    with capture_logs() as logs:
+        intake = _intake(reopened, FixedClock(T0 + timedelta(minutes=5)), batch=10)
+    assert [entry["readings"] for entry in logs if entry["event"] == "edge_staged_readings_recovered"] == [3]
+    assert (reopened.depth, reopened.staged) == (1, 0)
+    intake.reading(PIR, Metric.MOTION, 0)
+    intake.flush()
+    messages = [json.loads(m.payload) for m in reopened.peek(0, 10)]
+    assert [[(r["seq"], r["value"], r["ts"]) for r in m["readings"]] for m in messages] == [
+        [(0, 1.0, "2026-03-01T07:00:00Z"), (1, 0.0, "2026-03-01T07:00:00Z"), (2, 1.0, "2026-03-01T07:00:00Z")],
+        [(3, 0.0, "2026-03-01T07:05:00Z")],
+    ]
+    reopened.close()
+
+
+def test_a_long_stretch_of_staged_readings_is_sealed_into_messages_of_the_batch_size(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=100, sync="normal")
+    intake = _intake(queue, FixedClock(T0), batch=1000)
+    for i in range(25):
+        intake.reading(PIR, Metric.MOTION, i % 2)
+    intake.tuning.batch_max_readings = 10  # the platform shrank the batch while these waited
+    intake.flush()
+    sizes = [len(json.loads(m.payload)["readings"]) for m in queue.peek(0, 10)]
+    assert sizes == [10, 10, 5]
+    assert _seqs(queue) == [(PIR.id, i) for i in range(25)]
+    queue.close()
