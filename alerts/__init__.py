@@ -11,10 +11,11 @@ Alert kinds and default severities (:data:`alerts.findings.KINDS`)::
 
     fall critical · long_lie critical · sos critical · inactivity high · not_up medium
     long_absence medium · night_wandering critical · bathroom_dwell high · door_left_open medium
-    cold_home medium · low_battery low · device_offline medium · gateway_offline high
+    cold_home medium · low_battery low · device_offline medium · no_motion_sensor medium
+    gateway_offline high
 
 Critical alerts are never delayed by quiet hours; the others are (delayed, never dropped).
-door_left_open, cold_home, low_battery, device_offline and gateway_offline are resolved by the
+door_left_open, cold_home, low_battery, device_offline, no_motion_sensor and gateway_offline are resolved by the
 system (outcome ``auto_resolved``) once their condition has been clear for ``clear_hold_s``; the
 others wait for staff. Every change is an ``alert_history`` row (actor NULL = the system):
 opened, updated, escalated, resolved.

@@ -36,6 +36,8 @@ KINDS: dict[str, KindInfo] = {
     "cold_home": KindInfo("medium", auto_resolve=True, welfare=False),
     "low_battery": KindInfo("low", auto_resolve=True, welfare=False),
     "device_offline": KindInfo("medium", auto_resolve=True, welfare=False),
+    # The gateway reports but no motion sensor ever has: welfare checks cannot run at all.
+    "no_motion_sensor": KindInfo("medium", auto_resolve=True, welfare=False),
     "gateway_offline": KindInfo("high", auto_resolve=True, welfare=False),
 }
 

@@ -6,7 +6,9 @@ absence calendar, too little data, readings in the hysteresis band): its state m
 
 Sensor health comes first: when the gateway or a motion sensor is offline, staff get a
 device/gateway alert and the welfare rules (inactivity, not up, wandering, bathroom, long lie)
-are not judged at all, so a dead sensor never looks like an inactive person.
+are not judged at all, so a dead sensor never looks like an inactive person. A home whose gateway
+is online but which has no motion sensor at all gets a ``no_motion_sensor`` alert: its welfare
+checks cannot run, and staff must know rather than trust a silence.
 """
 
 from __future__ import annotations
@@ -109,8 +111,10 @@ def _device_health(home: HomeSnapshot, rules: RuleSettings, now: datetime, resul
     if cfg.enabled:
         result["gateway_offline"] = gateway
         result["device_offline"] = _device_offline_finding(home, stale, now) if stale and gateway is None else None
-    # Judged even when the alert is disabled: offline sensors must never raise a false inactivity.
     motion = [d for d in home.devices if d.kind == "motion"]
+    if cfg.enabled:
+        result["no_motion_sensor"] = None if motion else no_motion_sensor(home, cfg.offline_after_s, now)
+    # Judged even when the alert is disabled: offline sensors must never raise a false inactivity.
     gateway_down = home.gateway_state == "offline"
     return bool(motion) and not gateway_down and not any(d.kind == "motion" for d in stale)
 
@@ -127,6 +131,24 @@ def gateway_offline(home: HomeSnapshot, after_s: int, now: datetime) -> Finding 
         f"The home gateway has been offline since {since} ({minutes_en(down)}); no sensor data is arriving.",
         f"家庭网关自 {since} 起离线（{minutes_zh(down)}），传感器数据无法上传。",
         {"offline_since": home.gateway_state_at.isoformat()},
+    )
+
+
+def no_motion_sensor(home: HomeSnapshot, after_s: int, now: datetime) -> Finding | None:
+    """The gateway has been online for ``after_s`` (time to pair the sensors) and no motion sensor
+    has ever reported; None when the gateway is not online (gateway_offline speaks for it)."""
+    if home.gateway_state != "online" or home.gateway_state_at is None:
+        return None
+    if (now - home.gateway_state_at).total_seconds() < after_s:
+        return None
+    others = len(home.devices)
+    return finding(
+        "no_motion_sensor",
+        f"No motion sensor has reported from this home ({others} other device(s) do): inactivity, "
+        "not-up, night-wandering and bathroom checks cannot run. Pair or replace a motion sensor.",
+        f"该住户没有任何人体移动传感器上报数据（其他设备 {others} 个）：无活动、未起床、夜间外出和卫生间停留检查均无法进行。"
+        "请配对或更换人体移动传感器。",
+        {"devices": [{"id": d.id, "kind": d.kind} for d in home.devices]},
     )
 
 

@@ -17,6 +17,7 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
     "cold_home": ("Cold home", "室内温度过低"),
     "low_battery": ("Low battery", "设备电量低"),
     "device_offline": ("Sensor offline", "传感器离线"),
+    "no_motion_sensor": ("No motion sensor: welfare checks off", "无人体传感器：看护检查无法进行"),
     "gateway_offline": ("Gateway offline", "网关离线"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {

@@ -15,7 +15,7 @@ const I18N = {
     o_resident_ok: "老人安好", o_visited: "已上门", o_false_alarm: "误报", o_ambulance_called: "已叫救护车", o_hospitalised: "已送医", o_other: "其他",
     k_fall: "跌倒", k_long_lie: "长时间倒地", k_sos: "紧急呼叫", k_inactivity: "长时间无活动", k_not_up: "未按时起床",
     k_night_wandering: "夜间游走", k_bathroom_dwell: "卫生间停留过久", k_door_left_open: "门未关", k_cold_home: "室温过低",
-    k_low_battery: "电量低", k_device_offline: "设备离线",
+    k_low_battery: "电量低", k_device_offline: "设备离线", k_no_motion_sensor: "无人体传感器",
     s_critical: "危急", s_high: "高", s_medium: "中", s_low: "低",
   },
   en: {
@@ -31,7 +31,7 @@ const I18N = {
     o_resident_ok: "Resident OK", o_visited: "Visited", o_false_alarm: "False alarm", o_ambulance_called: "Ambulance called", o_hospitalised: "Hospitalised", o_other: "Other",
     k_fall: "Fall", k_long_lie: "Long lie", k_sos: "SOS", k_inactivity: "Inactivity", k_not_up: "Not up",
     k_night_wandering: "Night wandering", k_bathroom_dwell: "Bathroom dwell", k_door_left_open: "Door left open", k_cold_home: "Cold home",
-    k_low_battery: "Low battery", k_device_offline: "Device offline",
+    k_low_battery: "Low battery", k_device_offline: "Device offline", k_no_motion_sensor: "No motion sensor",
     s_critical: "critical", s_high: "high", s_medium: "medium", s_low: "low",
   },
 };

@@ -118,6 +118,32 @@ def test_silent_motion_sensor_gives_device_offline_never_inactivity() -> None:
     assert result["inactivity"] is not None
 
 
+def test_a_home_without_any_motion_sensor_is_flagged_instead_of_silently_unwatched() -> None:
+    plug_only = [DeviceInfo("p1", "plug", "kitchen", NOW, None)]
+    paired_too_recently = home(devices=plug_only, events=[], gateway_state_at=ago(hours=1, minutes=59))
+    result = evaluate_home(paired_too_recently, DEFAULT_RULES, NOW)
+    assert result["no_motion_sensor"] is None
+    assert "inactivity" not in result  # nothing to judge it by
+    result = evaluate_home(home(devices=plug_only, events=[], gateway_state_at=ago(hours=2)), DEFAULT_RULES, NOW)
+    found = result["no_motion_sensor"]
+    assert found is not None
+    assert found.severity == "medium"
+    assert "cannot run" in found.explanation_en
+    assert "人体移动传感器" in found.explanation_zh
+    assert found.evidence["devices"] == [{"id": "p1", "kind": "plug"}]
+    assert "inactivity" not in result
+
+
+def test_no_motion_sensor_is_clear_with_one_and_not_judged_while_the_gateway_is_offline() -> None:
+    assert evaluate_home(home(), DEFAULT_RULES, NOW)["no_motion_sensor"] is None
+    offline = home(devices=[], events=[], gateway_state="offline", gateway_state_at=ago(days=2))
+    result = evaluate_home(offline, DEFAULT_RULES, NOW)
+    assert result["gateway_offline"] is not None
+    assert result["no_motion_sensor"] is None  # the gateway alert speaks for the home
+    disabled = RuleSettings.model_validate({"devices": {"enabled": False}})
+    assert "no_motion_sensor" not in evaluate_home(home(devices=[], events=[]), disabled, NOW)
+
+
 # --------------------------------------------------------------------------- inactivity and absences
 
 
