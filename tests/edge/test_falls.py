@@ -166,6 +166,23 @@ def test_daily_activities_are_not_falls(rate: float, activity: Callable[[float],
 
 
 @pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("lie_down", [lie_down_on_bed, flop_onto_bed], ids=lambda f: f.__name__)
+def test_lying_down_to_rest_and_staying_down_is_not_a_fall(rate: float, lie_down: Callable[[float], FloatArray]) -> None:
+    """Upright, then lying and still for ten minutes: the outcome of a fall, but also of
+    going to bed. How long someone stays lying must not turn a lie-down into a fall (in
+    SisFall only the protocol, which has the daily activities sit up again, separates
+    the two)."""
+    signal = np.vstack([lie_down(rate), noisy(hold(LYING, 600.0, rate), seed=7)])
+    detector = StreamingFallDetector(rate)
+    second = round(rate)
+
+    found = [d for start in range(0, len(signal), second) for d in detector.push(signal[start : start + second])]
+
+    assert found == []
+    assert detect_falls(signal, rate) == []
+
+
+@pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("activity", [flop_onto_bed, slump_into_armchair], ids=lambda f: f.__name__)
 def test_score_not_gates_rejects_soft_landings(rate: float, activity: Callable[[float], FloatArray]) -> None:
     """Guards the test above: these candidates pass the gates and are scored below 0.5."""
