@@ -3,9 +3,15 @@
 One session = one MQTT connection. It subscribes to the home's retained ``config`` topic, publishes
 a retained ``online`` status (the will says ``offline``/``connection_lost``), then replays the disk
 queue oldest first with at most ``max_unacked`` messages awaiting their PUBACK; each message is
-deleted from the queue only after its PUBACK. Any connection problem ends the session (whatever was
-in flight stays queued and is replayed by the next one); reconnects back off exponentially with
-jitter. Refused credentials are fatal: they raise PermanentError out of :meth:`Uplink.run`.
+deleted from the queue only after a PUBACK with a success reason code. Any connection problem ends
+the session (whatever was in flight stays queued and is replayed by the next one); reconnects back
+off exponentially with jitter. Refused credentials are fatal: they raise PermanentError out of
+:meth:`Uplink.run`.
+
+A publish the broker refuses (MQTT 5 PUBACK reason >= 0x80, e.g. 0x87 when the ACL denies the
+topic) is not a connection problem: the message stays queued, an error is logged, and the pump
+holds the queue head: it sends nothing new, lets what is in flight settle, then retries the oldest
+queued message alone with the reconnect backoff until the broker accepts it, and only then resumes.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from eldercare.contracts.payloads import GatewayConfig, GatewayStatus, Heartbeat
 from eldercare.contracts.topics import MessageKind, Topic
 from eldercare.errors import PermanentError, TransientError
 from eldercare.mqtt import Will
-from eldercare.mqtt.edge_client import EdgeConnection, connect_edge
+from eldercare.mqtt.edge_client import EdgeConnection, PublishRefusedError, connect_edge
 
 _PEEK_LIMIT = 256  # rows read from the queue at a time
 
@@ -82,9 +88,11 @@ class Uplink:
         self._drained = asyncio.Event()
         self._inflight = 0
         self._acked: list[int] = []
+        self.holding = False  # a queued message was refused: nothing new is sent until the head is accepted
         self.connected = False
         self.sessions = 0
         self.published = 0
+        self.refused = 0  # refused publishes of queued messages (each retry counts)
 
     def notify(self) -> None:
         """Something was queued: wake the pump."""
@@ -135,7 +143,7 @@ class Uplink:
         ) as conn:
             await conn.subscribe(self._topic(MessageKind.CONFIG), timeout_s=self.config.ack_timeout_s)
             topic, payload = self._status("online", "connected")
-            await conn.publish(topic, payload, retain=True, timeout_s=self.config.ack_timeout_s)
+            await self._publish_unqueued(conn, topic, payload, retain=True)
             self.sessions += 1
             self.connected = True
             self._log.info("edge_online", session=self.sessions, queue_depth=self._queue.depth)
@@ -151,12 +159,21 @@ class Uplink:
                 self.connected = False
                 self._delete_acked()
             topic, payload = self._status("offline", "shutdown")
-            await conn.publish(topic, payload, retain=True, timeout_s=self.config.ack_timeout_s)
+            await self._publish_unqueued(conn, topic, payload, retain=True)
             self._log.info("edge_offline", reason="shutdown", queue_depth=self._queue.depth)
+
+    async def _publish_unqueued(self, conn: EdgeConnection, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """A status or heartbeat (state, not queued data): a refusal is logged and not retried."""
+        try:
+            await conn.publish(topic, payload, retain=retain, timeout_s=self.config.ack_timeout_s)
+        except PublishRefusedError as exc:
+            self._log.error(
+                "edge_publish_refused", topic=exc.topic, reason_code=exc.reason_code, reason=exc.reason_name, queued=False
+            )
 
     async def _say_offline_quickly(self, conn: EdgeConnection) -> None:
         topic, payload = self._status("offline", "connection_lost")
-        with contextlib.suppress(TransientError, TimeoutError):
+        with contextlib.suppress(TransientError, TimeoutError, PublishRefusedError):
             await asyncio.wait_for(conn.publish(topic, payload, retain=True, timeout_s=1.0), timeout=1.0)
 
     async def _serve(self, conn: EdgeConnection, stop: asyncio.Event) -> None:
@@ -187,6 +204,9 @@ class Uplink:
         """Send queued messages oldest first, at most ``max_unacked`` awaiting their PUBACK."""
         cursor = 0  # every session replays the whole queue from its oldest message
         while True:
+            if self.holding:
+                cursor = await self._retry_head(conn)
+                continue
             free = self.config.max_unacked - self._inflight
             if free <= 0:
                 self._slot_free.clear()
@@ -203,9 +223,51 @@ class Uplink:
                 tasks.create_task(self._send(conn, row))
             await asyncio.sleep(0)  # let the sends hand their packets to paho before peeking again
 
-    async def _send(self, conn: EdgeConnection, message: QueuedMessage) -> None:
+    async def _retry_head(self, conn: EdgeConnection) -> int:
+        """Hold the queue head after a refusal; return the cursor to resume from once it is accepted.
+
+        Nothing new is sent meanwhile, so later messages cannot overtake the refused one (only those
+        already in flight when the refusal came may have been accepted past it). The head is retried
+        alone, with the reconnect backoff between attempts: a message refused for good costs one
+        publish per ``reconnect_max_s``, not a busy loop. It stays queued throughout.
+        """
+        attempt = 0
+        while True:
+            while self._inflight > 0:  # let the rest of the window settle (accepted or refused)
+                self._slot_free.clear()
+                await self._slot_free.wait()
+            self._delete_acked()  # before peeking: what was accepted must not be sent again
+            delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
+            attempt += 1
+            await asyncio.sleep(delay)
+            rows = self._queue.peek(0, 1)
+            if not rows:  # the queue's bound policy dropped what was refused: nothing left to hold
+                self.holding = False
+                return 0
+            head = rows[0]
+            self._inflight += 1
+            if await self._send(conn, head):
+                self._log.info("edge_refused_message_accepted", topic=head.topic, attempts=attempt, queue_depth=self._queue.depth)
+                self.holding = False
+                return head.id
+
+    async def _send(self, conn: EdgeConnection, message: QueuedMessage) -> bool:
+        """Publish one queued message; False (and the queue head held) when the broker refuses it."""
         try:
             await conn.publish(message.topic, message.payload, timeout_s=self.config.ack_timeout_s)
+        except PublishRefusedError as exc:
+            self.refused += 1
+            self.holding = True
+            self._wake.set()  # the pump may be waiting for new messages: it must start holding
+            self._log.error(
+                "edge_publish_refused",
+                topic=exc.topic,
+                reason_code=exc.reason_code,
+                reason=exc.reason_name,
+                queued=True,
+                queue_depth=self._queue.depth,
+            )
+            return False
         finally:
             self._inflight -= 1
             self._slot_free.set()
@@ -216,6 +278,7 @@ class Uplink:
             # read are deleted in the same transaction.
             await asyncio.sleep(0)
             self._delete_acked()
+        return True
 
     def _delete_acked(self) -> None:
         if self._acked:
@@ -234,7 +297,7 @@ class Uplink:
                 devices=self._registry.health(),
             )
             topic, payload = encode(self.config.topic_root, heartbeat)
-            await conn.publish(topic, payload, timeout_s=self.config.ack_timeout_s)
+            await self._publish_unqueued(conn, topic, payload)
             await self._clock.sleep(self._tuning.heartbeat_interval_s)
 
     async def _receive(self, conn: EdgeConnection) -> NoReturn:

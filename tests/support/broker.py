@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -108,6 +109,16 @@ class PrivateBroker:
         self.stop()
         time.sleep(down_for_s)
         self.start()
+
+    def reload(self) -> None:
+        """Rewrite the config, password and ACL files from the fields and SIGHUP Mosquitto to re-read them.
+
+        Connections stay up; Mosquitto applies a reloaded ACL to clients already connected.
+        """
+        if self._process is None:
+            raise RuntimeError("the broker is not running")
+        self._write_config()
+        self._process.send_signal(signal.SIGHUP)
 
     @property
     def running(self) -> bool:
