@@ -99,6 +99,7 @@ class AgentStats:
     events_queued: int
     messages_published: int
     messages_dropped: int
+    publishes_refused: int  # PUBACKs with a failure reason code; the message stays queued
     config_revision: int | None
 
 
@@ -156,6 +157,7 @@ class EdgeAgent:
             events_queued=self.intake.events_queued,
             messages_published=self.uplink.published,
             messages_dropped=self.queue.dropped_messages,
+            publishes_refused=self.uplink.refused,
             config_revision=self.config_revision,
         )
 

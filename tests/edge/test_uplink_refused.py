@@ -82,7 +82,7 @@ async def test_refused_messages_stay_queued_and_arrive_once_in_order_when_the_ac
                 if i in (3, 12):
                     await driver.sos(name="sos-1")
             await wait_until(lambda: agent.stats.readings_queued == len(DEVICES) * ROUNDS and agent.stats.events_queued == 2)
-            await wait_until(lambda: agent.uplink.refused >= 1)
+            await wait_until(lambda: agent.stats.publishes_refused >= 1)
             await asyncio.sleep(0.5)  # the rest of the in-flight window is refused too, within milliseconds
 
             # Held for a while: retried alone with backoff (0.1 s .. 1 s here), nothing deleted, nothing delivered.
