@@ -113,24 +113,11 @@ class DiskQueue:
         ``render(records, seqs)`` gets the staged records in the order they were staged and one
         sequence number per record (per device, consecutive). Returns how many were sealed.
         """
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            rows = self._db.execute(_STAGED, (limit,)).fetchall()
-            if not rows:
-                self._db.execute("ROLLBACK")
-                return 0
-            seqs, updated = self._allocate([str(row[1]) for row in rows])
-            payload = render([str(row[2]) for row in rows], seqs)
-            dropped = self._make_room() if self._depth >= self.max_messages else 0
-            self._db.execute(_INSERT, (kind, topic, payload))
-            self._db.execute("DELETE FROM staged WHERE id <= ?", (rows[-1][0],))
-            self._db.executemany(_PUT_SEQ, updated.items())
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            self._seq_cache.clear()  # may hold numbers of the rolled-back transaction
-            raise
-        self._committed(updated, dropped)
+        rows = self._db.execute(_STAGED, (limit,)).fetchall()
+        if not rows:
+            return 0
+        records = [str(row[2]) for row in rows]
+        self._enqueue(kind, topic, [str(row[1]) for row in rows], lambda seqs: render(records, seqs), int(rows[-1][0]))
         self._staged -= len(rows)
         return len(rows)
 
@@ -139,12 +126,20 @@ class DiskQueue:
 
         ``devices`` may repeat a device: each occurrence gets the next number. Returns the numbers.
         """
+        return self._enqueue(kind, topic, devices, render, None)
+
+    def _enqueue(
+        self, kind: str, topic: str, devices: Sequence[str], render: Callable[[list[int]], bytes], staged_upto: int | None
+    ) -> list[int]:
+        """One transaction: numbers, the message, room for it, and the staged rows it seals."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             seqs, updated = self._allocate(devices)
             payload = render(seqs)
             dropped = self._make_room() if self._depth >= self.max_messages else 0
             self._db.execute(_INSERT, (kind, topic, payload))
+            if staged_upto is not None:
+                self._db.execute("DELETE FROM staged WHERE id <= ?", (staged_upto,))
             self._db.executemany(_PUT_SEQ, updated.items())
             self._db.execute("COMMIT")
         except BaseException:
