@@ -26,7 +26,9 @@ EVENT_WINDOW = timedelta(hours=30)
 
 _DEVICES = "SELECT id, kind, room, last_seen_at, battery_pct FROM devices WHERE home_id = %s ORDER BY id"
 # Activity as the inactivity rule sees it: motion with its room, and the front door. Readings and
-# events are both read, because a gateway may report presence and doors either way.
+# events are both read, because a gateway may report presence and doors either way. A bed event
+# (getting into or out of bed: a change, never a repeated state) is a sign of life in its room;
+# bed_occupied readings are not, since a mat may repeat "occupied" under someone who no longer moves.
 _ACTIVITY = """
 SELECT ts, CASE WHEN metric = 'motion' THEN 'motion' WHEN value > 0 THEN 'door_open' ELSE 'door_close' END AS kind,
        room
@@ -34,11 +36,12 @@ SELECT ts, CASE WHEN metric = 'motion' THEN 'motion' WHEN value > 0 THEN 'door_o
  WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
    AND metric IN ('motion', 'door_open') AND (metric = 'door_open' OR value > 0)
 UNION ALL
-SELECT ts, CASE WHEN type = 'presence' THEN 'motion' WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
+SELECT ts,
+       CASE WHEN type IN ('presence', 'bed') THEN 'motion' WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
        room
   FROM events
  WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
-   AND ((type = 'presence' AND data->>'state' = 'detected') OR type = 'door')
+   AND ((type = 'presence' AND data->>'state' = 'detected') OR type IN ('door', 'bed'))
  ORDER BY 1
 """
 # Everything scalar about a home in one round trip (a periodic pass runs this for every home).

@@ -289,6 +289,35 @@ async def test_inactivity_fires_on_silence_but_the_absence_calendar_pauses_it(
     assert resident != away
 
 
+async def test_getting_out_of_bed_is_a_sign_of_life_but_a_repeated_occupied_reading_is_not(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    afternoon = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    for home in ("h1", "h2"):
+        seed_home(db_url, home)
+        healthy_home(db_url, home, afternoon)
+        add_motion(db_url, home, afternoon - timedelta(hours=4))
+    # h1: the bed mat says the resident got up an hour ago (a change of state: an event).
+    sql(
+        db_url,
+        "INSERT INTO events (home_id, device_id, seq, ts, type, room, data)"
+        " VALUES ('h1', 'h1-bed', 1, %s, 'bed', 'bedroom', '{\"state\": \"vacated\"}')",
+        (afternoon - timedelta(hours=1),),
+    )
+    # h2: the mat only repeats "occupied" every few minutes: nobody has moved for 4 hours.
+    for minutes in range(0, 120, 10):
+        sql(
+            db_url,
+            "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)"
+            " VALUES ('h2', 'h2-bed', %s, %s, 'bed_occupied', 1, 'bedroom')",
+            (minutes, afternoon - timedelta(minutes=minutes)),
+        )
+    async with engine_for(settings_for(make_settings), FixedClock(afternoon)) as engine:
+        await engine.evaluate_once()
+    assert alerts_of(db_url, "h1") == []
+    assert [a[1] for a in alerts_of(db_url, "h2")] == ["inactivity"]
+
+
 async def test_an_alert_staff_resolved_does_not_reopen_until_the_condition_cleared_for_the_hold(
     db_url: str, make_settings: Callable[..., Settings]
 ) -> None:
