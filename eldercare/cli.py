@@ -29,6 +29,7 @@ COMPONENT_COMMANDS: dict[str, str] = {
     "users": "api.cli:users",
     "simulate": "simulator.cli:simulate",
     "demo": "simulator.cli:demo",
+    "broker": "eldercare.mqtt.cli:broker",
 }
 
 

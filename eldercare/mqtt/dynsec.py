@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +29,15 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
 SERVICE_ROLE = "eldercare-service"
 _ALREADY = ("already exists",)
+_NOT_FOUND = ("not found",)
 
 
 class DynsecError(PermanentError):
     """The plugin refused a command (the message names the command and the plugin's reason)."""
+
+
+class DynsecAdminRefusedError(DynsecError):
+    """The broker refused the admin client's connection (wrong admin username or password)."""
 
 
 def home_role(home_id: str) -> str:
@@ -59,6 +64,40 @@ def service_acls(root: str) -> list[dict[str, Any]]:
         {"acltype": "publishClientReceive", "topic": every_home, "allow": True, "priority": 0},
         {"acltype": "publishClientSend", "topic": f"{root}/{VERSION}/+/config", "allow": True, "priority": 0},
     ]
+
+
+def acl_text(acl: Mapping[str, Any]) -> str:
+    """One ACL as an operator reads it: ``subscribePattern eldercare/v1/+/# allow``."""
+    text = f"{acl['acltype']} {acl['topic']} {'allow' if acl.get('allow') else 'deny'}"
+    priority = int(acl.get("priority", 0))
+    return text if priority == 0 else f"{text} (priority {priority})"
+
+
+def _acl_key(acl: Mapping[str, Any]) -> tuple[str, str]:
+    return str(acl["acltype"]), str(acl["topic"])
+
+
+def _same_acl(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return bool(a.get("allow")) == bool(b.get("allow")) and int(a.get("priority", 0)) == int(b.get("priority", 0))
+
+
+@dataclass(frozen=True)
+class ServiceAccountReport:
+    """What :meth:`BrokerAdmin.apply_service_account` found and did.
+
+    ``acls`` are the service role's ACLs (now in force); ``changes`` lists each change made, empty when
+    the broker already held exactly this account; ``notes`` are things seen but left alone.
+    """
+
+    role: str
+    username: str
+    acls: tuple[dict[str, Any], ...]
+    changes: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
 
 
 @dataclass(frozen=True)
@@ -94,7 +133,7 @@ class BrokerAdmin:
                 client = await stack.enter_async_context(connect(self.settings, client_id=client_id, endpoint=self.endpoint))
                 await client.subscribe(RESPONSE_TOPIC, qos=1)
             except PermanentError as exc:
-                raise DynsecError(f"the broker refused the dynamic-security admin: {exc}") from exc
+                raise DynsecAdminRefusedError(f"the broker refused the dynamic-security admin: {exc}") from exc
             except MqttError as exc:
                 raise TransientError(f"dynamic-security exchange failed: {exc}") from exc
             yield DynsecSession(client, self.settings.mqtt.connect_timeout_s)
@@ -114,6 +153,60 @@ class BrokerAdmin:
     async def provision_service(self, root: str, username: str, password: str) -> None:
         async with self.session() as session:
             await session.provision_service(root, username, password)
+
+    async def apply_service_account(self, root: str, username: str, password: str) -> ServiceAccountReport:
+        """Create the platform's service account, or bring it back to what it must be. Idempotent.
+
+        The role :data:`SERVICE_ROLE` ends up with exactly :func:`service_acls` (missing ACLs added,
+        changed or foreign ones removed); the client ``username`` exists, is enabled, is not bound to
+        one client id (every ingest and alerts copy connects with its own), holds the role, and
+        accepts ``password``. The plugin never reveals a password, so the current one is checked by
+        connecting with it and set only when the broker refuses it. Roles and groups the client holds
+        besides the service role are reported in ``notes`` and left alone. A client holding a home's
+        role is refused (DynsecError): re-keying it would lock a home out.
+        """
+        acls = service_acls(root)
+        async with self.session() as session:
+            client = await session.get_client(username)
+            roles = {str(r.get("rolename")) for r in (client or {}).get("roles", [])}
+            if homes := sorted(role for role in roles if role.startswith(home_role(""))):
+                raise DynsecError(f"client {username} is a home's account (role {homes[0]}); choose another service username")
+            changes = await session.apply_role(SERVICE_ROLE, acls)
+            notes: list[str] = []
+            if client is None:
+                create = {"command": "createClient", "username": username, "password": password}
+                await session.execute([{**create, "roles": [{"rolename": SERVICE_ROLE}]}])
+                changes.append(f"created client {username} with role {SERVICE_ROLE}")
+            else:
+                if client.get("disabled"):
+                    await session.execute([{"command": "enableClient", "username": username}])
+                    changes.append(f"enabled client {username}")
+                if client.get("clientid"):
+                    await session.execute([{"command": "setClientId", "username": username}])
+                    changes.append(f"removed client {username}'s binding to client id {client['clientid']}")
+                if SERVICE_ROLE not in roles:
+                    await session.execute([{"command": "addClientRole", "username": username, "rolename": SERVICE_ROLE}])
+                    changes.append(f"gave client {username} role {SERVICE_ROLE}")
+                if not await self.accepts(username, password):
+                    await session.set_password(username, password)
+                    changes.append(f"set client {username}'s password (the broker refused the configured one)")
+                if others := sorted(roles - {SERVICE_ROLE}):
+                    notes.append(f"client {username} also holds role(s) {', '.join(others)}: left as they are")
+                if groups := sorted(str(g.get("groupname")) for g in client.get("groups", [])):
+                    notes.append(f"client {username} is in group(s) {', '.join(groups)}: left as they are")
+        return ServiceAccountReport(SERVICE_ROLE, username, tuple(acls), tuple(changes), tuple(notes))
+
+    async def accepts(self, username: str, password: str) -> bool:
+        """Whether the broker lets ``username`` connect with ``password`` (a clean session; nothing is sent).
+
+        False when the broker refuses the credentials; TransientError when it cannot be reached.
+        """
+        client_id = f"eldercare-check-{uuid.uuid4().hex[:12]}"
+        try:
+            async with connect(self.settings, client_id=client_id, endpoint=self.endpoint.with_credentials(username, password)):
+                return True
+        except PermanentError:
+            return False
 
 
 class DynsecSession:
@@ -164,6 +257,48 @@ class DynsecSession:
             if role not in await self.client_roles(home_id):
                 # Mosquitto 2.0 answers addClientRole for a role the client already has with "Internal error".
                 await self.execute([{"command": "addClientRole", "username": home_id, "rolename": role}])
+
+    async def get_role(self, rolename: str) -> dict[str, Any] | None:
+        """The plugin's description of a role (``rolename``, ``acls``, ...), or None when there is no such role."""
+        return await self._get("getRole", "rolename", rolename, "role")
+
+    async def get_client(self, username: str) -> dict[str, Any] | None:
+        """The plugin's description of a client (``roles``, ``groups``, ``disabled``, ``clientid``), or None."""
+        return await self._get("getClient", "username", username, "client")
+
+    async def _get(self, command: str, key: str, name: str, kind: str) -> dict[str, Any] | None:
+        responses = await self.execute([{"command": command, key: name}], tolerate=_NOT_FOUND)
+        if not responses or responses[0].get("error"):
+            return None
+        found = (responses[0].get("data") or {}).get(kind)
+        return dict(found) if isinstance(found, dict) else None
+
+    async def apply_role(self, rolename: str, acls: list[dict[str, Any]]) -> list[str]:
+        """Make ``rolename`` exist with exactly ``acls``; returns the changes made (empty: it already did).
+
+        Missing ACLs are added before foreign ones are removed, so a running client never loses access it
+        keeps; an ACL whose allow or priority differs is removed and added again.
+        """
+        role = await self.get_role(rolename)
+        if role is None:
+            await self.execute([{"command": "createRole", "rolename": rolename, "acls": acls}])
+            return [f"created role {rolename} with {len(acls)} ACLs"]
+        wanted = {_acl_key(acl): acl for acl in acls}
+        present = {_acl_key(acl): acl for acl in role.get("acls", [])}
+        changes: list[str] = []
+        for key, acl in wanted.items():
+            if key in present and _same_acl(present[key], acl):
+                continue
+            if key in present:
+                await self.execute([{"command": "removeRoleACL", "rolename": rolename, "acltype": key[0], "topic": key[1]}])
+                changes.append(f"removed from role {rolename}: {acl_text(present[key])}")
+            await self.execute([{"command": "addRoleACL", "rolename": rolename, **acl}])
+            changes.append(f"added to role {rolename}: {acl_text(acl)}")
+        for key, acl in present.items():
+            if key not in wanted:
+                await self.execute([{"command": "removeRoleACL", "rolename": rolename, "acltype": key[0], "topic": key[1]}])
+                changes.append(f"removed from role {rolename}: {acl_text(acl)}")
+        return changes
 
     async def client_roles(self, username: str) -> set[str]:
         responses = await self.execute([{"command": "getClient", "username": username}])
