@@ -84,7 +84,7 @@ guarantee: zero false alarms in 111 trials still allows a false-alarm rate of ab
 2.7 % (95 % bound), far from the 0.5 % target.
 
 The benchmark also streams every recording in random chunks and checks that the
-detections equal the batch run's, and measures CPU per 24 h of signal for 1-s and 10-s
+detections equal the batch run's, and measures CPU per 24 h of signal for 1-s, 2-s and 10-s
 chunks (``--skip-cpu`` to skip).
 
 Data: SisFall (Sucerquia, Lopez, Vargas-Bonilla, Sensors 17(1):198, 2017). The ADXL345
