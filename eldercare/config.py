@@ -143,6 +143,12 @@ class EdgeSettings(_Group):
 
 class AlertsSettings(_Group):
     evaluation_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    evaluation_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="homes one copy judges at once, each on a pool connection; at most db.pool_max_size - 2 are used",
+    )
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600)
     notify_timeout_s: float = Field(default=10.0, gt=0, le=300)
     notify_max_attempts: int = Field(default=12, ge=1, le=1000)
