@@ -5,9 +5,9 @@
 - periodic: every ``evaluation_interval_s`` (clock time: shorter in wall time under the
   simulator's accelerated clock) each home is judged in its own transaction, up to
   ``evaluation_concurrency`` homes at once, each on its own pool connection. One home at a time,
-  the engine sat waiting on the database for 40 % of a pass and 10,000 homes took ~27 s of the
-  30-s interval; four at once judge ~1.95x the homes per second, which is all one engine's CPU
-  (one Python thread, then at ~100 %) gives (bench/alerts_pass.py, 2 CPUs, local PostgreSQL).
+  the engine sat waiting on the database for 40 % of a pass and 10,000 homes took 28.6 s of the
+  30-s interval; four at once took 14.9 s (x1.9), eight 13.7 s: one engine's CPU (one Python
+  thread) is then at 92-97 %, the limit (bench/alerts_pass.py, 2 CPUs, local PostgreSQL).
   The pool keeps ``RESERVED_CONNECTIONS`` for the inbox and outbox loops: the concurrency used is
   capped at ``db.pool_max_size - 2``, so a pass never makes a fall wait for a connection. Copies
   still share the work (each home's turn is claimed in the database): beyond what one copy judges
