@@ -32,18 +32,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
 
+from bench.databases import fresh_database
 from eldercare.config import load_settings
 from eldercare.contracts.payloads import (
     DeviceKind,
@@ -56,13 +52,11 @@ from eldercare.contracts.payloads import (
     Room,
     SosEvent,
 )
-from eldercare.db.migrate import migrate
 from eldercare.mqtt import connect, publish
 from tests.support.broker import PrivateBroker
 from tests.support.processes import ServiceProcess
 from tests.support.services import free_port
 
-ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = "bench"
 SECRET = "bench-webhook-secret"
 PER_MESSAGE = 200  # readings per background message, a typical gateway batch
@@ -75,20 +69,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # --------------------------------------------------------------------------- infrastructure
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"bench_alerts_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def seed(db_url: str, event_homes: list[str], load_homes: list[str], hook_url: str) -> None:
@@ -246,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
 
     event_homes = [f"ev-{i:04d}" for i in range(args.events)]
     load_homes = [f"load-{i:03d}" for i in range(LOAD_HOMES)]
-    with tempfile.TemporaryDirectory() as tmp, fresh_database() as db_url, Receiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database("bench_alerts") as db_url, Receiver() as receiver:
         broker = PrivateBroker(directory=Path(tmp) / "broker", persistence=False)
         broker.start()
         procs = services(db_url, broker.url, Path(tmp))
@@ -331,7 +311,7 @@ def engine_only(events: int, rate: float) -> None:
     """The engine's own share: from the commit of an inbox row (what ingest writes, with its
     NOTIFY) to the webhook received, with nothing else running."""
     homes = [f"ev-{i:04d}" for i in range(events)]
-    with tempfile.TemporaryDirectory() as tmp, fresh_database() as db_url, Receiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database("bench_alerts") as db_url, Receiver() as receiver:
         seed(db_url, homes, [], f"http://127.0.0.1:{receiver.port}/hook")
         alerts = services(db_url, "mqtt://127.0.0.1:1", Path(tmp))[1].start()
         committed: dict[str, float] = {}

@@ -32,29 +32,23 @@ import asyncio
 import os
 import statistics
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from alerts.engine import Engine
 from alerts.metrics import Metrics
 from alerts.notify.channels import Senders
 from alerts.processing import home_ids
+from bench.databases import fresh_database
 from eldercare import logs
 from eldercare.clock import FixedClock
 from eldercare.config import Settings, load_settings
-from eldercare.db.migrate import migrate
 from eldercare.db.pool import open_pool
 
-ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CENTRES = 20
 ZONE = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 3, 2, tzinfo=ZONE)
@@ -106,23 +100,6 @@ _SETUP = (
     "  ORDER BY t, h.id",
     "ANALYZE",
 )
-
-
-@contextmanager
-def fresh_database(keep: bool) -> Iterator[str]:
-    name = f"bench_pass_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
-    try:
-        migrate(url)
-        yield url
-    finally:
-        if keep:
-            print(f"kept {url}")
-        else:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def seed(db_url: str, homes: int) -> None:
@@ -215,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
     levels = sorted({int(v) for v in args.concurrency.split(",")})
-    with fresh_database(args.keep) as db_url:
+    with fresh_database("bench_pass", keep=args.keep) as db_url:
         started = time.monotonic()
         seed(db_url, args.homes)
         print(f"  ({time.monotonic() - started:.1f} s)")
