@@ -429,6 +429,11 @@ def _usual_wake(history: Sequence[ActivityEvent], tz: ZoneInfo, cfg: InactivityS
         sod = _seconds_of_day(event.at, tz)
         if cfg.wake_search_start_s <= sod < cfg.wake_search_end_s:
             by_day[event.at.astimezone(tz).toordinal()].append(event)
+    if history and _seconds_of_day(history[0].at, tz) > cfg.wake_search_start_s:
+        # The history begins after that morning's search opened (the learning window starts at
+        # the time of day of `now`): the resident may have been up before it, and the first
+        # moving around after it (lunch, say) would pass for a very late wake-up.
+        by_day.pop(history[0].at.astimezone(tz).toordinal(), None)
     wakes = sorted(
         _seconds_of_day(up, tz)
         for day_events in by_day.values()

@@ -188,6 +188,22 @@ def test_not_up_is_quiet_once_the_resident_moved_around(events: list[ActivityEve
     assert evaluate_inactivity(model, stream, now=late) is None
 
 
+def test_a_history_that_begins_after_the_wake_up_learns_no_late_wake_up() -> None:
+    # The engine learns from now - learn_days: the first morning is cut at the time of day of
+    # `now`. Moving around after the cut (here 09:00; up at 07:00-07:20 every day) is no wake-up
+    # time, and with a week of history one such day is the 90th percentile: "not up" would come
+    # after 13:00, when the morning search has closed, i.e. never.
+    full = history(8)
+    noon = [motion(at(0, 12, 2 * i), area) for i, area in enumerate(["bedroom", "bathroom", "kitchen", "living_room"])]
+    cut = sorted([e for e in full if e.at >= at(0, 9)] + noon, key=lambda e: e.at)
+    model = learn_routine(cut, TZ, now=at(8, 6), settings=SETTINGS)
+    whole_days = learn_routine([e for e in full if e.at >= at(1, 0)], TZ, now=at(8, 6), settings=SETTINGS)
+    assert model.trusted
+    assert model.usual_wake_s == whole_days.usual_wake_s
+    assert model.usual_wake_s is not None
+    assert 7 * 3600 <= model.usual_wake_s <= 7 * 3600 + 20 * 60
+
+
 # --------------------------------------------------------------------------- away from home
 
 
