@@ -48,7 +48,18 @@ _Queue = list[tuple[datetime, int, "Scripted | Incident | Emission | str"]]
 
 KETTLE = "plug-kettle"
 THERMOMETER = "temp-living"
-BATTERY_DEVICES = (*(f"pir-{room.value}" for room in MOTION_ROOMS), "door-entry", "wearable-1", "sos-1", "temp-living")
+# Every device reports its health every HEALTH_EVERY_S, as zigbee devices do whether or not their
+# state changes (battery devices their level, mains-powered ones at least their link quality), so
+# a bed or a kettle left unused for hours is not taken for a dead device.
+BATTERY_DEVICES = (
+    *(f"pir-{room.value}" for room in MOTION_ROOMS),
+    "door-entry",
+    "bed-1",
+    "wearable-1",
+    "sos-1",
+    "temp-living",
+)
+MAINS_DEVICES = (KETTLE,)
 
 
 def declare_devices(driver: SimulatedDriver) -> None:
@@ -215,6 +226,8 @@ class HomePlayer:
                 level = max(35.0, self._batteries[name] - 0.05)
                 self._batteries[name] = level
             await self.driver.battery(name, float(round(level)), lqi=self._rng.randint(90, 200))
+        for name in MAINS_DEVICES:
+            await self.driver.link(name, self._rng.randint(90, 200))
 
     # -- applying one emission or action -----------------------------------------------------
 

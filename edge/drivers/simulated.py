@@ -87,6 +87,13 @@ class SimulatedDriver:
             raise ValueError(f"unknown simulated device {name!r}: use it once before reporting its battery")
         self.sink.health(device, battery_pct=pct, signal_lqi=lqi)
 
+    async def link(self, name: str, lqi: int) -> None:
+        """Link quality of a mains-powered device (no battery): a periodic sign that it is alive."""
+        device = self._devices.get(name)
+        if device is None:
+            raise ValueError(f"unknown simulated device {name!r}: use it once before reporting its link")
+        self.sink.health(device, signal_lqi=lqi)
+
     async def accelerometer(self, samples: npt.ArrayLike, rate_hz: float, name: str = "wearable-1") -> None:
         """Wearable samples, shape (n, 3) in g at ``rate_hz``; any chunk size."""
         self.sink.accelerometer(self.device(name, DeviceKind.WEARABLE), samples, rate_hz)
