@@ -101,12 +101,12 @@ class Uplink:
     def _topic(self, kind: MessageKind) -> str:
         return str(Topic(self.config.topic_root, self.config.home_id, kind))
 
-    def _status(self, state: str, reason: str) -> tuple[str, bytes]:
+    def _status(self, state: str, reason: str, ts: datetime | None = None) -> tuple[str, bytes]:
         status = GatewayStatus.model_validate(
             {
                 "home_id": self.config.home_id,
                 "state": state,
-                "ts": self._clock.now(),
+                "ts": ts or self._clock.now(),
                 "reason": reason,
                 "agent_version": self.config.agent_version,
             }
@@ -133,7 +133,11 @@ class Uplink:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
-        will_topic, will_payload = self._status("offline", "connection_lost")
+        # The session's will and its online status carry the same ts, the session's start: the
+        # platform ignores a will older than the online status it holds (an earlier session's will,
+        # published when this session took over the client id, may arrive after our online).
+        started = self._clock.now()
+        will_topic, will_payload = self._status("offline", "connection_lost", started)
         async with connect_edge(
             self.config.mqtt,
             self.config.endpoint,
@@ -142,7 +146,7 @@ class Uplink:
             max_inflight=self.config.max_unacked,
         ) as conn:
             await conn.subscribe(self._topic(MessageKind.CONFIG), timeout_s=self.config.ack_timeout_s)
-            topic, payload = self._status("online", "connected")
+            topic, payload = self._status("online", "connected", started)
             await self._publish_unqueued(conn, topic, payload, retain=True)
             self.sessions += 1
             self.connected = True

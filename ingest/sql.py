@@ -107,14 +107,18 @@ RETURNING home_id
 """
 
 # A last will ("offline", reason connection_lost) was composed when the gateway connected, so its
-# ts is the connect time, not the moment the connection was lost: date it by its arrival instead.
+# ts is the session's start, not the moment the connection was lost: date it by its arrival instead.
 # It only ever turns a home offline once; a redelivered or re-sent retained will changes nothing.
+# The online status carries the same session start as ts, so a will older than the online status
+# held belongs to an earlier session (the broker publishes it when a new connection takes over the
+# client id, possibly after the new session's online): it changes nothing either.
 UPSERT_GATEWAY_LOST = """
 INSERT INTO home_state AS h (home_id, gateway_state, gateway_state_at, updated_at)
 VALUES (%(home)s, 'offline', %(now)s, %(now)s)
 ON CONFLICT (home_id) DO UPDATE SET
     gateway_state = 'offline', gateway_state_at = EXCLUDED.gateway_state_at, updated_at = EXCLUDED.updated_at
  WHERE h.gateway_state IS DISTINCT FROM 'offline'
+   AND NOT (h.gateway_state = 'online' AND h.gateway_state_at > %(session)s)
 RETURNING home_id
 """
 

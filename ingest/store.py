@@ -345,7 +345,8 @@ async def _apply_statuses(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Ro
     changed = 0
     for status in rows.statuses:
         lost = status.state == "offline" and status.reason == "connection_lost"
-        params = {"home": status.home_id, "state": status.state, "ts": now if lost else status.ts, "now": now}
+        ts = now if lost else status.ts
+        params = {"home": status.home_id, "state": status.state, "ts": ts, "session": status.ts, "now": now}
         await cur.execute(sql.UPSERT_GATEWAY_LOST if lost else sql.UPSERT_GATEWAY_STATE, params)
         if await cur.fetchone() is None:
             continue  # the same status again (a redelivery): the engine has it already

@@ -161,7 +161,12 @@ class EventBatch(_Model):
 
 
 class GatewayStatus(_Model):
-    """Topic kind ``status``: retained. ``online`` after connecting; ``offline`` as last will and on shutdown."""
+    """Topic kind ``status``: retained. ``online`` after connecting; ``offline`` as last will and on shutdown.
+
+    A session's ``online`` status and its last will carry the same ``ts``, the session's start: a will
+    whose ``ts`` is older than the ``online`` status the platform holds is an earlier session's, and is
+    ignored (the platform dates an accepted will by its arrival).
+    """
 
     home_id: HomeId
     state: Literal["online", "offline"]

@@ -107,6 +107,9 @@ async def test_kill_9_with_a_full_queue_and_a_half_filled_batch_then_restart_los
         first.wait_for_log('"edge_disconnected"')
         # The broker saw the connection drop and published the gateway's last will.
         await collector.wait_for(lambda: any(s.reason == "connection_lost" for s in collector.statuses()))
+        online, will = collector.statuses()[:2]
+        # Both carry the session's start: the platform tells an earlier session's late will by it.
+        assert (online.reason, will.reason, will.ts) == ("connected", "connection_lost", online.ts)
         await send("Living climate", range(30))
         await send("Bedroom climate", range(30))
         async with connect(z2m, client_id=f"z2m-sos-{home_id}") as client:

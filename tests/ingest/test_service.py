@@ -173,6 +173,39 @@ async def test_gateway_status_sets_state_and_reaches_the_inbox_once(
     assert before <= since <= datetime.now(UTC)  # type: ignore[operator]
 
 
+async def test_an_earlier_sessions_will_arriving_after_the_new_online_changes_nothing(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    # A gateway's line is cut; it reconnects with the same client id before the broker noticed,
+    # and the broker publishes the old session's will when the new session takes over, after
+    # the new session's online. The will's ts (its session's start) is older than the online's.
+    register_homes(db_url, ["home-a", "home-b"])
+    settings = _settings(make_settings, topic_root)
+    first, second = T0, T0 + timedelta(minutes=30)
+    late_will = GatewayStatus(home_id="home-a", state="offline", ts=first, reason="connection_lost")
+    # home-b: the same session's will after its online (the connection really was lost).
+    own_will = GatewayStatus(home_id="home-b", state="offline", ts=second, reason="connection_lost")
+    async with running_ingest(settings):
+        await publish(
+            settings,
+            [
+                GatewayStatus(home_id="home-a", state="online", ts=first, reason="connected"),
+                GatewayStatus(home_id="home-a", state="online", ts=second, reason="connected"),
+                late_will,
+                GatewayStatus(home_id="home-b", state="online", ts=second, reason="connected"),
+                own_will,
+            ],
+        )
+        await publish(settings, [temperature_batch("home-a", "temp-1", 0, 1)])  # a marker behind them
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 1, what="marker")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM alert_inbox") == 4, what="inbox")
+
+    states = rows(db_url, "SELECT home_id, gateway_state FROM home_state ORDER BY home_id")
+    assert states == [("home-a", "online"), ("home-b", "offline")]
+    inbox = rows(db_url, "SELECT home_id, data->>'state' FROM alert_inbox ORDER BY id")
+    assert inbox == [("home-a", "online"), ("home-a", "online"), ("home-b", "online"), ("home-b", "offline")]
+
+
 async def test_every_kind_of_bad_message_is_dead_lettered_with_its_reason(
     db_url: str, make_settings: Callable[..., Settings], topic_root: str
 ) -> None:
