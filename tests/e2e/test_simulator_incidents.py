@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from tests.e2e.support import platform, simulation_settings
 from tests.support.processes import ServiceProcess, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -87,14 +88,7 @@ def simulate(
     (``simulate backfill``), so that the engine learns its routine."""
     path = tmp_path / "scenario.json"
     path.write_text(json.dumps(scenario))
-    settings = {
-        "ingest__metrics_port": "0",
-        "alerts__metrics_port": "0",
-        "simulator__homes": str(homes),
-        "simulator__data_dir": str(tmp_path / "sim"),
-        "simulator__ground_truth_file": str(tmp_path / "truth.jsonl"),
-        "simulator__status_interval_s": "1",
-    }
+    settings = simulation_settings(tmp_path, homes)
     if history_days:
         end = clock_start.isoformat()
         args = ["simulate", "backfill", "--days", str(history_days), "--homes", "1", "--end", end]
@@ -102,26 +96,19 @@ def simulate(
         assert backfilled.returncode == 0, backfilled.stderr[-4000:]
     epoch = time.time() + LEAD_WALL_S
     env = env_for(clock__start=clock_start.isoformat(), clock__speed=str(SPEED), clock__epoch_wall_s=repr(epoch), **settings)
-    ingest = ServiceProcess(["ingest"], env, tmp_path / "ingest.log").start()
-    alerts = ServiceProcess(["alerts"], env, tmp_path / "alerts.log").start()
-    sim: ServiceProcess | None = None
-    try:
-        ingest.wait_for_log("ingest_ready", timeout_s=60)
-        alerts.wait_for_log("alerts_started", timeout_s=60)
+    with platform(env, tmp_path) as (ingest, alerts):
         sim = ServiceProcess(["simulate", "run", "--scenario", str(path)], env, tmp_path / "simulate.log").start()
-        stop_at = epoch + (until - clock_start).total_seconds() / SPEED
-        while time.time() < stop_at:
-            for service in (ingest, alerts, sim):
-                assert service.process is not None
-                assert service.process.poll() is None, service.log_text()[-4000:]
-            time.sleep(0.1)
-        assert alerts.stop() == 0, alerts.log_text()[-3000:]
-        assert sim.stop(timeout_s=30) == 0, sim.log_text()[-4000:]
-    finally:
-        alerts.stop()
-        if sim is not None:
+        try:
+            stop_at = epoch + (until - clock_start).total_seconds() / SPEED
+            while time.time() < stop_at:
+                for service in (ingest, alerts, sim):
+                    assert service.process is not None
+                    assert service.process.poll() is None, service.log_text()[-4000:]
+                time.sleep(0.1)
+            assert alerts.stop() == 0, alerts.log_text()[-3000:]
+            assert sim.stop(timeout_s=30) == 0, sim.log_text()[-4000:]
+        finally:
             sim.stop(timeout_s=30)
-        assert ingest.stop() == 0, ingest.log_text()[-3000:]
     summaries = [line for line in sim.log_text().splitlines() if line.startswith("{") and '"failed_homes"' in line]
     assert summaries, sim.log_text()[-4000:]
     # Every alert opened from the clock's start on counts, not only those from the first incident.

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ServiceProcess, run_cli
+from tests.e2e.support import platform, simulation_settings
+from tests.support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -27,27 +28,15 @@ def test_an_ordinary_morning_raises_no_alert(env_for: Callable[..., dict[str, st
         clock__start=START,
         clock__speed=str(SPEED),
         clock__epoch_wall_s=repr(time.time() + 4),  # the clock starts once the services are up
-        ingest__metrics_port="0",
-        alerts__metrics_port="0",
-        simulator__homes="10",
-        simulator__data_dir=str(tmp_path / "sim"),
-        simulator__ground_truth_file=str(tmp_path / "truth.jsonl"),
-        simulator__status_interval_s="5",
+        **simulation_settings(tmp_path, homes=10, status_interval_s=5),
     )
-    ingest = ServiceProcess(["ingest"], env, tmp_path / "ingest.log").start()
-    alerts = ServiceProcess(["alerts"], env, tmp_path / "alerts.log").start()
-    try:
-        ingest.wait_for_log("ingest_ready", timeout_s=60)
-        alerts.wait_for_log("alerts_started", timeout_s=60)
+    with platform(env, tmp_path) as (_, alerts):
         simulated = run_cli(["simulate", "run", "--scenario", str(scenario), "--duration", DURATION], env, timeout_s=180)
         assert simulated.returncode == 0, simulated.stderr[-4000:]
         assert json.loads(simulated.stdout.strip().splitlines()[-1])["failed_homes"] == 0
         # Stop the engine before it sees the homes go offline as the simulator ends.
         assert alerts.stop() == 0, alerts.log_text()[-3000:]
         scored = run_cli(["simulate", "score", "--json", "--since", START], env, timeout_s=60)
-    finally:
-        assert ingest.stop() == 0, ingest.log_text()[-3000:]
-        alerts.stop()
     assert scored.returncode == 0, scored.stderr[-3000:]
     result = json.loads(scored.stdout)
     assert result["false_alerts"] == {}, result

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ServiceProcess, run_cli
+from tests.e2e.support import platform, simulation_settings
+from tests.support.processes import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -34,23 +35,13 @@ SCENARIO = {
 def test_fall_sos_and_collapse_are_each_detected_with_latency(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO))
-    truth = tmp_path / "truth.jsonl"
     env = env_for(
         clock__start="2026-03-02T09:00:00+08:00",
         clock__speed=str(SPEED),
         clock__epoch_wall_s=repr(time.time()),
-        ingest__metrics_port="0",
-        alerts__metrics_port="0",
-        simulator__homes="5",
-        simulator__data_dir=str(tmp_path / "sim"),
-        simulator__ground_truth_file=str(truth),
-        simulator__status_interval_s="1",
+        **simulation_settings(tmp_path, homes=5),
     )
-    ingest = ServiceProcess(["ingest"], env, tmp_path / "ingest.log").start()
-    alerts = ServiceProcess(["alerts"], env, tmp_path / "alerts.log").start()
-    try:
-        ingest.wait_for_log("ingest_ready", timeout_s=60)
-        alerts.wait_for_log("alerts_started", timeout_s=60)
+    with platform(env, tmp_path) as (_, alerts):
         simulated = run_cli(["simulate", "run", "--scenario", str(scenario), "--duration", "75m"], env, timeout_s=120)
         assert simulated.returncode == 0, simulated.stderr[-4000:]
         summary = json.loads(simulated.stdout.strip().splitlines()[-1])
@@ -59,9 +50,6 @@ def test_fall_sos_and_collapse_are_each_detected_with_latency(env_for: Callable[
         assert "simulator_status" in simulated.stderr
         scored = run_cli(["simulate", "score", "--json", "--require-all"], env, timeout_s=60)
         table = run_cli(["simulate", "score"], env, timeout_s=60)
-    finally:
-        assert ingest.stop() == 0, ingest.log_text()[-3000:]
-        alerts.stop()
     assert scored.returncode == 0, f"{scored.stdout}\n{scored.stderr}\n{alerts.log_text()[-3000:]}"
     result = json.loads(scored.stdout)["incidents"]
     for kind in ("fall", "sos", "collapse", "gateway_offline"):
@@ -74,8 +62,7 @@ def test_fall_sos_and_collapse_are_each_detected_with_latency(env_for: Callable[
     assert result["collapse"]["latency_sim_s"]["max"] >= 900
     # The outage's readings (dated inside it) reached the database after the line came back.
     assert result["network_outage"]["replayed"] == 1
-    # Within the 20 minutes the gateway is off. (The rule waits 5 minutes after the offline status's
-    # ts, but a last will carries the ts of the connection it was registered with, so it fires at once.)
+    # Within the 20 minutes the gateway is off (the rule waits 5 minutes after the last will arrived).
     assert result["gateway_offline"]["latency_sim_s"]["max"] < 1200
     assert "collapse" in table.stdout
     assert "false alerts" in table.stdout
