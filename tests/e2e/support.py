@@ -3,7 +3,7 @@ ingest and alert engine as real subprocesses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +35,3 @@ def platform(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[ServiceProce
     finally:
         alerts.stop()
         assert ingest.stop() == 0, ingest.log_text()[-3000:]
-
-
-EnvFor = Callable[..., dict[str, str]]
