@@ -150,10 +150,6 @@ class BrokerAdmin:
         async with self.session() as session:
             await session.remove_home(home_id)
 
-    async def provision_service(self, root: str, username: str, password: str) -> None:
-        async with self.session() as session:
-            await session.provision_service(root, username, password)
-
     async def apply_service_account(self, root: str, username: str, password: str) -> ServiceAccountReport:
         """Create the platform's service account, or bring it back to what it must be. Idempotent.
 
@@ -301,8 +297,7 @@ class DynsecSession:
         return changes
 
     async def client_roles(self, username: str) -> set[str]:
-        responses = await self.execute([{"command": "getClient", "username": username}])
-        client = ((responses[0].get("data") or {}).get("client") or {}) if responses else {}
+        client = await self.get_client(username) or {}
         return {str(r.get("rolename")) for r in client.get("roles", [])}
 
     async def set_password(self, username: str, password: str) -> None:
@@ -312,15 +307,5 @@ class DynsecSession:
     async def remove_home(self, home_id: str) -> None:
         await self.execute(
             [{"command": "deleteClient", "username": home_id}, {"command": "deleteRole", "rolename": home_role(home_id)}],
-            tolerate=("not found",),
+            tolerate=_NOT_FOUND,
         )
-
-    async def provision_service(self, root: str, username: str, password: str) -> None:
-        """A platform service account (ingest, alerts, simulator) with the shared service role."""
-        await self.execute([{"command": "createRole", "rolename": SERVICE_ROLE, "acls": service_acls(root)}], tolerate=_ALREADY)
-        responses = await self.execute(
-            [{"command": "createClient", "username": username, "password": password, "roles": [{"rolename": SERVICE_ROLE}]}],
-            tolerate=_ALREADY,
-        )
-        if responses and responses[0].get("error"):
-            await self.set_password(username, password)

@@ -147,9 +147,8 @@ async def test_service_account_reads_every_home_and_writes_only_config(
     pw_a = await _register(client, admin, "home-xs", world.centre_a)
     broker = BrokerAdmin.from_settings(settings)
     assert broker is not None
-    async with broker.session() as session:  # one admin connection for several commands
-        await session.provision_service(ROOT, "ingest-1", "service-password-1")
-        await session.provision_service(ROOT, "ingest-1", "service-password-2")  # idempotent; re-keys
+    await broker.apply_service_account(ROOT, "ingest-1", "service-password-1")
+    await broker.apply_service_account(ROOT, "ingest-1", "service-password-2")  # idempotent; re-keys
     endpoint = settings.mqtt_endpoint
     with pytest.raises(PermanentError):
         async with connect(settings, client_id="svc-old", endpoint=endpoint.with_credentials("ingest-1", "service-password-1")):

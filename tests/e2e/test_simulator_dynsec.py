@@ -44,7 +44,7 @@ def test_homes_connect_with_their_own_credentials(
     }
     # Ingest reads every home's topics with a service account: what it stores, the broker let through.
     admin = BrokerAdmin(make_settings(mqtt_url=broker.url), parse_mqtt_url(broker.url_as(ADMIN, ADMIN_PASSWORD)))
-    asyncio.run(admin.provision_service(topic_root, "ingest-svc", "ingest-svc-password"))
+    asyncio.run(admin.apply_service_account(topic_root, "ingest-svc", "ingest-svc-password"))
     ingest_env = {
         **env,
         "ELDERCARE_MQTT_URL": broker.url_as("ingest-svc", "ingest-svc-password"),
