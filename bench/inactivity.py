@@ -316,15 +316,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     recording = load(data)
     replay = _replay(recording, args)
     _header(replay, args)
-    _table_head()
+    print_table_head()
     settings = InactivitySettings()
     for name, learner in (
         ("learned routine (alerts.inactivity)", routine_learner(settings)),
         ("baseline per-hour max x1.25", baseline_learner(1.25)),
     ):
-        episodes, lat = _measure(replay, learner, replay.home)
-        _row(name, replay, episodes, lat)
-        away = _measure(replay, learner, replay.away)[1]
+        episodes, lat = measure(replay, learner, replay.home)
+        print_row(name, replay, episodes, lat)
+        away = measure(replay, learner, replay.away)[1]
         print(f"{'':<4}while out {len(replay.away)}: {sum(not math.isinf(x) for x in away)} alarmed within horizon")
     if args.frontier:
         _frontier(replay, recording, settings)
@@ -337,7 +337,7 @@ def _replay(recording: Recording, args: argparse.Namespace) -> Replay:
     test_start = first + timedelta(days=args.learn_days)
     test_end = min(events[-1].at, test_start + timedelta(days=args.test_days))
     split = Split(test_start, test_end, args.relearn == "daily")
-    points = _collapse_points(split, timedelta(minutes=args.collapse_every_min))
+    points = collapse_points(split, timedelta(minutes=args.collapse_every_min))
     return Replay(
         events=events,
         split=split,
@@ -365,20 +365,20 @@ def _header(replay: Replay, args: argparse.Namespace) -> None:
     print("latency over at-home collapses, from the collapse point; 'never' = no alarm within the horizon (infinite)")
 
 
-def _measure(replay: Replay, learner: Learner, points: Sequence[datetime]) -> tuple[int, list[float]]:
+def measure(replay: Replay, learner: Learner, points: Sequence[datetime]) -> tuple[int, list[float]]:
     rules = Rules(learner, replay.events, replay.split)
     episodes = false_alarm_episodes(rules, replay.events, replay.split, replay.tick)
     return episodes, collapse_latencies(rules, replay.events, points, replay.tick, replay.horizon)
 
 
-def _table_head() -> None:
+def print_table_head() -> None:
     print(
         f"{'rule':<38}{'FA/day':>7}{'episodes':>9}{'median':>9}{'p90':>9}{'never':>6}"
         f"{'day med':>10}{'day p90':>9}{'night med':>11}{'night p90':>10}"
     )
 
 
-def _row(name: str, replay: Replay, episodes: int, lat: Sequence[float], *, verdict: bool = True) -> None:
+def print_row(name: str, replay: Replay, episodes: int, lat: Sequence[float], *, verdict: bool = True) -> None:
     day = [x for p, x in zip(replay.home, lat, strict=True) if not _is_night(p)]
     night = [x for p, x in zip(replay.home, lat, strict=True) if _is_night(p)]
     median = _quantile(lat, 0.5)
@@ -394,23 +394,24 @@ def _row(name: str, replay: Replay, episodes: int, lat: Sequence[float], *, verd
 def _frontier(replay: Replay, recording: Recording, settings: InactivitySettings) -> None:
     print()
     print("frontier: the margin factor of each rule moved (learned routine keeps margin_s, floor and the rest)")
-    _table_head()
+    print_table_head()
     for factor in FRONTIER_FACTORS:
         learner = routine_learner(replace(settings, margin_factor=factor))
-        _row(f"learned routine x{factor:.2f}", replay, *_measure(replay, learner, replay.home))
+        print_row(f"learned routine x{factor:.2f}", replay, *measure(replay, learner, replay.home))
     for factor in FRONTIER_FACTORS:
-        _row(f"baseline per-hour max x{factor:.2f}", replay, *_measure(replay, baseline_learner(factor), replay.home))
+        print_row(f"baseline per-hour max x{factor:.2f}", replay, *measure(replay, baseline_learner(factor), replay.home))
     print()
     print("bounds (not rules: they look at the test days)")
-    _table_head()
-    episodes, lat = _measure(replay, hindsight_learner(recording.events), replay.home)
-    _row("hindsight area x 15-min slot max", replay, episodes, lat, verdict=False)
-    episodes, lat = _measure(replay, labelled_hindsight_learner(recording), replay.home)
-    _row("hindsight activity x area x 5-min", replay, episodes, lat, verdict=False)
-    _row("next real event (any 0-FA rule)", replay, 0, next_event_minutes(replay.events, replay.home, replay.tick), verdict=False)
+    print_table_head()
+    episodes, lat = measure(replay, hindsight_learner(recording.events), replay.home)
+    print_row("hindsight area x 15-min slot max", replay, episodes, lat, verdict=False)
+    episodes, lat = measure(replay, labelled_hindsight_learner(recording), replay.home)
+    print_row("hindsight activity x area x 5-min", replay, episodes, lat, verdict=False)
+    waits = next_event_minutes(replay.events, replay.home, replay.tick)
+    print_row("next real event (any 0-FA rule)", replay, 0, waits, verdict=False)
 
 
-def _collapse_points(split: Split, every: timedelta) -> list[datetime]:
+def collapse_points(split: Split, every: timedelta) -> list[datetime]:
     points, moment = [], split.test_start + timedelta(minutes=7)  # off the hour and slot edges
     while moment < split.test_end:
         points.append(moment)

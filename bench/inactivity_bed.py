@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts.inactivity import ActivityEvent, InactivitySettings
-from bench.inactivity import TZ, Replay, Split, _collapse_points, _measure, _row, _table_head, routine_learner
+from bench.inactivity import TZ, Replay, Split, collapse_points, measure, print_row, print_table_head, routine_learner
 
 HOMES = {"A": 7, "B": 10}  # home -> learning days (the rest is the test)
 _ROOMS = {"Living": "living_room", "Entrance": "entry"}
@@ -101,7 +101,7 @@ def _replay(events: list[ActivityEvent], home: Home, learn_days: int, args: argp
     test_start = first + timedelta(days=learn_days)
     test_end = everything[-1].at
     split = Split(test_start, test_end, relearn_daily=True)
-    points = _collapse_points(split, timedelta(minutes=args.collapse_every_min))
+    points = collapse_points(split, timedelta(minutes=args.collapse_every_min))
     starts = [a for a, _ in home.away]
 
     def away(moment: datetime) -> bool:
@@ -139,11 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\nhome {name}: {len(home.with_bed)} events, learn {learn_days} d, test {sample.days:.1f} d; "
             f"{len(sample.home)} collapses at home every {args.collapse_every_min} min, horizon {args.horizon_h:g} h"
         )
-        _table_head()
+        print_table_head()
         medians = {}
         for label, replay in replays.items():
-            episodes, latencies = _measure(replay, learner, replay.home)
-            _row(f"learned routine, {label}", replay, episodes, latencies, verdict=False)
+            episodes, latencies = measure(replay, learner, replay.home)
+            print_row(f"learned routine, {label}", replay, episodes, latencies, verdict=False)
             ordered = sorted(latencies)
             medians[label] = ordered[len(ordered) // 2]
         ratio = medians["bed as sign of life"] / medians["bed ignored"]

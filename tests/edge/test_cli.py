@@ -46,10 +46,10 @@ def _readings_queued(process: ServiceProcess) -> int:
 
 def _readings_staged(data_dir: Path) -> int:
     """Readings the agent accepted and keeps on disk for a batch still filling (read from its queue file)."""
-    files = list(data_dir.rglob("queue.sqlite3"))
-    if not files:
+    path = data_dir / "queue.sqlite3"  # where the agent keeps its queue (edge.agent.AgentConfig.from_settings)
+    if not path.exists():
         return 0
-    with contextlib.closing(sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True)) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         try:
             return int(db.execute("SELECT count(*) FROM staged").fetchone()[0])
         except sqlite3.OperationalError:  # the agent has not created its tables yet
