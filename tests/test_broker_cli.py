@@ -17,8 +17,8 @@ import pytest
 from eldercare.config import Settings, load_settings, parse_mqtt_url
 from eldercare.mqtt.dynsec import SERVICE_ROLE, BrokerAdmin, service_acls
 from eldercare.mqtt.edge_client import EdgeConnection, PublishRefusedError, connect_edge
-from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
-from tests.support.processes import ELDERCARE, cli_env, run_cli
+from tests.support.broker import PrivateBroker, dynsec_config
+from tests.support.processes import run_cli
 from tests.support.services import free_port
 
 ADMIN, ADMIN_PASSWORD = "dynsec-admin", "dynsec-admin-password"
@@ -29,10 +29,7 @@ COMMAND = ["broker", "provision-service"]
 
 @pytest.fixture
 def dynsec_broker(private_broker: Callable[..., PrivateBroker], tmp_path: Path) -> PrivateBroker:
-    config = tmp_path / "dynsec.json"
-    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), ADMIN, ADMIN_PASSWORD], check=True, capture_output=True)
-    # users=None writes "allow_anonymous true"; the line appended here wins, so only dynsec clients get in.
-    return private_broker(extra=f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}")
+    return private_broker(extra=dynsec_config(tmp_path / "dynsec.json", ADMIN, ADMIN_PASSWORD))
 
 
 @pytest.fixture
@@ -160,9 +157,7 @@ def test_the_password_can_come_from_stdin_and_a_home_account_is_refused(
     env: Callable[..., dict[str, str]], admin: BrokerAdmin, topic_root: str
 ) -> None:
     def run(username: str, password: str) -> subprocess.CompletedProcess[str]:
-        args = [*ELDERCARE, *COMMAND, "--username", username, "--password-stdin"]
-        stdin = password + "\n"
-        return subprocess.run(args, env=cli_env(env()), input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        return run_cli([*COMMAND, "--username", username, "--password-stdin"], env(), stdin=password + "\n")
 
     result = run("alerts-svc", "alerts-password-0001")
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,6 @@ under the other's; rotating a home's credentials makes the old password fail at 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
 from eldercare.mqtt.dynsec import BrokerAdmin
 from tests.api.conftest import NOW, World, login
-from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
+from tests.support.broker import PrivateBroker, dynsec_config
 
 ADMIN, ADMIN_PASSWORD = "dynsec-admin", "dynsec-admin-password"
 ROOT = "eldercare"
@@ -31,11 +30,7 @@ ROOT = "eldercare"
 
 @pytest.fixture
 def dynsec_broker(private_broker: Callable[..., PrivateBroker], tmp_path: Path) -> PrivateBroker:
-    config = tmp_path / "dynsec.json"
-    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), ADMIN, ADMIN_PASSWORD], check=True, capture_output=True)
-    # users=None writes "allow_anonymous true"; the line appended here wins, so only dynsec clients get in.
-    extra = f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}"
-    return private_broker(extra=extra)
+    return private_broker(extra=dynsec_config(tmp_path / "dynsec.json", ADMIN, ADMIN_PASSWORD))
 
 
 @pytest.fixture

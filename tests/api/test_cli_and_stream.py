@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,44 +12,29 @@ import httpx
 import psycopg
 
 from tests.api.conftest import NOW, PASSWORD, SECRET, RunningApi, World, insert_alert, wait_until_serving
-from tests.support.processes import ServiceProcess, cli_env, run_cli
+from tests.support.processes import ServiceProcess, run_cli
 from tests.support.proxy import TcpProxy
 from tests.support.services import free_port
 
 
 def test_users_add_creates_the_first_admin_and_linked_family(env_for: Callable[..., dict[str, str]], db_url: str) -> None:
-    env = cli_env(env_for())
-    add = [sys.executable, "-m", "eldercare", "users", "add"]
-    first = subprocess.run(
-        [*add, "--role", "admin", "--username", "Root", "--password-stdin"],
-        input="a long password\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = env_for()
+    add = ["users", "add"]
+    first = run_cli([*add, "--role", "admin", "--username", "Root", "--password-stdin"], env, stdin="a long password\n")
     assert first.returncode == 0, first.stderr
     assert "created admin root" in first.stdout
-    again = subprocess.run(
-        [*add, "--role", "admin", "--username", "root", "--password-stdin"],
-        input="a long password\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = run_cli([*add, "--role", "admin", "--username", "root", "--password-stdin"], env, stdin="a long password\n")
     assert again.returncode == 1
     assert "already exists" in again.stderr
     with psycopg.connect(db_url) as conn:
         centre = conn.execute("INSERT INTO care_centres (name) VALUES ('C') RETURNING id").fetchone()[0]  # type: ignore[index]
         conn.execute("INSERT INTO homes (id, care_centre_id) VALUES ('home-c1', %s)", (centre,))
         resident = conn.execute("INSERT INTO residents (home_id, full_name) VALUES ('home-c1', 'R') RETURNING id").fetchone()[0]  # type: ignore[index]
-    family = subprocess.run(
+    family = run_cli(
         [*add, "--role", "family", "--username", "daughter", "--resident", str(resident), "--password-stdin"],
-        input="another long one\n", env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env,
+        stdin="another long one\n",
+    )
     assert family.returncode == 0, family.stderr
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
@@ -66,8 +49,8 @@ def test_users_add_reports_every_usage_problem_with_exit_2(env_for: Callable[...
     assert result.returncode == 2
     assert "--centre" in result.stderr
     assert "--username" in result.stderr
-    add = [sys.executable, "-m", "eldercare", "users", "add", "--role", "admin", "--username", "admin2", "--password-stdin"]
-    short = subprocess.run(add, input="short\n", env=cli_env(env_for()), capture_output=True, text=True, timeout=60, check=False)
+    add = ["users", "add", "--role", "admin", "--username", "admin2", "--password-stdin"]
+    short = run_cli(add, env_for(), stdin="short\n")
     assert short.returncode == 2
     assert "at least 10 characters" in short.stderr
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from eldercare.config import Settings, parse_mqtt_url
 from eldercare.mqtt.dynsec import BrokerAdmin
-from tests.support.broker import DYNSEC_PLUGIN, PrivateBroker
+from tests.support.broker import PrivateBroker, dynsec_config
 from tests.support.processes import ServiceProcess, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +28,7 @@ def test_homes_connect_with_their_own_credentials(
     db_url: str,
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "dynsec.json"
-    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), ADMIN, ADMIN_PASSWORD], check=True, capture_output=True)
-    broker = private_broker(extra=f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}")
+    broker = private_broker(extra=dynsec_config(tmp_path / "dynsec.json", ADMIN, ADMIN_PASSWORD))
     env = {
         **env_for(
             api__broker_admin_username=ADMIN,

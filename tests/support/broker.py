@@ -16,6 +16,14 @@ from tests.support.services import free_port
 DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 
 
+def dynsec_config(config: Path, admin: str, admin_password: str) -> str:
+    """Write a dynamic-security file holding one admin client; return the ``extra`` config lines of a
+    PrivateBroker that loads it and lets in nobody else."""
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(config), admin, admin_password], check=True, capture_output=True)
+    # users=None writes "allow_anonymous true"; this line comes later and wins.
+    return f"allow_anonymous false\nplugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {config}"
+
+
 @dataclass
 class PrivateBroker:
     """Mosquitto 2 run from PATH with a config written for the test.

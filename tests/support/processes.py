@@ -21,9 +21,11 @@ def cli_env(settings: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], settings: Mapping[str, str], *, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], settings: Mapping[str, str], *, timeout_s: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*ELDERCARE, *args], env=cli_env(settings), capture_output=True, text=True, timeout=timeout_s, check=False
+        [*ELDERCARE, *args], input=stdin, env=cli_env(settings), capture_output=True, text=True, timeout=timeout_s, check=False
     )
 
 
