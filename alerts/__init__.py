@@ -4,7 +4,7 @@ Inputs (written by ingest): ``alert_inbox`` rows (fall, sos, door, bed, presence
 plus ``NOTIFY eldercare_inbox``; ``home_state``, ``devices``, ``readings`` and ``events`` for the
 periodic rules. Inputs written by staff through the API: ``alerts.status`` (acknowledged /
 resolved), which stops escalation; ``residents.rule_settings`` (keys: see
-:mod:`alerts.rule_settings`), ``residents.emergency_contacts`` (``email`` and/or ``apprise_url``),
+:mod:`eldercare.domain.rule_settings`), ``residents.emergency_contacts`` (``email`` and/or ``apprise_url``),
 ``absences``, ``notification_channels`` and ``care_centres.quiet_start/quiet_end``.
 
 Alert kinds and default severities (:data:`alerts.findings.KINDS`)::

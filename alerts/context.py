@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from alerts.rule_settings import DEFAULT_RULES, RuleSettings, parse_rule_settings
+from eldercare import logs
+from eldercare.domain.rule_settings import DEFAULT_RULES, RuleSettings, lenient
+
+log = logs.get("alerts")
 
 _HOME = """
 SELECT h.id AS home_id, h.care_centre_id, h.timezone AS home_tz, c.timezone AS centre_tz,
@@ -56,6 +59,14 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")  # a typo in a timezone must not stop alerts; times are shown in UTC
 
 
+def _rules(raw: Any, resident_id: int) -> RuleSettings:
+    """The resident's settings; invalid ones are logged by key and replaced by the defaults."""
+    rules, bad_keys = lenient(raw)
+    if bad_keys:
+        log.warning("rule_settings_invalid", resident_id=resident_id, keys=bad_keys)
+    return rules
+
+
 async def load_context(conn: AsyncConnection[Any], home_id: str) -> HomeContext | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_HOME, (home_id,))
@@ -63,7 +74,7 @@ async def load_context(conn: AsyncConnection[Any], home_id: str) -> HomeContext 
     if row is None:
         return None
     resident_id = row["resident_id"]
-    rules = parse_rule_settings(row["rule_settings"], resident_id=resident_id) if resident_id else DEFAULT_RULES
+    rules = _rules(row["rule_settings"], resident_id) if resident_id else DEFAULT_RULES
     contacts = tuple(c for c in (row["emergency_contacts"] or []) if isinstance(c, dict))
     return HomeContext(
         home_id=row["home_id"],

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, room_en, room_zh
-from alerts.rule_settings import RuleSettings
+from eldercare.domain.rule_settings import RuleSettings
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, minutes_en, minutes_zh, room_en, room_zh
-from alerts.inactivity import ActivityEvent, RoutineModel, evaluate_inactivity, learn_routine
-from alerts.rule_settings import RuleSettings
+from alerts.inactivity import ActivityEvent, InactivitySettings, RoutineModel, evaluate_inactivity, learn_routine
+from eldercare.domain.rule_settings import InactivityRule, RuleSettings
 
 # Motion sensors fire as a person walks to the door and for a while after (PIR hold time): motion
 # this soon after a door opening or a fall is the same person leaving or falling, not a return
@@ -254,9 +254,20 @@ def long_lie(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding 
     )
 
 
+def inactivity_settings(rule: InactivityRule) -> InactivitySettings:
+    """The learning knobs a resident's inactivity settings choose (the rest keep the model's values)."""
+    return InactivitySettings(
+        min_history_days=rule.min_history_days,
+        default_threshold_s=rule.default_threshold_s,
+        default_night_threshold_s=rule.default_night_threshold_s,
+        floor_s=rule.floor_s,
+        ceiling_s=rule.ceiling_s,
+    )
+
+
 def inactivity(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
     """The learned-routine rule; a conservative untrained model until enough days exist."""
-    model = home.routine or learn_routine([], home.zone, now=now, settings=rules.inactivity.to_inactivity_settings())
+    model = home.routine or learn_routine([], home.zone, now=now, settings=inactivity_settings(rules.inactivity))
     found = evaluate_inactivity(model, list(home.events), now=now, absences=list(home.absences))
     if found is None:
         return None

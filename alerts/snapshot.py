@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
-from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow
+from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, inactivity_settings
 from eldercare import logs
 
 log = logs.get("alerts")
@@ -130,7 +130,7 @@ async def relearn(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime) -
     absences = [(r["starts_at"], r["ends_at"]) for r in rows]
     # Weeks of history can take a while to learn: off the event loop, so an SOS is not kept waiting.
     model = await asyncio.to_thread(
-        learn_routine, history, ctx.zone, now=now, settings=cfg.to_inactivity_settings(), absences=absences
+        learn_routine, history, ctx.zone, now=now, settings=inactivity_settings(cfg), absences=absences
     )
     await conn.execute(_SAVE_ROUTINE, (ctx.resident_id, Jsonb(model.to_dict()), now, model.days_of_history))
     log.info("routine_learned", resident_id=ctx.resident_id, days=model.days_of_history, trusted=model.trusted)

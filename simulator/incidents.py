@@ -28,8 +28,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from eldercare.domain.rule_settings import RuleSettings
 from eldercare.errors import ConfigError
 
 
@@ -117,6 +118,13 @@ class Scenario(BaseModel):
     incidents: list[_Entry] = Field(default_factory=list)
     random: _Random | None = None
     rule_settings: dict[str, Any] = Field(default_factory=dict, description="written to every simulated resident")
+
+    @field_validator("rule_settings")
+    @classmethod
+    def _valid_rules(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The engine would fall back to the defaults on a typo; the scenario must fail instead.
+        RuleSettings.model_validate(value)
+        return value
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -13,6 +13,7 @@ from api.db import fetch_all, fetch_visible
 from api.deps import Conn, User, Writer
 from api.params import HomeFilter, Id, PlainText
 from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
+from eldercare.domain.rule_settings import RuleSettings
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
@@ -45,9 +46,6 @@ class EmergencyContact(BaseModel):
     apprise_url: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
 
 
-RuleValue = float | int | bool | str
-
-
 class ResidentPatch(BaseModel):
     """Fields to change; omitted fields keep their value."""
 
@@ -58,7 +56,7 @@ class ResidentPatch(BaseModel):
                 {
                     "phone": "+86 138 0000 0000",
                     "emergency_contacts": [{"name": "王小明", "relation": "son", "phone": "+86 139 0000 0000"}],
-                    "rule_settings": {"inactivity_hours": 6},
+                    "rule_settings": {"inactivity": {"default_threshold_s": 7200}, "devices": {"gateway_offline_after_s": 600}},
                 }
             ]
         },
@@ -68,7 +66,9 @@ class ResidentPatch(BaseModel):
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
     notes: PlainText | None = None
     emergency_contacts: list[EmergencyContact] | None = Field(default=None, max_length=10)
-    rule_settings: dict[str, RuleValue] | None = Field(default=None, max_length=50)
+    rule_settings: RuleSettings | None = Field(
+        default=None, description="replaces the resident's rule settings; a key left out takes its default"
+    )
 
 
 class ResidentIn(ResidentPatch):
@@ -120,6 +120,11 @@ class Absence(BaseModel):
     note: str | None
 
 
+def _set_rules(rules: RuleSettings | None) -> dict[str, Any]:
+    """What staff set, without the defaults: a default changed in the code reaches every resident."""
+    return rules.model_dump(mode="json", exclude_unset=True) if rules else {}
+
+
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {key: Jsonb(value) if key in ("emergency_contacts", "rule_settings") else value for key, value in values.items()}
 
@@ -137,10 +142,9 @@ async def list_residents(user: User, conn: Conn, home_id: HomeFilter = None) -> 
 )
 async def create_resident(body: ResidentIn, user: Writer, conn: Conn) -> dict[str, Any]:
     await fetch_visible(conn, _HOME_VISIBLE, user.params(id=body.home_id))
-    values = body.model_dump(mode="json")
-    values.setdefault("emergency_contacts", None)
+    values = body.model_dump(mode="json", exclude={"rule_settings"})
     values["emergency_contacts"] = values["emergency_contacts"] or []
-    values["rule_settings"] = values["rule_settings"] or {}
+    values["rule_settings"] = _set_rules(body.rule_settings)
     return await fetch_visible(conn, _INSERT, _jsonable(values))
 
 
@@ -166,9 +170,10 @@ async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, co
     changes = body.model_dump(mode="json", exclude_unset=True)
     if "full_name" in changes and changes["full_name"] is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "full_name cannot be empty / 姓名不能为空")
-    for key in ("emergency_contacts", "rule_settings"):
-        if key in changes and changes[key] is None:
-            changes[key] = [] if key == "emergency_contacts" else {}
+    if "emergency_contacts" in changes and changes["emergency_contacts"] is None:
+        changes["emergency_contacts"] = []
+    if "rule_settings" in changes:
+        changes["rule_settings"] = _set_rules(body.rule_settings)
     if changes:
         assignments = ", ".join(_PATCHABLE[key] for key in changes)
         await conn.execute(

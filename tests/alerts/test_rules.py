@@ -9,8 +9,8 @@ import pytest
 
 from alerts.event_rules import InboxItem, event_finding
 from alerts.inactivity import ActivityEvent
-from alerts.rule_settings import DEFAULT_RULES, RuleSettings, parse_rule_settings
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, evaluate_home
+from eldercare.domain.rule_settings import DEFAULT_RULES, RuleSettings, lenient
 
 UTC_ZONE = ZoneInfo("UTC")
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -70,9 +70,11 @@ def test_disabled_fall_rule_raises_nothing() -> None:
 
 
 def test_invalid_rule_settings_fall_back_to_defaults_instead_of_silence() -> None:
-    assert parse_rule_settings({"fall": {"long_lie_s": "soon"}}, resident_id=1) == DEFAULT_RULES
-    assert parse_rule_settings({"typo": 1}, resident_id=1) == DEFAULT_RULES
-    assert parse_rule_settings({"fall": {"long_lie_s": 120}}).fall.long_lie_s == 120
+    assert lenient({"fall": {"long_lie_s": "soon"}}) == (DEFAULT_RULES, ["fall.long_lie_s"])
+    assert lenient({"typo": 1}) == (DEFAULT_RULES, ["typo"])
+    assert lenient({"bathroom": {"room": "attic"}}) == (DEFAULT_RULES, ["bathroom.room"])
+    assert lenient({"fall": {"long_lie_s": 120}})[0].fall.long_lie_s == 120
+    assert lenient(None) == (DEFAULT_RULES, [])
 
 
 # --------------------------------------------------------------------------- long lie

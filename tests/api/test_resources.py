@@ -149,13 +149,13 @@ async def test_resident_profile_contacts_rules_and_absences(client: httpx.AsyncC
     patch = {
         "birth_year": 1940,
         "emergency_contacts": [{"name": "Son", "relation": "son", "phone": "139"}],
-        "rule_settings": {"inactivity_hours": 6},
+        "rule_settings": {"inactivity": {"default_threshold_s": 7200}},
     }
     updated = (await client.patch(url, json=patch, headers=staff)).json()
     assert (updated["birth_year"], updated["emergency_contacts"][0]["name"], updated["rule_settings"]) == (
         1940,
         "Son",
-        {"inactivity_hours": 6},
+        {"inactivity": {"default_threshold_s": 7200}},
     )
     assert (await client.patch(url, json={"phone": "123"}, headers=staff)).json()["birth_year"] == 1940  # untouched fields stay
     absence = {"starts_at": "2026-05-02T08:00:00+08:00", "ends_at": "2026-05-09T18:00:00+08:00", "reason": "holiday"}

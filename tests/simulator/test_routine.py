@@ -92,6 +92,10 @@ def test_scenario_problems_are_all_reported(tmp_path: Path) -> None:
     path.write_text('{"incidents": [{"kind": "meteor", "home": 0, "at": 1}]}')
     with pytest.raises(ConfigError):
         load_scenario(path)
+    # A typo in the rule settings fails the scenario (the engine would quietly use the defaults).
+    path.write_text('{"rule_settings": {"fall": {"long_lie": 300}}}')
+    with pytest.raises(ConfigError, match=r"rule_settings\.fall\.long_lie"):
+        load_scenario(path)
 
 
 def test_random_incidents_are_reproducible_and_near_the_rate() -> None:

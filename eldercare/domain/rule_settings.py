@@ -1,8 +1,12 @@
-"""Per-resident rule parameters: ``residents.rule_settings`` JSON, validated here.
+"""Per-resident rule parameters (``residents.rule_settings``): the one model of them.
 
-Every key is optional; a missing key takes the default below. Unknown keys are refused, and a
-resident whose JSON does not validate is evaluated with the defaults (and a warning is logged),
-because a typo in a setting must never silence a resident's alerts.
+The API validates what staff send against it (a 422 names the wrong field) and the alert engine
+reads stored settings through it, so both see exactly the same groups, keys, bounds and defaults.
+A new alert kind adds its group here.
+
+Every key is optional; a missing key takes the default below. Unknown keys are refused. The engine
+evaluates a resident whose stored JSON does not validate (written before this model, or by hand)
+with the defaults (see ``lenient``), because a typo in a setting must never silence alerts.
 
 Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
 
@@ -29,10 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alerts.inactivity import InactivitySettings
-from eldercare import logs
-
-log = logs.get("alerts")
+from eldercare.contracts.payloads import Room
 
 
 class _Group(BaseModel):
@@ -57,15 +58,6 @@ class InactivityRule(_Group):
     ceiling_s: int = Field(default=12 * 3600, ge=600, le=172_800)
     learn_days: int = Field(default=28, ge=1, le=365)
 
-    def to_inactivity_settings(self) -> InactivitySettings:
-        return InactivitySettings(
-            min_history_days=self.min_history_days,
-            default_threshold_s=self.default_threshold_s,
-            default_night_threshold_s=self.default_night_threshold_s,
-            floor_s=self.floor_s,
-            ceiling_s=self.ceiling_s,
-        )
-
 
 class NightWanderingRule(_Group):
     night_start: time = time(22, 0)
@@ -75,7 +67,8 @@ class NightWanderingRule(_Group):
 
 
 class BathroomRule(_Group):
-    room: str = "bathroom"
+    # A room the contract knows (any other could never match a device's room).
+    room: Room = Room.BATHROOM
     max_dwell_s: int = Field(default=45 * 60, ge=300, le=86_400)
 
 
@@ -126,13 +119,11 @@ class RuleSettings(BaseModel):
 DEFAULT_RULES = RuleSettings()
 
 
-def parse_rule_settings(raw: Any, *, resident_id: int | None = None) -> RuleSettings:
-    """Validated settings; the defaults (and a warning naming the bad keys) when invalid."""
+def lenient(raw: Any) -> tuple[RuleSettings, list[str]]:
+    """The settings in ``raw`` and no problem, or the defaults and the dotted keys that are wrong."""
     if not raw:
-        return DEFAULT_RULES
+        return DEFAULT_RULES, []
     try:
-        return RuleSettings.model_validate(raw)
+        return RuleSettings.model_validate(raw), []
     except ValidationError as exc:
-        bad = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
-        log.warning("rule_settings_invalid", resident_id=resident_id, keys=bad)
-        return DEFAULT_RULES
+        return DEFAULT_RULES, sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
