@@ -48,7 +48,12 @@ Ctx = Annotated[ApiContext, Depends(get_ctx)]
 
 
 async def get_conn(ctx: Ctx) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A pooled connection for the request: committed when the route returns, rolled back on error."""
+    """A pooled connection for the request: committed when the route returns, rolled back on error.
+
+    Scoped to the route function, so the commit happens before the response starts: a 2xx means
+    committed and visible. (A ``yield`` dependency of the default "request" scope exits after the
+    response has been sent, and a client could act on its 201 before the commit.)
+    """
     async with ctx.pool.connection() as conn:
         # Unnamed statements every time: the planner sees the actual values and prunes the optional
         # filters (`%(x)s IS NULL OR ...`) instead of settling on a generic plan after five runs.
@@ -56,7 +61,7 @@ async def get_conn(ctx: Ctx) -> AsyncIterator[psycopg.AsyncConnection]:
         yield conn
 
 
-Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn, scope="function")]
 
 _UNAUTHORISED = HTTPException(
     status_code=status.HTTP_401_UNAUTHORIZED,
