@@ -7,18 +7,13 @@ resolved), which stops escalation; ``residents.rule_settings`` (keys: see
 :mod:`eldercare.domain.rule_settings`), ``residents.emergency_contacts`` (``email`` and/or ``apprise_url``),
 ``absences``, ``notification_channels`` and ``care_centres.quiet_start/quiet_end``.
 
-Alert kinds and default severities (:data:`alerts.findings.KINDS`)::
-
-    fall critical · long_lie critical · sos critical · inactivity high · not_up medium
-    long_absence medium · night_wandering critical · bathroom_dwell high · door_left_open medium
-    cold_home medium · low_battery low · device_offline medium · no_motion_sensor medium
-    gateway_offline high
-
-Critical alerts are never delayed by quiet hours; the others are (delayed, never dropped).
-door_left_open, cold_home, low_battery, device_offline, no_motion_sensor and gateway_offline are resolved by the
+Alert kinds, their default severities, which of them the system resolves by itself, statuses and
+outcomes are declared once, in :mod:`eldercare.domain.alerts.catalogue`; every alert change and
+its ``alert_history`` row (actor NULL = the system) goes through the one writer,
+:mod:`eldercare.domain.alerts.lifecycle`, which the API uses too. Critical alerts are never delayed
+by quiet hours; the others are (delayed, never dropped). Kinds that auto-resolve are resolved by the
 system (outcome ``auto_resolved``) once their condition has been clear for ``clear_hold_s``; the
-others wait for staff. Every change is an ``alert_history`` row (actor NULL = the system):
-opened, updated, escalated, resolved.
+others wait for staff. See ``alerts/README.md`` for the module map and how to add a kind.
 
 Notifications: ``notification_outbox`` rows enqueued in the transaction that changed the alert;
 purposes opened (tier-0 channels), reminder, escalation (level 1: tier-1 channels; level 2: the

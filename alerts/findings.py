@@ -1,45 +1,13 @@
-"""What a rule says: a finding (kind, severity, bilingual explanation, evidence), and the catalogue
-of alert kinds with their default severity and lifecycle behaviour."""
+"""What a rule says: a finding (kind, severity, bilingual explanation, evidence), and the words
+rules use to explain it. Kinds and severities are declared in :mod:`eldercare.domain.alerts.catalogue`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["low", "medium", "high", "critical"]
-SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    severity: Severity
-    # The system resolves the alert itself once the condition has been clear for the hold time
-    # (a device back online); the others wait for staff, who must check on the person.
-    auto_resolve: bool
-    # Paused by the absence calendar (nobody home: nothing to worry about).
-    welfare: bool
-
-
-KINDS: dict[str, KindInfo] = {
-    # Critical = never held back by quiet hours, escalated after escalate_critical_s (2 min): a fall,
-    # a press of the SOS button, or going out at night cannot wait for the morning shift.
-    "fall": KindInfo("critical", auto_resolve=False, welfare=False),
-    "long_lie": KindInfo("critical", auto_resolve=False, welfare=False),
-    "sos": KindInfo("critical", auto_resolve=False, welfare=False),
-    "inactivity": KindInfo("high", auto_resolve=False, welfare=True),
-    "not_up": KindInfo("medium", auto_resolve=False, welfare=True),
-    "long_absence": KindInfo("medium", auto_resolve=False, welfare=True),
-    "night_wandering": KindInfo("critical", auto_resolve=False, welfare=True),
-    "bathroom_dwell": KindInfo("high", auto_resolve=False, welfare=True),
-    "door_left_open": KindInfo("medium", auto_resolve=True, welfare=False),
-    "cold_home": KindInfo("medium", auto_resolve=True, welfare=False),
-    "low_battery": KindInfo("low", auto_resolve=True, welfare=False),
-    "device_offline": KindInfo("medium", auto_resolve=True, welfare=False),
-    # The gateway reports but no motion sensor ever has: welfare checks cannot run at all.
-    "no_motion_sensor": KindInfo("medium", auto_resolve=True, welfare=False),
-    "gateway_offline": KindInfo("high", auto_resolve=True, welfare=False),
-}
+from eldercare.domain.alerts.catalogue import Severity, kind
 
 _ROOMS_ZH = {
     "bedroom": "卧室",
@@ -62,13 +30,12 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown alert kind {self.kind!r}")
+        kind(self.kind)  # ValueError for a kind the catalogue does not declare
 
 
-def finding(kind: str, en: str, zh: str, evidence: dict[str, Any] | None = None, severity: Severity | None = None) -> Finding:
+def finding(name: str, en: str, zh: str, evidence: dict[str, Any] | None = None, severity: Severity | None = None) -> Finding:
     """A finding with its kind's default severity."""
-    return Finding(kind, severity or KINDS[kind].severity, en, zh, evidence or {})
+    return Finding(name, severity or kind(name).severity, en, zh, evidence or {})
 
 
 def room_en(room: str | None) -> str:

@@ -17,10 +17,12 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from alerts.changes import auto_resolve, open_or_update
 from alerts.context import HomeContext
 from alerts.findings import Finding
-from alerts.store import auto_resolve, auto_resolves, note_cleared, open_or_update, refresh_device_list
 from eldercare.config import AlertsSettings
+from eldercare.domain.alerts import lifecycle
+from eldercare.domain.alerts.catalogue import kind as kind_of
 
 _LOAD = "SELECT kind, armed, active_since, clear_since FROM alert_rule_state WHERE home_id = %s FOR UPDATE"
 _SAVE = """
@@ -81,7 +83,7 @@ async def _holding(
     state.active_since = state.active_since or now
     state.clear_since = None
     if not state.armed:
-        await refresh_device_list(conn, ctx, found, now)
+        await lifecycle.refresh_devices(conn, ctx.home_id, found, now)
         return
     opened = await open_or_update(conn, ctx, found, now=now, settings=settings)
     state.armed = False
@@ -98,14 +100,15 @@ async def _clear(
     hold: timedelta,
     changes: Changes,
 ) -> None:
-    if state.active_since is not None and not auto_resolves(kind):
-        await note_cleared(conn, ctx, kind, now)
+    auto = kind_of(kind).auto_resolve
+    if state.active_since is not None and not auto:
+        await lifecycle.note_cleared(conn, ctx.home_id, kind, now)
     state.active_since = None
     state.clear_since = state.clear_since or now
     if state.armed or now - state.clear_since < hold:
         return
     state.armed = True
-    if auto_resolves(kind) and await auto_resolve(conn, ctx, kind, now) is not None:
+    if auto and await auto_resolve(conn, ctx, kind, now) is not None:
         changes.resolved.append(kind)
 
 

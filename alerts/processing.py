@@ -19,12 +19,12 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from alerts.changes import open_or_update
 from alerts.context import HomeContext, load_context
 from alerts.event_rules import InboxItem, event_finding
 from alerts.hysteresis import apply_results
 from alerts.rules import evaluate_home
 from alerts.snapshot import load_snapshot
-from alerts.store import open_or_update
 from eldercare import logs
 from eldercare.config import AlertsSettings
 from eldercare.errors import TransientError
@@ -130,7 +130,7 @@ async def _home_items(
         opened = await open_or_update(conn, ctx, found, now=now, settings=settings, source_key=item.source_key)
         if opened is not None and opened.created:
             outcome.opened.append(found.kind)
-            log.info("alert_opened", alert_id=opened.alert_id, home_id=home_id, kind=found.kind, severity=found.severity)
+            log.info("alert_opened", alert_id=opened.alert["id"], home_id=home_id, kind=found.kind, severity=found.severity)
     if any(item.type in _RE_EVALUATE for item in items):
         # Event alerts need no lock (alerts_one_open decides), so an SOS never waits behind a
         # periodic pass; rule state does: this home's periodic pass must not run concurrently.

@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.scope import ALERT_VISIBLE
-
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+from eldercare.domain.alerts.catalogue import Outcome, Severity, Status
 
 COLS = (
     "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
@@ -69,8 +68,8 @@ class Alert(BaseModel):
     resident_name: str | None
     care_centre_id: int
     kind: str
-    severity: str
-    status: str
+    severity: Severity
+    status: Status
     explanation_en: str
     explanation_zh: str
     evidence: dict[str, Any] | list[Any] | None = Field(description="what the rule saw")
@@ -80,7 +79,7 @@ class Alert(BaseModel):
     acknowledged_by: int | None
     resolved_at: datetime | None
     resolved_by: int | None
-    outcome: str | None
+    outcome: Outcome | None
     resolution_note: str | None
     assigned_to: int | None
     escalation_level: int

@@ -14,6 +14,7 @@ from api.deps import ApiContext
 from api.request_log import RequestLog
 from api.routes import (
     activity,
+    alert_catalogue,
     alerts,
     auth,
     board,
@@ -62,6 +63,7 @@ ROUTERS = (
     summary,
     devices,
     stream,
+    alert_catalogue,
     alerts,
     board,
     dashboard,

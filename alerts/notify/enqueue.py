@@ -16,8 +16,8 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
-from alerts.findings import SEVERITY_RANK
 from alerts.notify.messages import build_payload
+from eldercare.domain.alerts.catalogue import LAST_ESCALATION_LEVEL, severity_rank
 
 _INSERT = """
 INSERT INTO notification_outbox (alert_id, channel_id, recipient, purpose, escalation_level, dedupe_key,
@@ -29,8 +29,7 @@ ON CONFLICT (dedupe_key) DO NOTHING
 # the supervisor (tier 1) at level 1, the resident's emergency contacts at level 2.
 NEW_TIER: dict[int, tuple[int, ...]] = {0: (0,), 1: (1,), 2: ()}
 REMIND_TIERS: dict[int, tuple[int, ...]] = {0: (), 1: (0,), 2: (0, 1)}
-CONTACTS_LEVEL = 2
-MAX_LEVEL = 2
+CONTACTS_LEVEL = LAST_ESCALATION_LEVEL
 
 
 def quiet_until(now: datetime, zone: ZoneInfo, start: time | None, end: time | None) -> datetime | None:
@@ -72,8 +71,8 @@ async def enqueue(
 
 
 def _channels(ctx: HomeContext, tiers: tuple[int, ...], severity: str) -> list[int]:
-    rank = SEVERITY_RANK[severity]
-    return [c.id for c in ctx.channels if c.tier in tiers and rank >= SEVERITY_RANK[c.min_severity]]
+    rank = severity_rank(severity)
+    return [c.id for c in ctx.channels if c.tier in tiers and rank >= severity_rank(c.min_severity)]
 
 
 def _contact_recipients(ctx: HomeContext) -> list[tuple[str, dict[str, Any]]]:

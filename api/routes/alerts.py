@@ -1,12 +1,12 @@
-"""Alerts: filter and page through them; acknowledge, resolve, comment, assign (each audited)."""
+"""Alerts: filter and page through them; acknowledge, resolve, comment, assign (each audited by the
+one alert writer, :mod:`eldercare.domain.alerts.lifecycle`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import alert_rows
@@ -16,30 +16,18 @@ from api.deps import Conn, Ctx, User, Writer
 from api.params import DEFAULT_PAGE, MAX_PAGE, Id
 from api.scope import Principal
 from eldercare import logs
+from eldercare.domain.alerts import lifecycle
+from eldercare.domain.alerts.catalogue import Action, Severity, StaffOutcome, Status
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 log = logs.get("api")
 
-Status = Literal["open", "acknowledged", "resolved"]
-Severity = Literal["low", "medium", "high", "critical"]
-Outcome = Literal["false_alarm", "resident_ok", "visited", "ambulance_called", "hospitalised", "other"]
 _CURSOR = r"^\d{1,18}\.\d{1,19}$"
 _NOTE = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
 
 _HISTORY = (
     "SELECT h.at, h.actor_id, u.username AS actor, h.action, h.note FROM alert_history h"
     " LEFT JOIN users u ON u.id = h.actor_id WHERE h.alert_id = %s ORDER BY h.at, h.id"
-)
-_ADD_HISTORY = "INSERT INTO alert_history (alert_id, at, actor_id, action, note, details) VALUES (%s, %s, %s, %s, %s, %s)"
-_ACK = (
-    "UPDATE alerts SET status = 'acknowledged', acknowledged_at = %(now)s, acknowledged_by = %(uid)s, updated_at = %(now)s,"
-    " next_escalation_at = NULL WHERE id = %(id)s AND status = 'open' RETURNING id"
-)
-_RESOLVE = (
-    "UPDATE alerts SET status = 'resolved', resolved_at = %(now)s, resolved_by = %(uid)s, outcome = %(outcome)s,"
-    " resolution_note = %(note)s, acknowledged_at = coalesce(acknowledged_at, %(now)s),"
-    " acknowledged_by = coalesce(acknowledged_by, %(uid)s), updated_at = %(now)s, next_escalation_at = NULL"
-    " WHERE id = %(id)s AND status <> 'resolved' RETURNING id"
 )
 _ASSIGNABLE = (
     "SELECT id FROM users WHERE id = %(uid)s AND NOT disabled"
@@ -73,7 +61,7 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"outcome": "visited", "note": "Visited; she had slipped, no injury."}]}
     )
-    outcome: Outcome
+    outcome: StaffOutcome
     note: str | None = _NOTE
 
 
@@ -136,16 +124,7 @@ async def get_alert(alert_id: Id, user: User, conn: Conn) -> AlertDetail:
     return AlertDetail.model_validate({**row, "history": history})
 
 
-async def _record(
-    conn: Conn,
-    alert_id: int,
-    user: Principal,
-    now: datetime,
-    action: str,
-    note: str | None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(_ADD_HISTORY, (alert_id, now, user.user_id, action, note, Jsonb(details or {})))
+def _audited(alert_id: int, user: Principal, action: Action) -> None:
     log.info("alert_action", alert_id=alert_id, action=action, user_id=user.user_id)
 
 
@@ -159,10 +138,9 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 async def acknowledge(alert_id: Id, body: AckIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
     """Someone is on it: the alert leaves the open queue and stops escalating."""
     await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
-    now = ctx.clock.now()
-    if await fetch_one(conn, _ACK, {"id": alert_id, "uid": user.user_id, "now": now}) is None:
+    if not await lifecycle.acknowledge(conn, alert_id, actor_id=user.user_id, now=ctx.clock.now(), note=body.note):
         raise HTTPException(status.HTTP_409_CONFLICT, "alert is not open / 警报不是待处理状态")
-    await _record(conn, alert_id, user, now, "acknowledged", body.note)
+    _audited(alert_id, user, "acknowledged")
     return await get_alert(alert_id, user, conn)
 
 
@@ -171,19 +149,17 @@ async def resolve(alert_id: Id, body: ResolveIn, user: Writer, ctx: Ctx, conn: C
     """Close the alert with an outcome."""
     await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
     now = ctx.clock.now()
-    params = {"id": alert_id, "uid": user.user_id, "now": now, "outcome": body.outcome, "note": body.note}
-    if await fetch_one(conn, _RESOLVE, params) is None:
+    if not await lifecycle.resolve(conn, alert_id, actor_id=user.user_id, now=now, outcome=body.outcome, note=body.note):
         raise HTTPException(status.HTTP_409_CONFLICT, "alert is already resolved / 警报已解决")
-    await _record(conn, alert_id, user, now, "resolved", body.note, {"outcome": body.outcome})
+    _audited(alert_id, user, "resolved")
     return await get_alert(alert_id, user, conn)
 
 
 @router.post("/{alert_id}/comments", response_model=AlertDetail, status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
 async def comment(alert_id: Id, body: CommentIn, user: Writer, ctx: Ctx, conn: Conn) -> AlertDetail:
     await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
-    now = ctx.clock.now()
-    await conn.execute("UPDATE alerts SET updated_at = %s WHERE id = %s", (now, alert_id))
-    await _record(conn, alert_id, user, now, "commented", body.note)
+    await lifecycle.comment(conn, alert_id, actor_id=user.user_id, now=ctx.clock.now(), note=body.note)
+    _audited(alert_id, user, "commented")
     return await get_alert(alert_id, user, conn)
 
 
@@ -200,7 +176,6 @@ async def assign(alert_id: Id, body: AssignIn, user: Writer, ctx: Ctx, conn: Con
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "assignee must be staff of the alert's centre / 只能指派给本中心员工"
         )
-    now = ctx.clock.now()
-    await conn.execute("UPDATE alerts SET assigned_to = %s, updated_at = %s WHERE id = %s", (body.user_id, now, alert_id))
-    await _record(conn, alert_id, user, now, "assigned", None, {"assigned_to": body.user_id})
+    await lifecycle.assign(conn, alert_id, actor_id=user.user_id, now=ctx.clock.now(), assignee=body.user_id)
+    _audited(alert_id, user, "assigned")
     return await get_alert(alert_id, user, conn)

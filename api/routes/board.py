@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.db import fetch_all
 from api.deps import Conn, Ctx, User
 from api.scope import RESIDENT_VISIBLE
+from eldercare.domain.alerts.catalogue import SEVERITIES, severity_rank
 
 router = APIRouter(prefix="/api/v1/board", tags=["board"])
 
@@ -21,7 +22,8 @@ _BOARD = (
     "SELECT r.id AS resident_id, r.full_name AS name, r.home_id, h.label AS home_label, hs.last_activity_at,"
     " hs.last_motion_room, hs.gateway_state,"
     " (SELECT count(*) FROM alerts a WHERE " + _ALERTS_OF + ") AS open_alerts,"
-    " (SELECT max(CASE a.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END)"
+    # The catalogue's severity order travels as a parameter: rank = position - 1 (0 = mildest).
+    " (SELECT max(array_position(%(severities)s::text[], a.severity)) - 1"
     "    FROM alerts a WHERE " + _ALERTS_OF + " AND a.status = 'open') AS worst_open,"
     " (SELECT count(*) FROM devices d WHERE d.home_id = h.id) AS devices,"
     " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.battery_pct < 20) AS low_battery,"
@@ -31,6 +33,7 @@ _BOARD = (
 )
 
 Colour = Literal["red", "amber", "green", "grey"]
+_RED_FROM = severity_rank("high")
 
 
 class BoardLine(BaseModel):
@@ -49,7 +52,7 @@ class BoardLine(BaseModel):
 
 
 def colour(row: dict[str, Any], now: datetime) -> Colour:
-    if (row["worst_open"] or 0) >= 3:
+    if row["worst_open"] is not None and row["worst_open"] >= _RED_FROM:
         return "red"
     if row["last_activity_at"] is None and row["devices"] == 0:
         return "grey"
@@ -63,5 +66,5 @@ def colour(row: dict[str, Any], now: datetime) -> Colour:
 async def board(user: User, ctx: Ctx, conn: Conn) -> list[BoardLine]:
     """Every resident in scope."""
     now = ctx.clock.now()
-    rows = await fetch_all(conn, _BOARD, user.params(silent_before=now - SILENT_AFTER))
+    rows = await fetch_all(conn, _BOARD, user.params(silent_before=now - SILENT_AFTER, severities=list(SEVERITIES)))
     return [BoardLine.model_validate({**r, "status": colour(r, now)}) for r in rows]

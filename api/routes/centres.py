@@ -12,6 +12,7 @@ from api.db import fetch_all, fetch_visible
 from api.deps import Admin, Conn, User
 from api.params import Id, TimeZoneName
 from api.scope import CENTRE_VISIBLE
+from eldercare.domain.alerts.catalogue import Severity
 
 router = APIRouter(prefix="/api/v1/centres", tags=["care centres"])
 
@@ -53,7 +54,7 @@ class ChannelIn(BaseModel):
     target: str = Field(min_length=3, max_length=500)
     secret: str | None = Field(default=None, min_length=8, max_length=200, description="webhook HMAC key (required for webhooks)")
     tier: int = Field(default=0, ge=0, le=1, description="0: duty staff, 1: supervisor (escalation)")
-    min_severity: Literal["low", "medium", "high", "critical"] = "low"
+    min_severity: Severity = "low"
     enabled: bool = True
 
     @model_validator(mode="after")
@@ -72,7 +73,7 @@ class Channel(BaseModel):
     kind: str
     target: str
     tier: int
-    min_severity: str
+    min_severity: Severity
     enabled: bool
 
 

@@ -10,13 +10,8 @@ const I18N = {
     resident: "老人", home: "住所", last_activity: "最近活动", alerts: "警报", devices: "设备",
     back: "← 返回看板", timeline: "24 小时活动", summary: "今日概况", live: "实时连接中", reconnecting: "连接中断，正在重连…",
     ago_s: "秒前", ago_m: "分钟前", ago_h: "小时前", ago_d: "天前", never: "无记录", low_battery: "电量低", silent: "无信号",
-    ok: "正常", offline: "网关离线", sleep: "睡眠", activity: "活动量", kitchen: "厨房使用", bathroom: "卫生间使用",
+    ok: "正常", sleep: "睡眠", activity: "活动量", kitchen: "厨房使用", bathroom: "卫生间使用",
     usual: "平时", hours: "小时", motion: "活动次数", none: "无",
-    o_resident_ok: "老人安好", o_visited: "已上门", o_false_alarm: "误报", o_ambulance_called: "已叫救护车", o_hospitalised: "已送医", o_other: "其他",
-    k_fall: "跌倒", k_long_lie: "长时间倒地", k_sos: "紧急呼叫", k_inactivity: "长时间无活动", k_not_up: "未按时起床",
-    k_night_wandering: "夜间游走", k_bathroom_dwell: "卫生间停留过久", k_door_left_open: "门未关", k_cold_home: "室温过低",
-    k_low_battery: "电量低", k_device_offline: "设备离线", k_no_motion_sensor: "无人体传感器",
-    s_critical: "危急", s_high: "高", s_medium: "中", s_low: "低",
   },
   en: {
     title: "eldercare · care dashboard", nav_queue: "Alert queue", nav_board: "Residents", logout: "Log out",
@@ -26,19 +21,25 @@ const I18N = {
     resident: "Resident", home: "Home", last_activity: "Last activity", alerts: "Alerts", devices: "Devices",
     back: "← Back to residents", timeline: "Activity, last 24 h", summary: "Today", live: "Live", reconnecting: "Connection lost, reconnecting…",
     ago_s: "s ago", ago_m: "min ago", ago_h: "h ago", ago_d: "d ago", never: "never", low_battery: "low battery", silent: "silent",
-    ok: "ok", offline: "gateway offline", sleep: "Sleep", activity: "Activity", kitchen: "Kitchen use", bathroom: "Bathroom use",
+    ok: "ok", sleep: "Sleep", activity: "Activity", kitchen: "Kitchen use", bathroom: "Bathroom use",
     usual: "usual", hours: "h", motion: "motion", none: "none",
-    o_resident_ok: "Resident OK", o_visited: "Visited", o_false_alarm: "False alarm", o_ambulance_called: "Ambulance called", o_hospitalised: "Hospitalised", o_other: "Other",
-    k_fall: "Fall", k_long_lie: "Long lie", k_sos: "SOS", k_inactivity: "Inactivity", k_not_up: "Not up",
-    k_night_wandering: "Night wandering", k_bathroom_dwell: "Bathroom dwell", k_door_left_open: "Door left open", k_cold_home: "Cold home",
-    k_low_battery: "Low battery", k_device_offline: "Device offline", k_no_motion_sensor: "No motion sensor",
-    s_critical: "critical", s_high: "high", s_medium: "medium", s_low: "low",
   },
 };
-const SEVERITY_RANK = { critical: 4, high: 3, medium: 2, low: 1 };
 const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), drafts: new Map(), streamAbort: null, view: "login" };
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => (I18N[state.lang][key] ?? key);
+
+// Alert kinds, severities (and their order) and outcomes, with their names in both languages, come
+// from the API: they are declared once, in the server's alert catalogue, and never written here.
+const catalogue = { kinds: new Map(), severities: new Map(), outcomes: new Map() };
+async function loadCatalogue() {
+  const c = await api("/api/v1/alert-catalogue");
+  for (const group of ["kinds", "severities", "outcomes"]) catalogue[group] = new Map(c[group].map((entry) => [entry.key, entry]));
+}
+// A value the catalogue does not know (written by a newer server) shows its key.
+const named = (group, key) => { const entry = catalogue[group].get(key); return entry ? (state.lang === "zh-CN" ? entry.zh : entry.en) : key; };
+const rank = (severity) => catalogue.severities.get(severity)?.rank ?? -1;
+const staffOutcomes = () => [...catalogue.outcomes.values()].filter((o) => o.staff).map((o) => o.key);
 
 // ---- tokens -------------------------------------------------------------------------------
 const tokens = {
@@ -103,6 +104,7 @@ function show(view) {
 
 async function startSession() {
   const me = await api("/api/v1/auth/me");
+  await loadCatalogue();
   $("#whoami").textContent = me.username;
   document.querySelector('.tab[data-view="queue"]').hidden = me.role === "family";  // families have no queue
   show(me.role === "family" ? "board" : "queue");
@@ -171,7 +173,7 @@ function handleEvent(block) {
 }
 
 // Most severe first, then the oldest: the alert that has waited longest at a level comes first.
-const queueOrder = (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (Date.parse(a.opened_at) - Date.parse(b.opened_at));
+const queueOrder = (a, b) => (rank(b.severity) - rank(a.severity)) || (Date.parse(a.opened_at) - Date.parse(b.opened_at));
 
 // Re-rendering must not wipe what a worker is typing: unchanged alerts keep their element, drafts
 // (note, outcome) live in state.drafts, and the focused field gets its focus back after a reorder.
@@ -199,7 +201,7 @@ function renderQueues() {
 const version = (alert) => `${alert.status}|${alert.updated_at}|${alert.escalation_level}|${alert.assigned_to}`;
 
 function draftOf(id) {
-  if (!state.drafts.has(id)) state.drafts.set(id, { note: "", outcome: "resident_ok" });
+  if (!state.drafts.has(id)) state.drafts.set(id, { note: "", outcome: staffOutcomes()[0] });
   return state.drafts.get(id);
 }
 
@@ -210,8 +212,8 @@ function renderAlert(alert) {
   li.dataset.severity = alert.severity;
   li.dataset.version = version(alert);
   li.dataset.lang = state.lang;
-  li.querySelector(".sev").textContent = t(`s_${alert.severity}`);
-  li.querySelector(".kind").textContent = t(`k_${alert.kind}`);
+  li.querySelector(".sev").textContent = named("severities", alert.severity);
+  li.querySelector(".kind").textContent = named("kinds", alert.kind);
   li.querySelector(".who").textContent = alert.resident_name || alert.home_id;
   li.querySelector(".age").textContent = ago(alert.opened_at);
   li.querySelector(".explanation").textContent = state.lang === "zh-CN" ? alert.explanation_zh : alert.explanation_en;
@@ -219,6 +221,7 @@ function renderAlert(alert) {
   const noteInput = li.querySelector(".note");
   const outcome = li.querySelector(".outcome");
   noteInput.placeholder = t("note_placeholder");
+  outcome.replaceChildren(...staffOutcomes().map((key) => Object.assign(document.createElement("option"), { value: key, textContent: named("outcomes", key) })));
   noteInput.value = draft.note;
   outcome.value = draft.outcome;
   noteInput.oninput = () => { draft.note = noteInput.value; };
@@ -247,7 +250,7 @@ async function loadBoard() {
     const tr = document.createElement("tr");
     tr.className = "row";
     tr.dataset.residentId = r.resident_id;
-    const health = r.gateway_state === "offline" ? t("offline") : r.low_battery ? `${r.low_battery} ${t("low_battery")}` : r.silent ? `${r.silent} ${t("silent")}` : t("ok");
+    const health = r.gateway_state === "offline" ? named("kinds", "gateway_offline") : r.low_battery ? `${r.low_battery} ${t("low_battery")}` : r.silent ? `${r.silent} ${t("silent")}` : t("ok");
     const cells = [null, r.name, r.home_label || r.home_id, ago(r.last_activity_at), String(r.open_alerts), `${r.devices} · ${health}`];
     cells.forEach((text, i) => {
       const td = document.createElement("td");
@@ -270,7 +273,7 @@ async function loadResident(id) {
   const usage = (u) => `${u.today} (${t("usual")} ${u.usual ?? "–"})`;
   const sleep = summary.sleep.hours == null ? t("none") : `${summary.sleep.hours} ${t("hours")}`;
   const entries = [["sleep", sleep], ["activity", usage(summary.activity)], ["kitchen", usage(summary.kitchen)], ["bathroom", usage(summary.bathroom)],
-    ["alerts", summary.alerts.map((a) => t(`k_${a.kind}`)).join(", ") || t("none")]];
+    ["alerts", summary.alerts.map((a) => named("kinds", a.kind)).join(", ") || t("none")]];
   $("#summary").replaceChildren(...entries.flatMap(([k, v]) => { const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; return [dt, dd]; }));
 }
 

@@ -120,6 +120,13 @@ def test_care_worker_flow(browser: Browser, api_server: RunningApi, world: World
     expect(open_queue).to_contain_text("fall detected")
     assert page.evaluate("document.documentElement.lang") == "en"
 
+    # Every kind is named from the API's catalogue (the dashboard once showed `k_gateway_offline`).
+    with psycopg.connect(db_url) as conn:
+        offline = insert_alert(
+            conn, home="home-a1", resident=None, centre=world.centre_a, kind="gateway_offline", severity="high", opened=NOW
+        )
+    expect(open_queue.locator(f'[data-alert-id="{offline}"] .kind')).to_have_text("Gateway offline", timeout=WAIT_MS)
+
     # The resident board, then a resident's page with the hand-drawn SVG timeline.
     page.get_by_role("button", name="Residents").click()
     board = page.get_by_test_id("board-body")
