@@ -21,9 +21,10 @@ from pathlib import Path
 
 import psycopg
 
-from alerts.notify.enqueue import MAX_LEVEL, NEW_TIER, REMIND_TIERS
+from alerts.notify.enqueue import NEW_TIER, REMIND_TIERS
 from bench.chaos.faults import GATEWAY_FAULTS, Fault
 from bench.chaos.receiver import Notification
+from eldercare.domain.alerts.catalogue import LAST_ESCALATION_LEVEL
 
 URGENT = {"sos": "sos-1", "fall": "wearable-1"}  # incident and alert kind -> the device that reports it
 #: Alerts a fault explains: a home its platform could not hear from for long enough.
@@ -261,7 +262,7 @@ def account_notifications(outcome: Outcome, stored: Stored, notifications: list[
             by_alert[int(row["alert_id"])].add((str(row["purpose"]), int(row["escalation_level"]), int(row["tier"])))  # type: ignore[call-overload]
     for alert in stored.alerts:
         if alert["kind"] in URGENT and alert["status"] == "open":
-            missing = expected_steps(MAX_LEVEL) - by_alert.get(int(alert["id"]), set())  # type: ignore[call-overload]
+            missing = expected_steps(LAST_ESCALATION_LEVEL) - by_alert.get(int(alert["id"]), set())  # type: ignore[call-overload]
             outcome.notifications.expected += len(missing)
             outcome.notifications.lost += len(missing)
 

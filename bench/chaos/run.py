@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psycopg
 
-from alerts.notify.enqueue import MAX_LEVEL
 from bench.chaos.api_watch import ApiWatch
 from bench.chaos.check import (
     Outcome,
@@ -34,6 +33,7 @@ from bench.chaos.faults import Fault, Injector, Ranges
 from bench.chaos.receiver import Notification, channel_url, notifications
 from bench.chaos.report import render
 from bench.databases import fresh_database
+from eldercare.domain.alerts.catalogue import LAST_ESCALATION_LEVEL
 from simulator.registry import CARE_CENTRE_NAME
 from tests.alerts.support import WebhookReceiver, webhook_receiver
 from tests.support.processes import run_cli
@@ -158,7 +158,7 @@ def wait_alerts_settled(db_url: str, timeout_s: float) -> bool:
     deadline = time.time() + timeout_s
     while True:
         with psycopg.connect(db_url) as conn:
-            pending, offline, escalating = conn.execute(_UNSETTLED, (MAX_LEVEL,)).fetchone()  # type: ignore[misc]
+            pending, offline, escalating = conn.execute(_UNSETTLED, (LAST_ESCALATION_LEVEL,)).fetchone()  # type: ignore[misc]
         if pending == 0 and offline == 0 and escalating == 0:
             return True
         if time.time() > deadline:
