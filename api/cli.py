@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
 import uvicorn
+from pydantic import BaseModel, ValidationError
 
 from eldercare import logs
-from eldercare.cli import EXIT_CONFIG, fail, fail_config, settings_or_exit
+from eldercare.cli import EXIT_EXISTS, fail, fail_config, settings_or_exit
 from eldercare.config import Settings
-from eldercare.errors import ConfigError
+from eldercare.errors import ConfigError, NotFoundError
 from eldercare.lifecycle import run_until_stopped
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{2,63}$")  # the same rule as POST /api/v1/users
+if TYPE_CHECKING:
+    from api.accounts import NewUser
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @click.command()
@@ -95,61 +99,57 @@ def users_add(
     locale: str,
     password_stdin: bool,
 ) -> None:
-    """Create a user, the first admin included. The password is prompted for (never an argument)."""
-    problems = _problems(role, username, centre, residents)
-    if problems:
-        fail_config(problems)
+    """Create a user, the first admin included. The password is prompted for (never an argument).
+
+    The rules and the writes are those of POST /api/v1/users. Exit 3 when the username is taken.
+    """
+    from api.accounts import NewUser, UserFields
+
+    fields = {
+        "username": username.lower(),
+        "role": role,
+        "care_centre_id": centre,
+        "resident_ids": list(residents),
+        "display_name": display_name,
+        "locale": locale,
+    }
+    _validated(UserFields, fields)  # every usage problem before the password prompt
     password = (
         sys.stdin.readline().rstrip("\r\n")
         if password_stdin
         else click.prompt("password", hide_input=True, confirmation_prompt=True)
     )
-    if len(password) < 10:
-        fail("the password must be at least 10 characters", EXIT_CONFIG)
+    new = _validated(NewUser, {**fields, "password": password})
     settings = settings_or_exit()
-    from api.security import hash_password
+    user_id = asyncio.run(_add_user(settings, new))
+    click.echo(f"created {new.role} {new.username} (id {user_id})")
+
+
+# The CLI's names for the fields of api.accounts.UserFields.
+_OPTIONS = {"care_centre_id": "--centre", "resident_ids": "--resident", "display_name": "--display-name"}
+
+
+def _validated(model: type[_Model], fields: dict[str, Any]) -> _Model:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            option = _OPTIONS.get(name, f"--{name}" if name != "password" else "the password")
+            problems.append(f"{option}: {error['msg'].removeprefix('Value error, ')}")
+        fail_config(problems)
+
+
+async def _add_user(settings: Settings, new: NewUser) -> int:
+    from api.accounts import UsernameTakenError, create_user
 
     try:
-        user_id = _insert_user(settings, role, username.lower(), centre, residents, display_name, locale, hash_password(password))
-    except psycopg.errors.UniqueViolation:
-        fail(f"user {username.lower()!r} already exists")
-    except psycopg.errors.ForeignKeyViolation:
-        fail("the care centre or a resident does not exist")
+        async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=10) as conn:
+            return await create_user(conn, new)
+    except UsernameTakenError:
+        fail(f"user {new.username!r} already exists", EXIT_EXISTS)
+    except NotFoundError as exc:
+        fail(str(exc))
     except psycopg.OperationalError as exc:
         fail(f"cannot reach the database: {exc}")
-    click.echo(f"created {role} {username.lower()} (id {user_id})")
-
-
-def _problems(role: str, username: str, centre: int | None, residents: tuple[int, ...]) -> list[str]:
-    problems = []
-    if not _USERNAME.match(username.lower()):
-        problems.append("--username: 3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
-    if role == "staff" and centre is None:
-        problems.append("--centre: required for staff")
-    if role == "family" and not residents:
-        problems.append("--resident: a family member needs at least one linked resident")
-    if role != "family" and residents:
-        problems.append("--resident: only family members are linked to residents")
-    return problems
-
-
-def _insert_user(
-    settings: Settings,
-    role: str,
-    username: str,
-    centre: int | None,
-    residents: tuple[int, ...],
-    display_name: str | None,
-    locale: str,
-    pw_hash: str,
-) -> int:
-    with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
-        row = conn.execute(
-            "INSERT INTO users (username, password_hash, role, care_centre_id, display_name, locale)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-            (username, pw_hash, role, centre, display_name, locale),
-        ).fetchone()
-        assert row is not None
-        for resident in residents:
-            conn.execute("INSERT INTO family_links (user_id, resident_id) VALUES (%s, %s)", (row[0], resident))
-        return int(row[0])

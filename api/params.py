@@ -10,6 +10,7 @@ from fastapi import HTTPException, Path, Query, status
 from pydantic import AfterValidator, Field
 
 MAX_BIGINT = 2**63 - 1
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
@@ -29,7 +30,7 @@ def _known_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Shanghai"]), AfterValidator(_known_zone)]
-PlainText = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+PlainText = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 
 
 def check_range(start: datetime, end: datetime, *, max_span: timedelta) -> None:

@@ -14,11 +14,11 @@ import json
 import click
 
 from eldercare import __version__
-from eldercare.cli_support import EXIT_CONFIG, EXIT_FAILURE, fail, fail_config, settings_or_exit
+from eldercare.cli_support import EXIT_CONFIG, EXIT_EXISTS, EXIT_FAILURE, fail, fail_config, settings_or_exit
 from eldercare.config import redacted
 from eldercare.errors import EldercareError, PermanentError
 
-__all__ = ["COMPONENT_COMMANDS", "EXIT_CONFIG", "EXIT_FAILURE", "fail", "fail_config", "main", "settings_or_exit"]
+__all__ = ["COMPONENT_COMMANDS", "EXIT_CONFIG", "EXIT_EXISTS", "EXIT_FAILURE", "fail", "fail_config", "main", "settings_or_exit"]
 
 #: subcommand -> "module:attribute" of a click command, loaded lazily.
 COMPONENT_COMMANDS: dict[str, str] = {

@@ -16,6 +16,7 @@ from eldercare.errors import ConfigError
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_EXISTS = 3  # what was to be created exists already (``eldercare users add``): scripts may go on
 
 
 def fail_config(problems: list[str]) -> NoReturn:

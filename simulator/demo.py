@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from eldercare import logs
+from eldercare.cli_support import EXIT_EXISTS
 from eldercare.config import Settings, load_settings
 from eldercare.db.migrate import migrate
 from simulator.infra import DemoError, ensure_broker, ensure_postgres, free_port
@@ -209,12 +210,12 @@ async def _demo_users(demo: Demo, env: Mapping[str, str], centre: int, settings:
             stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await proc.communicate((password + "\n").encode())
-        text = output.decode(errors="replace")
         if proc.returncode == 0:
             users.append(DemoUser(role, username, password))
-        elif "already exists" in text:
+        elif proc.returncode == EXIT_EXISTS:  # a demo run before made it; its password was shown then
             users.append(DemoUser(role, username, None))
         else:
+            text = output.decode(errors="replace")
             raise DemoError(f"eldercare users add ({role}) failed: {text.strip()[-500:]}")
     return users
 

@@ -67,3 +67,17 @@ async def test_staff_list_their_colleagues_only_and_cannot_administer(client: ht
     family = await login(client, "family_x")
     assert (await client.get("/api/v1/users", headers=family)).status_code == 403
     assert (await client.get("/api/v1/users")).status_code == 401
+
+
+async def test_the_only_active_admin_cannot_be_disabled(client: httpx.AsyncClient, world: World) -> None:
+    admin = await login(client, "admin")
+    me = f"/api/v1/users/{world.users['admin']}"
+    refused = await client.patch(me, json={"disabled": True}, headers=admin)
+    assert refused.status_code == 409, refused.text
+    assert "only active administrator" in refused.json()["detail"]
+    assert (await client.get("/api/v1/auth/me", headers=admin)).status_code == 200  # still in, sessions intact
+    second = {"username": "admin2", "password": "a long passphrase", "role": "admin"}
+    admin2 = (await client.post("/api/v1/users", json=second, headers=admin)).json()["id"]
+    assert (await client.patch(me, json={"disabled": True}, headers=admin)).status_code == 200
+    other = await login(client, "admin2", "a long passphrase")
+    assert (await client.patch(f"/api/v1/users/{admin2}", json={"disabled": True}, headers=other)).status_code == 409

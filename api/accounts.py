@@ -1,0 +1,133 @@
+"""User accounts: the one place a user is validated, created and disabled.
+
+``eldercare users add`` (the first admin, scripts, the demo) and ``POST /api/v1/users`` both
+validate with :class:`NewUser` and write with :func:`create_user`, so the two can never accept
+different users. The caller commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Literal
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from api.params import MAX_BIGINT, NO_NUL
+from api.security import hash_password
+from eldercare.errors import NotFoundError, PermanentError
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._\-]{2,63}$"
+Role = Literal["admin", "staff", "family"]
+
+_INSERT = (
+    "INSERT INTO users (username, password_hash, role, care_centre_id, display_name, locale)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING RETURNING id"
+)
+_CENTRE_EXISTS = "SELECT 1 FROM care_centres WHERE id = %s"
+_RESIDENTS_FOUND = "SELECT count(*) FROM residents WHERE id = ANY(%s)"
+_LINK = "INSERT INTO family_links (user_id, resident_id) SELECT %s, unnest(%s::bigint[])"
+# Every active admin row, locked: two admins disabling each other at once are serialised here,
+# and the second sees that only one would remain.
+_ACTIVE_ADMINS = "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE"
+_SET_DISABLED = "UPDATE users SET disabled = %s WHERE id = %s RETURNING role"
+_REVOKE = "UPDATE refresh_tokens SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL"
+
+
+class UsernameTakenError(PermanentError):
+    """The username belongs to another account (the API answers 409, the CLI exits 3)."""
+
+
+class LastAdminError(PermanentError):
+    """The change would leave no active administrator (answered 409)."""
+
+
+class UserFields(BaseModel):
+    """Everything about a new user but the password (the CLI checks these before asking for it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
+    role: Role
+    care_centre_id: int | None = Field(default=None, ge=1, le=MAX_BIGINT, validate_default=True)
+    resident_ids: list[Annotated[int, Field(ge=1, le=MAX_BIGINT)]] = Field(
+        default_factory=list, max_length=20, validate_default=True
+    )
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+
+    @field_validator("care_centre_id")
+    @classmethod
+    def _staff_have_a_centre(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if info.data.get("role") == "staff" and value is None:
+            raise ValueError("care staff need a care_centre_id")
+        return value
+
+    @field_validator("resident_ids")
+    @classmethod
+    def _family_are_linked(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        role = info.data.get("role")
+        if role == "family" and not value:
+            raise ValueError("a family member needs at least one linked resident")
+        if role in ("admin", "staff") and value:
+            raise ValueError("only family members are linked to residents")
+        if len(set(value)) != len(value):
+            raise ValueError("a resident is listed twice")
+        return value
+
+
+class NewUser(UserFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "wang.fang",
+                    "password": "a long passphrase",
+                    "role": "family",
+                    "resident_ids": [7],
+                    "locale": "zh-CN",
+                }
+            ]
+        },
+    )
+    password: str = Field(min_length=10, max_length=256)
+
+
+async def create_user(conn: psycopg.AsyncConnection, new: NewUser) -> int:
+    """Insert the user and their family links; the new id. UsernameTakenError, NotFoundError."""
+    if new.care_centre_id is not None and await _missing(conn, _CENTRE_EXISTS, (new.care_centre_id,)):
+        raise NotFoundError(f"care centre {new.care_centre_id} does not exist")
+    found = await (await conn.execute(_RESIDENTS_FOUND, (new.resident_ids,))).fetchone()
+    if found is None or found[0] != len(new.resident_ids):
+        raise NotFoundError("a linked resident does not exist")
+    password_hash = await asyncio.to_thread(hash_password, new.password)
+    values = (new.username, password_hash, new.role, new.care_centre_id, new.display_name, new.locale)
+    row = await (await conn.execute(_INSERT, values)).fetchone()
+    if row is None:
+        raise UsernameTakenError(f"user {new.username!r} already exists / 用户名已存在")
+    if new.resident_ids:
+        await conn.execute(_LINK, (row[0], new.resident_ids))
+    return int(row[0])
+
+
+async def _missing(conn: psycopg.AsyncConnection, query: str, params: tuple[object, ...]) -> bool:
+    return await (await conn.execute(query, params)).fetchone() is None
+
+
+async def set_disabled(conn: psycopg.AsyncConnection, user_id: int, *, disabled: bool, now: datetime) -> None:
+    """Disable (revoking every session) or re-enable; never the last active admin. NotFoundError."""
+    if disabled:
+        admins = [row[0] for row in await (await conn.execute(_ACTIVE_ADMINS)).fetchall()]
+        if admins == [user_id]:
+            raise LastAdminError("the only active administrator cannot be disabled / 不能停用唯一的管理员")
+    if await (await conn.execute(_SET_DISABLED, (disabled, user_id))).fetchone() is None:
+        raise NotFoundError(f"user {user_id} does not exist")
+    if disabled:
+        await revoke_sessions(conn, user_id, now=now)
+
+
+async def revoke_sessions(conn: psycopg.AsyncConnection, user_id: int, *, now: datetime) -> None:
+    """Revoke every refresh token of the user (and so every access token issued with one)."""
+    await conn.execute(_REVOKE, (now, user_id))
