@@ -6,7 +6,11 @@ queue oldest first with at most ``max_unacked`` messages awaiting their PUBACK; 
 deleted from the queue only after a PUBACK with a success reason code. Any connection problem ends
 the session (whatever was in flight stays queued and is replayed by the next one); reconnects back
 off exponentially with jitter. Refused credentials are fatal: they raise PermanentError out of
-:meth:`Uplink.run`.
+:meth:`Uplink.run`. A broker certificate that fails verification (expired, another CA, another host)
+is logged as an error (``edge_tls_refused``, with the reason) and retried with the same backoff: a
+certificate renewed on the server lets the gateway back in without a visit. Nothing is sent before the
+certificate is verified, and a password never goes over plain ``mqtt://`` to anything but loopback
+unless ``mqtt.allow_cleartext_password`` says so (:func:`eldercare.mqtt.tls.check_transport`).
 
 A publish the broker refuses (MQTT 5 PUBACK reason >= 0x80, e.g. 0x87 when the ACL denies the
 topic) is not a connection problem: the message stays queued, an error is logged, and the pump
@@ -33,7 +37,7 @@ from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.contracts.codec import Rejection, decode, encode
 from eldercare.contracts.payloads import GatewayConfig, GatewayStatus, Heartbeat
 from eldercare.contracts.topics import MessageKind, Topic
-from eldercare.errors import PermanentError, TransientError
+from eldercare.errors import CertificateError, PermanentError, TransientError
 from eldercare.mqtt import Will
 from eldercare.mqtt.edge_client import EdgeConnection, PublishRefusedError, connect_edge
 
@@ -128,7 +132,10 @@ class Uplink:
                     attempt = 0  # the connection worked; start the backoff afresh
                 delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
                 attempt += 1
-                self._log.warning("edge_disconnected", error=str(exc), retry_in_s=round(delay, 2), queue_depth=self._queue.depth)
+                # A refused certificate is not a blip: nothing gets through until it or our CA file changes.
+                refused = isinstance(exc, CertificateError)
+                log, event = (self._log.error, "edge_tls_refused") if refused else (self._log.warning, "edge_disconnected")
+                log(event, error=str(exc), retry_in_s=round(delay, 2), queue_depth=self._queue.depth)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 

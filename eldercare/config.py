@@ -7,6 +7,7 @@ Every timing knob carries its unit in its name, which is also how tests run fast
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,31 @@ class MqttEndpoint:
 
     def with_credentials(self, username: str | None, password: str | None) -> MqttEndpoint:
         return MqttEndpoint(self.host, self.port, self.tls, username, password)
+
+    @property
+    def password_in_clear(self) -> bool:
+        """A password would leave this machine unencrypted: plain ``mqtt://`` to a host other than loopback."""
+        return self.password is not None and not self.tls and not is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address; a name is not resolved (DNS could say anything)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_password_problem(endpoint: MqttEndpoint, *, allowed: bool) -> str | None:
+    """Why connecting to ``endpoint`` would send a password readable on the network, or None."""
+    if allowed or not endpoint.password_in_clear:
+        return None
+    return (
+        f"refusing to send a password in clear to {endpoint.host}:{endpoint.port}: use mqtts:// "
+        "(or set ELDERCARE_MQTT__ALLOW_CLEARTEXT_PASSWORD=true for a private network such as compose's)"
+    )
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:
@@ -98,8 +124,12 @@ class MqttSettings(_Group):
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(default=None, description="CA file for the broker's certificate (mqtts://); default: system CAs")
     session_expiry_s: int = Field(default=86_400, ge=0, le=2**32 - 1)
+    allow_cleartext_password: bool = Field(
+        default=False,
+        description="let a password go over plain mqtt:// to a host other than loopback (only on a private network)",
+    )
 
 
 class IngestSettings(_Group):
@@ -260,10 +290,30 @@ def env_name(location: tuple[str | int, ...]) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings from the environment; raise ConfigError listing every problem at once."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = [f"{env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise ConfigError(problems) from None
+    problems = _cross_field_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _cross_field_problems(settings: Settings) -> list[str]:
+    """Problems that involve more than one field (each field is already valid on its own)."""
+    allowed = settings.mqtt.allow_cleartext_password
+    urls = {"ELDERCARE_MQTT_URL": settings.mqtt_url, "ELDERCARE_EDGE__ZIGBEE2MQTT_URL": settings.edge.zigbee2mqtt_url}
+    problems = []
+    for name, url in urls.items():
+        try:
+            endpoint = parse_mqtt_url(url)
+        except ValueError:
+            continue  # the zigbee2mqtt URL is checked, with its message, when that driver is chosen
+        problem = cleartext_password_problem(endpoint, allowed=allowed)
+        if problem:
+            problems.append(f"{name}: {problem}")
+    return problems
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -27,6 +27,14 @@ class TransientError(EldercareError):
     """Worth retrying later: a network blip, a database restart, a broker going away."""
 
 
+class CertificateError(TransientError):
+    """A server's TLS certificate failed verification (expired, unknown CA, wrong host name).
+
+    Transient for the caller: an unattended gateway keeps trying, so a certificate renewed on the server
+    lets it in without anyone visiting the home. But nothing was sent, and an operator must be told.
+    """
+
+
 class PermanentError(EldercareError):
     """Retrying will not help: bad credentials, a refused migration, a rejected request."""
 

@@ -95,12 +95,12 @@ def private_broker(tmp_path: Path) -> Iterator[Callable[..., PrivateBroker]]:
 
 
 @pytest.fixture
-def tcp_proxy() -> Iterator[Callable[[str, int], TcpProxy]]:
+def tcp_proxy() -> Iterator[Callable[..., TcpProxy]]:
     """A cuttable TCP proxy: ``proxy = tcp_proxy(host, port); proxy.cut(); proxy.restore()``."""
     proxies: list[TcpProxy] = []
 
-    def start(host: str, port: int) -> TcpProxy:
-        proxy = TcpProxy(host, port).start()
+    def start(host: str, port: int, *, record: bool = False) -> TcpProxy:
+        proxy = TcpProxy(host, port, record=record).start()
         proxies.append(proxy)
         return proxy
 

@@ -65,13 +65,13 @@ def test_cli_unknown_variable_is_a_problem() -> None:
 def test_cli_show_hides_secrets() -> None:
     result = run_cli(
         ["config", "show"],
-        {"ELDERCARE_MQTT_URL": "mqtt://home-1:topsecret@h:1883", "ELDERCARE_DATABASE_URL": "postgresql://u:hunter2@h/db"},
+        {"ELDERCARE_MQTT_URL": "mqtts://home-1:topsecret@h:8883", "ELDERCARE_DATABASE_URL": "postgresql://u:hunter2@h/db"},
     )
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert "topsecret" not in result.stdout
     assert "hunter2" not in result.stdout
-    assert shown["mqtt_url"] == "mqtt://home-1:***@h:1883"
+    assert shown["mqtt_url"] == "mqtts://home-1:***@h:8883"
     assert shown["ingest"]["batch_size"] > 0
 
 

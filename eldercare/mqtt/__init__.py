@@ -7,7 +7,6 @@ credentials or authorisation are permanent (never retried in a loop), everything
 from __future__ import annotations
 
 import contextlib
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from eldercare.config import MqttEndpoint, Settings
 from eldercare.contracts.codec import encode
 from eldercare.contracts.payloads import DELIVERY, KIND_BY_MODEL, Message
 from eldercare.errors import PermanentError, TransientError
+from eldercare.mqtt.tls import certificate_error, check_transport, tls_context
 
 # MQTT 5 CONNACK reason codes that retrying cannot fix (bad credentials, banned, not authorised).
 _FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
@@ -35,12 +35,6 @@ class Will:
     retain: bool = True
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(settings.mqtt.ca_file) if settings.mqtt.ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def _connect_properties(session_expiry_s: int) -> Properties:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = session_expiry_s
@@ -49,6 +43,9 @@ def _connect_properties(session_expiry_s: int) -> Properties:
 
 def translate(exc: BaseException) -> Exception:
     """Map an aiomqtt/paho error to our hierarchy."""
+    refused_certificate = certificate_error(exc)
+    if refused_certificate is not None:
+        return refused_certificate
     rc = getattr(exc, "rc", None)
     code = getattr(rc, "value", rc)
     if isinstance(code, int) and (code in _FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
@@ -68,9 +65,11 @@ async def connect(
 ) -> AsyncIterator[aiomqtt.Client]:
     """A connected aiomqtt client (MQTT 5). ``persistent`` keeps the session across reconnects.
 
-    Raises PermanentError when the broker refuses the credentials, TransientError otherwise.
+    Raises PermanentError when the broker refuses the credentials (or they would go in clear),
+    CertificateError when the broker's certificate fails verification, TransientError otherwise.
     """
     target = endpoint or settings.mqtt_endpoint
+    check_transport(target, settings.mqtt)
     client = aiomqtt.Client(
         hostname=target.host,
         port=target.port,
@@ -83,7 +82,7 @@ async def connect(
         keepalive=settings.mqtt.keepalive_s,
         timeout=settings.mqtt.connect_timeout_s,
         will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
-        tls_context=tls_context(settings) if target.tls else None,
+        tls_context=tls_context(settings.mqtt) if target.tls else None,
         max_queued_outgoing_messages=max_queued_outgoing,
     )
     try:

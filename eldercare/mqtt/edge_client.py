@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.errors import EldercareError, TransientError
 from eldercare.mqtt import Will, _connect_properties, translate
+from eldercare.mqtt.tls import check_transport, tls_context
 
 
 @dataclass(frozen=True)
@@ -175,12 +175,6 @@ async def _enter(client: aiomqtt.Client) -> None:
         raise translate(exc) from exc
 
 
-def _tls_context(mqtt: MqttSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(mqtt.ca_file) if mqtt.ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 @asynccontextmanager
 async def connect_edge(
     mqtt: MqttSettings,
@@ -191,7 +185,12 @@ async def connect_edge(
     persistent: bool = True,
     max_inflight: int = 20,
 ) -> AsyncIterator[EdgeConnection]:
-    """A connected MQTT 5 client for a gateway. PermanentError on refused credentials, else TransientError."""
+    """A connected MQTT 5 client for a gateway.
+
+    PermanentError on refused credentials (or credentials that would go in clear), CertificateError
+    when the broker's certificate fails verification, else TransientError.
+    """
+    check_transport(endpoint, mqtt)
     client = aiomqtt.Client(
         hostname=endpoint.host,
         port=endpoint.port,
@@ -204,7 +203,7 @@ async def connect_edge(
         keepalive=mqtt.keepalive_s,
         timeout=mqtt.connect_timeout_s,
         will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
-        tls_context=_tls_context(mqtt) if endpoint.tls else None,
+        tls_context=tls_context(mqtt) if endpoint.tls else None,
         # paho sends at most this many QoS 1 messages before their PUBACKs; the rest wait in its
         # memory queue. The agent bounds the total itself (max_unacked_messages).
         max_inflight_messages=max_inflight,

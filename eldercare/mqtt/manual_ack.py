@@ -40,7 +40,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from eldercare import logs
 from eldercare.config import MqttEndpoint, Settings
 from eldercare.errors import PermanentError
-from eldercare.mqtt import tls_context
+from eldercare.mqtt.tls import check_transport, tls_context
 
 # MQTT 5 CONNACK reason codes that retrying cannot fix (bad credentials, banned, not authorised...).
 _FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
@@ -81,6 +81,7 @@ class ManualAckSubscriber:
     ) -> None:
         self._settings = settings
         self._endpoint = endpoint or settings.mqtt_endpoint
+        check_transport(self._endpoint, settings.mqtt)
         self._topic_filters = list(topic_filters)
         self._receive_maximum = receive_maximum
         self._capacity = receive_maximum  # the broker never has more unacknowledged with us than this
@@ -110,7 +111,7 @@ class ManualAckSubscriber:
         if self._endpoint.username is not None:
             client.username_pw_set(self._endpoint.username, self._endpoint.password)
         if self._endpoint.tls:
-            client.tls_set_context(tls_context(self._settings))
+            client.tls_set_context(tls_context(self._settings.mqtt))
         mqtt = self._settings.mqtt
         client.reconnect_delay_set(mqtt.reconnect_min_s, mqtt.reconnect_max_s)  # type: ignore[arg-type]
         client.connect_timeout = mqtt.connect_timeout_s

@@ -29,7 +29,8 @@ class PrivateBroker:
     """Mosquitto 2 run from PATH with a config written for the test.
 
     ``users`` maps username -> password (written with mosquitto_passwd); ``acl`` is the ACL file's
-    text; ``extra`` is appended to the config. The port stays the same across ``restart``.
+    text; ``extra`` is appended to the config; ``config`` replaces the whole generated config (it must
+    listen on ``port``). The port stays the same across ``restart``.
     """
 
     directory: Path
@@ -37,6 +38,7 @@ class PrivateBroker:
     acl: str | None = None
     extra: str = ""
     persistence: bool = True
+    config: str | None = None
     port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = None
 
@@ -49,6 +51,10 @@ class PrivateBroker:
 
     def _write_config(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "mosquitto.conf"
+        if self.config is not None:
+            config.write_text(self.config)
+            return config
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'false' if self.users is not None else 'true'}",
@@ -75,7 +81,6 @@ class PrivateBroker:
             acl_file = self.directory / "acl"
             acl_file.write_text(self.acl)
             lines.append(f"acl_file {acl_file}")
-        config = self.directory / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n" + self.extra + "\n")
         return config
 

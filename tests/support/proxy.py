@@ -2,6 +2,7 @@
 
 ``cut()`` closes the listening socket and every open connection at once, as a network failure
 would; ``restore()`` listens again on the same port. Runs in threads so it serves subprocesses too.
+With ``record=True``, ``sent`` holds every byte the clients sent (what a capture on the path would see).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tests.support.services import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int, *, port: int | None = None) -> None:
+    def __init__(self, target_host: str, target_port: int, *, port: int | None = None, record: bool = False) -> None:
         self.target = (target_host, target_port)
         self.port = port or free_port()
         self._lock = threading.Lock()
@@ -23,6 +24,8 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._accept_thread: threading.Thread | None = None
         self.connections_made = 0
+        self.record = record
+        self.sent = bytearray()
 
     def start(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -60,6 +63,9 @@ class TcpProxy:
                     data = src.recv(65536)
                     if not data:
                         return
+                    if self.record and src is a:
+                        with self._lock:
+                            self.sent += data
                     pair[src].sendall(data)
                 with self._lock:
                     if a not in self._sockets:
