@@ -59,7 +59,10 @@ async def _serve(settings: Settings, app: object) -> None:
         log_config=None,
         access_log=False,  # request paths carry resident ids; our own logs carry what is needed
         timeout_graceful_shutdown=3,  # open alert streams are cut after this on SIGTERM
-        proxy_headers=False,
+        # Behind Caddy, the client address (login throttling, logs) comes from X-Forwarded-For, but only
+        # when the connection comes from the proxy itself; anyone else's header is ignored.
+        proxy_headers=bool(settings.api.forwarded_allow_ips),
+        forwarded_allow_ips=settings.api.forwarded_allow_ips or None,
     )
     server = _Server(config)
 

@@ -214,6 +214,24 @@ class ApiSettings(_Group):
     broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
     broker_admin_password: SecretStr | None = None
     stream_poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often the live alert stream polls")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="the reverse proxy's addresses or networks, comma-separated: only from these is X-Forwarded-For "
+        "believed (the client address login throttling sees); empty: from nobody",
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                raise ValueError("'*' would let every client name its own address; list the proxy's addresses")
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return ",".join(entries)
 
     @field_validator("jwt_secret")
     @classmethod
