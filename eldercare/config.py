@@ -134,7 +134,9 @@ class MqttSettings(_Group):
 
 class IngestSettings(_Group):
     shared_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    client_id: str | None = Field(default=None, max_length=128)
+    client_id: str | None = Field(
+        default=None, max_length=128, description="fixed MQTT client id; default: one per copy from its claimed slot"
+    )
     batch_size: int = Field(default=20_000, ge=1, le=1_000_000, description="readings per database batch")
     flush_interval_s: float = Field(default=0.25, gt=0, le=60)
     max_inflight_messages: int = Field(default=2_000, ge=1, le=65_535)
@@ -144,6 +146,9 @@ class IngestSettings(_Group):
     metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables the endpoint")
     rollup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="activity_hourly refresh (plain PostgreSQL)")
     drain_timeout_s: float = Field(default=10.0, gt=0, le=600, description="on SIGTERM, time to commit what is held")
+    slot_check_interval_s: float = Field(
+        default=5.0, gt=0, le=600, description="how often a copy checks it still holds its slot (its stable client id)"
+    )
 
 
 class EdgeSettings(_Group):

@@ -21,8 +21,8 @@ MQTT 5 Receive Maximum: memory stays bounded and nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -42,7 +42,8 @@ from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.contracts import Decoded, Rejection, decode
 from eldercare.contracts.topics import MessageKind, shared_subscription, subscription
-from eldercare.errors import EldercareError, PermanentError
+from eldercare.db.slots import Slot, claim_slot
+from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from ingest.batch import Batch
@@ -69,12 +70,43 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def client_id_for(settings: Settings) -> str:
+def client_id_for(settings: Settings, slot: int | None = None) -> str:
     """Stable across restarts, so the broker resumes this copy's session and redelivers its backlog.
 
-    Two copies must not share one (the broker would hand the session back and forth).
+    Two copies must not share one (the broker would hand the session back and forth). An explicit
+    ``ingest.client_id`` or ``instance`` wins; otherwise the copy's slot (:mod:`eldercare.db.slots`),
+    which stays the same when compose re-creates or scales the container, names it.
     """
-    return settings.ingest.client_id or f"eldercare-ingest-{settings.instance or socket.gethostname()}"
+    if settings.ingest.client_id:
+        return settings.ingest.client_id
+    if settings.instance:
+        return f"eldercare-ingest-{settings.instance}"
+    if slot is None:
+        raise ValueError("a copy without an explicit client id or instance needs its slot")
+    return f"{settings.mqtt.topic_root}-ingest-{slot}"
+
+
+def slot_scope(settings: Settings) -> str:
+    return f"ingest/{settings.mqtt.topic_root}/{settings.ingest.shared_group}"
+
+
+async def _claim_identity(settings: Settings, stack: AsyncExitStack, stop: asyncio.Event) -> tuple[str, Slot | None] | None:
+    """This copy's client id and, unless it was set explicitly, the slot behind it; None if stopped first."""
+    if settings.ingest.client_id or settings.instance:
+        return client_id_for(settings), None
+    delay = settings.ingest.retry_min_s
+    while not stop.is_set():
+        try:
+            claim = claim_slot(settings.database_url, slot_scope(settings), connect_timeout_s=settings.db.connect_timeout_s)
+            slot = await stack.enter_async_context(claim)
+        except TransientError as exc:
+            _log.warning("ingest_slot_waiting", error=str(exc), retry_in_s=round(delay, 2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, settings.ingest.retry_max_s)
+            continue
+        return client_id_for(settings, slot.number), slot
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,17 +144,21 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
     clock = clock or clock_from(settings)
     cfg = settings.ingest
     rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
-    subscribers = {
-        lane.name: ManualAckSubscriber(
-            settings,
-            client_id=client_id_for(settings) + lane.client_suffix,
-            topic_filters=lane.topic_filters(settings),
-            receive_maximum=lane.receive_maximum,
-        )
-        for lane in lanes(settings)
-    }
-    metrics = IngestMetrics(lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()))
     async with AsyncExitStack() as stack:
+        identity = await _claim_identity(settings, stack, stop)
+        if identity is None:
+            return
+        client_id, slot = identity
+        subscribers = {
+            lane.name: ManualAckSubscriber(
+                settings,
+                client_id=client_id + lane.client_suffix,
+                topic_filters=lane.topic_filters(settings),
+                receive_maximum=lane.receive_maximum,
+            )
+            for lane in lanes(settings)
+        }
+        metrics = IngestMetrics(lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()))
         pipelines = []
         for name, subscriber in subscribers.items():
             store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
@@ -133,8 +169,10 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                 Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics, clock=clock)
             )
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
-        _log.info("ingest_started", client_id=client_id_for(settings), metrics_port=port, batch_size=cfg.batch_size)
+        _log.info("ingest_started", client_id=client_id, metrics_port=port, batch_size=cfg.batch_size)
         async with asyncio.TaskGroup() as group:
+            if slot is not None:
+                group.create_task(slot.keep(stop, check_interval_s=cfg.slot_check_interval_s), name="ingest-slot")
             draining: list[asyncio.Task[None]] = []
             for pipeline in pipelines:
                 handoff: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
