@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 from edge.devices import DeviceRegistry
 from edge.model import DeviceRef, check_device_id
 from edge.queue import READINGS, DiskQueue, Dropped
-from edge.wearable import WearableMonitor
+from edge.wearable import Pushed, WearableMonitor
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.contracts.payloads import (
@@ -111,18 +111,38 @@ class Intake:
             self._reading(device, Metric.BATTERY_PCT, battery_pct, now)
 
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
-        self._check_id(device.id)
+        # Runs for every packet (several a second per wearable): the common case, a packet that
+        # does not complete a block, is a dictionary lookup and a list append.
         monitor = self._wearables.get(device.id)
         if monitor is None or monitor.rate_hz != rate_hz:
+            self._check_id(device.id)
             monitor = self._wearables[device.id] = WearableMonitor(rate_hz, self.tuning.activity_interval_s)
-        falls, activity = monitor.push(samples, detect=self.tuning.fall_detection_enabled)
-        now = self._clock.now()
-        for fall in falls:
-            detail = {"type": "fall", "confidence": fall.detection.confidence, "evidence": fall.evidence}
-            self._event(device, detail, now - timedelta(seconds=fall.ago_s))
-            self._log.info("edge_fall_detected", device=device.id)
-        for window in activity:
-            self._reading(device, Metric.ACTIVITY_G, window.rms_g, now - timedelta(seconds=window.ago_s))
+        pushed = monitor.push(samples, self.tuning.fall_detection_enabled)
+        if pushed is not None:
+            self._wearable_pushed(device, pushed)
+
+    def accelerometer_paused(self, device: DeviceRef) -> None:
+        monitor = self._wearables.get(device.id)
+        pushed = monitor.flush(self.tuning.fall_detection_enabled) if monitor is not None else None
+        if pushed is not None:
+            self._wearable_pushed(device, pushed)
+
+    def _wearable_pushed(self, device: DeviceRef, pushed: Pushed) -> None:
+        """Queue what a block gave (falls at once, activity readings batched), then report the
+        refused packets, if any, the way a driver expects bad values: ValueError."""
+        if pushed.falls or pushed.activity:
+            now = self._clock.now()
+            for fall in pushed.falls:
+                detail = {"type": "fall", "confidence": fall.detection.confidence, "evidence": fall.evidence}
+                self._event(device, detail, now - timedelta(seconds=fall.ago_s))
+                self._log.info("edge_fall_detected", device=device.id, pattern=fall.detection.pattern.value)
+            for window in pushed.activity:
+                self._reading(device, Metric.ACTIVITY_G, window.rms_g, now - timedelta(seconds=window.ago_s))
+        if pushed.refused:
+            raise ValueError(
+                f"{pushed.refused} accelerometer samples refused: a packet held a value that is not finite"
+                " or a magnitude beyond 64 g"
+            )
 
     # -- batching ----------------------------------------------------------------------------
 

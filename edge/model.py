@@ -55,7 +55,13 @@ class Sink(Protocol):
         ...
 
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
-        """Wearable samples, shape (n, 3) in g, fed to the streaming fall detector."""
+        """Wearable samples, shape (n, 3) in g, fed to the streaming fall detector (in blocks of
+        a few seconds: the samples of an unfinished block wait for the next packets)."""
+        ...
+
+    def accelerometer_paused(self, device: DeviceRef) -> None:
+        """The wearable's stream ended or paused (a recording ran out, the link dropped): judge
+        the samples waiting for their block now rather than when the stream resumes."""
         ...
 
     def now(self) -> datetime:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.falls import FallDetection, StreamingFallDetector
+from edge.falls import FallDetection, StreamingFallDetector, magnitudes
 from eldercare.contracts.payloads import FallEvidence
 
 _MAX_G = 64.0  # the contract's ceiling for every g value
-_sum = np.add.reduce  # skips ndarray.sum's Python wrapper: it runs on every packet
+_max = np.maximum.reduce  # skips ndarray.max's Python wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class Fall:
 
     @property
     def evidence(self) -> FallEvidence:
-        d = self.detection
+        d = self.detection.evidence
         return FallEvidence(
             peak_g=min(d.peak_g, _MAX_G),
             orientation_change_deg=min(max(d.orientation_change_deg, 0.0), 180.0),
@@ -41,9 +41,24 @@ class Fall:
 
 # Samples are handed to the detector in blocks of at least this long. A push costs the detector
 # about the same whatever its length, and wearables deliver a few dozen samples at a time (the
-# replay driver 0.25 s): blocks of 2 s keep a day of signal well under a CPU second
-# (bench/falls.py) for at most 2 s more before a fall is reported (its own wait is 2 s).
-MIN_BLOCK_S = 2.0
+# replay driver 0.25 s); the blocks also carry the checks of the samples' values, so that a packet
+# costs a few attribute checks and a list append. A fall is reported at most one block later than
+# the detector's own wait (2 s after the impact); the platform's cancel window is far longer.
+MIN_BLOCK_S = 6.0
+# Beyond any wearable accelerometer's range (and the contract's ceiling for every g value).
+_MAX_MAGNITUDE_G = _MAX_G
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """What one push completed: falls, activity windows, and samples refused for bad values."""
+
+    falls: tuple[Fall, ...] = ()
+    activity: tuple[Activity, ...] = ()
+    refused: int = 0  # samples of packets refused (not finite, or a magnitude beyond 64 g)
+
+
+_NDARRAY = np.ndarray
 
 
 class WearableMonitor:
@@ -56,43 +71,70 @@ class WearableMonitor:
         self._min_block = max(1, round(min_block_s * rate_hz))
         self._pending: list[npt.NDArray[np.float64]] = []
         self._pending_n = 0
-        self._samples = 0  # samples seen since the stream started
+        self._samples = 0  # samples given to the detector since the stream started
         self._sq_sum = 0.0
         self._in_window = 0
 
-    def push(self, samples: npt.ArrayLike, *, detect: bool) -> tuple[list[Fall], list[Activity]]:
-        array = np.asarray(samples, dtype=np.float64)
-        # One reduction is the cheapest finiteness check: NaN and infinities survive a sum (and a
-        # sum that overflows means values far beyond any accelerometer's range).
-        if array.ndim != 2 or array.shape[1] != 3 or not math.isfinite(_sum(array, axis=None)):
-            raise ValueError(f"accelerometer samples must be finite, shape (n, 3) in g; got shape {array.shape}")
+    def push(self, samples: npt.ArrayLike, detect: bool) -> Pushed | None:
+        """Take one packet, shape (n, 3) in g; None until it completes a block.
+
+        This runs several times a second per wearable, so it only checks the shape (a wrong
+        one raises ValueError at once) and keeps the packet. The values are checked once per
+        block, where a packet holding a bad value is refused on its own (counted in
+        :attr:`Pushed.refused`) and the others go on.
+        """
+        array = samples if type(samples) is _NDARRAY else np.asarray(samples, dtype=np.float64)
+        shape = array.shape
+        if len(shape) != 2 or shape[1] != 3:
+            raise ValueError(f"accelerometer samples must have shape (n, 3) in g; got shape {shape}")
         self._pending.append(array)
-        self._pending_n += len(array)
+        self._pending_n += shape[0]
         if self._pending_n < self._min_block:
-            return [], []
-        array = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-        self._pending, self._pending_n = [], 0
+            return None
+        packets, self._pending, self._pending_n = self._pending, [], 0
+        return self._push_block(packets, detect)
+
+    def flush(self, detect: bool) -> Pushed | None:
+        """Judge the packets waiting for their block now (the stream ended or paused); None
+        when none wait. The detector still needs its 2-s wait after an impact."""
+        if not self._pending:
+            return None
+        packets, self._pending, self._pending_n = self._pending, [], 0
+        return self._push_block(packets, detect)
+
+    def _push_block(self, packets: list[npt.NDArray[np.float64]], detect: bool) -> Pushed:
+        block = np.asarray(packets[0] if len(packets) == 1 else np.concatenate(packets), dtype=np.float64)
+        magnitude = magnitudes(block)
+        refused = 0
+        # NaN compares false: a NaN, an infinity or an absurd value all fail this one test.
+        if not _max(magnitude) <= _MAX_MAGNITUDE_G:  # rare: find the packets to refuse
+            good = [p for p in packets if _max(magnitudes(np.asarray(p, dtype=np.float64))) <= _MAX_MAGNITUDE_G]
+            refused = len(block) - sum(len(p) for p in good)
+            if not good:
+                return Pushed(refused=refused)
+            block = np.asarray(np.concatenate(good), dtype=np.float64)
+            magnitude = magnitudes(block)
         # The detector always sees the stream (its windows must stay continuous); "detect" only
         # decides whether a detection is reported, so switching detection on mid-stream is safe.
-        detections = self._detector.push(array)
-        end_s = (self._samples + len(array)) / self.rate_hz
-        falls = [Fall(d, max(0.0, end_s - d.time_s)) for d in detections] if detect else []
-        activity = self._activity(array)
-        self._samples += len(array)
-        return falls, activity
+        detections = self._detector.push(block, magnitude)
+        end_s = (self._samples + len(block)) / self.rate_hz
+        falls = tuple(Fall(d, max(0.0, end_s - d.time_s)) for d in detections) if detect else ()
+        activity = self._activity(magnitude)
+        self._samples += len(block)
+        return Pushed(falls, activity, refused)
 
-    def _activity(self, array: npt.NDArray[np.float64]) -> list[Activity]:
-        deviation = np.sqrt((array * array).sum(axis=1)) - 1.0
+    def _activity(self, magnitude: npt.NDArray[np.float64]) -> tuple[Activity, ...]:
+        deviation = magnitude - 1.0
         found: list[Activity] = []
         start = 0
         while start < len(deviation):
             take = min(self._window - self._in_window, len(deviation) - start)
             chunk = deviation[start : start + take]
-            self._sq_sum += float((chunk * chunk).sum())
+            self._sq_sum += float(chunk @ chunk)
             self._in_window += take
             start += take
             if self._in_window == self._window:
                 rms = min(math.sqrt(self._sq_sum / self._window), _MAX_G)
                 found.append(Activity(rms, (len(deviation) - start) / self.rate_hz))
                 self._sq_sum, self._in_window = 0.0, 0
-        return found
+        return tuple(found)

@@ -82,6 +82,7 @@ class ReplayDriver:
             sink.accelerometer(self._device, chunk, self._rate_hz)
             self.samples_played += len(chunk)
             await self._clock.sleep(len(chunk) / self._rate_hz / self._speed)
+        sink.accelerometer_paused(self._device)  # the recording's last samples do not wait for more
         log.info("edge_replay_finished", samples=self.samples_played)
         self.finished.set()
         await stop.wait()  # the agent keeps running (and delivering) after the recording ends

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.drivers.simulated import SimulatedDriver
 from edge.uplink import backoff_s
+from edge.wearable import MIN_BLOCK_S
 from eldercare.config import Settings
 from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, ReadingBatch, Room
 from eldercare.mqtt import connect, publish
@@ -66,11 +67,18 @@ async def test_a_fall_on_the_wearable_is_published_at_once_with_its_evidence(
     async with Collector(settings, home_id) as collector:
         async with running(agent):
             await driver.attached()
-            await _feed(driver, signals.daily_activity(RATE_HZ))
-            await _feed(driver, signals.fall(RATE_HZ))
+            # The wearable keeps streaming while its wearer lies still: the block holding the
+            # fall's 2-s wait completes.
+            stream = np.vstack(
+                [signals.daily_activity(RATE_HZ), signals.fall(RATE_HZ), signals.hold(signals.LYING, MIN_BLOCK_S, RATE_HZ)]
+            )
+            await _feed(driver, stream)
             await collector.wait_for(lambda: len(collector.events()) == 1)
             assert collector.readings() == [], "readings are still batching; the event went ahead of them"
-        await collector.wait_for(lambda: len(collector.readings()) >= 11)  # the partial batch, queued at stop
+        # One activity_g reading per 2 s of the samples that completed a block; the rest waits for
+        # the next block. The partial batch is queued when the agent stops.
+        judged = len(stream) // round(MIN_BLOCK_S * RATE_HZ) * MIN_BLOCK_S
+        await collector.wait_for(lambda: len(collector.readings()) >= judged // 2)
     [event] = collector.events()
     assert isinstance(event, FallEvent)
     assert event.device == f"{home_id}:wearable-1"
@@ -81,10 +89,8 @@ async def test_a_fall_on_the_wearable_is_published_at_once_with_its_evidence(
     assert event.evidence.stillness_g < 0.1
     assert event.evidence.free_fall_min_g is not None
     assert event.evidence.free_fall_min_g < 0.6
-    # Activity: one activity_g reading per 2 s of samples (12 s walking + 11.76 s fall recording),
-    # flushed when the agent stopped.
     activity = [r for r in collector.readings() if r.metric is Metric.ACTIVITY_G]
-    assert len(activity) == 11
+    assert len(activity) == judged // 2
     assert activity[0].value > 0.1, "walking moves"
     assert activity[-1].value < 0.05, "lying still after the fall"
 
@@ -112,8 +118,13 @@ async def test_gateway_config_highest_revision_wins_and_can_switch_fall_detectio
             await wait_until(lambda: agent.config_revision == 5)
             await publish(platform, root, older)
             await driver.attached()
-            await _feed(driver, signals.fall(RATE_HZ))
-            await collector.wait_for(lambda: len([r for r in collector.readings() if r.metric is Metric.ACTIVITY_G]) == 5)
+            stream = np.vstack([signals.fall(RATE_HZ), signals.hold(signals.LYING, MIN_BLOCK_S, RATE_HZ)])
+            await _feed(driver, stream)
+            # One reading per 2 s of the samples that completed a block (the fall's 2 s wait is in them).
+            judged = len(stream) // round(MIN_BLOCK_S * RATE_HZ) * MIN_BLOCK_S
+            await collector.wait_for(
+                lambda: len([r for r in collector.readings() if r.metric is Metric.ACTIVITY_G]) == judged // 2
+            )
         await platform.publish(f"{root}/v1/{home_id}/config", b"", qos=1, retain=True)  # clear the retained config
     assert agent.config_revision == 5, "revision 4 arrived later and was ignored"
     assert collector.events() == [], "fall detection is off"

@@ -15,7 +15,8 @@ RATE = 50.0
 
 def falls_in(*chunks: np.ndarray) -> int:
     monitor = WearableMonitor(RATE, 60.0)
-    return sum(len(monitor.push(chunk, detect=True)[0]) for chunk in chunks)
+    pushed = [monitor.push(chunk, True) for chunk in chunks]
+    return sum(len(p.falls) for p in pushed if p is not None)
 
 
 def test_synthetic_falls_are_detected_and_everyday_movement_is_not() -> None:
