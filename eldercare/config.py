@@ -149,6 +149,9 @@ class IngestSettings(_Group):
     slot_check_interval_s: float = Field(
         default=5.0, gt=0, le=600, description="how often a copy checks it still holds its slot (its stable client id)"
     )
+    quarantine_after_crashes: int = Field(
+        default=2, ge=1, le=100, description="a redelivered message in hand during this many ingest crashes is dead-lettered"
+    )
 
 
 class EdgeSettings(_Group):

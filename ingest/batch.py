@@ -24,6 +24,8 @@ class Batch:
     readings: int = 0
     urgent: bool = False
     started: float = 0.0  # monotonic time of the first item
+    # A redelivered message handled alone: its ingest_attempts row, deleted when the batch commits.
+    attempt: bytes | None = None
 
     def add(self, delivery: Delivery, result: Decoded | Rejection) -> None:
         if not self.items:

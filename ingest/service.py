@@ -12,6 +12,11 @@ batcher and a writer; with the rollup, all share one event loop:
   and only then acknowledges the batch's deliveries, in arrival order;
 - the rollup keeps activity_hourly fresh on plain PostgreSQL.
 
+A message the broker redelivers (DUP: we died or disconnected holding it) goes to the writer alone
+and is processed with every other lane paused, behind a committed attempt record, so a message
+that crashes the process is quarantined after a few tries instead of crash-looping ingest for
+every home (ingest/quarantine.py).
+
 Between batcher and writer sits a queue of one batch, so decoding the next batch overlaps with the
 database committing the previous one. When the writer cannot keep up (or the database is down) the
 batcher stops taking deliveries, the subscriber's inbox fills, and the broker stops sending at the
@@ -48,6 +53,7 @@ from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from ingest.batch import Batch
 from ingest.metrics import IngestMetrics
+from ingest.quarantine import Gate, digest, quarantined
 from ingest.rollup import Rollup
 from ingest.store import DatabaseRefusedError, Store, WriteResult
 
@@ -144,6 +150,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
     clock = clock or clock_from(settings)
     cfg = settings.ingest
     rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
+    gate = Gate()  # one per process: a redelivered message runs with every lane paused
     async with AsyncExitStack() as stack:
         identity = await _claim_identity(settings, stack, stop)
         if identity is None:
@@ -165,9 +172,9 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                           statement_timeout_s=settings.db.statement_timeout_s, defer_state=name == "urgent")  # fmt: skip
             stack.push_async_callback(store.close)
             await stack.enter_async_context(subscriber)
-            pipelines.append(
-                Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics, clock=clock)
-            )
+            pipeline = Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics,
+                                clock=clock, gate=gate)  # fmt: skip
+            pipelines.append(pipeline)
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id, metrics_port=port, batch_size=cfg.batch_size)
         async with asyncio.TaskGroup() as group:
@@ -175,7 +182,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                 group.create_task(slot.keep(stop, check_interval_s=cfg.slot_check_interval_s), name="ingest-slot")
             draining: list[asyncio.Task[None]] = []
             for pipeline in pipelines:
-                handoff: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=1)
+                handoff: asyncio.Queue[Batch | Delivery | None] = asyncio.Queue(maxsize=1)
                 draining.append(group.create_task(pipeline.batch_loop(handoff, stop), name=f"ingest-{pipeline.lane}-batcher"))
                 draining.append(group.create_task(pipeline.write_loop(handoff), name=f"ingest-{pipeline.lane}-writer"))
             group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop), name="ingest-rollup")
@@ -221,8 +228,10 @@ class Pipeline:
         rollup: Rollup,
         metrics: IngestMetrics,
         clock: Clock,
+        gate: Gate,
     ) -> None:
         self.lane = lane
+        self._gate = gate
         self._settings = settings
         self._subscriber = subscriber
         self._store = store
@@ -236,18 +245,29 @@ class Pipeline:
     def _full(self, batch: Batch) -> bool:
         return batch.readings >= self._settings.ingest.batch_size or len(batch) >= self._max_messages or batch.urgent
 
-    async def batch_loop(self, handoff: asyncio.Queue[Batch | None], stop: asyncio.Event) -> None:
+    async def batch_loop(self, handoff: asyncio.Queue[Batch | Delivery | None], stop: asyncio.Event) -> None:
+        """Decode deliveries into batches, in arrival order; a redelivered one goes to the writer alone."""
         interval = self._settings.ingest.flush_interval_s
         batch = Batch()
         while not stop.is_set():
             wait = interval - batch.age_s() if batch.items else interval
             deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
             self._metrics.received.inc(len(deliveries))
-            for delivery, result in zip(deliveries, await self._decode(deliveries), strict=True):
-                batch.add(delivery, result)
-                if self._full(batch):
-                    await handoff.put(batch)
-                    batch = Batch()
+            for run in _runs(deliveries):
+                if run[0].redelivered:
+                    if batch.items:
+                        await handoff.put(batch)
+                        batch = Batch()
+                    for delivery in run:
+                        await handoff.put(delivery)
+                    continue
+                async with self._gate.shared():
+                    results = await self._decode(run)
+                for delivery, result in zip(run, results, strict=True):
+                    batch.add(delivery, result)
+                    if self._full(batch):
+                        await handoff.put(batch)
+                        batch = Batch()
             if batch.items and batch.age_s() >= interval:
                 await handoff.put(batch)
                 batch = Batch()
@@ -264,29 +284,54 @@ class Pipeline:
         # so a burst of readings does not hold up an SOS in the urgent lane.
         return await asyncio.to_thread(_decode_all, deliveries, self._root)
 
-    async def write_loop(self, handoff: asyncio.Queue[Batch | None]) -> None:
-        while (batch := await handoff.get()) is not None:
-            held = time.monotonic() - batch.items[0].delivery.received  # in this process before the commit
-            started = time.perf_counter()
-            result = await self._commit(batch)
-            seconds = time.perf_counter() - started
-            acked = self._subscriber.ack([item.delivery for item in batch.items])
-            self._metrics.committed(result, seconds)
-            self._rollup.touched(result.reading_hours)
-            _log.info(
-                "ingest_batch",
-                lane=self.lane,
-                messages=result.messages,
-                readings=result.readings_staged,
-                new=result.readings_new,
-                duplicates=result.duplicates,
-                events=result.events_new,
-                statuses=result.statuses_new,
-                dead_letters=sum(result.dead_letters.values()),
-                acked=acked,
-                held_ms=round(held * 1000, 1),
-                commit_ms=round(seconds * 1000, 1),
-            )
+    async def write_loop(self, handoff: asyncio.Queue[Batch | Delivery | None]) -> None:
+        while (work := await handoff.get()) is not None:
+            first = work if isinstance(work, Delivery) else work.items[0].delivery
+            held = time.monotonic() - first.received  # in this process before the commit
+            if isinstance(work, Delivery):
+                async with self._gate.exclusive():
+                    started = time.perf_counter()
+                    batch = await self._suspect(work)
+                    result = await self._commit(batch)
+            else:
+                batch = work
+                async with self._gate.shared():
+                    started = time.perf_counter()
+                    result = await self._commit(batch)
+            self._acknowledge(batch, result, held_s=held, commit_s=time.perf_counter() - started)
+
+    async def _suspect(self, delivery: Delivery) -> Batch:
+        """A batch of one redelivered message: its attempt counted and committed, then decoded or quarantined."""
+        key = digest(delivery)
+        attempts = await self._retrying(lambda: self._store.record_attempt(key, self._clock.now()))
+        crashes = attempts - 1  # attempts that never reached their commit
+        if crashes >= self._settings.ingest.quarantine_after_crashes:
+            _log.error("ingest_quarantined", lane=self.lane, topic=delivery.topic, crashes=crashes)
+            result: Decoded | Rejection = quarantined(delivery, crashes)
+        else:
+            result = decode(delivery.topic, delivery.payload, root=self._root)
+        batch = Batch(attempt=key)
+        batch.add(delivery, result)
+        return batch
+
+    def _acknowledge(self, batch: Batch, result: WriteResult, *, held_s: float, commit_s: float) -> None:
+        acked = self._subscriber.ack([item.delivery for item in batch.items])
+        self._metrics.committed(result, commit_s)
+        self._rollup.touched(result.reading_hours)
+        _log.info(
+            "ingest_batch",
+            lane=self.lane,
+            messages=result.messages,
+            readings=result.readings_staged,
+            new=result.readings_new,
+            duplicates=result.duplicates,
+            events=result.events_new,
+            statuses=result.statuses_new,
+            dead_letters=sum(result.dead_letters.values()),
+            acked=acked,
+            held_ms=round(held_s * 1000, 1),
+            commit_ms=round(commit_s * 1000, 1),
+        )
 
     async def _commit(self, batch: Batch) -> WriteResult:
         """Commit ``batch``; a message the database refuses is isolated by halving and dead-lettered.
@@ -300,7 +345,8 @@ class Pipeline:
             if len(batch) == 1:
                 item, error = batch.items[0], str(exc.args[0])
                 _log.warning("ingest_write_failed", error=error, topic=item.delivery.topic)
-                return await self._retrying(lambda: self._store.write_failed(item, error, self._clock.now()))
+                attempt = batch.attempt
+                return await self._retrying(lambda: self._store.write_failed(item, error, self._clock.now(), attempt=attempt))
             first, second = batch.halves()
             return (await self._commit(first)).merged(await self._commit(second))
         if result.deferred_state:
@@ -335,6 +381,17 @@ class Pipeline:
             _log.error("ingest_batch_retry", error=cause, permanent=True, attempt=state.attempt_number)
         else:
             _log.warning("ingest_batch_retry", error=cause, attempt=state.attempt_number)
+
+
+def _runs(deliveries: list[Delivery]) -> list[list[Delivery]]:
+    """Consecutive deliveries grouped by whether they are redeliveries, order kept."""
+    runs: list[list[Delivery]] = []
+    for delivery in deliveries:
+        if runs and runs[-1][0].redelivered == delivery.redelivered:
+            runs[-1].append(delivery)
+        else:
+            runs.append([delivery])
+    return runs
 
 
 def _decode_all(deliveries: list[Delivery], root: str) -> list[Decoded | Rejection]:

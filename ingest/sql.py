@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+# client_connection_check_interval: when an ingest process dies while its statement waits (on a
+# lock, say), the server ends that transaction within a second instead of holding its row locks
+# until the wait is over, so the restarted process is not blocked by its predecessor's ghost.
 SESSION_SETUP = """
+SET client_connection_check_interval = 1000;
 CREATE TEMP TABLE IF NOT EXISTS ingest_readings (
     home_id text, device_id text, seq bigint, ts timestamptz, metric text, value double precision, room text
 ) ON COMMIT DELETE ROWS;
@@ -134,3 +138,11 @@ SCHEMA_VARIANT = "SELECT variant FROM schema_migrations WHERE version = 2"
 ROLLUP_LOCK_KEY = 0x696E676573745F72  # "ingest_r"
 TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 REFRESH_ROLLUP = "SELECT refresh_activity_hourly(%s, %s)"
+
+# A redelivered message about to be processed (ingest/quarantine.py): count the attempt, committed.
+RECORD_ATTEMPT = """
+INSERT INTO ingest_attempts AS a (digest, attempts, first_at, last_at) VALUES (%(digest)s, 1, %(now)s, %(now)s)
+ON CONFLICT (digest) DO UPDATE SET attempts = a.attempts + 1, last_at = excluded.last_at
+RETURNING attempts
+"""
+FORGET_ATTEMPT = "DELETE FROM ingest_attempts WHERE digest = %s"

@@ -120,6 +120,17 @@ class Store:
         self._homes |= homes  # only after commit: a rolled-back batch proves nothing
         return result
 
+    async def record_attempt(self, digest: bytes, now: datetime) -> int:
+        """Count one more attempt at a redelivered message, committed before it is processed."""
+        try:
+            conn = await self._connection()
+            cur = await conn.execute(sql.RECORD_ATTEMPT, {"digest": digest, "now": now})
+            row = await cur.fetchone()
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
+        assert row is not None
+        return int(row[0])
+
     async def write_state(self, deferred: list[Rows], now: datetime) -> None:
         """The latest-state part of committed batches (idempotent: newest wins, so a repeat is harmless)."""
         try:
@@ -131,13 +142,15 @@ class Store:
         except BaseException as exc:
             raise await self._translate(exc) from exc
 
-    async def write_failed(self, item: Item, error: str, now: datetime) -> WriteResult:
+    async def write_failed(self, item: Item, error: str, now: datetime, *, attempt: bytes | None = None) -> WriteResult:
         """Dead-letter one message the database refused (reason ``write_failed``), in its own transaction."""
         letter = DeadLetter(item.delivery.topic, _home_of(item), item.delivery.payload, WRITE_FAILED, error)
         try:
             conn = await self._connection()
             async with conn.transaction(), conn.cursor() as cur:
                 await _insert_dead_letters(cur, [letter], now)
+                if attempt is not None:
+                    await cur.execute(sql.FORGET_ATTEMPT, (attempt,))
         except BaseException as exc:
             raise await self._translate(exc) from exc
         return WriteResult(messages=1, dead_letters=Counter({WRITE_FAILED: 1}))
@@ -182,6 +195,8 @@ async def _write(
             await _upsert_homes(cur, rows.homes.values(), now)
         result.statuses_new = await _apply_statuses(cur, rows, now)
         await _insert_dead_letters(cur, dead, now)
+        if batch.attempt is not None:
+            await cur.execute(sql.FORGET_ATTEMPT, (batch.attempt,))
         if result.events_new or result.statuses_new:
             await cur.execute(sql.NOTIFY_INBOX)  # delivered at commit; the engine also polls
     result.dead_letters.update(letter.reason for letter in dead)

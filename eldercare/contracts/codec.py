@@ -1,14 +1,21 @@
 """Encoding and decoding of contract v1 messages.
 
-``decode`` never raises on bad input: whatever arrives from the network yields either a
+``decode`` never raises, whatever the bytes: what arrives from the network yields either a
 :class:`Decoded` message or a :class:`Rejection` with a specific reason, which the receiver writes
 to the dead-letter store. The happy path does a single pass of pydantic's JSON validator; the
-slower diagnosis of *why* something failed runs only for rejected payloads.
+diagnosis of *why* something failed runs only for rejected payloads.
+
+Hostile input is bounded before or inside that one parser, never by Python's recursive ``json``
+module (a 2 KB array nested 1,000 deep made ``json.loads`` raise ``RecursionError`` and crash-loop
+ingest): the size is checked first; pydantic-core's parser (Rust) refuses nesting deeper than
+``MAX_JSON_DEPTH``, integers longer than ``MAX_NUMBER_DIGITS`` digits and lone surrogates; numbers
+beyond the float range become infinite and are refused as not finite. If the decoder still fails on
+something, the one broad ``except`` below turns that into a ``decode_failed`` rejection of that one
+message, so a decoder bug costs one message, never the process.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,6 +26,9 @@ from eldercare.contracts.payloads import KIND_BY_MODEL, MODEL_BY_KIND, Message
 from eldercare.contracts.topics import MessageKind, Topic, TopicError
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+#: Bounds enforced by pydantic-core's JSON parser (tests/contracts/test_codec.py pins them).
+MAX_JSON_DEPTH = 201
+MAX_NUMBER_DIGITS = 4300
 _ADAPTERS: dict[MessageKind, TypeAdapter[Any]] = {kind: TypeAdapter(model) for kind, model in MODEL_BY_KIND.items()}
 _WRONG_TYPE_SUFFIXES = ("_type", "_parsing")
 
@@ -43,6 +53,10 @@ class RejectReason(StrEnum):
     WRONG_DIRECTION = "wrong_direction"
     # Valid by the contract, refused by the database (e.g. a number beyond a column's range):
     WRITE_FAILED = "write_failed"
+    # The decoder itself failed on this message (a bug; the message is kept, the process goes on):
+    DECODE_FAILED = "decode_failed"
+    # The message crashed the receiving process on repeated deliveries (see ingest/quarantine.py):
+    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,14 @@ def encode(root: str, message: Message) -> tuple[str, bytes]:
 def decode(topic: str, payload: bytes, *, root: str | None = None) -> Decoded | Rejection:
     """Decode one MQTT message; bad input gives a Rejection, never an exception."""
     try:
+        return decode_strict(topic, payload, root=root)
+    except Exception as exc:  # noqa: BLE001 - isolates one message: the receiver dead-letters it and carries on
+        return Rejection(RejectReason.DECODE_FAILED, f"the decoder failed: {type(exc).__name__}", topic)
+
+
+def decode_strict(topic: str, payload: bytes, *, root: str | None = None) -> Decoded | Rejection:
+    """:func:`decode` without its safety net: the fuzz tests call this, so a decoder bug shows."""
+    try:
         parsed = Topic.parse(topic, root=root)
     except TopicError as exc:
         return Rejection(RejectReason.TOPIC_INVALID, str(exc), topic)
@@ -94,18 +116,33 @@ def _size_problem(payload: bytes) -> tuple[RejectReason, str] | None:
     return None
 
 
+# What pydantic-core's parser says when a bound is hit, and how we say it.
+_PARSER_LIMITS = {
+    "recursion limit exceeded": f"nested deeper than {MAX_JSON_DEPTH} levels",
+    "number out of range": f"a number longer than {MAX_NUMBER_DIGITS} digits",
+}
+# The JSON type of a document, from its first significant byte (for "expected an object").
+_JSON_TYPES = {ord("["): "array", ord('"'): "string", ord("t"): "boolean", ord("f"): "boolean", ord("n"): "null"}
+
+
 def _diagnose(payload: bytes, exc: ValidationError) -> tuple[RejectReason, str]:
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return RejectReason.NOT_UTF8, f"invalid UTF-8 at byte {err.start}"
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        return RejectReason.NOT_JSON, f"{err.msg} at line {err.lineno} column {err.colno}"
-    if not isinstance(document, dict):
-        return RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}"
+    """Why pydantic refused ``payload``: from its errors alone (the payload is never parsed again)."""
     errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return RejectReason.NOT_UTF8, f"invalid UTF-8 at byte {err.start}"
+        problem = str(first.get("ctx", {}).get("error", first["msg"]))
+        for needle, text in _PARSER_LIMITS.items():
+            if needle in problem:
+                return RejectReason.NOT_JSON, f"{text} ({problem})"
+        return RejectReason.NOT_JSON, problem
+    if first["type"] == "model_type" and not first["loc"]:
+        start = payload.lstrip()[:1]
+        got = _JSON_TYPES.get(start[0], "number") if start else "nothing"
+        return RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {got}"
     # Report the most telling problem first: an unknown field explains a "missing" one beside it.
     ranked = sorted(errors, key=lambda err: _PRIORITY.index(_reason_for(err["type"])))
     first = ranked[0]

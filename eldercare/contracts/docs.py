@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from eldercare.contracts.codec import MAX_PAYLOAD_BYTES, RejectReason
+from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAYLOAD_BYTES, RejectReason
 from eldercare.contracts.examples import examples
 from eldercare.contracts.payloads import (
     DELIVERY,
@@ -30,7 +30,8 @@ _REASONS = {
     RejectReason.PAYLOAD_EMPTY: "zero-byte payload",
     RejectReason.PAYLOAD_TOO_LARGE: f"payload over {MAX_PAYLOAD_BYTES} bytes",
     RejectReason.NOT_UTF8: "payload is not UTF-8",
-    RejectReason.NOT_JSON: "payload is not JSON",
+    RejectReason.NOT_JSON: f"payload is not JSON, or nested deeper than {MAX_JSON_DEPTH} levels, or has a number longer than "
+    f"{MAX_NUMBER_DIGITS} digits, or a string with a lone surrogate escape",
     RejectReason.NOT_AN_OBJECT: "payload is JSON but not an object",
     RejectReason.UNKNOWN_FIELD: "a field the schema does not define",
     RejectReason.MISSING_FIELD: "a required field is absent",
@@ -41,6 +42,9 @@ _REASONS = {
     RejectReason.DEVICE_OF_OTHER_HOME: "the device id is registered to another home",
     RejectReason.WRONG_DIRECTION: "a platform → gateway kind was published by a gateway",
     RejectReason.WRITE_FAILED: "valid by the contract but refused by the database (e.g. a number beyond a column's range)",
+    RejectReason.DECODE_FAILED: "the platform's decoder failed on this message (a platform bug: report it with the dead letter)",
+    RejectReason.QUARANTINED: "the platform's ingest stopped while processing this message on repeated deliveries; "
+    "it is kept, not processed again",
 }
 
 

@@ -59,6 +59,9 @@ class Delivery:
     qos: int
     generation: int
     received: float  # time.monotonic() when paho handed it over: how long we held it before commit
+    # MQTT DUP flag: the broker sent it before and saw no acknowledgement (we crashed or lost the
+    # connection while holding it). The receiver treats such a message with suspicion (quarantine).
+    redelivered: bool = False
 
 
 class ManualAckSubscriber:
@@ -252,7 +255,7 @@ class ManualAckSubscriber:
             if self._closing:
                 return  # never acknowledged, so the broker delivers it again
             delivery = Delivery(
-                message.topic, bytes(message.payload), message.mid, message.qos, self._generation, time.monotonic()
+                message.topic, bytes(message.payload), message.mid, message.qos, self._generation, time.monotonic(), message.dup
             )
             self._inbox.append(delivery)
             self._unacked += 1

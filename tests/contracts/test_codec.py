@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from eldercare.contracts import Decoded, MessageKind, Rejection, RejectReason, Topic, decode, encode
-from eldercare.contracts.codec import MAX_PAYLOAD_BYTES
+from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAYLOAD_BYTES, decode_strict
 from eldercare.contracts.examples import HOME, examples
 from eldercare.contracts.payloads import Message
 from eldercare.contracts.topics import TopicError, acl_pattern, shared_subscription, subscription
@@ -48,7 +48,7 @@ BAD_SAMPLES = [
     pytest.param(READINGS_TOPIC, b"{" + b" " * MAX_PAYLOAD_BYTES + b"}", RejectReason.PAYLOAD_TOO_LARGE, "bytes", id="oversize"),
     pytest.param(READINGS_TOPIC, b'{"home_id": "\xff\xfe"}', RejectReason.NOT_UTF8, "UTF-8", id="not-utf8"),
     pytest.param(READINGS_TOPIC, b'{"home_id": ', RejectReason.NOT_JSON, "line 1", id="not-json"),
-    pytest.param(READINGS_TOPIC, b"[1, 2]", RejectReason.NOT_AN_OBJECT, "list", id="not-object"),
+    pytest.param(READINGS_TOPIC, b"[1, 2]", RejectReason.NOT_AN_OBJECT, "array", id="not-object"),
     pytest.param(READINGS_TOPIC, _reading_doc(colour="red"), RejectReason.UNKNOWN_FIELD, "readings.0.colour", id="unknown-field"),
     pytest.param(READINGS_TOPIC, _reading_doc(seq="seven"), RejectReason.WRONG_TYPE, "readings.0.seq", id="wrong-type"),
     pytest.param(READINGS_TOPIC, _reading_doc(value="high"), RejectReason.WRONG_TYPE, "readings.0.value", id="string-value"),
@@ -96,3 +96,55 @@ def test_topic_helpers() -> None:
     assert acl_pattern(ROOT) == "pattern readwrite eldercare/v1/%u/#"
     with pytest.raises(TopicError):
         Topic(ROOT, "UPPER", MessageKind.READINGS)
+
+
+def test_json_nested_a_thousand_deep_is_rejected_not_raised() -> None:
+    # ~2 KB on a valid home's readings topic once made json.loads raise RecursionError inside the
+    # decoder, which crashed ingest on every redelivery.
+    payload = b"[" * 1000 + b"]" * 1000
+    result = decode(READINGS_TOPIC, payload, root=ROOT)
+    assert isinstance(result, Rejection)
+    assert result.reason is RejectReason.NOT_JSON
+    assert "nest" in result.detail
+
+
+def _in_readings(raw: bytes) -> bytes:
+    return b'{"home_id": "home-0001", "readings": [' + raw + b"]}"
+
+
+HOSTILE_SAMPLES = [
+    pytest.param(b"[" * 5000, RejectReason.NOT_JSON, "nested deeper", id="deep-unclosed"),
+    pytest.param(b'{"a":' * 3000 + b"1" + b"}" * 3000, RejectReason.NOT_JSON, "nested deeper", id="deep-objects"),
+    pytest.param(_in_readings(b'{"seq": ' + b"9" * 200_000 + b"}"), RejectReason.NOT_JSON, "digits", id="long-integer"),
+    pytest.param(_reading_doc().replace(b'"value": 1.0', b'"value": 1e999999999'), RejectReason.INVALID_VALUE, "finite",
+                 id="huge-exponent"),
+    pytest.param(_reading_doc().replace(b'"value": 1.0', b'"value": 0.' + b"1" * 200_000), RejectReason.INVALID_VALUE,
+                 "readings.0", id="long-fraction"),
+    pytest.param(_reading_doc(device="\ud800"), RejectReason.NOT_JSON, "escape", id="lone-surrogate"),
+    pytest.param(b'{"home_id": "home-0001", "readings": "\\udc00"}', RejectReason.NOT_JSON, "surrogate", id="lone-low-surrogate"),
+    pytest.param(b"\xef\xbb\xbf" + _reading_doc(), RejectReason.NOT_JSON, "line 1", id="byte-order-mark"),
+    pytest.param(b'{"home_id": "home-0001\x00"}', RejectReason.NOT_JSON, "control character", id="raw-nul"),
+    pytest.param(b"\x80" * 100, RejectReason.NOT_UTF8, "byte 0", id="continuation-bytes"),
+    pytest.param(b"   ", RejectReason.NOT_JSON, "EOF", id="blank"),
+    pytest.param(b"-", RejectReason.NOT_JSON, "line 1", id="lone-minus"),
+    pytest.param(b'"\\u0000"', RejectReason.NOT_AN_OBJECT, "string", id="string-document"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("payload", "reason", "detail"), HOSTILE_SAMPLES)
+def test_hostile_payloads_get_a_specific_reason(payload: bytes, reason: RejectReason, detail: str) -> None:
+    result = decode_strict(READINGS_TOPIC, payload, root=ROOT)
+    assert isinstance(result, Rejection)
+    assert (result.reason, detail in result.detail) == (reason, True), result
+
+
+def test_parser_bounds_are_the_documented_ones() -> None:
+    # MAX_JSON_DEPTH and MAX_NUMBER_DIGITS are enforced by pydantic-core; an upgrade that moves them
+    # must update the contract (and docs/protocol.md), not change it silently.
+    at_limit, beyond = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH, b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
+    assert decode_strict(READINGS_TOPIC, at_limit).reason is RejectReason.NOT_AN_OBJECT  # type: ignore[union-attr]
+    assert decode_strict(READINGS_TOPIC, beyond).reason is RejectReason.NOT_JSON  # type: ignore[union-attr]
+    digits = _in_readings(b'{"seq": ' + b"1" * MAX_NUMBER_DIGITS + b"}")
+    assert decode_strict(READINGS_TOPIC, digits).reason is RejectReason.MISSING_FIELD  # type: ignore[union-attr]
+    longer = digits.replace(b'"seq": 1', b'"seq": 11')
+    assert decode_strict(READINGS_TOPIC, longer).reason is RejectReason.NOT_JSON  # type: ignore[union-attr]
