@@ -7,16 +7,26 @@ per "expose", for example ``{"occupancy": true, "battery": 87, "linkquality": 12
 | --- | --- |
 | ``occupancy`` (bool) | ``motion`` reading; for a ``bed`` device ``bed_occupied`` plus a bed event on change |
 | ``contact`` (bool, **true = closed**) | ``door_open`` reading, plus a door event on change |
-| ``action`` (string) | SOS event for an ``sos_button``: single, double, hold/long (others ignored) |
+| ``action`` (string) | SOS event for an ``sos_button``: single, double, hold/long, emergency, panic, sos (below) |
+| ``sos`` (bool) | SOS event for an ``sos_button`` when it turns true (the binary ``sos`` preset: Feibit SEB01ZB, Konke) |
 | ``power`` / ``energy`` (number) | ``power_w`` / ``energy_kwh`` readings |
 | ``temperature`` / ``humidity`` (number) | ``temperature_c`` / ``humidity_pct`` readings |
 | ``battery`` (number, %), ``linkquality`` (0-255) | device health in the heartbeat; a changed battery is a reading |
 
-Other properties (voltage, tamper, battery_low, state, last_seen...) are ignored. Bridge topics,
-``/set``, ``/get`` and ``/availability`` are not device states; retained states are old news and
-skipped. A message that cannot be mapped (not JSON, not an object, a wrong type, a value outside
-the contract, a friendly name missing from the device map) is logged with a reason, counted in
-:attr:`Zigbee2MqttDriver.rejected`, and the driver carries on.
+Nothing a mapped device says vanishes unseen: any other property (voltage, tamper, state, a
+smoke alarm of a model we do not know yet...), an ``action`` value we do not map, and an ``sos`` or
+``action`` of a device not mapped as an ``sos_button``, is counted per property name in
+:attr:`Zigbee2MqttDriver.unmapped` and logged (``edge_z2m_property_unmapped``, once per device and
+property). zigbee2mqtt repeats a device's cached state in every message, so a binary ``sos`` raises
+an event only when it turns true. Bridge topics, ``/set``, ``/get`` and ``/availability`` are not
+device states; retained states are old news and skipped. A message that cannot be mapped (not
+JSON, nested too deep, not an object, a wrong type, a value outside the contract, a friendly name
+missing from the device map) is logged with a reason, counted in :attr:`Zigbee2MqttDriver.rejected`,
+and the driver carries on.
+
+The alarm actions are zigbee-herdsman-converters' ``fz.command_emergency`` (IAS ACE emergency:
+Tuya TS0215A_sos and its white labels, TS0601_sos, Heiman and Smart9 remotes, Develco keypads) and
+``fz.command_panic`` (IAS ACE panic), and ``sos`` (Loginovo ZG-101Z).
 
 The device map is a JSON file: ``{"<friendly name>": {"device": "<id>", "kind": "<kind>", "room": "<room>"}}``.
 """
@@ -25,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections import Counter
 from collections.abc import Mapping
@@ -44,7 +53,18 @@ from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
 
 _NOT_STATES = ("/set", "/get", "/availability")
-_SOS_PRESS = {"single": "single", "double": "double", "hold": "long", "long": "long"}
+_MAX_STATE_BYTES = 64 * 1024  # a device state is a few hundred bytes
+# action value of an sos_button -> press. The alarm actions come from zigbee-herdsman-converters'
+# fz.command_emergency / fz.command_panic (IAS ACE) and from buttons that send "sos".
+_SOS_PRESS = {
+    "single": "single",
+    "double": "double",
+    "hold": "long",
+    "long": "long",
+    "emergency": "single",
+    "panic": "single",
+    "sos": "single",
+}
 _NUMERIC = {
     "power": Metric.POWER_W,
     "energy": Metric.ENERGY_KWH,
@@ -61,6 +81,9 @@ class MapEntry(BaseModel):
 
 
 _MAP = TypeAdapter(dict[str, MapEntry])
+_STATE = TypeAdapter(dict[str, Any])
+# What map_state reads; every other property of a mapped device is reported as unmapped.
+_MAPPED = frozenset({"occupancy", "contact", "action", "battery", "linkquality", "sos", *_NUMERIC})
 
 
 def load_device_map(path: Path) -> dict[str, DeviceRef]:
@@ -91,16 +114,20 @@ class Mapped:
     events: tuple[Mapping[str, object], ...] = ()
     battery_pct: float | None = None
     signal_lqi: int | None = None
+    unmapped: tuple[str, ...] = ()  # property names (or "action:<value>") this state carried that we do not map
 
 
 def parse_state(payload: bytes) -> dict[str, Any]:
+    """The state object; never raises anything but RejectedError (pydantic-core's parser bounds depth)."""
+    if len(payload) > _MAX_STATE_BYTES:
+        raise RejectedError("too_large", f"{len(payload)} bytes, limit {_MAX_STATE_BYTES}")
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RejectedError("not_json", "payload is not JSON") from None
-    if not isinstance(document, dict):
-        raise RejectedError("not_an_object", f"expected a JSON object, got {type(document).__name__}")
-    return document
+        return _STATE.validate_json(payload)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        if error["type"] == "json_invalid":
+            raise RejectedError("not_json", f"payload is not JSON: {error['msg']}") from None
+        raise RejectedError("not_an_object", "expected a JSON object") from None
 
 
 def _bool(state: Mapping[str, Any], key: str) -> bool | None:
@@ -136,7 +163,10 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
         # zigbee2mqtt's contact is true when the magnet touches, i.e. the door is CLOSED.
         readings.append((Metric.DOOR_OPEN, 0.0 if contact else 1.0))
         _on_change(events, previous, device.id, "door", "closed" if contact else "open")
-    events.extend(_action(device, state.get("action")))
+    unmapped = [key for key in state if key not in _MAPPED]
+    sos_events, ignored = _sos(device, state, previous)
+    events.extend(sos_events)
+    unmapped.extend(ignored)
     for key, metric in _NUMERIC.items():
         value = _number(state, key)
         if value is not None:
@@ -145,7 +175,7 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     lqi = _number(state, "linkquality")
     if lqi is not None and not lqi.is_integer():
         raise RejectedError("wrong_type", "linkquality: expected an integer")
-    return Mapped(tuple(readings), tuple(events), battery, None if lqi is None else int(lqi))
+    return Mapped(tuple(readings), tuple(events), battery, None if lqi is None else int(lqi), tuple(unmapped))
 
 
 def _on_change(events: list[Mapping[str, object]], previous: dict[str, str], device_id: str, kind: str, state: str) -> None:
@@ -154,15 +184,29 @@ def _on_change(events: list[Mapping[str, object]], previous: dict[str, str], dev
         events.append({"type": kind, "state": state})
 
 
-def _action(device: DeviceRef, action: object) -> list[Mapping[str, object]]:
-    if action is None or action == "":
-        return []  # zigbee2mqtt clears the action property after each press
-    if not isinstance(action, str):
+def _sos(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, str]) -> tuple[list[Mapping[str, object]], list[str]]:
+    """SOS events from ``action`` and the binary ``sos``, and what of them we could not map."""
+    events: list[Mapping[str, object]] = []
+    ignored: list[str] = []
+    action = state.get("action")
+    if action is not None and not isinstance(action, str):
         raise RejectedError("wrong_type", f"action: expected a string, got {type(action).__name__}")
-    press = _SOS_PRESS.get(action)
-    if device.kind is not DeviceKind.SOS_BUTTON or press is None:
-        return []  # releases, rotations, scene buttons: not ours to report
-    return [{"type": "sos", "press": press}]
+    sos = _bool(state, "sos")
+    if device.kind is not DeviceKind.SOS_BUTTON:
+        ignored.extend(key for key in ("action", "sos") if key in state and state[key] not in (None, ""))
+        return events, ignored
+    if action:  # zigbee2mqtt clears the action property ("") after each press
+        press = _SOS_PRESS.get(action)
+        if press is None:
+            ignored.append(f"action:{action}")  # releases, rotations, a new model's alarm: seen, not reported
+        else:
+            events.append({"type": "sos", "press": press})
+    if sos is not None:
+        key = f"{device.id}/sos"  # edge, not level: every message repeats the cached state
+        if sos and previous.get(key) != "on" and not events:
+            events.append({"type": "sos", "press": "single"})
+        previous[key] = "on" if sos else "off"
+    return events, ignored
 
 
 class Zigbee2MqttDriver:
@@ -187,6 +231,8 @@ class Zigbee2MqttDriver:
         self._rng = random.Random()
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
+        self.unmapped: Counter[str] = Counter()  # per property name, over every message of a mapped device
+        self._unmapped_logged: set[tuple[str, str]] = set()
         self.subscribed = asyncio.Event()
         self.sessions = 0  # subscriptions made so far (reconnects included)
 
@@ -243,12 +289,20 @@ class Zigbee2MqttDriver:
         self.accepted += 1
 
     def _apply(self, sink: Sink, device: DeviceRef, mapped: Mapped) -> None:
+        self._note_unmapped(device, mapped.unmapped)
         if mapped.battery_pct is not None or mapped.signal_lqi is not None:
             sink.health(device, battery_pct=mapped.battery_pct, signal_lqi=mapped.signal_lqi)
         for metric, value in mapped.readings:
             sink.reading(device, metric, value)
         for event in mapped.events:
             sink.event(device, event)
+
+    def _note_unmapped(self, device: DeviceRef, names: tuple[str, ...]) -> None:
+        self.unmapped.update(names)
+        for name in names:
+            if (device.id, name) not in self._unmapped_logged:  # once per device and property: no log flood
+                self._unmapped_logged.add((device.id, name))
+                self._log.warning("edge_z2m_property_unmapped", device=device.id, kind=device.kind.value, property=name)
 
     def _reject(self, reason: str, detail: str, friendly_name: str | None, device: DeviceRef | None) -> None:
         self.rejected[reason] += 1

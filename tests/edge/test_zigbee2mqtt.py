@@ -66,6 +66,47 @@ def test_button_actions_that_are_not_presses_are_ignored(action: str | None) -> 
     assert mapped(BUTTON, {"action": action}).events == ()
 
 
+# The SOS forms zigbee-herdsman-converters emits, written from its device definitions:
+# - fz.command_emergency (IAS ACE emergency): Tuya TS0215A_sos and its white labels, TS0601_sos, Heiman
+#   HS1RC-N, Smart9 S9ZGBRC01, Develco/Frient KEPZB-110 keypads: {"action": "emergency"};
+# - fz.command_panic (IAS ACE panic): {"action": "panic"};
+# - Loginovo ZG-101Z: {"action": "sos"};
+# - the binary `sos` preset (fz.ias_sos_alarm_2, IAS zone status bit 1): Feibit SEB01ZB, Konke: {"sos": true}.
+TS0215A_SOS = {"action": "emergency", "battery": 100, "voltage": 3000, "linkquality": 80}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [TS0215A_SOS, {"action": "sos", "battery": 80}, {"action": "panic"}, {"sos": True, "tamper": False, "battery_low": False}],
+    ids=["emergency", "sos-action", "panic", "sos-binary"],
+)
+def test_every_sos_form_zigbee2mqtt_emits_is_an_sos_press(state: dict[str, Any]) -> None:
+    assert mapped(BUTTON, state).events == ({"type": "sos", "press": "single"},)
+
+
+def test_a_binary_sos_raises_once_per_press_not_on_every_report_of_the_cached_state() -> None:
+    previous: dict[str, str] = {}
+    assert mapped(BUTTON, {"sos": True, "battery": 95}, previous).events == ({"type": "sos", "press": "single"},)
+    assert mapped(BUTTON, {"sos": True, "battery": 94}, previous).events == (), "zigbee2mqtt repeats cached state"
+    assert mapped(BUTTON, {"sos": False}, previous).events == ()
+    assert mapped(BUTTON, {"sos": True}, previous).events == ({"type": "sos", "press": "single"},)
+
+
+def test_properties_the_driver_does_not_map_are_named() -> None:
+    assert mapped(PIR, {"occupancy": True, "illuminance": 31, "tamper": False, "battery": 80}).unmapped == (
+        "illuminance",
+        "tamper",
+    )
+    assert mapped(TEMP, {"temperature": 19.5, "smoke": True}).unmapped == ("smoke",)
+    assert mapped(PIR, {"sos": True}).unmapped == ("sos",), "an SOS property on a device not mapped as a button"
+
+
+def test_a_deeply_nested_state_is_rejected_not_raised() -> None:
+    with pytest.raises(RejectedError) as caught:
+        parse_state(b"[" * 5_000)
+    assert caught.value.reason == "not_json"
+
+
 def test_a_scene_button_that_is_not_an_sos_button_raises_nothing() -> None:
     assert mapped(PIR, {"action": "single"}).events == ()
 
@@ -138,6 +179,7 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
         ("Unknown thing", b'{"occupancy": true}'),  # not in the device map
         ("Front door", b'{"contact": "open"}'),  # wrong type
         ("SOS button", b'{"action": "single"}'),
+        ("SOS button", json.dumps(TS0215A_SOS).encode()),  # the most common cheap panic button
         ("Kettle plug", b'{"power": 1850.2, "state": "ON"}'),
         ("Living/Climate", b'{"temperature": 500, "humidity": 48}'),  # outside the contract's range
         ("bridge/state", b'{"state": "online"}'),  # not a device
@@ -150,21 +192,24 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
             for name, payload in sent:
                 await z2m.publish(f"{base}/{name}", payload, qos=1)
         await collector.wait_for(lambda: {r.device for r in collector.readings()} >= {"temp-living", "plug-kettle"})
-        await collector.wait_for(lambda: len(collector.events()) == 2)
+        await collector.wait_for(lambda: len(collector.events()) == 3)
         await collector.wait_for(lambda: "temp-living" in _heartbeat_devices(collector))
     assert dict(driver.rejected) == {"not_json": 1, "unknown_device": 1, "wrong_type": 1, "invalid_value": 1}
-    assert driver.accepted == 5
+    assert driver.accepted == 6
+    # Nothing of a mapped device vanishes unseen: what is not mapped is counted per property name.
+    assert dict(driver.unmapped) == {"voltage": 1, "state": 1}
     readings = {(r.device, r.metric): r.value for r in collector.readings()}
     assert readings == {
         ("pir-kitchen", Metric.MOTION): 1.0,
         ("pir-kitchen", Metric.BATTERY_PCT): 87.0,
         ("door-front", Metric.DOOR_OPEN): 1.0,
         ("door-front", Metric.BATTERY_PCT): 100.0,
+        ("sos-1", Metric.BATTERY_PCT): 100.0,
         ("plug-kettle", Metric.POWER_W): 1850.2,
         ("temp-living", Metric.TEMPERATURE_C): 19.5,
         ("temp-living", Metric.HUMIDITY_PCT): 48.0,
     }
-    assert [(e.type, e.device) for e in collector.events()] == [("door", "door-front"), ("sos", "sos-1")]
+    assert [(e.type, e.device) for e in collector.events()] == [("door", "door-front"), ("sos", "sos-1"), ("sos", "sos-1")]
     assert all(r.room is Room.KITCHEN for r in collector.readings() if r.device == "pir-kitchen")
     pir = _heartbeat_devices(collector)["pir-kitchen"]
     assert (pir.battery_pct, pir.signal_lqi, pir.room) == (87.0, 120, Room.KITCHEN)
