@@ -11,9 +11,17 @@ from eldercare.mqtt.manual_ack import Delivery
 
 
 @dataclass(frozen=True, slots=True)
+class Skip:
+    """A delivery this lane acknowledges without storing anything: another lane's kind (the bulk lane
+    subscribes to the whole root) or the platform's own downstream publish."""
+
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     delivery: Delivery
-    result: Decoded | Rejection
+    result: Decoded | Rejection | Skip
 
 
 @dataclass
@@ -27,7 +35,7 @@ class Batch:
     # A redelivered message handled alone: its ingest_attempts row, deleted when the batch commits.
     attempt: bytes | None = None
 
-    def add(self, delivery: Delivery, result: Decoded | Rejection) -> None:
+    def add(self, delivery: Delivery, result: Decoded | Rejection | Skip) -> None:
         if not self.items:
             self.started = time.monotonic()
         self.items.append(Item(delivery, result))

@@ -46,12 +46,22 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.contracts import Decoded, Rejection, decode
-from eldercare.contracts.topics import MessageKind, shared_subscription, subscription
+from eldercare.contracts.topics import (
+    DIRECTION,
+    ORIGIN_PROPERTY,
+    Direction,
+    MessageKind,
+    Topic,
+    TopicError,
+    everything,
+    shared_subscription,
+    subscription,
+)
 from eldercare.db.slots import Slot, claim_slot
 from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
-from ingest.batch import Batch
+from ingest.batch import Batch, Skip
 from ingest.metrics import IngestMetrics
 from ingest.quarantine import Gate, digest, quarantined
 from ingest.rollup import Rollup
@@ -127,17 +137,25 @@ class Lane:
     kinds: tuple[MessageKind, ...]
     client_suffix: str
     receive_maximum: int
+    # The lane that subscribes to everything under the root, so that nothing a gateway can publish
+    # vanishes: unknown kinds and versions are dead-lettered here; other lanes' kinds are skipped.
+    catch_all: bool = False
 
     def topic_filters(self, settings: Settings) -> list[str]:
         root, group = settings.mqtt.topic_root, settings.ingest.shared_group
+        if self.catch_all:
+            return [shared_subscription(group, everything(root))]
         return [shared_subscription(group, subscription(root, kind)) for kind in self.kinds]
+
+
+URGENT_KINDS = (MessageKind.EVENTS, MessageKind.STATUS)
 
 
 def lanes(settings: Settings) -> list[Lane]:
     window = settings.ingest.max_inflight_messages
     return [
-        Lane("bulk", (MessageKind.READINGS, MessageKind.HEARTBEAT), "", window),
-        Lane("urgent", (MessageKind.EVENTS, MessageKind.STATUS), "-urgent", min(window, _URGENT_WINDOW)),
+        Lane("bulk", (MessageKind.READINGS, MessageKind.HEARTBEAT), "", window, catch_all=True),
+        Lane("urgent", URGENT_KINDS, "-urgent", min(window, _URGENT_WINDOW)),
     ]
 
 
@@ -173,7 +191,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             stack.push_async_callback(store.close)
             await stack.enter_async_context(subscriber)
             pipeline = Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics,
-                                clock=clock, gate=gate)  # fmt: skip
+                                clock=clock, gate=gate, skipped_kinds=URGENT_KINDS if name == "bulk" else ())  # fmt: skip
             pipelines.append(pipeline)
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id, metrics_port=port, batch_size=cfg.batch_size)
@@ -229,9 +247,11 @@ class Pipeline:
         metrics: IngestMetrics,
         clock: Clock,
         gate: Gate,
+        skipped_kinds: tuple[MessageKind, ...] = (),
     ) -> None:
         self.lane = lane
         self._gate = gate
+        self._skipped_kinds = frozenset(skipped_kinds)  # another lane's: this one acknowledges them unread
         self._settings = settings
         self._subscriber = subscriber
         self._store = store
@@ -277,12 +297,29 @@ class Pipeline:
         # blocking put here could wait forever for a writer that is gone).
         await handoff.put(None)
 
-    async def _decode(self, deliveries: list[Delivery]) -> list[Decoded | Rejection]:
+    async def _decode(self, deliveries: list[Delivery]) -> list[Decoded | Rejection | Skip]:
         if len(deliveries) < _OFFLOAD_AT:
-            return [decode(d.topic, d.payload, root=self._root) for d in deliveries]
+            return [self._decode_one(delivery) for delivery in deliveries]
         # Off the event loop: the other lane's tasks keep running (the GIL switches every 5 ms),
         # so a burst of readings does not hold up an SOS in the urgent lane.
-        return await asyncio.to_thread(_decode_all, deliveries, self._root)
+        return await asyncio.to_thread(lambda: [self._decode_one(delivery) for delivery in deliveries])
+
+    def _decode_one(self, delivery: Delivery) -> Decoded | Rejection | Skip:
+        skip = self._skip(delivery)
+        if skip is not None:
+            return skip
+        return decode(delivery.topic, delivery.payload, root=self._root, direction=Direction.UPSTREAM)
+
+    def _skip(self, delivery: Delivery) -> Skip | None:
+        try:
+            kind = Topic.parse(delivery.topic).kind
+        except TopicError:
+            return None  # decode dead-letters it
+        if kind in self._skipped_kinds:
+            return Skip("another lane's kind")
+        if DIRECTION[kind] is Direction.DOWNSTREAM and ORIGIN_PROPERTY in delivery.properties:
+            return Skip("the platform's own publish")
+        return None
 
     async def write_loop(self, handoff: asyncio.Queue[Batch | Delivery | None]) -> None:
         while (work := await handoff.get()) is not None:
@@ -307,9 +344,9 @@ class Pipeline:
         crashes = attempts - 1  # attempts that never reached their commit
         if crashes >= self._settings.ingest.quarantine_after_crashes:
             _log.error("ingest_quarantined", lane=self.lane, topic=delivery.topic, crashes=crashes)
-            result: Decoded | Rejection = quarantined(delivery, crashes)
+            result: Decoded | Rejection | Skip = quarantined(delivery, crashes)
         else:
-            result = decode(delivery.topic, delivery.payload, root=self._root)
+            result = self._decode_one(delivery)
         batch = Batch(attempt=key)
         batch.add(delivery, result)
         return batch
@@ -392,7 +429,3 @@ def _runs(deliveries: list[Delivery]) -> list[list[Delivery]]:
         else:
             runs.append([delivery])
     return runs
-
-
-def _decode_all(deliveries: list[Delivery], root: str) -> list[Decoded | Rejection]:
-    return [decode(delivery.topic, delivery.payload, root=root) for delivery in deliveries]

@@ -263,7 +263,9 @@ def _dead(item: Item, home: str, reason: RejectReason, detail: str) -> DeadLette
 
 
 def _home_of(item: Item) -> str | None:
-    return item.result.message.home_id if isinstance(item.result, Decoded) else item.result.home_id
+    if isinstance(item.result, Decoded):
+        return item.result.message.home_id
+    return item.result.home_id if isinstance(item.result, Rejection) else None
 
 
 def _message(item: Item) -> Message:

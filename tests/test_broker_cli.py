@@ -82,7 +82,7 @@ async def test_the_service_reads_every_home_and_writes_only_config(
     result = await asyncio.to_thread(_provision, env())
     assert _changes(result) == [f"created role {SERVICE_ROLE} with 4 ACLs", f"created client {SERVICE} with role {SERVICE_ROLE}"]
     assert f"  acl publishClientSend {topic_root}/v1/+/config allow" in result.stdout.splitlines()
-    assert f"  acl subscribePattern $share/+/{topic_root}/v1/+/# allow" in result.stdout.splitlines()
+    assert f"  acl subscribePattern $share/+/{topic_root}/# allow" in result.stdout.splitlines()
 
     await admin.provision_home(topic_root, "home-p1", "home-p1-password")
     mqtt, url = settings.mqtt, parse_mqtt_url(dynsec_broker.url)
@@ -97,6 +97,9 @@ async def test_the_service_reads_every_home_and_writes_only_config(
 
         await service.publish(f"{topic_root}/v1/home-p1/config", b"cfg", retain=True, timeout_s=5)
         assert await _next_message(home) == (f"{topic_root}/v1/home-p1/config", b"cfg")
+        with pytest.raises(PublishRefusedError) as own_config:  # a gateway never writes its own config
+            await home.publish(f"{topic_root}/v1/home-p1/config", b"self-made", timeout_s=5)
+        assert own_config.value.reason_code == NOT_AUTHORIZED
 
         with pytest.raises(PublishRefusedError) as refused:  # services never speak for a home
             await service.publish(f"{topic_root}/v1/home-p1/readings", b"forged", timeout_s=5)
@@ -130,14 +133,14 @@ async def test_a_drifted_account_is_put_back_exactly(
         await session.execute(
             [
                 {"command": "addRoleACL", **role, "acltype": "publishClientSend", "topic": forged, "allow": True},
-                {"command": "removeRoleACL", **role, "acltype": "subscribePattern", "topic": f"{topic_root}/v1/+/#"},
+                {"command": "removeRoleACL", **role, "acltype": "subscribePattern", "topic": f"{topic_root}/#"},
                 {"command": "removeClientRole", **client, **role},
                 {"command": "disableClient", **client},
             ]
         )
     result = await asyncio.to_thread(_provision, env())
     assert _changes(result) == [
-        f"added to role {SERVICE_ROLE}: subscribePattern {topic_root}/v1/+/# allow",
+        f"added to role {SERVICE_ROLE}: subscribePattern {topic_root}/# allow",
         f"removed from role {SERVICE_ROLE}: publishClientSend {forged} allow",
         f"enabled client {SERVICE}",
         f"gave client {SERVICE} role {SERVICE_ROLE}",

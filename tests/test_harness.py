@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from eldercare.config import Settings
-from eldercare.contracts.topics import acl_pattern
+from eldercare.contracts.topics import acl_patterns
 from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
@@ -45,19 +45,21 @@ def test_proxy_cuts_and_restores_a_database_connection(db_url: str, tcp_proxy: C
 async def test_private_broker_confines_a_home_to_its_topics(
     private_broker: Callable[..., PrivateBroker], make_settings: Callable[..., Settings]
 ) -> None:
-    broker = private_broker(users={"home-a": "pw-a", "home-b": "pw-b"}, acl=acl_pattern("eldercare") + "\n")
+    acl = "\n".join([*acl_patterns("eldercare"), "user platform", "topic readwrite eldercare/#", ""])
+    broker = private_broker(users={"home-a": "pw-a", "home-b": "pw-b", "platform": "pw-p"}, acl=acl)
     settings = make_settings(mqtt_url=broker.url, mqtt={"topic_root": "eldercare"})
+    as_user = settings.mqtt_endpoint.with_credentials
     received: list[str] = []
-    async with connect(settings, client_id="b", endpoint=settings.mqtt_endpoint.with_credentials("home-b", "pw-b")) as client_b:
-        await client_b.subscribe("eldercare/v1/home-b/#", qos=1)
+    async with connect(settings, client_id="b", endpoint=as_user("home-b", "pw-b")) as client_b:
+        await client_b.subscribe("eldercare/v1/home-b/config", qos=1)
         await client_b.subscribe("eldercare/v1/home-a/#", qos=1)  # not allowed: the broker delivers nothing
-        async with connect(
-            settings, client_id="a", endpoint=settings.mqtt_endpoint.with_credentials("home-a", "pw-a")
-        ) as client_a:
+        async with connect(settings, client_id="a", endpoint=as_user("home-a", "pw-a")) as client_a:
             await client_a.publish("eldercare/v1/home-a/status", b"own", qos=1)
-            await client_a.publish("eldercare/v1/home-b/status", b"forged", qos=1)  # dropped by the ACL
-        async with connect(settings, client_id="b2", endpoint=settings.mqtt_endpoint.with_credentials("home-b", "pw-b")) as other:
-            await other.publish("eldercare/v1/home-b/status", b"mine", qos=1)
+            await client_a.publish("eldercare/v1/home-b/config", b"forged", qos=1)  # another home's: dropped
+            await client_b.publish("eldercare/v1/home-b/config", b"self-written", qos=1)  # its own config: dropped
+        async with connect(settings, client_id="p", endpoint=as_user("platform", "pw-p")) as platform:
+            await platform.publish("eldercare/v1/home-a/config", b"theirs", qos=1)
+            await platform.publish("eldercare/v1/home-b/config", b"mine", qos=1)
 
         async def collect() -> None:
             async for message in client_b.messages:

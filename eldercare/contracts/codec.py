@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from eldercare.contracts.payloads import KIND_BY_MODEL, MODEL_BY_KIND, Message
-from eldercare.contracts.topics import MessageKind, Topic, TopicError
+from eldercare.contracts.topics import DIRECTION, Direction, MessageKind, Topic, TopicError
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 #: Bounds enforced by pydantic-core's JSON parser (tests/contracts/test_codec.py pins them).
@@ -80,20 +80,29 @@ def encode(root: str, message: Message) -> tuple[str, bytes]:
     return str(topic), message.model_dump_json(exclude_none=True).encode()
 
 
-def decode(topic: str, payload: bytes, *, root: str | None = None) -> Decoded | Rejection:
-    """Decode one MQTT message; bad input gives a Rejection, never an exception."""
+def decode(topic: str, payload: bytes, *, root: str | None = None, direction: Direction | None = None) -> Decoded | Rejection:
+    """Decode one MQTT message; bad input gives a Rejection, never an exception.
+
+    With ``direction``, a kind that travels the other way is refused (``wrong_direction``): the
+    platform receives only upstream kinds, a gateway only downstream ones.
+    """
     try:
-        return decode_strict(topic, payload, root=root)
+        return decode_strict(topic, payload, root=root, direction=direction)
     except Exception as exc:  # noqa: BLE001 - isolates one message: the receiver dead-letters it and carries on
         return Rejection(RejectReason.DECODE_FAILED, f"the decoder failed: {type(exc).__name__}", topic)
 
 
-def decode_strict(topic: str, payload: bytes, *, root: str | None = None) -> Decoded | Rejection:
+def decode_strict(
+    topic: str, payload: bytes, *, root: str | None = None, direction: Direction | None = None
+) -> Decoded | Rejection:
     """:func:`decode` without its safety net: the fuzz tests call this, so a decoder bug shows."""
     try:
         parsed = Topic.parse(topic, root=root)
     except TopicError as exc:
-        return Rejection(RejectReason.TOPIC_INVALID, str(exc), topic)
+        return Rejection(RejectReason.TOPIC_INVALID, str(exc), topic, exc.home_id)
+    if direction is not None and DIRECTION[parsed.kind] is not direction:
+        detail = f"{parsed.kind.value} is {DIRECTION[parsed.kind].value}: it may not be published this way"
+        return Rejection(RejectReason.WRONG_DIRECTION, detail, topic, parsed.home_id)
     size_problem = _size_problem(payload)
     if size_problem is not None:
         return Rejection(size_problem[0], size_problem[1], topic, parsed.home_id)

@@ -15,7 +15,7 @@ from eldercare.contracts.payloads import (
     DeviceKind,
     Room,
 )
-from eldercare.contracts.topics import VERSION, MessageKind, Topic, acl_pattern
+from eldercare.contracts.topics import VERSION, MessageKind, Topic, acl_patterns
 
 _DIRECTION = {
     MessageKind.READINGS: "gateway → platform",
@@ -100,7 +100,7 @@ another, and `<home id>` (the third level, always) equals the gateway's MQTT use
 confines every home to its own topics with one ACL line:
 
 ```
-{acl_pattern("eldercare")}
+{chr(10).join(acl_patterns("eldercare"))}
 ```
 
 Home ids: lowercase letters, digits, `-` and `_`, 2 to 64 characters, starting with a letter or digit.

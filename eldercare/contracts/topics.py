@@ -2,14 +2,17 @@
 
     {root}/v1/{home_id}/{kind}
 
-``home_id`` sits at a fixed level (the third) and equals the gateway's MQTT username, so one broker
-ACL line confines every home to its own topics:
+``home_id`` sits at a fixed level (the third) and equals the gateway's MQTT username, so broker
+ACL patterns on ``%u`` confine every home to its own topics.
 
-    pattern readwrite eldercare/v1/%u/#
-
-``kind`` says what the payload is: ``readings``, ``events``, ``status`` and ``heartbeat`` go from the
-gateway to the platform; ``config`` (retained) goes from the platform to the gateway. Topics are
-built and parsed only here.
+``kind`` says what the payload is, and each kind has one :class:`Direction`: ``readings``,
+``events``, ``status`` and ``heartbeat`` are *upstream* (gateway to platform); ``config`` (retained)
+is *downstream* (platform to gateway). The ACLs derive from the directions: a gateway may publish
+its upstream kinds and read its downstream kinds, nothing else, so it cannot overwrite its own
+config. Ingest receives everything under the root and dead-letters what a gateway may not publish
+(``topic_invalid``, ``wrong_direction``); the platform marks its own downstream publishes with the
+:data:`ORIGIN_PROPERTY` user property so that ingest can tell them from a gateway's on a broker
+without ACLs. Topics are built and parsed only here.
 """
 
 from __future__ import annotations
@@ -32,12 +35,37 @@ class MessageKind(StrEnum):
     CONFIG = "config"
 
 
+class Direction(StrEnum):
+    UPSTREAM = "upstream"  # gateway -> platform
+    DOWNSTREAM = "downstream"  # platform -> gateway
+
+
+#: Who publishes each kind. Every kind has exactly one direction.
+DIRECTION: dict[MessageKind, Direction] = {
+    MessageKind.READINGS: Direction.UPSTREAM,
+    MessageKind.EVENTS: Direction.UPSTREAM,
+    MessageKind.STATUS: Direction.UPSTREAM,
+    MessageKind.HEARTBEAT: Direction.UPSTREAM,
+    MessageKind.CONFIG: Direction.DOWNSTREAM,
+}
 #: What a gateway publishes; the platform subscribes to these.
-UPSTREAM_KINDS = (MessageKind.READINGS, MessageKind.EVENTS, MessageKind.STATUS, MessageKind.HEARTBEAT)
+UPSTREAM_KINDS = tuple(kind for kind in MessageKind if DIRECTION[kind] is Direction.UPSTREAM)
+#: What the platform publishes to a gateway; a gateway may read these and never write them.
+DOWNSTREAM_KINDS = tuple(kind for kind in MessageKind if DIRECTION[kind] is Direction.DOWNSTREAM)
+#: MQTT 5 user property (name, value) on every message the platform publishes.
+ORIGIN_PROPERTY = ("eldercare-origin", "platform")
 
 
 class TopicError(ValueError):
-    """A topic string that does not follow the scheme; the message says which part is wrong."""
+    """A topic string that does not follow the scheme; the message says which part is wrong.
+
+    ``home_id`` is the home the topic names at its fixed level, when it names one validly (a wrong
+    kind under a home's own tree is still that home's dead letter).
+    """
+
+    def __init__(self, message: str, home_id: str | None = None) -> None:
+        super().__init__(message)
+        self.home_id = home_id
 
 
 def valid_home_id(home_id: str) -> bool:
@@ -65,17 +93,18 @@ class Topic:
     def parse(cls, topic: str, *, root: str | None = None) -> Topic:
         """Parse ``topic``; when ``root`` is given the topic must be under it."""
         levels = topic.split("/")
+        home = levels[2] if len(levels) >= 3 and valid_home_id(levels[2]) else None
+        if root is not None and levels[0] != root:
+            raise TopicError(f"topic root {levels[0]!r} is not {root!r}")
         if len(levels) != 4:
-            raise TopicError(f"expected 4 levels root/{VERSION}/home_id/kind, got {len(levels)}")
+            raise TopicError(f"expected 4 levels root/{VERSION}/home_id/kind, got {len(levels)}", home)
         topic_root, version, home_id, kind = levels
-        if root is not None and topic_root != root:
-            raise TopicError(f"topic root {topic_root!r} is not {root!r}")
         if version != VERSION:
-            raise TopicError(f"unsupported contract version {version!r} (this build speaks {VERSION})")
+            raise TopicError(f"unsupported contract version {version!r} (this build speaks {VERSION})", home)
         try:
             message_kind = MessageKind(kind)
         except ValueError:
-            raise TopicError(f"unknown message kind {kind!r}") from None
+            raise TopicError(f"unknown message kind {kind!r}", home) from None
         return cls(topic_root, home_id, message_kind)
 
 
@@ -89,6 +118,22 @@ def shared_subscription(group: str, topic_filter: str) -> str:
     return f"$share/{group}/{topic_filter}"
 
 
-def acl_pattern(root: str) -> str:
-    """The one Mosquitto ACL line that confines a gateway (username = home id) to its own topics."""
-    return f"pattern readwrite {root}/{VERSION}/%u/#"
+def acl_patterns(root: str) -> list[str]:
+    """Mosquitto ACL file lines confining every gateway (username = home id) to its own topics.
+
+    One line per kind: ``write`` for upstream kinds, ``read`` for downstream ones. (A broad
+    ``readwrite .../%u/#`` would let a gateway overwrite its own retained config, and Mosquitto's
+    ``deny`` removes reading too.) Anything else is refused by the broker (PUBACK 0x87 in MQTT 5).
+    """
+    access = {Direction.UPSTREAM: "write", Direction.DOWNSTREAM: "read"}
+    return [f"pattern {access[DIRECTION[kind]]} {root}/{VERSION}/%u/{kind.value}" for kind in MessageKind]
+
+
+def home_topic(root: str, kind: MessageKind, *, home_id: str) -> str:
+    """The topic of one kind of one home, or an MQTT pattern when ``home_id`` is ``+`` or ``%u``."""
+    return f"{root}/{VERSION}/{home_id}/{kind.value}"
+
+
+def everything(root: str) -> str:
+    """The filter for every topic under the root, valid or not (ingest dead-letters the invalid)."""
+    return f"{root}/#"

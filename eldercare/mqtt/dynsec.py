@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from eldercare.config import MqttEndpoint, Settings
-from eldercare.contracts.topics import VERSION
+from eldercare.contracts.topics import DOWNSTREAM_KINDS, UPSTREAM_KINDS, everything, home_topic, shared_subscription
 from eldercare.errors import PermanentError, TransientError
 from eldercare.mqtt import MqttError, connect
 
@@ -45,25 +45,34 @@ def home_role(home_id: str) -> str:
 
 
 def home_acls(root: str, home_id: str) -> list[dict[str, Any]]:
-    """Publish and subscribe under the home's own tree, nothing else (the plugin denies by default)."""
-    tree = f"{root}/{VERSION}/{home_id}/#"
-    return [
-        {"acltype": "publishClientSend", "topic": tree, "allow": True, "priority": 0},
-        {"acltype": "subscribePattern", "topic": tree, "allow": True, "priority": 0},
-        {"acltype": "publishClientReceive", "topic": tree, "allow": True, "priority": 0},
+    """Publish the home's upstream kinds, read its downstream kinds, nothing else (the plugin denies by
+    default): a gateway cannot overwrite its own retained config (contracts/topics.py)."""
+    acls = [
+        {"acltype": "publishClientSend", "topic": home_topic(root, kind, home_id=home_id), "allow": True, "priority": 0}
+        for kind in UPSTREAM_KINDS
     ]
+    for kind in DOWNSTREAM_KINDS:
+        topic = home_topic(root, kind, home_id=home_id)
+        acls.append({"acltype": "subscribePattern", "topic": topic, "allow": True, "priority": 0})
+        acls.append({"acltype": "publishClientReceive", "topic": topic, "allow": True, "priority": 0})
+    return acls
 
 
 def service_acls(root: str) -> list[dict[str, Any]]:
-    """Platform services read every home's upstream topics and write the retained config downstream."""
-    every_home = f"{root}/{VERSION}/+/#"
-    return [
-        {"acltype": "subscribePattern", "topic": every_home, "allow": True, "priority": 0},
+    """Platform services read everything under the root (ingest dead-letters what does not belong) and
+    write the downstream kinds (the retained config) of every home."""
+    tree = everything(root)
+    acls = [
+        {"acltype": "subscribePattern", "topic": tree, "allow": True, "priority": 0},
         # Mosquitto 2.0 checks a shared subscription with its "$share/<group>/" prefix.
-        {"acltype": "subscribePattern", "topic": f"$share/+/{every_home}", "allow": True, "priority": 0},
-        {"acltype": "publishClientReceive", "topic": every_home, "allow": True, "priority": 0},
-        {"acltype": "publishClientSend", "topic": f"{root}/{VERSION}/+/config", "allow": True, "priority": 0},
+        {"acltype": "subscribePattern", "topic": shared_subscription("+", tree), "allow": True, "priority": 0},
+        {"acltype": "publishClientReceive", "topic": tree, "allow": True, "priority": 0},
     ]
+    acls.extend(
+        {"acltype": "publishClientSend", "topic": home_topic(root, kind, home_id="+"), "allow": True, "priority": 0}
+        for kind in DOWNSTREAM_KINDS
+    )
+    return acls
 
 
 def acl_text(acl: Mapping[str, Any]) -> str:
@@ -242,8 +251,10 @@ class DynsecSession:
 
     async def provision_home(self, root: str, home_id: str, password: str) -> None:
         """Create (or re-key) the home's client and its confining role. Idempotent."""
-        role = home_role(home_id)
-        await self.execute([{"command": "createRole", "rolename": role, "acls": home_acls(root, home_id)}], tolerate=_ALREADY)
+        role, acls = home_role(home_id), home_acls(root, home_id)
+        created = await self.execute([{"command": "createRole", "rolename": role, "acls": acls}], tolerate=_ALREADY)
+        if created and created[0].get("error"):  # an older role: bring its ACLs to the current contract
+            await self.apply_role(role, acls)
         responses = await self.execute(
             [{"command": "createClient", "username": home_id, "password": password, "roles": [{"rolename": role}]}],
             tolerate=_ALREADY,

@@ -62,6 +62,8 @@ class Delivery:
     # MQTT DUP flag: the broker sent it before and saw no acknowledgement (we crashed or lost the
     # connection while holding it). The receiver treats such a message with suspicion (quarantine).
     redelivered: bool = False
+    # MQTT 5 user properties (name, value) the publisher set, e.g. the platform's origin mark.
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 class ManualAckSubscriber:
@@ -255,8 +257,9 @@ class ManualAckSubscriber:
             if self._closing:
                 return  # never acknowledged, so the broker delivers it again
             delivery = Delivery(
-                message.topic, bytes(message.payload), message.mid, message.qos, self._generation, time.monotonic(), message.dup
-            )
+                message.topic, bytes(message.payload), message.mid, message.qos, self._generation, time.monotonic(),
+                message.dup, _user_properties(message),
+            )  # fmt: skip
             self._inbox.append(delivery)
             self._unacked += 1
             wake = self._consumer_waiting
@@ -273,3 +276,9 @@ class ManualAckSubscriber:
     def _wake(self) -> None:
         if self._loop is not None and self._wakeup is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wakeup.set)
+
+
+def _user_properties(message: paho.MQTTMessage) -> tuple[tuple[str, str], ...]:
+    properties = getattr(message, "properties", None)
+    pairs = getattr(properties, "UserProperty", None) or []
+    return tuple((str(name), str(value)) for name, value in pairs)

@@ -11,7 +11,7 @@ from eldercare.contracts import Decoded, MessageKind, Rejection, RejectReason, T
 from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAYLOAD_BYTES, decode_strict
 from eldercare.contracts.examples import HOME, examples
 from eldercare.contracts.payloads import Message
-from eldercare.contracts.topics import TopicError, acl_pattern, shared_subscription, subscription
+from eldercare.contracts.topics import TopicError, acl_patterns, shared_subscription, subscription
 from tests.contracts.strategies import messages
 
 ROOT = "eldercare"
@@ -93,7 +93,13 @@ def test_topic_helpers() -> None:
     assert subscription(ROOT) == "eldercare/v1/+/+"
     assert subscription(ROOT, MessageKind.EVENTS, home_id=HOME) == f"eldercare/v1/{HOME}/events"
     assert shared_subscription("ingest", "eldercare/v1/+/+") == "$share/ingest/eldercare/v1/+/+"
-    assert acl_pattern(ROOT) == "pattern readwrite eldercare/v1/%u/#"
+    assert acl_patterns(ROOT) == [
+        "pattern write eldercare/v1/%u/readings",
+        "pattern write eldercare/v1/%u/events",
+        "pattern write eldercare/v1/%u/status",
+        "pattern write eldercare/v1/%u/heartbeat",
+        "pattern read eldercare/v1/%u/config",
+    ]
     with pytest.raises(TopicError):
         Topic(ROOT, "UPPER", MessageKind.READINGS)
 

@@ -16,7 +16,7 @@ def test_protocol_doc_matches_the_models() -> None:
 
 def test_protocol_doc_is_complete() -> None:
     text = render()
-    for needle in ("last will", "pattern readwrite eldercare/v1/%u/#", "dead-letter", "### `readings`", "### `config`"):
+    for needle in ("last will", "pattern read eldercare/v1/%u/config", "dead-letter", "### `readings`", "### `config`"):
         assert needle in text
     for metric in Metric:
         assert f"`{metric.value}`" in text

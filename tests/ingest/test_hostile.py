@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 
 from eldercare.config import Settings
-from eldercare.contracts import encode
+from eldercare.contracts import MessageKind, encode
+from eldercare.contracts.examples import examples
 from tests.ingest.support import publish, publish_raw, register_homes, rows, running_ingest, scalar, temperature_batch, wait_until
 from tests.support.broker import PrivateBroker
 from tests.support.processes import ServiceProcess
@@ -88,3 +89,27 @@ async def test_a_message_that_keeps_killing_ingest_is_quarantined_and_the_rest_f
     assert rows(db_url, "SELECT reason, topic, payload, home_id FROM dead_letters") == [("quarantined", topic, payload, "home-a")]
     assert scalar(db_url, "SELECT count(*) FROM ingest_attempts") == 0
     assert '"ingest_quarantined"' in ingest.log_text()
+
+
+async def test_everything_a_gateway_publishes_under_the_root_is_stored_or_dead_lettered(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    # Once, ingest subscribed only to the kinds it knew: these vanished without a trace.
+    register_homes(db_url, ["home-a"])
+    settings = _settings(make_settings, topic_root)
+    good = encode(topic_root, temperature_batch("home-a", "temp-1", 0, 1))[1]
+    config = encode(topic_root, examples()[MessageKind.CONFIG].model_copy(update={"home_id": "home-a"}))[1]
+    lost: dict[str, tuple[str, bytes, str]] = {
+        "v2": (f"{topic_root}/v2/home-a/readings", good, "topic_invalid"),
+        "extra level": (f"{topic_root}/v1/home-a/readings/extra", good, "topic_invalid"),
+        "unknown kind": (f"{topic_root}/v1/home-a/telemetry", good, "topic_invalid"),
+        "a gateway writing its config": (f"{topic_root}/v1/home-a/config", config, "wrong_direction"),
+    }
+    async with running_ingest(settings) as task:
+        await publish_raw(settings, [(topic, payload) for topic, payload, _ in lost.values()])
+        await publish(settings, [temperature_batch("home-a", "temp-1", 1, 1)])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == len(lost), what="dead letters")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 1, what="the good message")
+        assert not task.done()
+    letters = set(rows(db_url, "SELECT topic, reason, home_id FROM dead_letters"))
+    assert letters == {(topic, reason, "home-a") for topic, _, reason in lost.values()}
