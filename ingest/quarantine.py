@@ -6,7 +6,10 @@ memory exhaustion, a bug outside the per-message isolation): it was never acknow
 broker sends it again after the restart, with the MQTT DUP flag set, and it would kill the next
 process too, and stop every home's ingest with it.
 
-So a redelivered (DUP) message is handled with suspicion:
+So after a restart that followed an unclean stop (``ingest_runs``), the redelivered (DUP) messages
+that open the session are handled with suspicion, until the first fresh delivery (a broker also
+redelivers after a mere network drop; a process that did not die has no reason for suspicion, and
+handling every redelivery one by one would slow a flapping connection to a crawl):
 
 1. the lane's writer takes the :class:`Gate` exclusively, so nothing else in this process (no other
    batch of either lane, no decoding) runs while it does: a crash now is this message's doing;
@@ -15,8 +18,7 @@ So a redelivered (DUP) message is handled with suspicion:
 
 A row that survives is a message that was in hand when the process died. Once a message arrives
 with ``quarantine_after_crashes`` such attempts behind it, it is dead-lettered (reason
-``quarantined``) without being decoded, and acknowledged. A broker redelivers after a mere network
-drop too: then the attempt succeeds and its row goes, so nothing accumulates.
+``quarantined``) without being decoded, and acknowledged.
 """
 
 from __future__ import annotations

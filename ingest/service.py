@@ -12,10 +12,10 @@ batcher and a writer; with the rollup, all share one event loop:
   and only then acknowledges the batch's deliveries, in arrival order;
 - the rollup keeps activity_hourly fresh on plain PostgreSQL.
 
-A message the broker redelivers (DUP: we died or disconnected holding it) goes to the writer alone
-and is processed with every other lane paused, behind a committed attempt record, so a message
-that crashes the process is quarantined after a few tries instead of crash-looping ingest for
-every home (ingest/quarantine.py).
+After an unclean stop, the messages the broker redelivers first (DUP: the dead process held them)
+go to the writer one by one and are processed with every other lane paused, behind a committed
+attempt record, so a message that crashes the process is quarantined after a few tries instead of
+crash-looping ingest for every home (ingest/quarantine.py).
 
 Between batcher and writer sits a queue of one batch, so decoding the next batch overlaps with the
 database committing the previous one. When the writer cannot keep up (or the database is down) the
@@ -168,7 +168,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
     clock = clock or clock_from(settings)
     cfg = settings.ingest
     rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
-    gate = Gate()  # one per process: a redelivered message runs with every lane paused
+    gate = Gate()  # one per process: a suspicious redelivered message runs with every lane paused
+    lanes_by_name = {lane.name: lane for lane in lanes(settings)}
     async with AsyncExitStack() as stack:
         identity = await _claim_identity(settings, stack, stop)
         if identity is None:
@@ -191,7 +192,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             stack.push_async_callback(store.close)
             await stack.enter_async_context(subscriber)
             pipeline = Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics,
-                                clock=clock, gate=gate, skipped_kinds=URGENT_KINDS if name == "bulk" else ())  # fmt: skip
+                                clock=clock, gate=gate, skipped_kinds=URGENT_KINDS if name == "bulk" else (),
+                                client_id=client_id + lanes_by_name[name].client_suffix)  # fmt: skip
             pipelines.append(pipeline)
         port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id, metrics_port=port, batch_size=cfg.batch_size)
@@ -248,10 +250,14 @@ class Pipeline:
         clock: Clock,
         gate: Gate,
         skipped_kinds: tuple[MessageKind, ...] = (),
+        client_id: str = "",
     ) -> None:
         self.lane = lane
         self._gate = gate
         self._skipped_kinds = frozenset(skipped_kinds)  # another lane's: this one acknowledges them unread
+        self._client_id = client_id or f"ingest-{lane}"
+        # True after an unclean stop, until the first fresh delivery: redeliveries are run one by one.
+        self._suspicious = False
         self._settings = settings
         self._subscriber = subscriber
         self._store = store
@@ -266,15 +272,21 @@ class Pipeline:
         return batch.readings >= self._settings.ingest.batch_size or len(batch) >= self._max_messages or batch.urgent
 
     async def batch_loop(self, handoff: asyncio.Queue[Batch | Delivery | None], stop: asyncio.Event) -> None:
-        """Decode deliveries into batches, in arrival order; a redelivered one goes to the writer alone."""
+        """Decode deliveries into batches, in arrival order; a suspicious redelivery goes to the writer alone."""
         interval = self._settings.ingest.flush_interval_s
+        # Before the first message (the writer is idle: the store's connection is ours here).
+        self._suspicious = await self._retrying(lambda: self._store.begin_run(self._client_id, self._clock.now()))
+        if self._suspicious:
+            _log.warning("ingest_unclean_restart", lane=self.lane)
         batch = Batch()
         while not stop.is_set():
             wait = interval - batch.age_s() if batch.items else interval
             deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
             self._metrics.received.inc(len(deliveries))
             for run in _runs(deliveries):
-                if run[0].redelivered:
+                if not run[0].redelivered:
+                    self._suspicious = False  # the dead process's backlog is through
+                if self._suspicious:
                     if batch.items:
                         await handoff.put(batch)
                         batch = Batch()
@@ -322,6 +334,11 @@ class Pipeline:
         return None
 
     async def write_loop(self, handoff: asyncio.Queue[Batch | Delivery | None]) -> None:
+        await self._write_all(handoff)
+        # Reached only on a clean stop (the end marker): everything held is committed and acknowledged.
+        await self._retrying(lambda: self._store.end_run(self._client_id, self._clock.now()))
+
+    async def _write_all(self, handoff: asyncio.Queue[Batch | Delivery | None]) -> None:
         while (work := await handoff.get()) is not None:
             first = work if isinstance(work, Delivery) else work.items[0].delivery
             held = time.monotonic() - first.received  # in this process before the commit

@@ -139,6 +139,14 @@ ROLLUP_LOCK_KEY = 0x696E676573745F72  # "ingest_r"
 TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 REFRESH_ROLLUP = "SELECT refresh_activity_hourly(%s, %s)"
 
+# A lane's session starts: was its previous process still marked running (it died without a clean stop)?
+PREVIOUS_RUN = "SELECT running FROM ingest_runs WHERE client_id = %(client_id)s FOR UPDATE"
+BEGIN_RUN = """
+INSERT INTO ingest_runs (client_id, running, started_at) VALUES (%(client_id)s, true, %(now)s)
+ON CONFLICT (client_id) DO UPDATE SET running = true, started_at = excluded.started_at, stopped_at = NULL
+"""
+END_RUN = "UPDATE ingest_runs SET running = false, stopped_at = %(now)s WHERE client_id = %(client_id)s"
+
 # A redelivered message about to be processed (ingest/quarantine.py): count the attempt, committed.
 RECORD_ATTEMPT = """
 INSERT INTO ingest_attempts AS a (digest, attempts, first_at, last_at) VALUES (%(digest)s, 1, %(now)s, %(now)s)

@@ -120,6 +120,26 @@ class Store:
         self._homes |= homes  # only after commit: a rolled-back batch proves nothing
         return result
 
+    async def begin_run(self, client_id: str, now: datetime) -> bool:
+        """Mark the session running; True when its previous process died without a clean stop."""
+        params = {"client_id": client_id, "now": now}
+        try:
+            conn = await self._connection()
+            async with conn.transaction():
+                row = await (await conn.execute(sql.PREVIOUS_RUN, params)).fetchone()
+                await conn.execute(sql.BEGIN_RUN, params)
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
+        return bool(row and row[0])
+
+    async def end_run(self, client_id: str, now: datetime) -> None:
+        """The clean stop: everything held was committed and acknowledged."""
+        try:
+            conn = await self._connection()
+            await conn.execute(sql.END_RUN, {"client_id": client_id, "now": now})
+        except BaseException as exc:
+            raise await self._translate(exc) from exc
+
     async def record_attempt(self, digest: bytes, now: datetime) -> int:
         """Count one more attempt at a redelivered message, committed before it is processed."""
         try:

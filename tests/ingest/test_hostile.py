@@ -88,6 +88,8 @@ async def test_a_message_that_keeps_killing_ingest_is_quarantined_and_the_rest_f
     topic, payload = encode(topic_root, poison)
     assert rows(db_url, "SELECT reason, topic, payload, home_id FROM dead_letters") == [("quarantined", topic, payload, "home-a")]
     assert scalar(db_url, "SELECT count(*) FROM ingest_attempts") == 0
+    assert '"ingest_unclean_restart"' in ingest.log_text()
+    assert scalar(db_url, "SELECT bool_or(running) FROM ingest_runs") is False  # the last stop was clean
     assert '"ingest_quarantined"' in ingest.log_text()
 
 
