@@ -77,21 +77,25 @@ async def test_home_a_cannot_use_home_b_topics(broker_client: tuple[httpx.AsyncC
     pw_a = await _register(client, admin, "home-xa", world.centre_a)
     pw_b = await _register(client, admin, "home-xb", world.centre_b)
     endpoint = settings.mqtt_endpoint
+    await BrokerAdmin.from_settings(settings).apply_service_account(ROOT, "platform", "platform-password")  # type: ignore[union-attr]
     async with (
         connect(settings, client_id="spy-a", endpoint=endpoint.with_credentials("home-xa", pw_a)) as home_a,
         connect(settings, client_id="gw-b", endpoint=endpoint.with_credentials("home-xb", pw_b)) as home_b,
+        connect(settings, client_id="svc", endpoint=endpoint.with_credentials("platform", "platform-password")) as platform,
     ):
-        # A tries to listen to B's tree (the broker refuses the subscription) and to its own.
+        # A tries to listen to B's tree (the broker refuses the subscription); each reads its own config.
         result_other = await home_a.subscribe(f"{ROOT}/v1/home-xb/#", qos=1)
-        await home_a.subscribe(f"{ROOT}/v1/home-xa/#", qos=1)
-        await home_b.subscribe(f"{ROOT}/v1/home-xb/#", qos=1)
-        await home_a.publish(f"{ROOT}/v1/home-xb/events", b"forged-by-a", qos=1)  # denied: dropped by the broker
-        await home_b.publish(f"{ROOT}/v1/home-xb/status", b"b-own", qos=1)
-        await home_a.publish(f"{ROOT}/v1/home-xa/status", b"a-own", qos=1)
+        await home_a.subscribe(f"{ROOT}/v1/home-xa/config", qos=1)
+        await home_b.subscribe(f"{ROOT}/v1/home-xb/config", qos=1)
+        await home_a.publish(f"{ROOT}/v1/home-xb/config", b"forged-by-a", qos=1)  # denied: dropped by the broker
+        await home_b.publish(f"{ROOT}/v1/home-xb/config", b"self-written", qos=1)  # a gateway never writes its config
+        await platform.publish(f"{ROOT}/v1/home-xb/config", b"b-own", qos=1)
+        await platform.publish(f"{ROOT}/v1/home-xa/config", b"a-own", qos=1)
         seen_by_b = await _collect(home_b, "b-own")
         seen_by_a = await _collect(home_a, "a-own")
-    assert seen_by_b == [f"{ROOT}/v1/home-xb/status=b-own"]  # no forged message from A
-    assert seen_by_a == [f"{ROOT}/v1/home-xa/status=a-own"]  # nothing of B's reached A
+    assert seen_by_b[-1] == f"{ROOT}/v1/home-xb/config=b-own"
+    assert not [seen for seen in seen_by_b if "forged" in seen or "self-written" in seen]
+    assert all(seen.startswith(f"{ROOT}/v1/home-xa/") for seen in seen_by_a)  # nothing of B's reached A
     assert any(code.value >= 0x80 for code in result_other)  # type: ignore[union-attr]  # SUBACK: not authorised
 
 
