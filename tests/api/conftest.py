@@ -22,6 +22,7 @@ from api.app import create_app
 from api.security import hash_password
 from eldercare.clock import FixedClock
 from eldercare.config import Settings
+from tests.support.databases import refresh_activity
 from tests.support.processes import ServiceProcess
 from tests.support.services import free_port
 
@@ -86,17 +87,28 @@ def seed(db_url: str) -> World:
                 (dev, home, room, NOW - timedelta(days=3), NOW - timedelta(minutes=1)),
             )
         for home in ("home-a1", "home-b1"):
-            conn.execute(
-                "INSERT INTO activity_hourly (home_id, bucket, room, motion_events, door_events, bed_events, power_events, readings)"
-                " SELECT %s, h, 'kitchen', 5, 1, 0, 2, 8 FROM generate_series(%s::timestamptz, %s::timestamptz, '1 hour') h",
-                (home, NOW - timedelta(days=20), NOW - timedelta(hours=1)),
-            )
+            conn.execute(_HISTORY, {"home": home, "first": NOW - timedelta(days=20), "last": NOW - timedelta(hours=2)})
             conn.execute(
                 "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)"
                 " SELECT %s, %s, s, %s::timestamptz + s * interval '1 minute', 'motion', 1, 'kitchen' FROM generate_series(1, 30) s",
                 (home, f"motion-{home[-2:]}", NOW - timedelta(minutes=40)),
             )
+    refresh_activity(db_url, NOW - timedelta(days=20), NOW)
     return World(a, b, x, y, z, users, alert_x, alert_z)
+
+
+# Every hour of the history, in the kitchen: 5 motion readings, a door opening and 2 appliance
+# readings (activity_hourly: motion 5, door 1, power 2, readings 8), from devices of their own so
+# the last hour's 30 motion readings stay the only readings of that hour.
+_HISTORY = """
+INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room)
+SELECT %(home)s, kind.device || '-' || %(home)s, row_number() OVER (), hour + kind.minute * interval '1 minute',
+       kind.metric, kind.value, 'kitchen'
+  FROM generate_series(%(first)s::timestamptz, %(last)s::timestamptz, interval '1 hour') hour,
+       (VALUES ('pir', 0, 'motion', 1.0), ('pir', 1, 'motion', 1.0), ('pir', 2, 'motion', 1.0),
+               ('pir', 3, 'motion', 1.0), ('pir', 4, 'motion', 1.0), ('door', 5, 'door_open', 1.0),
+               ('plug', 6, 'power_w', 40.0), ('plug', 7, 'power_w', 35.0)) kind(device, minute, metric, value)
+"""
 
 
 def insert_alert(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from eldercare.db.maintain import maintain
 from tests.support.processes import run_cli
 
+pytestmark = pytest.mark.flavour("postgres")  # TimescaleDB's policies: tests/db/test_timescaledb.py
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 

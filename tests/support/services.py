@@ -1,27 +1,67 @@
-"""Where the shared services are, and a clear failure (never a skip) when one is missing."""
+"""Where the shared services are, and a clear failure (never a skip) when one is missing.
+
+The database flavour of a test run is chosen by ``EC_TEST_DB_FLAVOUR``: ``postgres`` (default, plain
+PostgreSQL on 127.0.0.1:5432) or ``timescaledb`` (the TimescaleDB cluster of
+``/work/shared/timescaledb/build.sh --cluster`` on 127.0.0.1:5433); ``EC_TEST_PG_ADMIN_URL``
+overrides the server. A server that is not of the requested flavour fails the run: a test run
+never changes flavour because of what happens to be installed.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import Literal, cast
 
 import psycopg
 import pytest
 
-PG_ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from eldercare.db.migrate import timescale_support
+
+Flavour = Literal["postgres", "timescaledb"]
+FLAVOURS: tuple[Flavour, ...] = ("postgres", "timescaledb")
+ADMIN_URLS: dict[Flavour, str] = {
+    "postgres": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "timescaledb": "postgresql://postgres@127.0.0.1:5433/postgres",
+}
+_requested = os.environ.get("EC_TEST_DB_FLAVOUR", "postgres")
+if _requested not in FLAVOURS:
+    raise pytest.UsageError(f"EC_TEST_DB_FLAVOUR={_requested!r}: expected one of {', '.join(FLAVOURS)}")
+DB_FLAVOUR = cast(Flavour, _requested)
+PG_ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", ADMIN_URLS[DB_FLAVOUR])
 BROKER_HOST = os.environ.get("EC_TEST_BROKER_HOST", "127.0.0.1")
 BROKER_PORT = int(os.environ.get("EC_TEST_BROKER_PORT", "1883"))
 
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_POSTGRES: dict[Flavour, str] = {
+    "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "timescaledb": "/work/shared/timescaledb/build.sh --cluster (as root; builds TimescaleDB once, ~1.5 min)",
+}
 START_MOSQUITTO = "mosquitto -d -c /etc/mosquitto/mosquitto.conf"
 
 
 def require_postgres() -> None:
+    """The server answers and is of the requested flavour (TimescaleDB loadable, or not there)."""
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
+            support = timescale_support(conn)
     except psycopg.Error as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). Start it with: {START_POSTGRES}", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL ({DB_FLAVOUR}) is not reachable at {PG_ADMIN_URL} ({exc}). Start it with: {START_POSTGRES[DB_FLAVOUR]}",
+            pytrace=False,
+        )
+    if DB_FLAVOUR == "timescaledb" and not support.loadable:
+        missing = "is not installed" if not support.available else "is installed but not preloaded"
+        pytest.fail(
+            f"EC_TEST_DB_FLAVOUR=timescaledb, but TimescaleDB {missing} on the server at {PG_ADMIN_URL}. "
+            f"Start the TimescaleDB cluster with: {START_POSTGRES['timescaledb']}",
+            pytrace=False,
+        )
+    if DB_FLAVOUR == "postgres" and support.preloaded:
+        pytest.fail(
+            f"EC_TEST_DB_FLAVOUR=postgres, but the server at {PG_ADMIN_URL} preloads TimescaleDB: point "
+            "EC_TEST_PG_ADMIN_URL at plain PostgreSQL, or run with EC_TEST_DB_FLAVOUR=timescaledb",
+            pytrace=False,
+        )
 
 
 def require_broker() -> None:

@@ -1,0 +1,2 @@
+-- Compression settings exist only on TimescaleDB (0040_events_segment_by_device.timescaledb.sql);
+-- plain PostgreSQL has nothing to change.
