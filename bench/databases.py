@@ -1,4 +1,8 @@
-"""A fresh, migrated database on the local PostgreSQL for one benchmark run, dropped afterwards."""
+"""A fresh, migrated database of either flavour for one benchmark run, dropped afterwards.
+
+The flavour is the test harness's (``EC_TEST_DB_FLAVOUR``, default ``postgres``; its server from
+``EC_TEST_PG_ADMIN_URL`` or 127.0.0.1:5432 / :5433), or the one a benchmark asks for.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,33 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from eldercare.db.migrate import migrate
+from tests.support.databases import migrate_as, url_for
+from tests.support.services import ADMIN_URLS, DB_FLAVOUR, PG_ADMIN_URL, Flavour
 
-ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+def admin_url_for(flavour: Flavour) -> str:
+    """The server of ``flavour``: EC_TEST_PG_ADMIN_URL when it is the harness's flavour, else the default."""
+    return PG_ADMIN_URL if flavour == DB_FLAVOUR and "EC_TEST_PG_ADMIN_URL" in os.environ else ADMIN_URLS[flavour]
 
 
 @contextmanager
-def fresh_database(prefix: str, *, keep: bool = False) -> Iterator[str]:
-    """Yield the URL of a new database named ``{prefix}_<random>`` with every migration applied."""
+def fresh_database(prefix: str, *, flavour: Flavour = DB_FLAVOUR, keep: bool = False) -> Iterator[str]:
+    """Yield the URL of a new database named ``{prefix}_<random>``, migrated as ``flavour``."""
+    admin_url = admin_url_for(flavour)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+    url = url_for(admin_url, name)
     try:
-        migrate(url)
+        migrate_as(url, flavour)
         yield url
     finally:
         if keep:
             print(f"kept {url}")
         else:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

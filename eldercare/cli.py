@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from datetime import UTC, datetime, timedelta
 
 import click
 
 from eldercare import __version__
 from eldercare.cli_support import EXIT_CONFIG, EXIT_EXISTS, EXIT_FAILURE, fail, fail_config, settings_or_exit
-from eldercare.config import redacted
+from eldercare.config import Settings, redacted
 from eldercare.errors import EldercareError, PermanentError
 
 __all__ = ["COMPONENT_COMMANDS", "EXIT_CONFIG", "EXIT_EXISTS", "EXIT_FAILURE", "fail", "fail_config", "main", "settings_or_exit"]
@@ -130,36 +131,96 @@ def db_migrate() -> None:
 
 
 @db.command("maintain")
-def db_maintain() -> None:
-    """Apply retention and refresh recent roll-ups (plain PostgreSQL); sync TimescaleDB policies."""
+@click.option(
+    "--every",
+    "every_s",
+    type=click.FloatRange(min=60),
+    default=None,
+    help="run again every N seconds until stopped (a compose service), instead of once (cron)",
+)
+def db_maintain(every_s: float | None) -> None:
+    """Keep retention and roll-ups right: TimescaleDB policies synced, failing or overdue ones run now.
+
+    On plain PostgreSQL: delete expired rows and refresh recent roll-ups. Run it every 15 minutes;
+    exit 1 when a policy run in the foreground failed (with --every: it goes on).
+    """
+    import time
+
+    settings = settings_or_exit()
+    while True:
+        problem = _maintain_once(settings)
+        if every_s is None:
+            if problem is not None:
+                fail(problem)
+            return
+        if problem is not None:
+            click.echo(f"error: {problem}", err=True)
+        time.sleep(every_s)
+
+
+def _maintain_once(settings: Settings) -> str | None:
+    """One maintenance run, reported on stdout; returns what failed, if anything."""
     from eldercare.db.maintain import maintain
     from eldercare.lifecycle import clock_from
 
-    settings = settings_or_exit()
     retention = {"readings": settings.db.readings_retention_days, "events": settings.db.events_retention_days}
     try:
         report = maintain(settings.database_url, now=clock_from(settings).now(), retention_days=retention)
     except EldercareError as exc:
-        fail(str(exc))
-    if report.flavour == "timescaledb":
-        click.echo("TimescaleDB: retention policies set; compression and roll-ups run as extension jobs")
-        return
-    deleted = ", ".join(f"{table} {count}" for table, count in report.deleted.items())
-    click.echo(f"deleted expired rows: {deleted}; refreshed {report.rollup_hours} h of activity roll-ups")
+        return str(exc)
+    if report.skipped:
+        click.echo("another `eldercare db maintain` is running: nothing done")
+    elif report.flavour != "timescaledb":
+        deleted = ", ".join(f"{table} {count}" for table, count in report.deleted.items())
+        click.echo(f"deleted expired rows: {deleted}; refreshed {report.rollup_hours} h of activity roll-ups")
+    else:
+        for change in report.changes or ["policies: as configured, nothing changed"]:
+            click.echo(change)
+        for run in report.runs:
+            outcome = "ok" if run.ok else f"FAILED: {run.error}"
+            click.echo(f"ran {run.policy} (job {run.job_id}) in the foreground: {outcome} ({run.seconds:.1f} s)")
+        if not report.runs:
+            click.echo("every policy's newest run succeeded, none overdue: nothing to run")
+    return f"{len(report.failed)} policy run(s) failed in the foreground" if report.failed else None
 
 
 @db.command("status")
 def db_status() -> None:
-    """List migrations and whether each is applied."""
+    """List migrations, and on TimescaleDB each policy with its last run, last success and last error."""
     from eldercare.db.migrate import status
 
     settings = settings_or_exit()
     try:
-        rows = status(settings.database_url)
+        schema = status(settings.database_url)
     except Exception as exc:  # noqa: BLE001 - a CLI boundary: report and exit non-zero
         fail(f"cannot read migration status: {exc}")
-    for name, state in rows:
+    for name, state in schema.migrations:
         click.echo(f"{name}\t{state}")
+    if schema.flavour == "postgres":
+        click.echo("policies: none on plain PostgreSQL (`eldercare db maintain` applies retention, ingest refreshes roll-ups)")
+    if schema.policies is None:
+        if schema.flavour == "timescaledb":
+            click.echo("policies: run `eldercare db migrate` first")
+        return
+    click.echo("policy\tjob\tinterval\tstate\tlast run\tlast success\tlast error")
+    for p in schema.policies:
+        last_run = "never" if p.last_run_at is None else f"{_stamp(p.last_run_at)} {'ok' if p.last_run_ok else 'failed'}"
+        error = "-" if p.last_error is None else f"{_stamp(p.last_error_at)} {p.last_error}"
+        click.echo(
+            f"{p.policy}\t{p.job_id}\t{_duration(p.interval)}\t{p.state}\t{last_run}\t{_stamp(p.last_success_at)}\t{error}"
+        )
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "never" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 @main.group()

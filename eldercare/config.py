@@ -145,6 +145,9 @@ class IngestSettings(_Group):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables the endpoint")
     rollup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="activity_hourly refresh (plain PostgreSQL)")
+    policy_check_interval_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="TimescaleDB: how often the policies' health is read (metrics, warnings)"
+    )
     drain_timeout_s: float = Field(default=10.0, gt=0, le=600, description="on SIGTERM, time to commit what is held")
     slot_check_interval_s: float = Field(
         default=5.0, gt=0, le=600, description="how often a copy checks it still holds its slot (its stable client id)"

@@ -1,4 +1,5 @@
-"""Keeps activity_hourly fresh on plain PostgreSQL; TimescaleDB's continuous aggregate does it there.
+"""Keeps activity_hourly fresh on plain PostgreSQL; TimescaleDB's continuous aggregate does it there
+(and :mod:`ingest.policies` watches the policies that refresh it).
 
 The writer reports which hours its readings touched; every ``rollup_interval_s`` one ingest copy
 (whoever gets the advisory lock) recomputes them. A copy that does not get the lock keeps its hours
@@ -54,13 +55,19 @@ class Rollup:
         self._pending.difference_update(hours)
         return len(hours)
 
-    async def run(self, clock: Clock, interval_s: float, stop: asyncio.Event) -> None:
-        """Refresh every ``interval_s`` until ``stop``; failures are logged and retried next round."""
+    async def run(
+        self, clock: Clock, interval_s: float, stop: asyncio.Event, *, on_timescaledb: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Refresh every ``interval_s`` until ``stop``; failures are logged and retried next round.
+
+        On TimescaleDB there is nothing to refresh: it awaits ``on_timescaledb()`` instead."""
         if not await _retrying(self.needed, clock, interval_s, stop):
-            _log.info("ingest_rollup_skipped", reason="timescaledb continuous aggregate")
+            if not stop.is_set():
+                _log.info("ingest_rollup_skipped", reason="timescaledb continuous aggregate")
+                await on_timescaledb()
             return
         while not stop.is_set():
-            await _wait(clock, interval_s, stop)
+            await sleep_or_stop(clock, interval_s, stop)
             try:
                 refreshed = await self.refresh()
             except (psycopg.Error, OSError) as exc:
@@ -76,11 +83,11 @@ async def _retrying(check: Callable[[], Awaitable[bool]], clock: Clock, interval
             return await check()
         except (psycopg.Error, OSError) as exc:
             _log.warning("ingest_rollup_failed", error=type(exc).__name__)
-            await _wait(clock, interval_s, stop)
+            await sleep_or_stop(clock, interval_s, stop)
     return False
 
 
-async def _wait(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+async def sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
     sleeper = asyncio.ensure_future(clock.sleep(seconds))
     stopper = asyncio.ensure_future(stop.wait())
     try:

@@ -10,7 +10,8 @@ batcher and a writer; with the rollup, all share one event loop:
   messages, ``flush_interval_s`` of age, or at once when it holds an event or a gateway status;
 - the writer commits one batch at a time (retrying transient failures with backoff and jitter),
   and only then acknowledges the batch's deliveries, in arrival order;
-- the rollup keeps activity_hourly fresh on plain PostgreSQL.
+- the rollup keeps activity_hourly fresh on plain PostgreSQL; on TimescaleDB the policy watch
+  publishes the health of the extension's policies (``db_policy_*`` metrics, a warning when overdue).
 
 After an unclean stop, the messages the broker redelivers first (DUP: the dead process held them)
 go to the writer one by one and are processed with every other lane paused, behind a committed
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import time
 from collections.abc import Awaitable, Callable
@@ -63,6 +65,7 @@ from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from ingest.batch import Batch, Skip
 from ingest.metrics import IngestMetrics
+from ingest.policies import PolicyWatch
 from ingest.quarantine import Gate, digest, quarantined
 from ingest.rollup import Rollup
 from ingest.store import DatabaseRefusedError, Store, WriteResult
@@ -205,7 +208,9 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                 handoff: asyncio.Queue[Batch | Delivery | None] = asyncio.Queue(maxsize=1)
                 draining.append(group.create_task(pipeline.batch_loop(handoff, stop), name=f"ingest-{pipeline.lane}-batcher"))
                 draining.append(group.create_task(pipeline.write_loop(handoff), name=f"ingest-{pipeline.lane}-writer"))
-            group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop), name="ingest-rollup")
+            watch = PolicyWatch(settings.database_url, metrics.registry, connect_timeout_s=settings.db.connect_timeout_s)
+            watching = functools.partial(watch.run, clock, cfg.policy_check_interval_s, stop)
+            group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop, on_timescaledb=watching), name="ingest-rollup")
             group.create_task(_announce_ready(list(subscribers.values()), stop, ready), name="ingest-ready")
             group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, draining), name="ingest-drain")
     _log.info("ingest_stopped", unacknowledged=sum(subscriber.unacknowledged for subscriber in subscribers.values()))

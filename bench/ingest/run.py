@@ -1,8 +1,9 @@
 """Ingest throughput, end to end, against its two reference points, in one run.
 
-    .venv/bin/python -m bench.ingest [--readings 1000000] [--single 100000] [--copies 2]
+    .venv/bin/python -m bench.ingest [--flavour postgres|timescaledb] [--readings 1000000] [--single 100000] [--copies 2]
 
-Creates its own databases (dropped afterwards) on the local PostgreSQL and a private Mosquitto
+Creates its own databases of the flavour (default: the test harness's, EC_TEST_DB_FLAVOUR; dropped
+afterwards) and a private Mosquitto
 with a large queue; starts ``--copies`` real ``eldercare ingest`` processes on one shared
 subscription and ``--publishers`` publisher processes (multiprocessing). Measured, each from the
 first publish to the last commit (the last ``ingest_batch`` log line):
@@ -31,41 +32,25 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+from bench.databases import fresh_database
 from bench.ingest.load import ROOT, plan, run_publishers
 from bench.ingest.probe import latency_probe, percentile
 from eldercare.config import Settings, load_settings
 from eldercare.contracts import Decoded, decode
 from eldercare.contracts.payloads import ReadingBatch
-from eldercare.db.migrate import migrate
 from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
 from tests.support.processes import cli_env
-from tests.support.services import PG_ADMIN_URL, free_port
+from tests.support.services import DB_FLAVOUR, FLAVOURS, Flavour, free_port
 
 # -- databases, ingest processes ----------------------------------------------------------------
-
-
-@contextmanager
-def database(name: str) -> Iterator[str]:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def register(url: str, homes: Sequence[str]) -> None:
@@ -235,8 +220,10 @@ def end_to_end(
     return readings / (last_commit - first)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    """Run the benchmark; returns readings/s: batched, single (one per message), ceiling and naive (NaN when skipped)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flavour", choices=FLAVOURS, default=DB_FLAVOUR)
     parser.add_argument("--readings", type=int, default=1_000_000)
     parser.add_argument("--per-message", type=int, default=100)
     parser.add_argument("--single", type=int, default=100_000, help="readings sent one per message")
@@ -247,34 +234,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=20_000)
     args = parser.parse_args(argv)
     homes = [f"bench-{index:05d}" for index in range(args.homes)]
-    run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
         broker = PrivateBroker(directory=workdir / "mosquitto", persistence=False)
         broker.start()
         try:
-            _run(args, homes, run, workdir, broker)
+            return _run(args, homes, workdir, broker)
         finally:
             broker.stop()
 
 
-def ceiling_run(homes: Sequence[str], tag: str, batched: list[list[tuple[str, bytes]]], batch_size: int) -> float:
-    with database(f"bench_ingest_ceiling_{tag}") as url:
+def ceiling_run(flavour: Flavour, homes: Sequence[str], batched: list[list[tuple[str, bytes]]], batch_size: int) -> float:
+    with fresh_database("bench_ingest_ceiling", flavour=flavour) as url:
         register(url, homes)
         ceiling = copy_ceiling(url, [m for share in batched for m in share], batch_size)
     print(f"  (a) COPY ceiling (staging + INSERT ON CONFLICT), fresh database: {ceiling:,.0f} rows/s")
     return ceiling
 
 
-def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, broker: PrivateBroker) -> None:
-    print(f"ingest benchmark: {os.cpu_count()} CPUs; broker, PostgreSQL, publishers and ingest on this machine")
+def _run(args: argparse.Namespace, homes: list[str], workdir: Path, broker: PrivateBroker) -> dict[str, float]:
+    print(f"ingest benchmark on {args.flavour}: {os.cpu_count()} CPUs; broker, PostgreSQL, publishers and ingest on this machine")
     batched = [plan(homes, args.readings, args.per_message, 0, share, args.publishers) for share in range(args.publishers)]
     single = [plan(homes, args.single, 1, 5_000_000, share, args.publishers) for share in range(args.publishers)]
     total_batched = sum(len(json.loads(p)["readings"]) for s in batched for _, p in s)
 
-    ceilings = [ceiling_run(homes, f"{run}_before", batched, args.batch_size)]
+    ceilings = [ceiling_run(args.flavour, homes, batched, args.batch_size)]
 
-    with database(f"bench_ingest_e2e_{run}") as url:
+    with fresh_database("bench_ingest_e2e", flavour=args.flavour) as url:
         register(url, homes)
         copies = [start_ingest(url, broker.url, n, workdir, args.batch_size) for n in range(args.copies)]
         try:
@@ -289,9 +275,11 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
                 f"held {held:.0f} ms / commit {commit:.0f} ms" for held, commit in (c.urgent_lane() for c in copies)
             )
             print(f"    urgent lane worst, per ingest copy (in the process before commit / commit): {lanes}")
-            print(f"  end to end, {args.single:,} readings, one per message:")
-            single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
-            print(f"    {single_rate:,.0f} readings/s")
+            single_rate = float("nan")
+            if args.single:
+                print(f"  end to end, {args.single:,} readings, one per message:")
+                single_rate = end_to_end(copies, broker.url, single, total_batched + args.single)
+                print(f"    {single_rate:,.0f} readings/s")
             peaks = [copy.peak_rss_mb() for copy in copies]
         finally:
             for copy in copies:
@@ -300,14 +288,16 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
 
     # Measured again after the end-to-end runs: the load from other work on this machine varies, and
     # the ratio is taken against the better of the two ceilings (the harder target).
-    ceilings.append(ceiling_run(homes, f"{run}_after", batched, args.batch_size))
+    ceilings.append(ceiling_run(args.flavour, homes, batched, args.batch_size))
     ceiling = max(ceilings)
 
-    with database(f"bench_ingest_naive_{run}") as url:
-        register(url, homes)
-        naive_rate = naive(url, broker.url, homes, args.naive)
-    print(f"  (b) naive subscriber (INSERT per reading, commit per message), {args.naive:,} one-reading messages: "
-          f"{naive_rate:,.0f} readings/s")  # fmt: skip
+    naive_rate = float("nan")
+    if args.naive:
+        with fresh_database("bench_ingest_naive", flavour=args.flavour) as url:
+            register(url, homes)
+            naive_rate = naive(url, broker.url, homes, args.naive)
+        print(f"  (b) naive subscriber (INSERT per reading, commit per message), {args.naive:,} one-reading messages: "
+              f"{naive_rate:,.0f} readings/s")  # fmt: skip
 
     print("summary")
     print(f"  end to end batched       {batched_rate:>12,.0f} readings/s")
@@ -318,6 +308,7 @@ def _run(args: argparse.Namespace, homes: list[str], run: str, workdir: Path, br
     print(f"  batched / naive          {batched_rate / naive_rate:>12.1f}   (target >= 10)")
     print(f"  one-per-message / naive  {single_rate / naive_rate:>12.1f}")
     print("  peak memory (VmHWM) per ingest process: " + ", ".join(f"{peak:.0f} MB" for peak in peaks))
+    return {"batched": batched_rate, "single": single_rate, "ceiling": ceiling, "naive": naive_rate}
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Literal
 
 import psycopg
 
+from eldercare.db.policies import PolicyHealth, read_health
 from eldercare.errors import MigrationError, PermanentError, TransientError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -230,13 +231,25 @@ def _verify_applied(migrations: list[Migration], applied: dict[int, tuple[str, s
             )
 
 
-def status(conninfo: str) -> list[tuple[str, str]]:
-    """(migration, state) for every known migration: applied with its variant, or pending."""
+@dataclass(frozen=True)
+class SchemaStatus:
+    flavour: str | None  # None before the time-series migration is applied
+    migrations: list[tuple[str, str]]  # (migration, "applied (variant)" or "pending")
+    policies: list[PolicyHealth] | None  # TimescaleDB's policies; None when not applicable or not migrated yet
+
+
+def status(conninfo: str) -> SchemaStatus:
+    """Every known migration and whether it is applied, and on TimescaleDB each policy's health."""
     with psycopg.connect(conninfo, connect_timeout=10) as conn:
-        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        exists = conn.execute(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL, to_regclass('policy_runs') IS NOT NULL"
+        ).fetchone()
         rows = conn.execute("SELECT version, variant FROM schema_migrations").fetchall() if exists and exists[0] else []
-    applied: dict[int, str] = {int(version): str(variant) for version, variant in rows}
-    return [
+        applied: dict[int, str] = {int(version): str(variant) for version, variant in rows}
+        flavour = applied.get(2)
+        policies = read_health(conn) if flavour == "timescaledb" and exists and exists[1] else None
+    migrations = [
         (f"{m.version:04d}_{m.name}", f"applied ({applied[m.version]})" if m.version in applied else "pending")
         for m in discover()
     ]
+    return SchemaStatus(flavour, migrations, policies)
