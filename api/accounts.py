@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from api import audit
 from api.params import MAX_BIGINT, NO_NUL
-from api.security import hash_password
+from api.security import end_access_tokens, hash_password
 from eldercare.errors import NotFoundError, PermanentError
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._\-]{2,63}$"
@@ -95,8 +96,9 @@ class NewUser(UserFields):
     password: str = Field(min_length=10, max_length=256)
 
 
-async def create_user(conn: psycopg.AsyncConnection, new: NewUser) -> int:
-    """Insert the user and their family links; the new id. UsernameTakenError, NotFoundError."""
+async def create_user(conn: psycopg.AsyncConnection, new: NewUser, *, now: datetime, actor_id: int | None = None) -> int:
+    """Insert the user and their family links; the new id. UsernameTakenError, NotFoundError.
+    ``actor_id``: the admin who asked (None: the command line)."""
     if new.care_centre_id is not None and await _missing(conn, _CENTRE_EXISTS, (new.care_centre_id,)):
         raise NotFoundError(f"care centre {new.care_centre_id} does not exist")
     found = await (await conn.execute(_RESIDENTS_FOUND, (new.resident_ids,))).fetchone()
@@ -109,6 +111,8 @@ async def create_user(conn: psycopg.AsyncConnection, new: NewUser) -> int:
         raise UsernameTakenError(f"user {new.username!r} already exists / 用户名已存在")
     if new.resident_ids:
         await conn.execute(_LINK, (row[0], new.resident_ids))
+    details = {"role": new.role, "resident_ids": new.resident_ids}
+    await audit.record(conn, at=now, event="user_created", user_id=row[0], actor_id=actor_id, details=details)
     return int(row[0])
 
 
@@ -116,7 +120,9 @@ async def _missing(conn: psycopg.AsyncConnection, query: str, params: tuple[obje
     return await (await conn.execute(query, params)).fetchone() is None
 
 
-async def set_disabled(conn: psycopg.AsyncConnection, user_id: int, *, disabled: bool, now: datetime) -> None:
+async def set_disabled(
+    conn: psycopg.AsyncConnection, user_id: int, *, disabled: bool, now: datetime, actor_id: int | None
+) -> None:
     """Disable (revoking every session) or re-enable; never the last active admin. NotFoundError."""
     if disabled:
         admins = [row[0] for row in await (await conn.execute(_ACTIVE_ADMINS)).fetchall()]
@@ -124,10 +130,17 @@ async def set_disabled(conn: psycopg.AsyncConnection, user_id: int, *, disabled:
             raise LastAdminError("the only active administrator cannot be disabled / 不能停用唯一的管理员")
     if await (await conn.execute(_SET_DISABLED, (disabled, user_id))).fetchone() is None:
         raise NotFoundError(f"user {user_id} does not exist")
+    await audit.record(conn, at=now, event="user_disabled" if disabled else "user_enabled", user_id=user_id, actor_id=actor_id)
     if disabled:
-        await revoke_sessions(conn, user_id, now=now)
+        await _revoke(conn, user_id, now=now)
 
 
-async def revoke_sessions(conn: psycopg.AsyncConnection, user_id: int, *, now: datetime) -> None:
-    """Revoke every refresh token of the user (and so every access token issued with one)."""
+async def revoke_sessions(conn: psycopg.AsyncConnection, user_id: int, *, now: datetime, actor_id: int | None) -> None:
+    """Log the user out everywhere: every refresh token revoked, every access token ended."""
+    await _revoke(conn, user_id, now=now)
+    await audit.record(conn, at=now, event="sessions_revoked", user_id=user_id, actor_id=actor_id)
+
+
+async def _revoke(conn: psycopg.AsyncConnection, user_id: int, *, now: datetime) -> None:
     await conn.execute(_REVOKE, (now, user_id))
+    await end_access_tokens(conn, user_id)

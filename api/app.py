@@ -16,6 +16,7 @@ from api.routes import (
     activity,
     alert_catalogue,
     alerts,
+    audit,
     auth,
     board,
     centres,
@@ -31,7 +32,7 @@ from api.routes import (
     users,
 )
 from eldercare import __version__, logs
-from eldercare.clock import Clock
+from eldercare.clock import Clock, SystemClock
 from eldercare.config import Settings
 from eldercare.db.pool import open_pool
 from eldercare.errors import ConfigError, NotFoundError, PermanentError, TransientError
@@ -54,6 +55,7 @@ ROUTERS = (
     health,
     auth,
     users,
+    audit,
     centres,
     telecare,
     homes,
@@ -109,8 +111,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "temporarily unavailable, try again / 服务暂时不可用，请重试")
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
-    """The API with the dashboard at ``/``. Refuses to build without a real JWT secret (ConfigError)."""
+def create_app(settings: Settings, *, clock: Clock | None = None, wall_clock: Clock | None = None) -> FastAPI:
+    """The API with the dashboard at ``/``. Refuses to build without a real JWT secret (ConfigError).
+
+    ``clock`` is the data clock (the settings' simulated one by default), ``wall_clock`` the one
+    security runs on (the system's by default).
+    """
     if settings.api.jwt_secret is None:
         raise ConfigError(["ELDERCARE_API__JWT_SECRET: required to run the API (at least 32 random characters)"])
     the_clock = clock or clock_from(settings)
@@ -118,7 +124,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_pool(settings, name="api") as pool:
-            app.state.ctx = ApiContext(settings=settings, pool=pool, clock=the_clock, broker=BrokerAdmin.from_settings(settings))
+            app.state.ctx = ApiContext(
+                settings=settings,
+                pool=pool,
+                clock=the_clock,
+                wall=wall_clock or SystemClock(),
+                broker=BrokerAdmin.from_settings(settings),
+            )
             log.info("api_ready", broker_admin=app.state.ctx.broker is not None)
             yield
 

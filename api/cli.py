@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -149,7 +150,7 @@ async def _add_user(settings: Settings, new: NewUser) -> int:
 
     try:
         async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=10) as conn:
-            return await create_user(conn, new)
+            return await create_user(conn, new, now=datetime.now(UTC))
     except UsernameTakenError:
         fail(f"user {new.username!r} already exists", EXIT_EXISTS)
     except NotFoundError as exc:

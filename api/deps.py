@@ -19,16 +19,22 @@ from eldercare.mqtt.dynsec import BrokerAdmin
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
-_USER = "SELECT id, username, role, care_centre_id, locale FROM users WHERE id = %s AND NOT disabled"
+# The token's generation must still be the user's: logout and revocation move it on.
+_USER = "SELECT id, username, role, care_centre_id, locale FROM users WHERE id = %s AND token_generation = %s AND NOT disabled"
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """What every request needs, built once by the app factory."""
+    """What every request needs, built once by the app factory.
+
+    ``clock`` is the data clock (simulated in a demo); ``wall`` times everything about security
+    (token lifetimes, login delays, revocations), which a faster simulated clock must not shorten.
+    """
 
     settings: Settings
     pool: AsyncConnectionPool
     clock: Clock
+    wall: Clock
     broker: BrokerAdmin | None
 
     @property
@@ -74,10 +80,10 @@ async def _principal(ctx: ApiContext, conn: psycopg.AsyncConnection, token: str 
     if not token:
         raise _UNAUTHORISED
     try:
-        claims = decode_access_token(ctx.jwt_secret, token, now=ctx.clock.now())
+        claims = decode_access_token(ctx.jwt_secret, token, now=ctx.wall.now())
     except TokenInvalidError:
         raise _UNAUTHORISED from None
-    cur = await conn.execute(_USER, (claims.user_id,))
+    cur = await conn.execute(_USER, (claims.user_id, claims.generation))
     row = await cur.fetchone()
     if row is None:
         raise _UNAUTHORISED

@@ -10,6 +10,9 @@ from fastapi import HTTPException, Path, Query, status
 from pydantic import AfterValidator, Field
 
 MAX_BIGINT = 2**63 - 1
+# The largest id a body or a path may name: 2**53 - 1, the largest integer a JSON number holds
+# exactly everywhere (JavaScript included); ids come from sequences that will never reach it.
+MAX_ID = 2**53 - 1
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100

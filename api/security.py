@@ -1,10 +1,15 @@
 """Passwords, access tokens and refresh tokens.
 
-Access tokens are short-lived HS256 JWTs whose times come from the injected clock (PyJWT's own
-expiry check reads the wall clock, so it is switched off and done here). Refresh tokens are 256-bit
-random strings stored as SHA-256 digests: a stolen database does not yield usable tokens, and a
-high-entropy secret needs no slow KDF. Each use rotates the token; presenting an already-rotated
-token revokes its whole family, because someone else holds a copy.
+Access tokens are short-lived HS256 JWTs whose times come from the injected wall clock (PyJWT's
+own expiry check reads the system clock, so it is switched off and done here; the API's data clock
+may be simulated and faster, and must not shorten a token). Each carries the user's token
+generation (``gen``); logging out, a reused refresh token, disabling the account and "revoke
+sessions" move the generation on, which ends every access token issued before (checked on each
+request, in the query that loads the caller anyway).
+
+Refresh tokens are 256-bit random strings stored as SHA-256 digests: a stolen database does not
+yield usable tokens, and a high-entropy secret needs no slow KDF. Each use rotates the token;
+presenting an already-rotated token revokes its whole family, because someone else holds a copy.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ class TokenInvalidError(Exception):
     """The presented token is malformed, forged, expired or revoked (the caller answers 401)."""
 
 
+class RefreshTokenReusedError(TokenInvalidError):
+    """A spent refresh token came back: its family is revoked and the user's access tokens end."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__("refresh token reused")
+        self.user_id = user_id
+
+
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
@@ -46,12 +59,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 class AccessClaims:
     user_id: int
     role: str
+    generation: int
 
 
-def issue_access_token(secret: str, *, user_id: int, role: str, now: datetime, ttl_s: int) -> str:
+def issue_access_token(secret: str, *, user_id: int, role: str, generation: int, now: datetime, ttl_s: int) -> str:
     claims = {
         "sub": str(user_id),
         "role": role,
+        "gen": generation,
         "typ": "access",
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl_s)).timestamp()),
@@ -66,12 +81,12 @@ def decode_access_token(secret: str, token: str, *, now: datetime) -> AccessClai
         )
     except jwt.PyJWTError:
         raise TokenInvalidError("malformed or forged token") from None
-    if claims.get("typ") != "access" or not isinstance(claims.get("exp"), int):
+    if claims.get("typ") != "access" or not isinstance(claims.get("exp"), int) or not isinstance(claims.get("gen"), int):
         raise TokenInvalidError("not an access token")
     if claims["exp"] <= now.timestamp():
         raise TokenInvalidError("token expired")
     try:
-        return AccessClaims(int(claims["sub"]), str(claims["role"]))
+        return AccessClaims(int(claims["sub"]), str(claims["role"]), int(claims["gen"]))
     except (KeyError, ValueError):
         raise TokenInvalidError("malformed claims") from None
 
@@ -104,7 +119,8 @@ async def rotate_refresh_token(conn: psycopg.AsyncConnection, token: str, *, now
     token_id, user_id, family, expires_at, used_at, revoked_at, disabled = row
     if used_at is not None:
         await revoke_family(conn, family, now=now)
-        raise TokenInvalidError("refresh token reused: its family is revoked")
+        await end_access_tokens(conn, user_id)
+        raise RefreshTokenReusedError(int(user_id))
     if revoked_at is not None or expires_at <= now or disabled:
         raise TokenInvalidError("refresh token expired or revoked")
     await conn.execute("UPDATE refresh_tokens SET used_at = %s WHERE id = %s", (now, token_id))
@@ -116,11 +132,18 @@ async def revoke_family(conn: psycopg.AsyncConnection, family: uuid.UUID, *, now
     await conn.execute("UPDATE refresh_tokens SET revoked_at = %s WHERE family = %s AND revoked_at IS NULL", (now, family))
 
 
-async def revoke_refresh_token(conn: psycopg.AsyncConnection, token: str, *, now: datetime) -> bool:
-    """Log out: revoke the token's whole family. False when the token is unknown."""
-    cur = await conn.execute("SELECT family FROM refresh_tokens WHERE token_hash = %s", (_digest(token),))
+async def end_access_tokens(conn: psycopg.AsyncConnection, user_id: int) -> None:
+    """Every access token the user holds stops working at its next request."""
+    await conn.execute("UPDATE users SET token_generation = token_generation + 1 WHERE id = %s", (user_id,))
+
+
+async def revoke_refresh_token(conn: psycopg.AsyncConnection, token: str, *, now: datetime) -> int | None:
+    """Log out: revoke the token's whole family and end the user's access tokens; the user's id,
+    or None when the token is unknown."""
+    cur = await conn.execute("SELECT family, user_id FROM refresh_tokens WHERE token_hash = %s", (_digest(token),))
     row = await cur.fetchone()
     if row is None:
-        return False
+        return None
     await revoke_family(conn, row[0], now=now)
-    return True
+    await end_access_tokens(conn, row[1])
+    return int(row[1])

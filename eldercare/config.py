@@ -221,7 +221,24 @@ class ApiSettings(_Group):
     jwt_secret: SecretStr | None = Field(default=None, description="required to run the API; at least 32 characters")
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
-    login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
+    login_free_failures: int = Field(
+        default=5, ge=1, le=1000, description="wrong passwords from one address for one username before delays start"
+    )
+    login_max_delay_s: int = Field(
+        default=900,
+        ge=1,
+        le=86_400,
+        description="the longest wait between tries of one (username, address); each failure doubles it",
+    )
+    login_address_failures_per_minute: int = Field(
+        default=30, ge=1, le=100_000, description="wrong passwords from one address, all usernames, before it waits a minute"
+    )
+    login_account_failures_per_hour: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="wrong passwords for one username, all addresses, before addresses it never logged in from must wait",
+    )
     broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
     broker_admin_password: SecretStr | None = None
     stream_poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often the live alert stream polls")

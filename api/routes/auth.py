@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import ratelimit
+from api import audit, throttle
 from api.deps import Conn, Ctx, User
 from api.security import (
+    RefreshTokenReusedError,
     TokenInvalidError,
     issue_access_token,
     issue_refresh_token,
@@ -52,12 +53,24 @@ class Me(BaseModel):
 _BAD_LOGIN = HTTPException(
     status.HTTP_401_UNAUTHORIZED, "wrong username or password / 用户名或密码错误", {"WWW-Authenticate": "Bearer"}
 )
+_BAD_REFRESH = HTTPException(
+    status.HTTP_401_UNAUTHORIZED,
+    "the refresh token is unknown, expired or revoked: log in again / 刷新令牌无效、已过期或已撤销，请重新登录",
+    {"WWW-Authenticate": "Bearer"},
+)
 
 
 @router.post(
     "/token",
     response_model=TokenResponse,
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "too many attempts"}},
+    responses={
+        401: {"description": "wrong credentials"},
+        429: {
+            "description": "too many wrong passwords from this address for this username (or from this address, or for"
+            " this username from addresses it never logged in from): wait `Retry-After` seconds",
+            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        },
+    },
 )
 async def token(
     request: Request,
@@ -69,59 +82,77 @@ async def token(
 ) -> TokenResponse:
     """Log in with a username and password (OAuth2 password grant, form-encoded)."""
     name = username.strip().lower()
-    client_ip = request.client.host if request.client else "unknown"
-    now = ctx.clock.now()
-    per_minute = ctx.settings.api.login_attempts_per_minute
-    if await ratelimit.is_limited(conn, username=name, client_ip=client_ip, now=now, per_minute=per_minute):
-        log.warning("login_rate_limited")
+    address = request.client.host if request.client else "unknown"
+    now = ctx.wall.now()
+    limits = throttle.Limits.of(ctx.settings.api)
+    refusal = await throttle.refused(conn, limits, username=name, address=address, now=now)
+    if refusal is not None:
+        log.warning("login_throttled", reason=refusal.reason, retry_after_s=refusal.retry_after_s)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many attempts, wait a minute / 尝试次数过多，请稍后再试",
-            {"Retry-After": "60"},
+            "too many attempts, wait and try again / 尝试次数过多，请稍后再试",
+            {"Retry-After": str(refusal.retry_after_s)},
         )
-    cur = await conn.execute("SELECT id, role, password_hash FROM users WHERE username = %s AND NOT disabled", (name,))
+    cur = await conn.execute(
+        "SELECT id, role, password_hash, token_generation FROM users WHERE username = %s AND NOT disabled", (name,)
+    )
     row = await cur.fetchone()
     ok = await asyncio.to_thread(verify_password, row[2] if row else None, password)
-    await ratelimit.record(conn, username=name, client_ip=client_ip, now=now, ok=ok)
     if not ok or row is None:
+        await throttle.failed(conn, limits, username=name, address=address, now=now)
         await conn.commit()  # the failed attempt must count even though we answer with an error
         log.info("login_failed")
         raise _BAD_LOGIN
+    await throttle.succeeded(conn, user_id=row[0], username=name, address=address, now=now)
     log.info("login_ok", user_id=row[0])
-    return await _tokens(ctx, conn, user_id=row[0], role=row[1])
+    refresh_token = await issue_refresh_token(conn, user_id=row[0], now=now, ttl_s=ctx.settings.api.refresh_token_ttl_s)
+    return _tokens(ctx, user_id=row[0], role=row[1], generation=row[3], refresh_token=refresh_token)
 
 
-async def _tokens(ctx: Ctx, conn: Conn, *, user_id: int, role: str) -> TokenResponse:
-    now = ctx.clock.now()
-    api = ctx.settings.api
-    access = issue_access_token(ctx.jwt_secret, user_id=user_id, role=role, now=now, ttl_s=api.access_token_ttl_s)
-    refresh = await issue_refresh_token(conn, user_id=user_id, now=now, ttl_s=api.refresh_token_ttl_s)
-    return TokenResponse(access_token=access, expires_in=api.access_token_ttl_s, refresh_token=refresh)
+def _tokens(ctx: Ctx, *, user_id: int, role: str, generation: int, refresh_token: str) -> TokenResponse:
+    ttl_s = ctx.settings.api.access_token_ttl_s
+    access = issue_access_token(
+        ctx.jwt_secret, user_id=user_id, role=role, generation=generation, now=ctx.wall.now(), ttl_s=ttl_s
+    )
+    return TokenResponse(access_token=access, expires_in=ttl_s, refresh_token=refresh_token)
 
 
-@router.post("/refresh", response_model=TokenResponse, responses={401: {"description": "invalid, expired or reused token"}})
-async def refresh(body: RefreshRequest, ctx: Ctx, conn: Conn) -> TokenResponse:
-    """Exchange a refresh token for new tokens; the presented one is spent (rotation)."""
-    api = ctx.settings.api
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses={401: {"description": "the refresh token is unknown, expired, revoked or was already used"}},
+)
+async def refresh(request: Request, body: RefreshRequest, ctx: Ctx, conn: Conn) -> TokenResponse:
+    """Exchange a refresh token for new tokens; the presented one is spent (rotation). Presenting a
+    spent one again revokes its login and ends the user's access tokens (someone holds a copy)."""
+    now = ctx.wall.now()
     try:
         user_id, successor = await rotate_refresh_token(
-            conn, body.refresh_token, now=ctx.clock.now(), ttl_s=api.refresh_token_ttl_s
+            conn, body.refresh_token, now=now, ttl_s=ctx.settings.api.refresh_token_ttl_s
         )
-    except TokenInvalidError:
+    except RefreshTokenReusedError as reused:
+        address = request.client.host if request.client else None
+        await audit.record(conn, at=now, event="refresh_token_reused", user_id=reused.user_id, client_ip=address)
         await conn.commit()  # a detected reuse revokes the family: keep that
-        raise _BAD_LOGIN from None
-    cur = await conn.execute("SELECT role FROM users WHERE id = %s", (user_id,))
+        log.warning("refresh_token_reused", user_id=reused.user_id)
+        raise _BAD_REFRESH from None
+    except TokenInvalidError:
+        raise _BAD_REFRESH from None
+    cur = await conn.execute("SELECT role, token_generation FROM users WHERE id = %s", (user_id,))
     row = await cur.fetchone()
-    role = row[0] if row else "family"
-    now = ctx.clock.now()
-    access = issue_access_token(ctx.jwt_secret, user_id=user_id, role=role, now=now, ttl_s=api.access_token_ttl_s)
-    return TokenResponse(access_token=access, expires_in=api.access_token_ttl_s, refresh_token=successor)
+    if row is None:
+        raise _BAD_REFRESH
+    return _tokens(ctx, user_id=user_id, role=row[0], generation=row[1], refresh_token=successor)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(body: RefreshRequest, ctx: Ctx, conn: Conn) -> None:
-    """Revoke a refresh token and every token rotated from the same login."""
-    await revoke_refresh_token(conn, body.refresh_token, now=ctx.clock.now())
+    """Revoke a refresh token and every token rotated from the same login, and end the user's
+    access tokens (their other devices refresh theirs). An unknown token is not an error."""
+    now = ctx.wall.now()
+    user_id = await revoke_refresh_token(conn, body.refresh_token, now=now)
+    if user_id is not None:
+        await audit.record(conn, at=now, event="logged_out", user_id=user_id)
 
 
 @router.get("/me", response_model=Me)

@@ -60,9 +60,9 @@ async def list_users(user: Writer, conn: Conn) -> list[dict[str, Any]]:
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "no such care centre or resident"}, 409: {"description": "username taken"}},
 )
-async def create_user(body: NewUser, user: Admin, conn: Conn) -> dict[str, Any]:
+async def create_user(body: NewUser, user: Admin, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     """Create an account (the same rules and writes as ``eldercare users add``)."""
-    user_id = await accounts.create_user(conn, body)
+    user_id = await accounts.create_user(conn, body, now=ctx.wall.now(), actor_id=user.user_id)
     log.info("user_created", user_id=user_id, role=body.role, by=user.user_id)
     return await fetch_visible(conn, _ONE, {"id": user_id})
 
@@ -75,7 +75,7 @@ async def create_user(body: NewUser, user: Admin, conn: Conn) -> dict[str, Any]:
 async def update_user(user_id: Id, body: UserPatch, user: Admin, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     """Disable (or re-enable) an account; disabling also revokes every session it holds.
     The only active administrator cannot be disabled (409)."""
-    await accounts.set_disabled(conn, user_id, disabled=body.disabled, now=ctx.clock.now())
+    await accounts.set_disabled(conn, user_id, disabled=body.disabled, now=ctx.wall.now(), actor_id=user.user_id)
     log.info("user_updated", user_id=user_id, disabled=body.disabled, by=user.user_id)
     return await fetch_visible(conn, _ONE, {"id": user_id})
 
@@ -86,5 +86,5 @@ async def update_user(user_id: Id, body: UserPatch, user: Admin, ctx: Ctx, conn:
 async def revoke_sessions(user_id: Id, user: Admin, ctx: Ctx, conn: Conn) -> None:
     """Log a user out everywhere: every refresh token is revoked, and every access token issued with one."""
     await fetch_visible(conn, "SELECT id FROM users WHERE id = %(id)s", {"id": user_id})
-    await accounts.revoke_sessions(conn, user_id, now=ctx.clock.now())
+    await accounts.revoke_sessions(conn, user_id, now=ctx.wall.now(), actor_id=user.user_id)
     log.info("user_sessions_revoked", user_id=user_id, by=user.user_id)

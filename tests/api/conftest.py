@@ -144,7 +144,8 @@ def api_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settin
 
 @pytest.fixture
 async def client(api_settings: Callable[..., Settings], clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(api_settings(), clock=clock)
+    # One fixed clock for data and security alike: tests move both with ``clock.advance``.
+    app = create_app(api_settings(), clock=clock, wall_clock=clock)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
