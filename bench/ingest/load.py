@@ -75,8 +75,11 @@ def plan(
 # -- publisher processes ------------------------------------------------------------------------
 
 
-def publisher_main(broker_url: str, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent]) -> None:
-    settings = load_settings(mqtt_url=broker_url, database_url="postgresql://unused@127.0.0.1/unused")
+def publisher_main(
+    broker_url: str, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent], ca_file: str | None = None
+) -> None:
+    mqtt = {"ca_file": ca_file} if ca_file else {}
+    settings = load_settings(mqtt_url=broker_url, database_url="postgresql://unused@127.0.0.1/unused", mqtt=mqtt)
     logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt warns about every deep publish window
     asyncio.run(_publish_all(settings, messages, ready, go, out))
 
@@ -101,14 +104,16 @@ async def _publish_all(settings: Settings, messages: list[tuple[str, bytes]], re
         out.put((started, time.time(), len(messages)))
 
 
-def run_publishers(broker_url: str, shares: list[list[tuple[str, bytes]]]) -> tuple[float, float]:
-    """Publish every share from its own process, all starting together; (first publish, last PUBACK)."""
+def run_publishers(broker_url: str, shares: list[list[tuple[str, bytes]]], *, ca_file: str | None = None) -> tuple[float, float]:
+    """Publish every share from its own process, all starting together; (first publish, last PUBACK).
+
+    ``ca_file`` verifies the broker's certificate when ``broker_url`` is mqtts://."""
     ctx = mp.get_context("spawn")
     out: Queue[Sent] = ctx.Queue()
     go = ctx.Event()
     readies = [ctx.Event() for _ in shares]
     procs = [
-        ctx.Process(target=publisher_main, args=(broker_url, share, ready, go, out))
+        ctx.Process(target=publisher_main, args=(broker_url, share, ready, go, out, ca_file))
         for share, ready in zip(shares, readies, strict=True)
     ]
     for proc in procs:

@@ -210,9 +210,14 @@ def naive(url: str, broker_url: str, homes: Sequence[str], count: int) -> float:
 
 
 def end_to_end(
-    copies: Sequence[IngestProcess], broker_url: str, shares: list[list[tuple[str, bytes]]], expected_total: int
+    copies: Sequence[IngestProcess],
+    broker_url: str,
+    shares: list[list[tuple[str, bytes]]],
+    expected_total: int,
+    *,
+    ca_file: str | None = None,
 ) -> float:
-    first, last_puback = run_publishers(broker_url, shares)
+    first, last_puback = run_publishers(broker_url, shares, ca_file=ca_file)
     wait_written(copies, expected_total)
     last_commit = max(copy.last_commit() for copy in copies)
     readings = sum(len(json.loads(p)["readings"]) for share in shares for _, p in share)
