@@ -14,6 +14,9 @@
   in an interval, run more copies.
 - escalation and outbox: due escalations, then due notifications, woken early when this copy
   has just enqueued something.
+- platform: every ``platform_check_interval_s`` (wall time) the platform's own health: notices to
+  the care centres when alerts may be delayed, and the outside dead-man's switch pinged while all
+  is well (:mod:`alerts.platform`).
 
 Every step is also callable on its own (``inbox_once``, ``evaluate_once``, ``escalate_once``,
 ``deliver_once``) with the injected clock, which is how tests drive it without sleeping.
@@ -30,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from alerts import platform
 from alerts.escalation import escalate_due
 from alerts.metrics import Metrics
 from alerts.notify.channels import Senders
@@ -47,6 +51,11 @@ _MIN_WALL_INTERVAL_S = 0.05
 # Pool connections the other loops hold while a periodic pass runs: the inbox loop's one and the
 # outbox/escalation loop's one. (LISTEN has a connection of its own, outside the pool.)
 RESERVED_CONNECTIONS = 2
+# Pending notifications, and how long the most overdue one has been due (0 when none is due yet).
+_OUTBOX_BACKLOG = """
+SELECT count(*), coalesce(extract(epoch FROM %s - min(next_attempt_at)), 0)::float8
+  FROM notification_outbox WHERE status = 'pending'
+"""
 
 
 def periodic_concurrency(configured: int, pool_max_size: int) -> int:
@@ -66,6 +75,8 @@ class Engine:
         self.inbox_wake = asyncio.Event()
         self.outbox_wake = asyncio.Event()
         self.evaluation_concurrency = periodic_concurrency(self.cfg.evaluation_concurrency, pool.max_size)
+        self.last_pass_done: float | None = None  # time.monotonic() when this copy last completed a periodic pass
+        self.metrics.pass_interval.set(self._clock_interval(self.cfg.evaluation_interval_s))
         if self.evaluation_concurrency < self.cfg.evaluation_concurrency:
             log.warning(
                 "evaluation_concurrency_capped",
@@ -134,6 +145,8 @@ class Engine:
             # Raise the database error itself (not a group), as the sequential pass did.
             raise _first(failed) from None
         self.metrics.homes_evaluated.inc(judged)
+        self.last_pass_done = time.monotonic()
+        self.metrics.pass_completed.set_to_current_time()
         log.info(
             "periodic_pass", homes=len(homes), judged=judged, concurrency=workers, ms=int((time.monotonic() - started) * 1000)
         )
@@ -167,6 +180,37 @@ class Engine:
             self.metrics.notifications.labels(outcome).inc(getattr(report, outcome))
         return report
 
+    async def platform_once(self) -> dict[str, dict[str, Any]]:
+        """Judge the platform's health, record and announce changes, ping the dead-man's switch if all is well."""
+        now = self.clock.now()
+        async with self.pool.connection() as conn:
+            reading = await platform.read(conn)
+            found = platform.degradations(reading, now, self.cfg, speed=max(1.0, float(getattr(self.clock, "speed", 1.0))))
+            changed = await platform.record(conn, found, now, self.cfg)
+        self.metrics.gateways.labels("online").set(reading.online)
+        self.metrics.gateways.labels("offline").set(reading.offline)
+        for reason in platform.REASONS:
+            self.metrics.degraded.labels(reason).set(1 if reason in found else 0)
+        if changed.opened or changed.closed:
+            log.warning("platform_health_changed", degraded=changed.opened, recovered=changed.closed)
+            self.outbox_wake.set()
+        await self._heartbeat(found)
+        return found
+
+    async def _heartbeat(self, found: dict[str, dict[str, Any]]) -> None:
+        if self.cfg.heartbeat_url is None:
+            return
+        # On time: a pass completed within three intervals (a pass may take most of one).
+        late_after = 3 * self._clock_interval(self.cfg.evaluation_interval_s) + self.cfg.platform_check_interval_s
+        on_time = self.last_pass_done is not None and time.monotonic() - self.last_pass_done <= late_after
+        if found or not on_time:
+            self.metrics.heartbeats.labels("withheld").inc()
+            log.warning("heartbeat_withheld", degraded=sorted(found), periodic_pass_late=not on_time)
+            return
+        url = self.cfg.heartbeat_url.get_secret_value()
+        sent = await platform.ping(self.senders.http, url, self.cfg.notify_timeout_s)
+        self.metrics.heartbeats.labels("sent" if sent else "failed").inc()
+
     def _count(self, outcome: Outcome) -> None:
         for kind in outcome.opened:
             self.metrics.alerts_opened.labels(kind).inc()
@@ -187,6 +231,7 @@ class Engine:
             )
             group.create_task(self._loop(stop, "periodic", self._periodic_step, None, periodic))
             group.create_task(self._loop(stop, "outbox", self._outbox_step, self.outbox_wake, outbox))
+            group.create_task(self._loop(stop, "platform", self._platform_step, None, self.cfg.platform_check_interval_s))
         log.info("alerts_stopped")
 
     def _clock_interval(self, interval_s: float) -> float:
@@ -204,9 +249,13 @@ class Engine:
     async def _periodic_step(self) -> None:
         await self.evaluate_once()
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
+            cur = await conn.execute(_OUTBOX_BACKLOG, (self.clock.now(),))
             row = await cur.fetchone()
         self.metrics.outbox_pending.set(row[0] if row else 0)
+        self.metrics.outbox_oldest_due.set(row[1] if row else 0)
+
+    async def _platform_step(self) -> None:
+        await self.platform_once()
 
     async def _outbox_step(self) -> None:
         # Deliver first: when a new alert woke this loop, its notification is what is waiting.

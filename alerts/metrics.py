@@ -29,6 +29,24 @@ class Metrics:
         self.homes_evaluated = Counter("eldercare_alerts_homes_evaluated", "periodic home evaluations", registry=self.registry)
         self.loop_errors = Counter("eldercare_alerts_loop_errors", "errors in a work loop", ["loop"], registry=self.registry)
         self.outbox_pending = Gauge("eldercare_alerts_outbox_pending", "pending notifications", registry=self.registry)
+        self.outbox_oldest_due = Gauge(
+            "eldercare_alerts_outbox_oldest_due_seconds", "how overdue the oldest pending notification is", registry=self.registry
+        )
+        self.pass_completed = Gauge(
+            "eldercare_alerts_periodic_pass_completed_timestamp_seconds",
+            "UNIX time this copy last completed a periodic pass",
+            registry=self.registry,
+        )
+        self.pass_interval = Gauge(
+            "eldercare_alerts_evaluation_interval_seconds", "wall seconds between periodic passes", registry=self.registry
+        )
+        self.gateways = Gauge("eldercare_gateways", "home gateways by last reported state", ["state"], registry=self.registry)
+        self.degraded = Gauge(
+            "eldercare_platform_degraded", "1 while a degradation that may delay alerts holds", ["reason"], registry=self.registry
+        )
+        self.heartbeats = Counter(
+            "eldercare_alerts_heartbeats", "dead-man's switch pings: sent, failed, withheld", ["outcome"], registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

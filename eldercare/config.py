@@ -213,6 +213,28 @@ class AlertsSettings(_Group):
     escalate_medium_s: float = Field(default=1800.0, ge=0, le=86_400)
     escalate_low_s: float = Field(default=0.0, ge=0, le=86_400)
     relearn_interval_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    platform_check_interval_s: float = Field(
+        default=60.0, gt=0, le=3600, description="wall seconds between checks of the platform's own health (and heartbeats)"
+    )
+    platform_stale_after_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="nothing committed from any online gateway this long: ingest_stalled"
+    )
+    platform_offline_share: float = Field(default=0.5, gt=0, le=1, description="share of gateways offline: gateways_offline")
+    platform_offline_min: int = Field(default=5, ge=1, le=1_000_000, description="... and at least this many of them")
+    platform_inbox_delay_s: float = Field(
+        default=120.0, gt=0, le=86_400, description="an event waiting this long to be judged: inbox_delayed"
+    )
+    platform_notices: bool = Field(default=True, description="tell every centre's duty channels when alerts may be delayed")
+    heartbeat_url: SecretStr | None = Field(
+        default=None, description="dead-man's switch pinged (POST) after each healthy check; it alarms when pings stop"
+    )
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
 
 class ApiSettings(_Group):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -11,10 +11,11 @@ from ingest.store import WriteResult
 
 _BATCH_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class IngestMetrics:
-    def __init__(self, unacknowledged: Callable[[], float]) -> None:
+    def __init__(self, unacknowledged: Callable[[], float], *, lanes: Sequence[str] = (), window: int = 0) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter("ingest_messages_received", "MQTT messages received", registry=r)
@@ -29,8 +30,25 @@ class IngestMetrics:
         self.retries = Counter("ingest_batch_retries", "batch transactions retried after a transient failure", registry=r)
         backlog = Gauge("ingest_unacknowledged_messages", "messages received and not yet acknowledged", registry=r)
         backlog.set_function(unacknowledged)
+        # The most the broker lets this copy hold unacknowledged (the lanes' receive maximums): a backlog
+        # that stays near it means the broker is queueing for us.
+        Gauge("ingest_receive_window_messages", "receive maximum summed over the lanes", registry=r).set(window)
+        self.lag = Histogram(
+            "ingest_commit_lag_seconds",
+            "from receipt of a batch's oldest message to its commit",
+            ["lane"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.last_commit = Gauge(
+            "ingest_last_commit_timestamp_seconds", "UNIX time of the lane's last commit (or start)", ["lane"], registry=r
+        )
+        for lane in lanes:
+            self.last_commit.labels(lane).set_to_current_time()
 
-    def committed(self, result: WriteResult, seconds: float) -> None:
+    def committed(self, lane: str, result: WriteResult, *, seconds: float, lag_s: float) -> None:
+        self.lag.labels(lane).observe(lag_s)
+        self.last_commit.labels(lane).set_to_current_time()
         self.written.inc(result.readings_new)
         self.duplicates.inc(result.duplicates)
         self.events.inc(result.events_new)

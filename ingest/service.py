@@ -187,7 +187,11 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             )
             for lane in lanes(settings)
         }
-        metrics = IngestMetrics(lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()))
+        metrics = IngestMetrics(
+            lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()),
+            lanes=[lane.name for lane in lanes(settings)],
+            window=sum(lane.receive_maximum for lane in lanes(settings)),
+        )
         pipelines = []
         for name, subscriber in subscribers.items():
             store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
@@ -375,7 +379,7 @@ class Pipeline:
 
     def _acknowledge(self, batch: Batch, result: WriteResult, *, held_s: float, commit_s: float) -> None:
         acked = self._subscriber.ack([item.delivery for item in batch.items])
-        self._metrics.committed(result, commit_s)
+        self._metrics.committed(self.lane, result, seconds=commit_s, lag_s=held_s + commit_s)
         self._rollup.touched(result.reading_hours)
         _log.info(
             "ingest_batch",

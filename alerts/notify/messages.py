@@ -50,10 +50,9 @@ def build_payload(alert: dict[str, Any], purpose: str, level: int) -> dict[str, 
 def plain_text(payload: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) for e-mail and IM channels: Chinese first, then English."""
     subject = f"{payload['title_zh']} / {payload['title_en']}"
-    alert = payload["alert"]
-    body = (
-        f"{payload['title_zh']}\n{payload['text_zh']}\n\n"
-        f"{payload['title_en']}\n{payload['text_en']}\n\n"
-        f"alert #{alert['id']} · {alert['opened_at']}"
-    )
+    if "alert" in payload:
+        footer = f"alert #{payload['alert']['id']} · {payload['alert']['opened_at']}"
+    else:  # a platform notice (alerts.platform)
+        footer = f"platform notice #{payload['notice']['id']} · {payload['notice']['since']}"
+    body = f"{payload['title_zh']}\n{payload['text_zh']}\n\n{payload['title_en']}\n{payload['text_en']}\n\n{footer}"
     return subject, body

@@ -29,7 +29,7 @@ _CLAIM = """
 SELECT o.id, o.purpose, o.attempts, o.recipient, o.payload, o.channel_id,
        c.kind AS channel_kind, c.target, c.secret, c.enabled, a.status AS alert_status
   FROM notification_outbox o
-  JOIN alerts a ON a.id = o.alert_id
+  LEFT JOIN alerts a ON a.id = o.alert_id  -- NULL for a platform notice (alerts.platform)
   LEFT JOIN notification_channels c ON c.id = o.channel_id
  WHERE o.status = 'pending' AND o.next_attempt_at <= %s
  ORDER BY o.next_attempt_at, o.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,7 @@ from eldercare.contracts.payloads import (
     Room,
     SosEvent,
 )
+from ingest.service import lanes
 from tests.ingest.support import (
     T0,
     metric,
@@ -273,6 +275,7 @@ async def test_metrics_endpoint_counts_what_happened(
     register_homes(db_url, ["home-a"])
     port = free_port()
     settings = _settings(make_settings, topic_root, metrics_port=port)
+    started = time.time()
     async with running_ingest(settings):
         await publish(settings, [temperature_batch("home-a", "temp-1", 0, 30), temperature_batch("home-a", "temp-1", 0, 30)])
         await publish_raw(settings, [(f"{topic_root}/v1/home-a/readings", b"not json")])
@@ -284,6 +287,10 @@ async def test_metrics_endpoint_counts_what_happened(
         assert metric(port, "ingest_batch_readings_count") >= 1
         assert metric(port, "ingest_commit_seconds_count") >= 1
         assert metric(port, "ingest_unacknowledged_messages") == 0
+        assert metric(port, "ingest_receive_window_messages") == sum(lane.receive_maximum for lane in lanes(settings))
+        assert metric(port, "ingest_commit_lag_seconds_count", '{lane="bulk"}') >= 1
+        assert metric(port, "ingest_last_commit_timestamp_seconds", '{lane="bulk"}') >= started
+        assert metric(port, "ingest_last_commit_timestamp_seconds", '{lane="urgent"}') >= started  # its start: nothing yet
 
 
 async def test_a_message_the_database_refuses_is_isolated_and_dead_lettered(

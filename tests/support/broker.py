@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import end_process
 from tests.support.services import free_port
 
 DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
@@ -105,15 +106,7 @@ class PrivateBroker:
     def stop(self, *, kill: bool = False) -> None:
         if self._process is None:
             return
-        if kill:
-            self._process.kill()
-        else:
-            self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        end_process(self._process, kill=kill)
         if self._process.stderr is not None:
             self._process.stderr.close()
         self._process = None
@@ -132,6 +125,12 @@ class PrivateBroker:
             raise RuntimeError("the broker is not running")
         self._write_config()
         self._process.send_signal(signal.SIGHUP)
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the broker is not running")
+        return self._process.pid
 
     @property
     def running(self) -> bool:

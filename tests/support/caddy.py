@@ -21,6 +21,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.processes import end_process
 from tests.support.services import free_port
 
 SHIPPED = Path(__file__).parents[2] / "docker" / "caddy" / "Caddyfile"
@@ -107,10 +108,5 @@ class LocalCaddy:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        end_process(self._process)
         self._process = None

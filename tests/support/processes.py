@@ -21,6 +21,19 @@ def cli_env(settings: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def end_process(process: subprocess.Popen[bytes], *, kill: bool = False, timeout_s: float = 10) -> None:
+    """SIGTERM (or SIGKILL) a helper process we started and reap it; SIGKILL if it ignores SIGTERM."""
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def run_cli(
     args: list[str], settings: Mapping[str, str], *, timeout_s: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
