@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 
@@ -24,8 +23,6 @@ RULES = ROOT / "docker" / "prometheus" / "rules" / "eldercare.yml"
 RULES_TEST = Path(__file__).parent / "rules_test.yml"
 DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "eldercare.json"
 _METRIC = re.compile(r"\b(?:ingest|eldercare|db_policy)_[a-z0-9_]+\b")
-# Exported by ingest only where TimescaleDB runs the policies (the plain path has none).
-TIMESCALEDB_ONLY = ("db_policy_",)
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,17 +58,12 @@ def test_every_rule_fires_in_its_promtool_unit_test() -> None:
     assert fired == {rule["alert"] for rule in _rules()}
 
 
-def _flavour(db_url: str) -> str:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    return "timescaledb" if row and row[0] else "postgres"
-
-
 @pytest.fixture
 def services(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> Iterator[dict[str, list[str]]]:
     """The real ingest and alert engine, each with its metrics endpoint on a free port."""
     ingest_port, alerts_port = free_port(), free_port()
-    ingest = ServiceProcess(["ingest"], env_for(ingest__metrics_port=str(ingest_port)), tmp_path / "ingest.log")
+    ingest_env = env_for(ingest__metrics_port=str(ingest_port), ingest__policy_check_interval_s="0.5")
+    ingest = ServiceProcess(["ingest"], ingest_env, tmp_path / "ingest.log")
     alerts = ServiceProcess(
         ["alerts"],
         env_for(
@@ -91,9 +83,7 @@ def services(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> Iterator
 
 
 @pytest.mark.e2e
-def test_a_real_prometheus_finds_every_metric_the_rules_and_dashboard_use(
-    services: dict[str, list[str]], db_url: str, tmp_path: Path
-) -> None:
+def test_a_real_prometheus_finds_every_metric_the_rules_and_dashboard_use(services: dict[str, list[str]], tmp_path: Path) -> None:
     prometheus = LocalPrometheus(tmp_path / "prometheus", services, [RULES]).start()
     try:
         _wait_until(lambda: _all_up(prometheus) and _all_evaluated(prometheus), "both targets up and every rule evaluated")
@@ -102,8 +92,6 @@ def test_a_real_prometheus_finds_every_metric_the_rules_and_dashboard_use(
                 assert rule["health"] == "ok", f"{rule['name']}: {rule.get('lastError')}"
         exported = set(prometheus.api("metadata"))
         needed = _metric_names([rule["expr"] for rule in _rules()] + _dashboard_exprs())
-        if _flavour(db_url) != "timescaledb":
-            needed = {name for name in needed if not name.startswith(TIMESCALEDB_ONLY)}
         missing = {name for name in needed if not {name, _family(name)} & exported}
         assert not missing, f"named in rules or dashboard but exported by no service: {sorted(missing)}"
         for expr in _dashboard_exprs():
