@@ -25,13 +25,12 @@ Every step is also callable on its own (``inbox_once``, ``evaluate_once``, ``esc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from alerts import platform
 from alerts.escalation import escalate_due
@@ -43,10 +42,11 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.errors import EldercareError, TransientError
+from eldercare.health import Readiness
+from eldercare.retry import Backoff, sleep_until
 
 log = logs.get("alerts")
 CHANNEL = "eldercare_inbox"
-_ERROR_BACKOFF_S = 1.0
 _MIN_WALL_INTERVAL_S = 0.05
 # Pool connections the other loops hold while a periodic pass runs: the inbox loop's one and the
 # outbox/escalation loop's one. (LISTEN has a connection of its own, outside the pool.)
@@ -65,8 +65,18 @@ def periodic_concurrency(configured: int, pool_max_size: int) -> int:
 
 
 class Engine:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, clock: Clock, senders: Senders, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool,
+        clock: Clock,
+        senders: Senders,
+        metrics: Metrics,
+        *,
+        readiness: Readiness | None = None,
+    ) -> None:
         self.settings = settings
+        self.readiness = readiness or Readiness(log)
         self.cfg = settings.alerts
         self.pool = pool
         self.clock = clock
@@ -268,35 +278,48 @@ class Engine:
     async def _loop(
         self, stop: asyncio.Event, name: str, step: Callable[[], Awaitable[None]], wake: asyncio.Event | None, interval_s: float
     ) -> None:
-        """Run ``step`` until stopped; a failure is logged and retried, never fatal to the engine."""
+        """Run ``step`` until stopped; a failure is logged and retried after a backoff, never fatal
+        to the engine. A lost database also makes the engine not ready until a step works again."""
+        backoff = self._backoff()
         while not stop.is_set():
             if wake is not None:
                 wake.clear()
             try:
                 await step()
-                delay = interval_s
             except Exception as exc:  # noqa: BLE001 - a task boundary: log, back off, keep serving
+                delay = backoff.next_delay()
                 self.metrics.loop_errors.labels(name).inc()
                 log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=_safe_detail(exc))
-                delay = _ERROR_BACKOFF_S
-            await _wait_any(stop, wake, delay)
+                if _database_lost(exc):
+                    self.readiness.lost("database", type(exc).__name__)
+            else:
+                delay = interval_s
+                backoff.reset()
+                self.readiness.available("database")
+            await sleep_until(stop, delay, wake=wake)
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.settings.db.retry_min_s, self.settings.db.retry_max_s)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for ingest's wake-ups; on trouble, reconnect (polling covers the gap)."""
+        """LISTEN for ingest's wake-ups; on trouble, reconnect with backoff (polling covers the gap)."""
+        backoff = self._backoff()
         while not stop.is_set():
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     self.settings.database_url, autocommit=True, connect_timeout=max(1, int(self.settings.db.connect_timeout_s))
                 )
             except psycopg.Error as exc:
-                log.warning("alerts_listen_unavailable", error=type(exc).__name__)
-                await _wait_any(stop, None, _ERROR_BACKOFF_S)
+                delay = backoff.next_delay()
+                log.warning("alerts_listen_unavailable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                await sleep_until(stop, delay)
                 continue
+            backoff.reset()
             try:
                 await self._listen_on(conn, stop)
             except psycopg.Error as exc:
                 log.warning("alerts_listen_lost", error=type(exc).__name__)
-                await _wait_any(stop, None, _ERROR_BACKOFF_S)
+                await sleep_until(stop, backoff.next_delay())
             finally:
                 await conn.close()
 
@@ -316,6 +339,10 @@ def _first(failed: BaseExceptionGroup) -> BaseException:
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
+def _database_lost(exc: Exception) -> bool:
+    return isinstance(exc, psycopg.OperationalError | PoolTimeout | TransientError)
+
+
 def _safe_detail(exc: Exception) -> str | None:
     """What may be logged about an error: our own messages and connection trouble, never a
     message that could quote a row's values (health data)."""
@@ -324,16 +351,3 @@ def _safe_detail(exc: Exception) -> str | None:
     if isinstance(exc, psycopg.Error):
         return exc.sqlstate
     return None
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter

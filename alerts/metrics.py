@@ -1,14 +1,6 @@
-"""Prometheus metrics of the engine, served by a tiny asyncio HTTP endpoint.
-
-prometheus_client's own server runs in a thread that cannot be stopped cleanly; this one lives in
-the engine's event loop and closes with it.
-"""
+"""Prometheus metrics of the engine, on its own registry (served with readiness by :mod:`eldercare.health`)."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -48,39 +40,6 @@ class Metrics:
             "eldercare_alerts_heartbeats", "dead-man's switch pings: sent, failed, withheld", ["outcome"], registry=self.registry
         )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-
-@contextlib.asynccontextmanager
-async def serve(metrics: Metrics, host: str, port: int) -> AsyncIterator[int | None]:
-    """Serve ``GET /metrics`` on (host, port); port 0 disables it. Yields the bound port."""
-    if port == 0:
-        yield None
-        return
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(5):
-                request = await reader.readline()
-                while (await reader.readline()).strip():
-                    pass  # headers: not needed
-            ok = request.split(b" ")[1:2] == [b"/metrics"]
-            body = metrics.render() if ok else b"not found\n"
-            status = b"200 OK" if ok else b"404 Not Found"
-            head = b"HTTP/1.1 " + status + b"\r\nContent-Type: " + CONTENT_TYPE_LATEST.encode()
-            writer.write(head + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, host, port)
-    try:
-        yield int(server.sockets[0].getsockname()[1])
-    finally:
-        server.close()
-        await server.wait_closed()
+    def text(self) -> tuple[bytes, str]:
+        """The Prometheus exposition (body, content type) that ``eldercare.health.serve`` answers."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

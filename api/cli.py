@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
-import uvicorn
 from pydantic import BaseModel, ValidationError
 
-from eldercare import logs
 from eldercare.cli import EXIT_EXISTS, fail, fail_config, settings_or_exit
+from eldercare.cli_support import run_service
 from eldercare.config import Settings
-from eldercare.errors import ConfigError, NotFoundError
-from eldercare.lifecycle import run_until_stopped
+from eldercare.errors import NotFoundError
 
 if TYPE_CHECKING:
     from api.accounts import NewUser
@@ -29,56 +25,9 @@ _Model = TypeVar("_Model", bound=BaseModel)
 @click.command()
 def command() -> None:
     """Serve the REST API and the care-staff dashboard (ELDERCARE_API__HOST, ELDERCARE_API__PORT)."""
-    settings = settings_or_exit()
-    logs.configure(settings.log_level, settings.log_format)
-    from api.app import create_app
+    from api import service
 
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        fail_config(exc.problems)
-    asyncio.run(_serve(settings, app))
-
-
-class _Server(uvicorn.Server):
-    """Uvicorn without its own signal handling: our lifecycle owns SIGTERM/SIGINT and exits 0.
-
-    (Uvicorn re-raises a captured SIGTERM after shutting down, which would end the process with
-    -15 instead of the clean exit code the CLI promises.)
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def _serve(settings: Settings, app: object) -> None:
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host=settings.api.host,
-        port=settings.api.port,
-        log_config=None,
-        access_log=False,  # request paths carry resident ids; our own logs carry what is needed
-        timeout_graceful_shutdown=3,  # open alert streams are cut after this on SIGTERM
-        # Behind Caddy, the client address (login throttling, logs) comes from X-Forwarded-For, but only
-        # when the connection comes from the proxy itself; anyone else's header is ignored.
-        proxy_headers=bool(settings.api.forwarded_allow_ips),
-        forwarded_allow_ips=settings.api.forwarded_allow_ips or None,
-    )
-    server = _Server(config)
-
-    async def main(stop: asyncio.Event) -> None:
-        serving = asyncio.create_task(server.serve(), name="uvicorn")
-        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        stopping.cancel()
-        await serving
-
-    await run_until_stopped(main)
-    if not server.started:
-        raise SystemExit(1)  # could not bind, or the lifespan failed: uvicorn logged why
-    logs.get("api").info("api_stopped")
+    run_service(service.run)
 
 
 @click.group()

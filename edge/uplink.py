@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from eldercare.contracts.topics import MessageKind, Topic
 from eldercare.errors import CertificateError, PermanentError, TransientError
 from eldercare.mqtt import Will
 from eldercare.mqtt.edge_client import EdgeConnection, PublishRefusedError, connect_edge
+from eldercare.retry import Backoff, sleep_until
 
 _PEEK_LIMIT = 256  # rows read from the queue at a time
 
@@ -61,12 +61,6 @@ class _Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised inside a session's task group once the agent stops and the queue is drained."""
 
 
-def backoff_s(attempt: int, low: float, high: float, rng: random.Random) -> float:
-    """Exponential backoff with jitter: thousands of gateways must not reconnect in lockstep."""
-    ceiling = min(high, low * 2 ** min(attempt, 32))
-    return rng.uniform(ceiling / 2, ceiling)
-
-
 class Uplink:
     def __init__(
         self,
@@ -85,7 +79,7 @@ class Uplink:
         self._clock = clock
         self._on_config = on_config
         self._log = logs.get("edge").bind(home_id=config.home_id)
-        self._rng = random.Random()
+        self._reconnect = Backoff(config.mqtt.reconnect_min_s, config.mqtt.reconnect_max_s)
         self._started = clock.now()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -119,7 +113,6 @@ class Uplink:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a session up until ``stop``; PermanentError (refused credentials) escapes."""
-        attempt = 0
         while not stop.is_set():
             sessions_before = self.sessions
             try:
@@ -129,15 +122,13 @@ class Uplink:
                 raise
             except TransientError as exc:
                 if self.sessions > sessions_before:
-                    attempt = 0  # the connection worked; start the backoff afresh
-                delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
-                attempt += 1
+                    self._reconnect.reset()  # the connection worked; start the backoff afresh
+                delay = self._reconnect.next_delay()
                 # A refused certificate is not a blip: nothing gets through until it or our CA file changes.
                 refused = isinstance(exc, CertificateError)
                 log, event = (self._log.error, "edge_tls_refused") if refused else (self._log.warning, "edge_disconnected")
                 log(event, error=str(exc), retry_in_s=round(delay, 2), queue_depth=self._queue.depth)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await sleep_until(stop, delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
         # The session's will and its online status carry the same ts, the session's start: the
@@ -242,15 +233,13 @@ class Uplink:
         alone, with the reconnect backoff between attempts: a message refused for good costs one
         publish per ``reconnect_max_s``, not a busy loop. It stays queued throughout.
         """
-        attempt = 0
+        backoff = Backoff(self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s)
         while True:
             while self._inflight > 0:  # let the rest of the window settle (accepted or refused)
                 self._slot_free.clear()
                 await self._slot_free.wait()
             self._delete_acked()  # before peeking: what was accepted must not be sent again
-            delay = backoff_s(attempt, self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s, self._rng)
-            attempt += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay())
             rows = self._queue.peek(0, 1)
             if not rows:  # the queue's bound policy dropped what was refused: nothing left to hold
                 self.holding = False
@@ -258,7 +247,9 @@ class Uplink:
             head = rows[0]
             self._inflight += 1
             if await self._send(conn, head):
-                self._log.info("edge_refused_message_accepted", topic=head.topic, attempts=attempt, queue_depth=self._queue.depth)
+                self._log.info(
+                    "edge_refused_message_accepted", topic=head.topic, attempts=backoff.attempt, queue_depth=self._queue.depth
+                )
                 self.holding = False
                 return head.id
 

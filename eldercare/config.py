@@ -110,6 +110,10 @@ class DatabaseSettings(_Group):
     pool_max_size: int = Field(default=8, ge=1, le=200)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     statement_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    retry_min_s: float = Field(
+        default=0.2, gt=0, le=60, description="first backoff after the database failed an attempt (every service); it doubles"
+    )
+    retry_max_s: float = Field(default=15.0, gt=0, le=600, description="longest backoff between attempts to reach the database")
     # auto: use TimescaleDB when the server has the extension; require: refuse to migrate without it
     timescaledb: Literal["auto", "require", "off"] = "auto"
     readings_retention_days: int = Field(default=400, ge=1, le=36_500, description="`eldercare db maintain` drops older readings")
@@ -140,10 +144,8 @@ class IngestSettings(_Group):
     batch_size: int = Field(default=20_000, ge=1, le=1_000_000, description="readings per database batch")
     flush_interval_s: float = Field(default=0.25, gt=0, le=60)
     max_inflight_messages: int = Field(default=2_000, ge=1, le=65_535)
-    retry_min_s: float = Field(default=0.2, gt=0, le=60)
-    retry_max_s: float = Field(default=15.0, gt=0, le=600)
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables the endpoint")
+    metrics_port: int = Field(default=9101, ge=0, le=65535, description="GET /ready and /metrics; 0 disables the endpoint")
     rollup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="activity_hourly refresh (plain PostgreSQL)")
     policy_check_interval_s: float = Field(
         default=60.0, gt=0, le=86_400, description="TimescaleDB: how often the policies' health is read (metrics, warnings)"
@@ -203,7 +205,7 @@ class AlertsSettings(_Group):
     smtp_from: str = "eldercare@localhost"
     shared_group: str = Field(default="alerts", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables the endpoint")
+    metrics_port: int = Field(default=9102, ge=0, le=65535, description="GET /ready and /metrics; 0 disables the endpoint")
     inbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600, description="polling backs up LISTEN")
     inbox_batch_size: int = Field(default=100, ge=1, le=10_000)
     outbox_batch_size: int = Field(default=20, ge=1, le=1_000)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ingest.store import WriteResult
 
@@ -57,16 +56,6 @@ class IngestMetrics:
         self.batch_readings.observe(result.readings_staged)
         self.commit_seconds.observe(seconds)
 
-    @contextmanager
-    def serve(self, host: str, port: int) -> Iterator[int | None]:
-        """Serve /metrics while inside; yields the bound port (None when ``port`` is 0: disabled)."""
-        if port == 0:
-            yield None
-            return
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
-        try:
-            yield int(server.server_port)
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+    def text(self) -> tuple[bytes, str]:
+        """The Prometheus exposition (body, content type) that ``eldercare.health.serve`` answers."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.db.policies import PolicyHealth, read_health_async
-from ingest.rollup import sleep_or_stop
+from eldercare.retry import sleep_until
 
 _log = logs.get("ingest")
 
@@ -75,4 +75,4 @@ class PolicyWatch:
                 await self.check()
             except (psycopg.Error, OSError) as exc:
                 _log.warning("db_policy_check_failed", error=type(exc).__name__)
-            await sleep_or_stop(clock, interval_s, stop)
+            await sleep_until(stop, interval_s, clock=clock)

@@ -16,6 +16,7 @@ import psycopg
 
 from eldercare import logs
 from eldercare.clock import Clock
+from eldercare.retry import sleep_until
 from ingest import sql
 
 _log = logs.get("ingest")
@@ -67,7 +68,7 @@ class Rollup:
                 await on_timescaledb()
             return
         while not stop.is_set():
-            await sleep_or_stop(clock, interval_s, stop)
+            await sleep_until(stop, interval_s, clock=clock)
             try:
                 refreshed = await self.refresh()
             except (psycopg.Error, OSError) as exc:
@@ -83,18 +84,8 @@ async def _retrying(check: Callable[[], Awaitable[bool]], clock: Clock, interval
             return await check()
         except (psycopg.Error, OSError) as exc:
             _log.warning("ingest_rollup_failed", error=type(exc).__name__)
-            await sleep_or_stop(clock, interval_s, stop)
+            await sleep_until(stop, interval_s, clock=clock)
     return False
-
-
-async def sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        stopper.cancel()
 
 
 def _runs(hours: list[int]) -> list[tuple[int, int]]:

@@ -27,7 +27,6 @@ MQTT 5 Receive Maximum: memory stays bounded and nothing is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import time
@@ -36,15 +35,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    retry_if_not_exception_type,
-    wait_exponential_jitter,
-)
-
-from eldercare import logs
+from eldercare import health, logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.contracts import Decoded, Rejection, decode
@@ -63,6 +54,7 @@ from eldercare.db.slots import Slot, claim_slot
 from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
+from eldercare.retry import Backoff, StoppedError, retrying, sleep_until
 from ingest.batch import Batch, Skip
 from ingest.metrics import IngestMetrics
 from ingest.policies import PolicyWatch
@@ -76,6 +68,7 @@ _TAKE = 64  # deliveries per wake-up: bounds how long one lane holds the event l
 # Slices at least this big are decoded (and batches row-built) in a worker thread; see Pipeline._decode.
 _OFFLOAD_AT = 8
 _URGENT_WINDOW = 100  # receive maximum of the events/status session: they come one by one
+_BROKER_POLL_S = 0.02
 
 
 def tune_garbage_collector() -> None:
@@ -109,23 +102,25 @@ def slot_scope(settings: Settings) -> str:
     return f"ingest/{settings.mqtt.topic_root}/{settings.ingest.shared_group}"
 
 
-async def _claim_identity(settings: Settings, stack: AsyncExitStack, stop: asyncio.Event) -> tuple[str, Slot | None] | None:
-    """This copy's client id and, unless it was set explicitly, the slot behind it; None if stopped first."""
+async def _claim_identity(
+    settings: Settings, stack: AsyncExitStack, stop: asyncio.Event, readiness: health.Readiness
+) -> tuple[str, Slot | None] | None:
+    """This copy's client id and, unless it was set explicitly, the slot behind it (claimed in the
+    database, waited for with backoff while it is away); None if stopped first."""
     if settings.ingest.client_id or settings.instance:
         return client_id_for(settings), None
-    delay = settings.ingest.retry_min_s
-    while not stop.is_set():
-        try:
-            claim = claim_slot(settings.database_url, slot_scope(settings), connect_timeout_s=settings.db.connect_timeout_s)
-            slot = await stack.enter_async_context(claim)
-        except TransientError as exc:
-            _log.warning("ingest_slot_waiting", error=str(exc), retry_in_s=round(delay, 2))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, settings.ingest.retry_max_s)
-            continue
-        return client_id_for(settings, slot.number), slot
-    return None
+
+    async def claim() -> Slot:
+        return await stack.enter_async_context(
+            claim_slot(settings.database_url, slot_scope(settings), connect_timeout_s=settings.db.connect_timeout_s)
+        )
+
+    backoff = Backoff(settings.db.retry_min_s, settings.db.retry_max_s)
+    try:
+        slot = await retrying(claim, backoff=backoff, retry_if=_transient, on_retry=readiness.reporter("database"), stop=stop)
+    except StoppedError:
+        return None
+    return client_id_for(settings, slot.number), slot
 
 
 @dataclass(frozen=True)
@@ -165,33 +160,37 @@ def lanes(settings: Settings) -> list[Lane]:
 async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None, ready: asyncio.Event | None = None) -> None:
     """Ingest until ``stop`` is set, then commit what is held (within ``drain_timeout_s``) and return.
 
-    ``ready`` is set (and ``ingest_ready`` logged) once the broker confirmed the subscriptions.
-    Raises PermanentError (inside an ExceptionGroup) when the broker refuses our credentials.
+    ``ready`` is set (and ``ingest_ready`` logged) once the broker confirmed the subscriptions and
+    the database answered. Until then, and whenever either is lost, it waits and retries with
+    backoff, and ``GET /ready`` says what it waits for. Raises PermanentError (inside an
+    ExceptionGroup) when the broker refuses our credentials.
     """
     clock = clock or clock_from(settings)
     cfg = settings.ingest
     rollup = Rollup(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s)
     gate = Gate()  # one per process: a suspicious redelivered message runs with every lane paused
     lanes_by_name = {lane.name: lane for lane in lanes(settings)}
+    readiness = health.Readiness(_log, "broker", "database")
+    subscribers: dict[str, ManualAckSubscriber] = {}
+    metrics = IngestMetrics(
+        lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()),
+        lanes=[lane.name for lane in lanes(settings)],
+        window=sum(lane.receive_maximum for lane in lanes(settings)),
+    )
     async with AsyncExitStack() as stack:
-        identity = await _claim_identity(settings, stack, stop)
+        serving = health.serve(cfg.metrics_host, cfg.metrics_port, readiness=readiness, metrics=metrics.text)
+        port = await stack.enter_async_context(serving)
+        identity = await _claim_identity(settings, stack, stop, readiness)
         if identity is None:
             return
         client_id, slot = identity
-        subscribers = {
-            lane.name: ManualAckSubscriber(
+        for lane in lanes(settings):
+            subscribers[lane.name] = ManualAckSubscriber(
                 settings,
                 client_id=client_id + lane.client_suffix,
                 topic_filters=lane.topic_filters(settings),
                 receive_maximum=lane.receive_maximum,
             )
-            for lane in lanes(settings)
-        }
-        metrics = IngestMetrics(
-            lambda: sum(subscriber.unacknowledged for subscriber in subscribers.values()),
-            lanes=[lane.name for lane in lanes(settings)],
-            window=sum(lane.receive_maximum for lane in lanes(settings)),
-        )
         pipelines = []
         for name, subscriber in subscribers.items():
             store = Store(settings.database_url, connect_timeout_s=settings.db.connect_timeout_s,
@@ -200,9 +199,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             await stack.enter_async_context(subscriber)
             pipeline = Pipeline(name, settings=settings, subscriber=subscriber, store=store, rollup=rollup, metrics=metrics,
                                 clock=clock, gate=gate, skipped_kinds=URGENT_KINDS if name == "bulk" else (),
-                                client_id=client_id + lanes_by_name[name].client_suffix)  # fmt: skip
+                                client_id=client_id + lanes_by_name[name].client_suffix, readiness=readiness)  # fmt: skip
             pipelines.append(pipeline)
-        port = stack.enter_context(metrics.serve(cfg.metrics_host, cfg.metrics_port))
         _log.info("ingest_started", client_id=client_id, metrics_port=port, batch_size=cfg.batch_size)
         async with asyncio.TaskGroup() as group:
             if slot is not None:
@@ -215,20 +213,28 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             watch = PolicyWatch(settings.database_url, metrics.registry, connect_timeout_s=settings.db.connect_timeout_s)
             watching = functools.partial(watch.run, clock, cfg.policy_check_interval_s, stop)
             group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop, on_timescaledb=watching), name="ingest-rollup")
-            group.create_task(_announce_ready(list(subscribers.values()), stop, ready), name="ingest-ready")
+            group.create_task(_watch_broker(list(subscribers.values()), readiness, stop, ready), name="ingest-broker")
             group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, draining), name="ingest-drain")
     _log.info("ingest_stopped", unacknowledged=sum(subscriber.unacknowledged for subscriber in subscribers.values()))
 
 
-async def _announce_ready(subscribers: list[ManualAckSubscriber], stop: asyncio.Event, ready: asyncio.Event | None) -> None:
-    # paho confirms in its own thread; a short poll is the simplest bridge for a one-off signal.
-    while not all(subscriber.subscribed.is_set() for subscriber in subscribers):
-        if stop.is_set():
-            return
-        await asyncio.sleep(0.02)
-    _log.info("ingest_ready")
-    if ready is not None:
-        ready.set()
+async def _watch_broker(
+    subscribers: list[ManualAckSubscriber], readiness: health.Readiness, stop: asyncio.Event, ready: asyncio.Event | None
+) -> None:
+    """Readiness follows the broker sessions (paho reconnects them with backoff in its own thread,
+    and logs each attempt); ``ingest_ready`` is logged, and ``ready`` set, the first time every
+    subscription is confirmed and the database has answered."""
+    announced = False
+    while not await sleep_until(stop, _BROKER_POLL_S):  # paho signals from its thread: a short poll bridges it
+        if all(s.subscribed.is_set() and s.connected.is_set() for s in subscribers):
+            readiness.available("broker")
+        else:
+            readiness.lost("broker", "not connected")
+        if readiness.ready and not announced:
+            announced = True
+            _log.info("ingest_ready")
+            if ready is not None:
+                ready.set()
 
 
 async def _drain_deadline(stop: asyncio.Event, timeout_s: float, tasks: list[asyncio.Task[None]]) -> None:
@@ -258,11 +264,13 @@ class Pipeline:
         metrics: IngestMetrics,
         clock: Clock,
         gate: Gate,
+        readiness: health.Readiness,
         skipped_kinds: tuple[MessageKind, ...] = (),
         client_id: str = "",
     ) -> None:
         self.lane = lane
         self._gate = gate
+        self._readiness = readiness
         self._skipped_kinds = frozenset(skipped_kinds)  # another lane's: this one acknowledges them unread
         self._client_id = client_id or f"ingest-{lane}"
         # True after an unclean stop, until the first fresh delivery: redeliveries are run one by one.
@@ -423,27 +431,30 @@ class Pipeline:
         Other permanent errors are retried too, slowly and loudly: dropping the batch would lose
         data, and a crash would only meet the same batch again after the restart.
         """
-        cfg = self._settings.ingest
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(EldercareError) & retry_if_not_exception_type(DatabaseRefusedError),
-            wait=wait_exponential_jitter(multiplier=cfg.retry_min_s, max=cfg.retry_max_s, jitter=cfg.retry_min_s),
-            before_sleep=self._before_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await write()
-        raise AssertionError("unreachable: tenacity retries forever or re-raises")  # pragma: no cover
+        result = await retrying(write, backoff=self._backoff(), retry_if=_retryable, on_retry=self._before_retry)
+        self._readiness.available("database")
+        return result
 
-    def _before_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
+    def _backoff(self) -> Backoff:
+        return Backoff(self._settings.db.retry_min_s, self._settings.db.retry_max_s)
+
+    def _before_retry(self, error: Exception, attempt: int, delay_s: float) -> None:
         self._metrics.retries.inc()
         # The class of the underlying library error only: database messages can quote row values.
-        cause = type(error.__cause__ or error).__name__ if error is not None else "unknown"
+        cause = type(error.__cause__ or error).__name__
         if isinstance(error, PermanentError):
-            _log.error("ingest_batch_retry", error=cause, permanent=True, attempt=state.attempt_number)
+            _log.error("ingest_batch_retry", error=cause, permanent=True, attempt=attempt, retry_in_s=round(delay_s, 2))
         else:
-            _log.warning("ingest_batch_retry", error=cause, attempt=state.attempt_number)
+            _log.warning("ingest_batch_retry", error=cause, attempt=attempt, retry_in_s=round(delay_s, 2))
+            self._readiness.lost("database", cause)
+
+
+def _retryable(error: Exception) -> bool:
+    return isinstance(error, EldercareError) and not isinstance(error, DatabaseRefusedError)
+
+
+def _transient(error: Exception) -> bool:
+    return isinstance(error, TransientError)
 
 
 def _runs(deliveries: list[Delivery]) -> list[list[Delivery]]:

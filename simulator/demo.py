@@ -38,6 +38,7 @@ from eldercare import logs
 from eldercare.cli_support import EXIT_EXISTS
 from eldercare.config import Settings, load_settings
 from eldercare.db.migrate import migrate
+from eldercare.retry import sleep_until
 from simulator.infra import DemoError, ensure_broker, ensure_postgres, free_port
 from simulator.registry import register
 
@@ -300,7 +301,6 @@ async def _supervise(demo: Demo, stop: asyncio.Event) -> int:
         except DemoError as exc:
             click.echo(f"error: {exc}", err=True)
             return 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.5)
+        await sleep_until(stop, 0.5)
     click.echo("stopping 正在停止 ...", err=True)
     return 0

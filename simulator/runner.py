@@ -9,7 +9,6 @@ status line reports homes connected, messages per second, incidents injected and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
 from eldercare.errors import PermanentError
+from eldercare.retry import sleep_until
 from simulator.home import HomePlayer, HomeSetup, Reporter
 from simulator.incidents import NETWORK_INCIDENTS, Incident, Scenario, load_scenario, schedule
 from simulator.registry import register
@@ -186,8 +186,7 @@ class Simulation:
         return self.summary
 
     async def _stop_after(self, stop: asyncio.Event, duration_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=duration_s / _speed(self.settings))
+        await sleep_until(stop, duration_s / _speed(self.settings))
         stop.set()
 
     async def _start_homes(self, tasks: asyncio.TaskGroup, stop: asyncio.Event, agents_stop: asyncio.Event) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -14,7 +13,7 @@ from eldercare.contracts.topics import acl_patterns
 from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import TcpProxy, proxy_to_database
 
 
 def test_each_test_gets_a_migrated_database_of_its_own(db_url: str) -> None:
@@ -26,9 +25,7 @@ def test_each_test_gets_a_migrated_database_of_its_own(db_url: str) -> None:
 
 
 def test_proxy_cuts_and_restores_a_database_connection(db_url: str, tcp_proxy: Callable[[str, int], TcpProxy]) -> None:
-    parts = urlsplit(db_url)
-    proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    via_proxy = parts._replace(netloc=f"postgres@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
     conn = psycopg.connect(via_proxy, autocommit=True)
     assert conn.execute("SELECT 1").fetchone() == (1,)
     proxy.cut()

@@ -34,8 +34,6 @@ The device map is a JSON file: ``{"<friendly name>": {"device": "<id>", "kind": 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,12 +43,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from edge.model import DeviceRef, Sink
-from edge.uplink import backoff_s
 from eldercare import logs
 from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
 from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
+from eldercare.retry import Backoff, sleep_until, stopped_first
 
 _NOT_STATES = ("/set", "/get", "/availability")
 _MAX_STATE_BYTES = 64 * 1024  # a device state is a few hundred bytes
@@ -228,7 +226,7 @@ class Zigbee2MqttDriver:
         self._client_id = client_id
         self._previous: dict[str, str] = {}
         self._log = logs.get("edge").bind(driver="zigbee2mqtt")
-        self._rng = random.Random()
+        self._reconnect = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.unmapped: Counter[str] = Counter()  # per property name, over every message of a mapped device
@@ -237,13 +235,9 @@ class Zigbee2MqttDriver:
         self.sessions = 0  # subscriptions made so far (reconnects included)
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
-        attempt = 0
         while not stop.is_set():
             session = asyncio.create_task(self._session(sink))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not session.done():
+            if await stopped_first(stop, session):
                 session.cancel()
                 await asyncio.wait({session})
                 return
@@ -253,12 +247,12 @@ class Zigbee2MqttDriver:
                 self._log.error("edge_z2m_connection_refused")
                 raise
             except TransientError as exc:
-                attempt = 0 if self.subscribed.is_set() else attempt + 1
+                if self.subscribed.is_set():
+                    self._reconnect.reset()  # the session worked; start the backoff afresh
                 self.subscribed.clear()
-                delay = backoff_s(attempt, self._mqtt.reconnect_min_s, self._mqtt.reconnect_max_s, self._rng)
+                delay = self._reconnect.next_delay()
                 self._log.warning("edge_z2m_disconnected", error=str(exc), retry_in_s=round(delay, 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await sleep_until(stop, delay)
 
     async def _session(self, sink: Sink) -> None:
         async with connect_edge(self._mqtt, self._endpoint, client_id=self._client_id, persistent=False) as conn:

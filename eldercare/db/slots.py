@@ -25,6 +25,7 @@ import psycopg
 from eldercare import logs
 from eldercare.db.pool import translate
 from eldercare.errors import PermanentError, TransientError
+from eldercare.retry import sleep_until
 
 _log = logs.get("slots")
 MAX_SLOTS = 64
@@ -57,13 +58,7 @@ class Slot:
 
         PermanentError when another copy holds the slot by then.
         """
-        while not stop.is_set():
-            try:
-                async with asyncio.timeout(check_interval_s):
-                    await stop.wait()
-                return
-            except TimeoutError:
-                pass
+        while not await sleep_until(stop, check_interval_s):
             if await self._alive():
                 continue
             _log.warning("slot_connection_lost", scope=self.scope, slot=self.number)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.alerts.support import add_channel, add_inbox, seed_home, sql, webhook_receiver
-from tests.support.processes import ServiceProcess, run_cli
+from tests.support.processes import ServiceProcess, readiness, run_cli
+from tests.support.proxy import TcpProxy, proxy_to_database
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +127,35 @@ def test_a_database_without_the_schema_exits_2(databases: object, env_for: Calla
         databases.drop(empty)
     assert result.returncode == 2
     assert "eldercare db migrate" in result.stderr
+
+
+def test_starts_and_stays_up_while_the_database_is_away(
+    db_url: str, env_for: Callable[..., dict[str, str]], tcp_proxy: Callable[[str, int], TcpProxy], tmp_path: Path
+) -> None:
+    """It used to exit at once (`database unavailable: PoolTimeout`); now it waits, and says so."""
+    seed_home(db_url)
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
+    proxy.cut()
+    port = free_port()
+    extra = {"alerts__metrics_port": str(port), "db__connect_timeout_s": "1", "db__retry_max_s": "0.5"}
+    service = ServiceProcess(
+        ["alerts"], {**env_for(**{**FAST, **extra}), "ELDERCARE_DATABASE_URL": via_proxy}, tmp_path / "a.log"
+    )
+    service.start()
+    try:
+        wait_until(lambda: service.log_text().count('"dependency_waiting"') >= 3, "three attempts, each logged")
+        assert service.process is not None
+        assert service.process.poll() is None
+        status, body = readiness(port)
+        assert (status, list(body["waiting_for"])) == (503, ["database"])  # type: ignore[call-overload]
+        proxy.restore()
+        service.wait_for_log("alerts_started", 90)
+        assert readiness(port)[0] == 200
+        add_inbox(db_url, "h1", "sos", datetime.now(UTC))
+        wait_until(lambda: sql(db_url, "SELECT kind FROM alerts") == [("sos",)], "the SOS alert")
+        proxy.cut()  # gone again while running: not ready, still up
+        wait_until(lambda: readiness(port)[0] == 503, "not ready while the database is away")
+        proxy.restore()
+        wait_until(lambda: readiness(port)[0] == 200, "ready again")
+    finally:
+        assert service.stop() == 0, service.log_text()[-3000:]

@@ -165,13 +165,15 @@ class RunningApi:
     process: ServiceProcess
 
 
-def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 120) -> None:
+def wait_until_serving(url: str, process: ServiceProcess, timeout_s: float = 120, *, ready: bool = True) -> None:
+    """Until the API answers: ready (``/healthz`` 200: its database answers too), or merely serving."""
     deadline = time.monotonic() + timeout_s
+    path = "/healthz" if ready else "/openapi.json"
     while time.monotonic() < deadline:
         if process.process is not None and process.process.poll() is not None:
             raise AssertionError(f"eldercare api exited with {process.process.returncode}:\n{process.log_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

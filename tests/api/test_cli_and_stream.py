@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -14,7 +13,7 @@ import psycopg
 from eldercare.cli_support import EXIT_EXISTS
 from tests.api.conftest import NOW, PASSWORD, SECRET, RunningApi, World, insert_alert, wait_until_serving
 from tests.support.processes import ServiceProcess, run_cli
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import TcpProxy, proxy_to_database
 from tests.support.services import free_port
 
 
@@ -153,9 +152,7 @@ def test_healthz_needs_no_token(api_server: RunningApi, world: World) -> None:
 def test_stream_ends_cleanly_when_the_database_goes_away(
     env_for: Callable[..., dict[str, str]], world: World, db_url: str, tcp_proxy: Callable[[str, int], TcpProxy], tmp_path: Path
 ) -> None:
-    parts = urlsplit(db_url)
-    proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    via_proxy = parts._replace(netloc=f"postgres@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
     port = free_port()
     env = env_for(api__jwt_secret=SECRET, api__port=str(port), api__stream_poll_interval_s="0.25", clock__start=NOW.isoformat())
     env["ELDERCARE_DATABASE_URL"] = via_proxy
@@ -182,5 +179,27 @@ def test_stream_ends_cleanly_when_the_database_goes_away(
         assert [e[1]["id"] for e in _events(lines)] == [world.alert_x]
         assert "alert_stream_database_unavailable" in api.log_text()
         assert "Traceback" not in api.log_text()
+    finally:
+        assert api.stop() == 0
+
+
+def test_starts_and_stays_up_while_the_database_is_away(
+    env_for: Callable[..., dict[str, str]], world: World, db_url: str, tcp_proxy: Callable[[str, int], TcpProxy], tmp_path: Path
+) -> None:
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
+    proxy.cut()
+    port = free_port()
+    env = env_for(api__jwt_secret=SECRET, api__port=str(port), db__connect_timeout_s="1")
+    env["ELDERCARE_DATABASE_URL"] = via_proxy
+    api = ServiceProcess(["api"], env, tmp_path / "api.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, api, ready=False)
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 503
+        login = {"username": "staff_a", "password": PASSWORD}
+        assert httpx.post(f"{url}/api/v1/auth/token", data=login, timeout=30).status_code == 503
+        proxy.restore()
+        wait_until_serving(url, api)
+        assert httpx.post(f"{url}/api/v1/auth/token", data=login, timeout=10).status_code == 200
     finally:
         assert api.stop() == 0

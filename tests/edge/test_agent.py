@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from edge.drivers.simulated import SimulatedDriver
-from edge.uplink import backoff_s
 from edge.wearable import MIN_BLOCK_S
 from eldercare.config import Settings
 from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, ReadingBatch, Room
@@ -214,12 +212,3 @@ async def test_gateway_config_sets_the_batch_size(edge_settings: Callable[..., S
             await collector.wait_for(lambda: len(collector.readings()) == 4)
         await platform.publish(f"{root}/v1/{home_id}/config", b"", qos=1, retain=True)
     assert [len(batch.readings) for batch in collector.of(ReadingBatch)] == [2, 2]
-
-
-def test_reconnect_backoff_grows_with_jitter_up_to_the_ceiling() -> None:
-    rng = random.Random(7)
-    delays = [backoff_s(attempt, 0.5, 30.0, rng) for attempt in range(12)]
-    assert 0.25 <= delays[0] <= 0.5
-    assert 4.0 <= delays[4] <= 8.0
-    assert all(15.0 <= d <= 30.0 for d in delays[7:])
-    assert len({round(d, 6) for d in delays[7:]}) == 5, "jitter: gateways do not reconnect in lockstep"

@@ -111,12 +111,18 @@ async def running_ingest(settings: Settings) -> AsyncIterator[asyncio.Task[None]
 
 
 async def wait_until(check: Callable[[], object], *, timeout_s: float = 60, what: str = "condition") -> None:
-    """Poll ``check()`` (a sync callable) until true; a deadline, not a timing assertion."""
+    """Poll ``check()`` (a sync callable, run in a thread so that a service in this event loop keeps
+    serving meanwhile) until true; a deadline, not a timing assertion."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
+    while not await asyncio.to_thread(check):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def read_metric(port: int, name: str, labels: str = "") -> float:
+    """:func:`metric` from a thread: the endpoint may be served by this very event loop."""
+    return await asyncio.to_thread(metric, port, name, labels)
 
 
 def metric(port: int, name: str, labels: str = "") -> float:

@@ -7,15 +7,14 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from eldercare.config import Settings
 from tests.ingest.support import metric, publish, register_homes, scalar, stream, wait_until
 from tests.support.broker import PrivateBroker
-from tests.support.processes import ServiceProcess
-from tests.support.proxy import TcpProxy
+from tests.support.processes import ServiceProcess, readiness
+from tests.support.proxy import TcpProxy, proxy_to_database
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +27,7 @@ def _ingest(env_for: Callable[..., dict[str, str]], log: Path, client_id: str, *
         "ingest__client_id": client_id,
         "ingest__metrics_port": "0",
         "ingest__batch_size": "2000",
-        "ingest__retry_max_s": "1",
+        "db__retry_max_s": "1",
         **extra,
     }
     return ServiceProcess(["ingest"], env_for(**settings), log)
@@ -111,9 +110,7 @@ async def test_database_cut_mid_stream_loses_nothing(
     broker = private_broker()
     register_homes(db_url, HOMES)
     settings = make_settings(mqtt_url=broker.url)
-    parts = urlsplit(db_url)
-    proxy = tcp_proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    via_proxy = parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
     metrics_port = free_port()
     ingest = _ingest(
         env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url, database_url=via_proxy,
@@ -196,5 +193,40 @@ async def test_starts_before_the_broker_and_connects_when_it_comes_up(
         await asyncio.to_thread(ingest.wait_for_log, '"ingest_ready"', 60)
         await publish(make_settings(mqtt_url=broker.url), stream(HOMES, 1_000, 100))
         await wait_until(lambda: scalar(db_url, COUNT) == 1_000, what="readings")
+    finally:
+        assert ingest.stop() == 0
+
+
+async def test_starts_and_stays_up_while_the_database_is_away(
+    db_url: str,
+    env_for: Callable[..., dict[str, str]],
+    make_settings: Callable[..., Settings],
+    private_broker: Callable[..., PrivateBroker],
+    tcp_proxy: Callable[[str, int], TcpProxy],
+    tmp_path: Path,
+    topic_root: str,
+) -> None:
+    broker = private_broker()
+    register_homes(db_url, HOMES)
+    proxy, via_proxy = proxy_to_database(tcp_proxy, db_url)
+    proxy.cut()
+    port = free_port()
+    ingest = _ingest(
+        env_for, tmp_path / "ingest.log", f"ingest-{topic_root}", mqtt_url=broker.url, database_url=via_proxy,
+        ingest__metrics_port=str(port), db__connect_timeout_s="1", db__retry_max_s="0.5",
+    )  # fmt: skip
+    ingest.start()
+    try:
+        await wait_until(lambda: ingest.log_text().count('"ingest_batch_retry"') >= 3, what="three attempts, each logged")
+        assert '"dependency_waiting"' in ingest.log_text()
+        assert ingest.process is not None
+        assert ingest.process.poll() is None
+        status, body = readiness(port)
+        assert (status, list(body["waiting_for"])) == (503, ["database"])  # type: ignore[call-overload]
+        await publish(make_settings(mqtt_url=broker.url), stream(HOMES, 1_000, 100))
+        proxy.restore()
+        await asyncio.to_thread(ingest.wait_for_log, '"ingest_ready"', 60)
+        await wait_until(lambda: scalar(db_url, COUNT) == 1_000, what="readings")
+        assert readiness(port)[0] == 200
     finally:
         assert ingest.stop() == 0

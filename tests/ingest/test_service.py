@@ -30,6 +30,7 @@ from tests.ingest.support import (
     metric,
     publish,
     publish_raw,
+    read_metric,
     register_homes,
     rows,
     running_ingest,
@@ -281,16 +282,18 @@ async def test_metrics_endpoint_counts_what_happened(
         await publish_raw(settings, [(f"{topic_root}/v1/home-a/readings", b"not json")])
         await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == 1, what="dead letter")
         await wait_until(lambda: metric(port, "ingest_dead_letters_total", '{reason="not_json"}') == 1, what="metrics")
-        assert metric(port, "ingest_messages_received_total") == 3
-        assert metric(port, "ingest_readings_written_total") == 30
-        assert metric(port, "ingest_readings_duplicate_total") == 30
-        assert metric(port, "ingest_batch_readings_count") >= 1
-        assert metric(port, "ingest_commit_seconds_count") >= 1
-        assert metric(port, "ingest_unacknowledged_messages") == 0
-        assert metric(port, "ingest_receive_window_messages") == sum(lane.receive_maximum for lane in lanes(settings))
-        assert metric(port, "ingest_commit_lag_seconds_count", '{lane="bulk"}') >= 1
-        assert metric(port, "ingest_last_commit_timestamp_seconds", '{lane="bulk"}') >= started
-        assert metric(port, "ingest_last_commit_timestamp_seconds", '{lane="urgent"}') >= started  # its start: nothing yet
+        assert await read_metric(port, "ingest_messages_received_total") == 3
+        assert await read_metric(port, "ingest_readings_written_total") == 30
+        assert await read_metric(port, "ingest_readings_duplicate_total") == 30
+        assert await read_metric(port, "ingest_batch_readings_count") >= 1
+        assert await read_metric(port, "ingest_commit_seconds_count") >= 1
+        assert await read_metric(port, "ingest_unacknowledged_messages") == 0
+        assert await read_metric(port, "ingest_receive_window_messages") == sum(lane.receive_maximum for lane in lanes(settings))
+        assert await read_metric(port, "ingest_commit_lag_seconds_count", '{lane="bulk"}') >= 1
+        assert await read_metric(port, "ingest_last_commit_timestamp_seconds", '{lane="bulk"}') >= started
+        assert (
+            await read_metric(port, "ingest_last_commit_timestamp_seconds", '{lane="urgent"}') >= started
+        )  # its start: nothing yet
 
 
 async def test_a_message_the_database_refuses_is_isolated_and_dead_lettered(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -92,3 +95,12 @@ class ServiceProcess:
                 self.process.wait(timeout=10)
                 raise AssertionError(f"{self.args} did not stop within {timeout_s} s:\n{self.log_text()[-4000:]}") from None
         return self.process.returncode
+
+
+def readiness(port: int, path: str = "/ready") -> tuple[int, dict[str, object]]:
+    """(HTTP status, JSON body) of a service's readiness endpoint."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

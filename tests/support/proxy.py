@@ -10,7 +10,9 @@ from __future__ import annotations
 import select
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import suppress
+from urllib.parse import urlsplit
 
 from tests.support.services import free_port
 
@@ -115,3 +117,16 @@ class TcpProxy:
     @property
     def url_host_port(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+def database_url_via(url: str, proxy: TcpProxy) -> str:
+    """``url`` (a libpq URL) through ``proxy`` instead of straight to the server."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}").geturl()
+
+
+def proxy_to_database(start: Callable[[str, int], TcpProxy], url: str) -> tuple[TcpProxy, str]:
+    """A proxy (from the ``tcp_proxy`` fixture) in front of ``url``'s server, and the URL through it."""
+    parts = urlsplit(url)
+    proxy = start(parts.hostname or "127.0.0.1", parts.port or 5432)
+    return proxy, database_url_via(url, proxy)
