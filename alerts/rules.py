@@ -89,7 +89,7 @@ def evaluate_home(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Res
 
 
 def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> None:
-    kinds = ("inactivity", "not_up", "long_absence")
+    kinds = ("inactivity", "bed_exit", "not_up", "long_absence")
     if rules.inactivity.enabled:
         found = inactivity(home, rules, now)
         for kind in kinds:

@@ -21,24 +21,42 @@ from eldercare import logs
 
 log = logs.get("alerts")
 
-# The inactivity rule needs the last 24 h and the morning's events; a little more is harmless.
+# The inactivity rule needs the last 24 h and the morning's events; a little more is harmless. A
+# home silent for longer is read from a little before its last activity instead, so that a long
+# absence is still judged from the door event that began it.
 EVENT_WINDOW = timedelta(hours=30)
+_BEFORE_LAST_ACTIVITY = timedelta(hours=6)
 
 _DEVICES = "SELECT id, kind, room, last_seen_at, battery_pct FROM devices WHERE home_id = %s ORDER BY id"
-# Activity as the inactivity rule sees it: motion with its room, and the front door. Readings and
-# events are both read, because a gateway may report presence and doors either way. A bed event
-# (getting into or out of bed: a change, never a repeated state) is a sign of life in its room;
-# bed_occupied readings are not, since a mat may repeat "occupied" under someone who no longer moves.
+# Activity as the inactivity rule sees it (alerts.inactivity.events), from readings and events,
+# because a gateway may report presence and doors either way:
+# - motion, presence detected: motion in the device's room;
+# - a door contact in the entry or hallway (or without a room) is the home's outer door; in any
+#   other room it is a cupboard, a fridge or an inner door: someone used it, motion there;
+# - a bed mat getting occupied / vacated (a change of state): bed_in / bed_out. Repeated
+#   bed_occupied readings are not activity: a mat may repeat "occupied" under someone who no
+#   longer moves;
+# - a plug whose power rises above 5 W: an appliance switched on (switching off may be a timer).
 _ACTIVITY = """
-SELECT ts, CASE WHEN metric = 'motion' THEN 'motion' WHEN value > 0 THEN 'door_open' ELSE 'door_close' END AS kind,
-       room
+SELECT ts, CASE WHEN metric = 'motion' OR coalesce(room, 'entry') NOT IN ('entry', 'hallway') THEN 'motion'
+                WHEN value > 0 THEN 'door_open' ELSE 'door_close' END AS kind,
+       room, device_id
   FROM readings
  WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
    AND metric IN ('motion', 'door_open') AND (metric = 'door_open' OR value > 0)
 UNION ALL
+SELECT ts, 'appliance', room, device_id
+  FROM (SELECT ts, room, device_id, value, lag(value) OVER (PARTITION BY device_id ORDER BY ts) AS before
+          FROM readings
+         WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s AND metric = 'power_w') AS power
+ WHERE value > 5 AND before <= 5
+UNION ALL
 SELECT ts,
-       CASE WHEN type IN ('presence', 'bed') THEN 'motion' WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
-       room
+       CASE WHEN type = 'presence' THEN 'motion'
+            WHEN type = 'bed' THEN CASE WHEN data->>'state' = 'occupied' THEN 'bed_in' ELSE 'bed_out' END
+            WHEN coalesce(room, 'entry') NOT IN ('entry', 'hallway') THEN 'motion'
+            WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
+       room, device_id
   FROM events
  WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
    AND ((type = 'presence' AND data->>'state' = 'detected') OR type IN ('door', 'bed'))
@@ -46,7 +64,7 @@ SELECT ts,
 """
 # Everything scalar about a home in one round trip (a periodic pass runs this for every home).
 _SUMMARY = """
-SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state,
+SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s.last_activity_at,
        t.first_at, t.min_c, t.max_c,
        (SELECT (evidence->>'fall_at')::timestamptz FROM alerts
          WHERE home_id = %(home)s AND kind = 'fall' AND status <> 'resolved') AS fall_at,
@@ -79,7 +97,7 @@ async def _rows(conn: AsyncConnection[Any], query: str, params: Any) -> list[dic
 
 async def activity(conn: AsyncConnection[Any], home_id: str, since: datetime, now: datetime) -> list[ActivityEvent]:
     rows = await _rows(conn, _ACTIVITY, {"home": home_id, "since": since, "now": now})
-    return [ActivityEvent(r["ts"], r["kind"], r["room"]) for r in rows]
+    return [ActivityEvent(r["ts"], r["kind"], r["room"], r["device_id"]) for r in rows]
 
 
 async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime, *, relearn_after: timedelta) -> HomeSnapshot:
@@ -100,12 +118,19 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
         last_door_at=home["last_door_at"],
         last_door_state=home["last_door_state"],
         devices=devices,
-        events=await activity(conn, ctx.home_id, now - EVENT_WINDOW, now),
+        events=await activity(conn, ctx.home_id, _window_start(now, home["last_activity_at"]), now),
         temperatures=TemperatureWindow(home["first_at"], home["min_c"], home["max_c"]) if home["first_at"] else None,
         open_fall_at=home["fall_at"],
         absences=list(zip(home["absence_starts"] or [], home["absence_ends"] or [], strict=True)),
         routine=routine,
     )
+
+
+def _window_start(now: datetime, last_activity: datetime | None) -> datetime:
+    start = now - EVENT_WINDOW
+    if last_activity is not None and last_activity - _BEFORE_LAST_ACTIVITY < start:
+        return last_activity - _BEFORE_LAST_ACTIVITY
+    return start
 
 
 async def ensure_routine(

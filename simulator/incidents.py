@@ -60,12 +60,12 @@ class Expectation:
 
 EXPECT: dict[IncidentKind, Expectation] = {
     IncidentKind.FALL: Expectation("fall", (), 120),
-    IncidentKind.LONG_LIE: Expectation("long_lie", ("fall", "inactivity"), 1800),
+    IncidentKind.LONG_LIE: Expectation("long_lie", ("fall", "inactivity", "bed_exit"), 1800),
     IncidentKind.SOS: Expectation("sos", (), 0),
     IncidentKind.NOT_UP: Expectation("not_up", ("inactivity",), 4 * 3600),
-    IncidentKind.COLLAPSE: Expectation("inactivity", ("not_up", "long_absence"), 6 * 3600),
+    IncidentKind.COLLAPSE: Expectation("inactivity", ("bed_exit", "not_up", "long_absence"), 6 * 3600),
     IncidentKind.NIGHT_WANDERING: Expectation("night_wandering", ("door_left_open",), 3600),
-    IncidentKind.BATHROOM_DWELL: Expectation("bathroom_dwell", ("inactivity",), 3600),
+    IncidentKind.BATHROOM_DWELL: Expectation("bathroom_dwell", ("inactivity", "bed_exit"), 3600),
     IncidentKind.DOOR_LEFT_OPEN: Expectation("door_left_open", (), 1800),
     IncidentKind.COLD_HOME: Expectation("cold_home", (), 3 * 3600),
     IncidentKind.BATTERY: Expectation("low_battery", (), 3600),

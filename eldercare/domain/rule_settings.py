@@ -14,7 +14,7 @@ Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
       "fall":            {"enabled": true, "long_lie_s": 600},
       "sos":             {"enabled": true},
       "inactivity":      {"enabled": true, "min_history_days": 7, "default_threshold_s": 10800,
-                          "default_night_threshold_s": 36000, "floor_s": 1800, "ceiling_s": 43200,
+                          "default_night_threshold_s": 36000, "floor_s": 600, "ceiling_s": 43200,
                           "learn_days": 28},
       "night_wandering": {"enabled": true, "night_start": "22:00", "night_end": "06:00",
                           "return_within_s": 900},
@@ -54,9 +54,16 @@ class InactivityRule(_Group):
     min_history_days: int = Field(default=7, ge=1, le=365)
     default_threshold_s: int = Field(default=3 * 3600, ge=600, le=86_400)
     default_night_threshold_s: int = Field(default=10 * 3600, ge=600, le=86_400)
-    floor_s: int = Field(default=1800, ge=300, le=86_400)
+    # The learned floor (alerts.inactivity.calibration) never goes below this: no alarm sooner.
+    floor_s: int = Field(default=600, ge=300, le=86_400)
     ceiling_s: int = Field(default=12 * 3600, ge=600, le=172_800)
     learn_days: int = Field(default=28, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> InactivityRule:
+        if self.floor_s > self.ceiling_s:
+            raise ValueError("floor_s must not exceed ceiling_s")
+        return self
 
 
 class NightWanderingRule(_Group):

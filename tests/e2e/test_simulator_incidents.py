@@ -207,8 +207,9 @@ def test_morning_incidents_are_each_detected(env_for: Callable[..., dict[str, st
     assert row is not None
     model = row[0]
     assert model["trusted"], model
-    assert model["not_up_after_s"] is not None, model
-    not_up_at = DAY + timedelta(seconds=model["not_up_after_s"])
+    daytype = "weekend" if DAY.weekday() >= 5 else "weekday"
+    assert daytype in model["usual_wake_s"], model
+    not_up_at = DAY + timedelta(seconds=model["usual_wake_s"][daytype] + model["not_up_margin_s"])
     expected = (not_up_at - truth_start(run, "not_up")).total_seconds()
     check_detected(run, "not_up", expected, expected + 2 * EVALUATION_S)
 

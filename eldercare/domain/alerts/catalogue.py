@@ -67,6 +67,9 @@ KINDS: Final[Mapping[str, Kind]] = {
     "inactivity": Kind("high", Names("No activity", "长时间无活动"), auto_resolve=False, welfare=True),
     "not_up": Kind("medium", Names("Not up by the usual time", "未按时起床"), auto_resolve=False, welfare=True),
     "long_absence": Kind("medium", Names("Out for unusually long", "外出时间过长"), auto_resolve=False, welfare=True),
+    # The bed mat says the resident got up in the night, and nothing has moved for longer than
+    # their own night-time pauses: "out of bed, not back" (alerts.inactivity).
+    "bed_exit": Kind("high", Names("Out of bed at night, not back", "夜间离床未归"), auto_resolve=False, welfare=True),
     "night_wandering": Kind("critical", Names("Went out at night", "夜间外出未归"), auto_resolve=False, welfare=True),
     "bathroom_dwell": Kind("high", Names("Long stay in the bathroom", "卫生间停留过久"), auto_resolve=False, welfare=True),
     "door_left_open": Kind("medium", Names("Front door left open", "大门未关"), auto_resolve=True, welfare=False),
