@@ -17,7 +17,12 @@ from eldercare.domain.rule_settings import RuleSettings
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
-_COLS = "r.id, r.home_id, r.full_name, r.birth_year, r.phone, r.notes, r.emergency_contacts, r.rule_settings, r.created_at"
+_COLS = (
+    "r.id, r.home_id, r.full_name, r.birth_year, r.phone, r.notes, r.emergency_contacts, r.rule_settings, r.created_at,"
+    # What the inactivity rule can see in this home, written with the learned routine by the alert
+    # engine (alerts.inactivity.coverage); none before the first learning.
+    " (SELECT m.model->'coverage' FROM routine_models m WHERE m.resident_id = r.id) AS welfare_coverage"
+)
 _FROM = " FROM residents r JOIN homes h ON h.id = r.home_id WHERE " + RESIDENT_VISIBLE
 _LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR r.home_id = %(home)s) ORDER BY r.id LIMIT 5000"
 _ONE = "SELECT " + _COLS + _FROM + " AND r.id = %(id)s"
@@ -80,6 +85,21 @@ class ResidentIn(ResidentPatch):
     full_name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 
 
+class WelfareCoverage(BaseModel):
+    """What the inactivity rule can see in the home, learned from its sensors and the resident's
+    routine: "Welfare checks are slow here: no sensor in the living room."."""
+
+    level: Literal["good", "slow", "untrained"]
+    rooms: list[str] = Field(description="rooms whose sensors reported in the learned history")
+    has_door: bool
+    has_bed: bool
+    day_median_s: int | None = Field(description="by day, the median silence before an alarm (learned limits)")
+    day_p90_s: int | None
+    night_median_s: int | None
+    notes_en: list[str]
+    notes_zh: list[str]
+
+
 class Resident(BaseModel):
     id: int
     home_id: str
@@ -90,6 +110,7 @@ class Resident(BaseModel):
     emergency_contacts: list[dict[str, Any]]
     rule_settings: dict[str, Any]
     created_at: datetime
+    welfare_coverage: WelfareCoverage | None = None
 
 
 class AbsenceIn(BaseModel):

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 import httpx
 import psycopg
+from psycopg.types.json import Jsonb
 
+from alerts.inactivity import learn_routine
 from eldercare.clock import FixedClock
+from tests.alerts.inactivity_homes import TZ, Resident, at
 from tests.api.conftest import NOW, World, insert_alert, login
 
 
@@ -206,3 +209,25 @@ async def test_dashboard_is_served_locally_with_a_strict_content_security_policy
         response = await client.get(asset)
         assert response.status_code == 200
         assert "https://" not in response.text
+
+
+async def test_the_resident_page_says_what_the_welfare_checks_can_see(
+    client: httpx.AsyncClient, world: World, db_url: str
+) -> None:
+    staff = await login(client, "staff_a")
+    url = f"/api/v1/residents/{world.resident_x}"
+    assert (await client.get(url, headers=staff)).json()["welfare_coverage"] is None  # nothing learned yet
+    # A home whose sensors miss the living room, learned the way the alert engine learns it.
+    model = learn_routine(Resident(rooms=("kitchen", "bathroom")).history(21), TZ, now=at(21, 0))
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO routine_models (resident_id, model, learned_at, days_of_history) VALUES (%s, %s, %s, %s)",
+            (world.resident_x, Jsonb(model.to_dict()), at(21, 0), model.days_of_history),
+        )
+    coverage = (await client.get(url, headers=staff)).json()["welfare_coverage"]
+    assert coverage["level"] == "slow"
+    assert "Welfare checks are slow here: no sensor in the living room." in coverage["notes_en"]
+    assert "此处安全检查较慢：客厅没有传感器。" in coverage["notes_zh"]
+    assert coverage["has_bed"] is False
+    listed = (await client.get("/api/v1/residents", headers=staff)).json()
+    assert next(r for r in listed if r["id"] == world.resident_x)["welfare_coverage"] == coverage
