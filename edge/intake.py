@@ -183,7 +183,8 @@ class Intake:
         readings = []
         for record, seq in zip(records, seqs, strict=True):
             fields = json.loads(record)
-            readings.append(Reading.model_validate({**fields, "seq": seq}))
+            # Our own staged record (validated when it was staged), with its ts as JSON text: not strict.
+            readings.append(Reading.model_validate({**fields, "seq": seq}, strict=False))
         return ReadingBatch(home_id=self.home_id, readings=readings).model_dump_json(exclude_none=True).encode()
 
     async def run_flusher(self) -> None:

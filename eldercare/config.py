@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eldercare.contracts.payloads import MAX_READINGS_PER_MESSAGE
 from eldercare.errors import ConfigError
 
 ENV_PREFIX = "ELDERCARE_"
@@ -154,6 +155,13 @@ class IngestSettings(_Group):
     slot_check_interval_s: float = Field(
         default=5.0, gt=0, le=600, description="how often a copy checks it still holds its slot (its stable client id)"
     )
+    max_ts_age_s: float = Field(
+        default=400 * 86_400, gt=0, le=36_500 * 86_400,
+        description="oldest ts accepted, before the receive time (default: the readings retention, 400 days)",
+    )  # fmt: skip
+    max_ts_ahead_s: float = Field(
+        default=300, ge=0, le=30 * 86_400, description="newest ts accepted, after the receive time (gateway clock skew)"
+    )
     quarantine_after_crashes: int = Field(
         default=2, ge=1, le=100, description="a redelivered message in hand during this many ingest crashes is dead-lettered"
     )
@@ -163,7 +171,9 @@ class EdgeSettings(_Group):
     home_id: str | None = Field(default=None, description="the home id, equal to the gateway's MQTT username")
     driver: Literal["simulated", "zigbee2mqtt", "replay"] = "simulated"
     data_dir: Path = Path("/var/lib/eldercare-edge")
-    batch_max_readings: int = Field(default=200, ge=1, le=10_000)
+    batch_max_readings: int = Field(
+        default=200, ge=1, le=MAX_READINGS_PER_MESSAGE, description="readings per message (the contract's maximum)"
+    )
     batch_max_delay_s: float = Field(default=2.0, gt=0, le=600)
     heartbeat_interval_s: float = Field(default=300.0, gt=0, le=86_400)
     queue_max_messages: int = Field(default=200_000, ge=100, le=100_000_000)

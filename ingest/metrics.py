@@ -11,6 +11,7 @@ from ingest.store import WriteResult
 _BATCH_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OFFSET_BUCKETS = (1, 5, 30, 60, 300, 3_600, 86_400, 30 * 86_400)
 
 
 class IngestMetrics:
@@ -27,6 +28,17 @@ class IngestMetrics:
         )
         self.commit_seconds = Histogram("ingest_commit_seconds", "batch transaction time", buckets=_LATENCY_BUCKETS, registry=r)
         self.retries = Counter("ingest_batch_retries", "batch transactions retried after a transient failure", registry=r)
+        self.alarms_outside_window = Counter(
+            "ingest_alarm_events_outside_window",
+            "sos/fall event messages dated outside the accepted window, accepted all the same (a gateway clock is wrong)",
+            registry=r,
+        )
+        self.clock_offset = Histogram(
+            "ingest_gateway_clock_offset_seconds",
+            "per heartbeat, |its ts - its receive time|: a gateway's clock error (plus any wait in its queue)",
+            buckets=_OFFSET_BUCKETS,
+            registry=r,
+        )
         backlog = Gauge("ingest_unacknowledged_messages", "messages received and not yet acknowledged", registry=r)
         backlog.set_function(unacknowledged)
         # The most the broker lets this copy hold unacknowledged (the lanes' receive maximums): a backlog
@@ -54,6 +66,8 @@ class IngestMetrics:
         for reason, count in result.dead_letters.items():
             self.dead_letters.labels(reason=reason).inc(count)
         self.batch_readings.observe(result.readings_staged)
+        for offset in result.clock_offsets_s:
+            self.clock_offset.observe(abs(offset))
         self.commit_seconds.observe(seconds)
 
     def text(self) -> tuple[bytes, str]:

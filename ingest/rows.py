@@ -76,6 +76,7 @@ class HomeUpdate:
     door_state: str | None = None
     heartbeat_at: datetime | None = None
     queue_depth: int | None = None
+    clock_offset_s: float | None = None  # the newest heartbeat's ts minus its receive time
 
     def activity(self, ts: datetime) -> None:
         if self.activity_at is None or ts > self.activity_at:
@@ -91,9 +92,11 @@ class HomeUpdate:
         if self.door_at is None or ts >= self.door_at:
             self.door_at, self.door_state = ts, state
 
-    def heartbeat(self, ts: datetime, queue_depth: int) -> None:
+    def heartbeat(self, ts: datetime, queue_depth: int, received_at: datetime) -> None:
+        offset_s = (ts - received_at).total_seconds()
+        ts = min(ts, received_at)
         if self.heartbeat_at is None or ts >= self.heartbeat_at:
-            self.heartbeat_at, self.queue_depth = ts, queue_depth
+            self.heartbeat_at, self.queue_depth, self.clock_offset_s = ts, queue_depth, offset_s
 
 
 @dataclass
@@ -118,7 +121,8 @@ class Rows:
         return update
 
 
-def build_rows(messages: Iterable[Message]) -> Rows:
+def build_rows(messages: Iterable[Message], received_at: datetime) -> Rows:
+    """Rows and state updates of accepted messages; ``received_at`` dates the gateways' clock offsets."""
     rows = Rows()
     for message in messages:
         if isinstance(message, ReadingBatch):
@@ -129,7 +133,7 @@ def build_rows(messages: Iterable[Message]) -> Rows:
             rows.statuses.append(message)
             rows.home(message.home_id)  # locked with the others, in order (see store.py)
         elif isinstance(message, Heartbeat):
-            _add_heartbeat(rows, message)
+            _add_heartbeat(rows, message, received_at)
     return rows
 
 
@@ -184,12 +188,26 @@ def _reading_activity(rows: Rows, home_id: str, metric: Metric, value: float, ts
         rows.home(home_id).activity(ts)
 
 
-def _add_events(rows: Rows, batch: EventBatch) -> None:
-    home_id = batch.home_id
+def reading_rows(batch: ReadingBatch) -> list[ReadingRow]:
+    """The rows of a readings message, as staged (for matching conflicting duplicates)."""
+    return [(batch.home_id, r.device, r.seq, r.ts, r.metric, r.value, r.room) for r in batch.readings]
+
+
+def event_rows(batch: EventBatch) -> list[EventRow]:
+    """The rows of an events message, as staged: the type-specific fields go to ``data`` (JSON)."""
+    rows: list[EventRow] = []
     for event in batch.events:
         room = event.room.value if event.room is not None else None
         data = json.dumps(event.model_dump(mode="json", exclude=set(_EVENT_COMMON), exclude_none=True), sort_keys=True)
-        rows.events.append((home_id, event.device, event.seq, event.ts, event.type, room, data))
+        rows.append((batch.home_id, event.device, event.seq, event.ts, event.type, room, data))
+    return rows
+
+
+def _add_events(rows: Rows, batch: EventBatch) -> None:
+    home_id = batch.home_id
+    rows.events.extend(event_rows(batch))
+    for event in batch.events:
+        room = event.room.value if event.room is not None else None
         rows.device(event.device, home_id, event.kind.value, event.ts).saw(event.ts, room)
         home = rows.home(home_id)
         if event.type == "door":
@@ -198,20 +216,24 @@ def _add_events(rows: Rows, batch: EventBatch) -> None:
             home.activity(event.ts)
 
 
-def _add_heartbeat(rows: Rows, heartbeat: Heartbeat) -> None:
-    rows.home(heartbeat.home_id).heartbeat(heartbeat.ts, heartbeat.queue_depth)
+def _add_heartbeat(rows: Rows, heartbeat: Heartbeat, received_at: datetime) -> None:
+    # A heartbeat is accepted whatever its ts (it measures the gateway's clock), so its times count
+    # no later than its arrival: a fast clock must not make a gateway or a device look alive ahead.
+    rows.home(heartbeat.home_id).heartbeat(heartbeat.ts, heartbeat.queue_depth, received_at)
     for health in heartbeat.devices:
-        _add_health(rows, heartbeat, health)
+        _add_health(rows, heartbeat, health, received_at)
 
 
-def _add_health(rows: Rows, heartbeat: Heartbeat, health: DeviceHealth) -> None:
-    update = rows.device(health.device, heartbeat.home_id, health.kind.value, health.last_seen or heartbeat.ts)
-    if health.last_seen is not None:  # a heartbeat listing a device is no proof the device spoke
-        update.saw(health.last_seen, health.room.value if health.room else None)
+def _add_health(rows: Rows, heartbeat: Heartbeat, health: DeviceHealth, received_at: datetime) -> None:
+    last_seen = min(health.last_seen, received_at) if health.last_seen is not None else None
+    update = rows.device(health.device, heartbeat.home_id, health.kind.value, last_seen or min(heartbeat.ts, received_at))
+    if last_seen is not None:  # a heartbeat listing a device is no proof the device spoke
+        update.saw(last_seen, health.room.value if health.room else None)
     elif health.room is not None and update.room is None:
         update.room = health.room.value
-    if health.battery_pct is not None and (update.battery_at is None or heartbeat.ts >= update.battery_at):
-        update.battery_pct, update.battery_at = health.battery_pct, heartbeat.ts
+    beat_at = min(heartbeat.ts, received_at)
+    if health.battery_pct is not None and (update.battery_at is None or beat_at >= update.battery_at):
+        update.battery_pct, update.battery_at = health.battery_pct, beat_at
     if health.signal_lqi is not None:
         update.signal_lqi = health.signal_lqi
 

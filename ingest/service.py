@@ -50,6 +50,7 @@ from eldercare.contracts.topics import (
     shared_subscription,
     subscription,
 )
+from eldercare.contracts.window import TimeWindow
 from eldercare.db.slots import Slot, claim_slot
 from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
@@ -337,7 +338,12 @@ class Pipeline:
         skip = self._skip(delivery)
         if skip is not None:
             return skip
-        return decode(delivery.topic, delivery.payload, root=self._root, direction=Direction.UPSTREAM)
+        cfg = self._settings.ingest
+        window = TimeWindow.around(self._clock.now(), max_age_s=cfg.max_ts_age_s, max_ahead_s=cfg.max_ts_ahead_s)
+        result = decode(delivery.topic, delivery.payload, root=self._root, direction=Direction.UPSTREAM, window=window)
+        if isinstance(result, Decoded) and result.outside_window:
+            self._metrics.alarms_outside_window.inc()  # accepted: a wrong clock must not silence an SOS
+        return result
 
     def _skip(self, delivery: Delivery) -> Skip | None:
         try:

@@ -42,6 +42,20 @@ INSERT INTO alert_inbox (home_id, device_id, seq, ts, type, room, data, received
 SELECT home_id, device_id, seq, ts, type, room, data, %(now)s FROM new ORDER BY ts, device_id, seq
 """
 
+# Run only when an insert skipped rows: the staged rows (whole) whose key is stored with different
+# content (a resend must repeat a reading exactly; the first stored wins, the other is dead-lettered).
+# Rows inserted by this transaction are visible here, so two conflicting copies in one batch show too.
+READING_CONFLICTS = """
+SELECT DISTINCT s.home_id, s.device_id, s.seq, s.ts, s.metric, s.value, s.room FROM ingest_readings s
+  JOIN readings r ON r.device_id = s.device_id AND r.seq = s.seq AND r.ts = s.ts
+ WHERE (r.home_id, r.metric, r.value, r.room) IS DISTINCT FROM (s.home_id, s.metric, s.value, s.room)
+"""
+EVENT_CONFLICTS = """
+SELECT DISTINCT s.home_id, s.device_id, s.seq, s.ts, s.type, s.room, s.data FROM ingest_events s
+  JOIN events e ON e.device_id = s.device_id AND e.seq = s.seq AND e.ts = s.ts
+ WHERE (e.home_id, e.type, e.room, e.data) IS DISTINCT FROM (s.home_id, s.type, s.room, s.data::jsonb)
+"""
+
 KNOWN_HOMES = "SELECT id FROM homes WHERE id = ANY(%s)"
 
 # No row lock here: held for a whole readings batch it would stall the urgent lane's events of the
@@ -79,11 +93,11 @@ UPDATE devices AS d SET
 
 UPSERT_HOME_STATE = """
 INSERT INTO home_state AS h (home_id, last_activity_at, last_motion_at, last_motion_room, last_door_at, last_door_state,
-                             last_heartbeat_at, queue_depth, updated_at)
-SELECT home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, %s
+                             last_heartbeat_at, queue_depth, clock_offset_s, updated_at)
+SELECT home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s, %s
   FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::timestamptz[], %s::text[],
-              %s::timestamptz[], %s::int[])
-       AS u(home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth)
+              %s::timestamptz[], %s::int[], %s::float8[])
+       AS u(home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s)
  ORDER BY home_id
 ON CONFLICT (home_id) DO UPDATE SET
     last_activity_at  = GREATEST(h.last_activity_at, EXCLUDED.last_activity_at),
@@ -95,6 +109,8 @@ ON CONFLICT (home_id) DO UPDATE SET
     last_door_at      = GREATEST(h.last_door_at, EXCLUDED.last_door_at),
     queue_depth       = CASE WHEN EXCLUDED.last_heartbeat_at >= coalesce(h.last_heartbeat_at, '-infinity')
                              THEN EXCLUDED.queue_depth ELSE h.queue_depth END,
+    clock_offset_s    = CASE WHEN EXCLUDED.last_heartbeat_at >= coalesce(h.last_heartbeat_at, '-infinity')
+                             THEN EXCLUDED.clock_offset_s ELSE h.clock_offset_s END,
     last_heartbeat_at = GREATEST(h.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
     updated_at        = EXCLUDED.updated_at
 """

@@ -20,12 +20,12 @@ from datetime import datetime
 import psycopg
 
 from eldercare.contracts import Decoded, Rejection, RejectReason
-from eldercare.contracts.payloads import Message
+from eldercare.contracts.payloads import EventBatch, Message, ReadingBatch
 from eldercare.db.pool import translate
 from eldercare.errors import PermanentError, TransientError
 from ingest import sql
 from ingest.batch import Batch, Item
-from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids
+from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids, event_rows, reading_rows
 
 SOURCE = "ingest"
 _OFFLOAD_AT = 8  # messages; smaller batches are built inline (a thread hop costs ~0.1 ms)
@@ -46,6 +46,7 @@ class WriteResult:
     dead_letters: Counter[str] = field(default_factory=Counter)
     reading_hours: set[int] = field(default_factory=set)  # UNIX hours touched, for the rollup
     deferred_state: list[Rows] = field(default_factory=list)  # still to write (Store(defer_state=True))
+    clock_offsets_s: list[float] = field(default_factory=list)  # per home with a heartbeat in the batch
 
     @property
     def duplicates(self) -> int:
@@ -61,6 +62,7 @@ class WriteResult:
             dead_letters=self.dead_letters + other.dead_letters,
             reading_hours=self.reading_hours | other.reading_hours,
             deferred_state=self.deferred_state + other.deferred_state,
+            clock_offsets_s=self.clock_offsets_s + other.clock_offsets_s,
         )
 
 
@@ -202,12 +204,19 @@ async def _write(
     dead = [_contract_dead_letter(item) for item in batch.items if isinstance(item.result, Rejection)]
     decoded = [item for item in batch.items if isinstance(item.result, Decoded)]
     homes = await _known_homes(conn, decoded, cached_homes)
-    rejected, rows = await _accept(conn, decoded, homes)
+    accepted, rejected, rows = await _accept(conn, decoded, homes, now)
     dead.extend(rejected)
     async with conn.cursor() as cur:
         result.readings_staged = len(rows.readings)
         result.readings_new = await _insert_readings(cur, rows, now)
         result.events_new = await _insert_events(cur, rows, now)
+        conflicts = set()
+        if result.readings_new < len(rows.readings):  # some were there already: the same, or not?
+            conflicts |= await _conflicts(cur, sql.READING_CONFLICTS)
+        if result.events_new < len(rows.events):
+            conflicts |= await _conflicts(cur, sql.EVENT_CONFLICTS)
+        if conflicts:
+            dead.extend(_conflict_letters(accepted, conflicts))
         if defer_state:
             result.deferred_state = [rows]
         else:
@@ -221,7 +230,40 @@ async def _write(
             await cur.execute(sql.NOTIFY_INBOX)  # delivered at commit; the engine also polls
     result.dead_letters.update(letter.reason for letter in dead)
     result.reading_hours = rows.hours
+    result.clock_offsets_s = [home.clock_offset_s for home in rows.homes.values() if home.clock_offset_s is not None]
     return result, homes
+
+
+Staged = tuple[object, ...]  # a staged row, as ingest_readings / ingest_events hold it
+
+
+async def _conflicts(cur: psycopg.AsyncCursor[tuple[object, ...]], query: str) -> set[Staged]:
+    await cur.execute(query)
+    return {tuple(row) for row in await cur.fetchall()}
+
+
+def _conflict_letters(items: list[Item], conflicts: set[Staged]) -> list[DeadLetter]:
+    """The messages holding a conflicting duplicate: dead-lettered, their other rows stored."""
+    letters = []
+    for item in items:
+        message = _message(item)
+        staged = (
+            reading_rows(message)
+            if isinstance(message, ReadingBatch)
+            else event_rows(message)
+            if isinstance(message, EventBatch)
+            else []
+        )
+        clashing = [row for row in staged if tuple(row) in conflicts]
+        if clashing:
+            device, seq, ts = clashing[0][1], clashing[0][2], clashing[0][3]
+            assert isinstance(ts, datetime)
+            detail = (
+                f"device {device!r} seq {seq} ts {ts.isoformat()} is stored with different content: a resend must repeat"
+                f" a reading or event exactly ({len(clashing)} conflicting in this message, the rest stored)"
+            )
+            letters.append(_dead(item, message.home_id, RejectReason.DUPLICATE_CONFLICT, detail))
+    return letters
 
 
 def _contract_dead_letter(item: Item) -> DeadLetter:
@@ -239,7 +281,9 @@ async def _known_homes(conn: psycopg.AsyncConnection, decoded: list[Item], cache
     return found
 
 
-async def _accept(conn: psycopg.AsyncConnection, decoded: list[Item], homes: set[str]) -> tuple[list[DeadLetter], Rows]:
+async def _accept(
+    conn: psycopg.AsyncConnection, decoded: list[Item], homes: set[str], now: datetime
+) -> tuple[list[Item], list[DeadLetter], Rows]:
     """Split messages into accepted and dead letters, and register the accepted ones' new devices."""
     named = sorted({device for item in decoded if _message(item).home_id in homes for device in device_ids(_message(item))})
     cur = await conn.execute(sql.DEVICE_OWNERS, (named,))
@@ -248,13 +292,13 @@ async def _accept(conn: psycopg.AsyncConnection, decoded: list[Item], homes: set
         accepted, rejected = _verdicts(decoded, homes, owners)
         messages = [_message(item) for item in accepted]
         # Building rows for a big batch takes tens of ms: off the event loop, so the urgent lane runs.
-        rows = await asyncio.to_thread(build_rows, messages) if len(messages) >= _OFFLOAD_AT else build_rows(messages)
+        rows = await asyncio.to_thread(build_rows, messages, now) if len(messages) >= _OFFLOAD_AT else build_rows(messages, now)
         new = [update for update in rows.devices.values() if update.device_id not in owners]
         registered = await _register(conn, new)
         owners.update({update.device_id: update.home_id for update in new if update.device_id in registered})
         lost = {update.device_id for update in new} - registered
         if not lost:
-            return rejected, rows
+            return accepted, rejected, rows
         # Another copy registered one of these devices first, perhaps to another home: look again.
         cur = await conn.execute(sql.DEVICE_OWNERS, (sorted(lost),))
         owners.update({row[0]: row[1] for row in await cur.fetchall()})
@@ -373,6 +417,7 @@ async def _upsert_homes(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: I
             [u.door_state for u in ordered],
             [u.heartbeat_at for u in ordered],
             [u.queue_depth for u in ordered],
+            [u.clock_offset_s for u in ordered],
         ),
     )
 

@@ -17,7 +17,7 @@ from multiprocessing.synchronize import Event
 from eldercare.config import Settings, load_settings
 from eldercare.mqtt import connect
 
-T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)  # inside ingest's window
 DEVICES_PER_HOME = 5
 KINDS = [
     ("temperature", "temperature_c"),

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from eldercare.contracts.payloads import KIND_BY_MODEL, MODEL_BY_KIND, Message
 from eldercare.contracts.topics import DIRECTION, Direction, MessageKind, Topic, TopicError
+from eldercare.contracts.window import TimeWindow, Verdict
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 #: Bounds enforced by pydantic-core's JSON parser (tests/contracts/test_codec.py pins them).
@@ -57,12 +58,19 @@ class RejectReason(StrEnum):
     DECODE_FAILED = "decode_failed"
     # The message crashed the receiving process on repeated deliveries (see ingest/quarantine.py):
     QUARANTINED = "quarantined"
+    # A timestamp outside the window around the receive time (eldercare/contracts/window.py):
+    TS_TOO_OLD = "ts_too_old"
+    TS_IN_FUTURE = "ts_in_future"
+    # The same (device, seq, ts) as a stored reading or event, with different content:
+    DUPLICATE_CONFLICT = "duplicate_conflict"
 
 
 @dataclass(frozen=True)
 class Decoded:
     topic: Topic
     message: Message
+    # An sos/fall event message whose timestamps lie outside the window: accepted, to be counted.
+    outside_window: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,20 +88,33 @@ def encode(root: str, message: Message) -> tuple[str, bytes]:
     return str(topic), message.model_dump_json(exclude_none=True).encode()
 
 
-def decode(topic: str, payload: bytes, *, root: str | None = None, direction: Direction | None = None) -> Decoded | Rejection:
+def decode(
+    topic: str,
+    payload: bytes,
+    *,
+    root: str | None = None,
+    direction: Direction | None = None,
+    window: TimeWindow | None = None,
+) -> Decoded | Rejection:
     """Decode one MQTT message; bad input gives a Rejection, never an exception.
 
     With ``direction``, a kind that travels the other way is refused (``wrong_direction``): the
-    platform receives only upstream kinds, a gateway only downstream ones.
+    platform receives only upstream kinds, a gateway only downstream ones. With ``window``, a
+    message dated outside it is refused (``ts_too_old``, ``ts_in_future``; see window.py).
     """
     try:
-        return decode_strict(topic, payload, root=root, direction=direction)
+        return decode_strict(topic, payload, root=root, direction=direction, window=window)
     except Exception as exc:  # noqa: BLE001 - isolates one message: the receiver dead-letters it and carries on
         return Rejection(RejectReason.DECODE_FAILED, f"the decoder failed: {type(exc).__name__}", topic)
 
 
 def decode_strict(
-    topic: str, payload: bytes, *, root: str | None = None, direction: Direction | None = None
+    topic: str,
+    payload: bytes,
+    *,
+    root: str | None = None,
+    direction: Direction | None = None,
+    window: TimeWindow | None = None,
 ) -> Decoded | Rejection:
     """:func:`decode` without its safety net: the fuzz tests call this, so a decoder bug shows."""
     try:
@@ -114,7 +135,12 @@ def decode_strict(
     if message.home_id != parsed.home_id:
         detail = f"payload home_id {message.home_id!r} contradicts topic home {parsed.home_id!r}"
         return Rejection(RejectReason.HOME_MISMATCH, detail, topic, parsed.home_id)
-    return Decoded(parsed, message)
+    verdict = window.judge(message) if window is not None else None
+    if verdict is None:
+        return Decoded(parsed, message)
+    if verdict[0] is Verdict.ALARM_OUTSIDE:
+        return Decoded(parsed, message, outside_window=True)
+    return Rejection(RejectReason(verdict[0].value), verdict[1], topic, parsed.home_id)
 
 
 def _size_problem(payload: bytes) -> tuple[RejectReason, str] | None:

@@ -8,6 +8,9 @@ from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAY
 from eldercare.contracts.examples import examples
 from eldercare.contracts.payloads import (
     DELIVERY,
+    EARLIEST_TS,
+    LATEST_TS,
+    MAX_DEVICES_PER_HEARTBEAT,
     MAX_EVENTS_PER_MESSAGE,
     MAX_READINGS_PER_MESSAGE,
     METRIC_RANGES,
@@ -15,15 +18,10 @@ from eldercare.contracts.payloads import (
     DeviceKind,
     Room,
 )
-from eldercare.contracts.topics import VERSION, MessageKind, Topic, acl_patterns
+from eldercare.contracts.topics import DIRECTION, ORIGIN_PROPERTY, VERSION, Direction, MessageKind, Topic, acl_patterns
 
-_DIRECTION = {
-    MessageKind.READINGS: "gateway → platform",
-    MessageKind.EVENTS: "gateway → platform",
-    MessageKind.STATUS: "gateway → platform (also the gateway's last will)",
-    MessageKind.HEARTBEAT: "gateway → platform",
-    MessageKind.CONFIG: "platform → gateway",
-}
+_ARROW = {Direction.UPSTREAM: "gateway → platform", Direction.DOWNSTREAM: "platform → gateway"}
+_NOTE = {MessageKind.STATUS: " (also the gateway's last will)"}
 
 _REASONS = {
     RejectReason.TOPIC_INVALID: "the topic does not follow the scheme (levels, version, kind, home id)",
@@ -45,6 +43,10 @@ _REASONS = {
     RejectReason.DECODE_FAILED: "the platform's decoder failed on this message (a platform bug: report it with the dead letter)",
     RejectReason.QUARANTINED: "the platform's ingest stopped while processing this message on repeated deliveries; "
     "it is kept, not processed again",
+    RejectReason.TS_TOO_OLD: "a timestamp before the accepted window (see Timestamps)",
+    RejectReason.TS_IN_FUTURE: "a timestamp after the accepted window: the gateway's clock is ahead (see Timestamps)",
+    RejectReason.DUPLICATE_CONFLICT: "a reading or event whose (`device`, `seq`, `ts`) is already stored with different "
+    "content; the message's other readings are stored",
 }
 
 
@@ -79,15 +81,39 @@ a timestamp without an offset is refused.
 
 ## Delivery rules
 
-- Every reading and event carries `device`, `seq` and `ts`. `seq` is a per-device counter that
-  only increases and survives gateway restarts (persist it). The platform stores each
-  (`device`, `seq`, `ts`) once: resending after a lost acknowledgement is always safe.
+- Every reading and event carries `device`, `seq` and `ts`, and **(`device`, `seq`, `ts`) identifies it**:
+  the platform stores each key once, on PostgreSQL and TimescaleDB alike. A resend after a lost
+  acknowledgement must repeat the reading or event exactly (same `seq`, same `ts`, same values): it is
+  then skipped silently. The same key with different content is refused as `duplicate_conflict` (the
+  first one stored wins). `seq` is a per-device counter that starts at 0, only increases and survives
+  gateway restarts (persist it); never reuse one: a reused `seq` with a new `ts` is a new reading to
+  the platform. Readings and events of one device may share the counter or not; the key is per device.
 - Publish with QoS 1 and keep a message in the gateway's own disk queue until its PUBACK arrives;
-  when the broker is unreachable, queue on disk and replay oldest first.
-- Batch readings (up to {MAX_READINGS_PER_MESSAGE} per message, typically one message every few
-  seconds); send events at once (up to {MAX_EVENTS_PER_MESSAGE} per message).
+  when the broker is unreachable, queue on disk and replay oldest first, unchanged.
+- Batch readings: at most {MAX_READINGS_PER_MESSAGE} per message and at most {MAX_PAYLOAD_BYTES} bytes
+  (compact JSON: the largest possible reading is about 240 bytes, so {MAX_READINGS_PER_MESSAGE} always fit;
+  typically one message every few seconds). Send events at once (at most {MAX_EVENTS_PER_MESSAGE} per
+  message); a heartbeat lists at most {MAX_DEVICES_PER_HEARTBEAT} devices.
+- Types are strict: where the schema says integer, send a JSON integer (`12`, not `"12"` or `12.0`);
+  where it says number, a JSON number (`true` and `"21.5"` are refused as `wrong_type`). JSON may nest
+  at most {MAX_JSON_DEPTH} levels and numbers may have at most {MAX_NUMBER_DIGITS} digits.
 - A device id is unique across the platform and belongs to one home; a device registers itself
   the first time a reading or event names it.
+
+## Timestamps
+
+RFC 3339 with an offset, between {EARLIEST_TS.year} and {LATEST_TS.year}. Ingest also checks every
+timestamp against its own clock when it receives the message: the accepted window is from
+`ELDERCARE_INGEST__MAX_TS_AGE_S` before (default 400 days, the readings retention) to
+`ELDERCARE_INGEST__MAX_TS_AHEAD_S` after (default 300 s). A message outside it is refused as
+`ts_too_old` or `ts_in_future`, because a reading dated ahead would make the home look active and
+silence the inactivity check. Exceptions, for safety: an `events` message with a `sos` or `fall` is
+never refused for its timestamps (it is stored as sent and counted in the metric
+`ingest_alarm_events_outside_window_total`); a `heartbeat` is never refused either, because it is how
+the platform measures the gateway's clock (`clock_offset_s` of the home's state, the metric
+`ingest_gateway_clock_offset_seconds`); its times count no later than its arrival. Keep the gateway's
+clock synchronised (NTP): a gateway whose clock is off by more than the window loses its readings to
+dead letters.
 """
 
 
@@ -96,12 +122,18 @@ def _topics() -> str:
     return f"""## Topics
 
 `<root>/{VERSION}/<home id>/<kind>`, where `<root>` is `eldercare` unless the operator configured
-another, and `<home id>` (the third level, always) equals the gateway's MQTT username. A broker
-confines every home to its own topics with one ACL line:
+another, and `<home id>` (the third level, always) equals the gateway's MQTT username. Each kind
+travels one way. A gateway may publish its home's upstream kinds and read its downstream kinds,
+nothing else; the broker refuses the rest (MQTT 5 PUBACK or SUBACK reason 0x87, not authorised).
+With a Mosquitto ACL file:
 
 ```
 {chr(10).join(acl_patterns("eldercare"))}
 ```
+
+Anything that reaches the platform under the root and is not a valid upstream message of a home is
+dead-lettered (`topic_invalid`, `wrong_direction`). The platform's own publishes carry the MQTT 5
+user property `{ORIGIN_PROPERTY[0]}: {ORIGIN_PROPERTY[1]}`.
 
 Home ids: lowercase letters, digits, `-` and `_`, 2 to 64 characters, starting with a letter or digit.
 
@@ -114,7 +146,8 @@ Home ids: lowercase letters, digits, `-` and `_`, 2 to 64 characters, starting w
 def _topic_row(kind: MessageKind) -> str:
     qos, retained = DELIVERY[kind]
     topic = Topic("eldercare", "home-0001", kind)
-    return f"| `{kind.value}` | `{topic}` | {_DIRECTION[kind]} | {qos} | {'yes' if retained else 'no'} |"
+    direction = _ARROW[DIRECTION[kind]] + _NOTE.get(kind, "")
+    return f"| `{kind.value}` | `{topic}` | {direction} | {qos} | {'yes' if retained else 'no'} |"
 
 
 def _enums() -> str:

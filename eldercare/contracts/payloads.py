@@ -1,28 +1,41 @@
 """Payload models of contract v1: what each topic kind carries, as JSON.
 
-Models are strict about shape (unknown fields are refused) and about values (finite numbers,
-timezone-aware timestamps, ranges per metric), because everything here arrives from outside.
+Models are strict about shape (unknown fields are refused), about types (a JSON number where the
+schema says number, an integer where it says integer: ``"12"`` and ``true`` are refused, never
+coerced) and about values (finite numbers, timezone-aware timestamps between 2000 and 2100, ranges
+per metric), because everything here arrives from outside.
 ``docs/protocol.md`` is generated from these classes; edit them, then run
 ``eldercare contracts docs --write``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from eldercare.contracts.topics import HOME_ID_PATTERN, MessageKind
 
 HomeId = Annotated[str, StringConstraints(pattern=HOME_ID_PATTERN)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-:.]{0,63}$")]
-Timestamp = Annotated[datetime, AwareDatetime]
-Sequence = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: Absolute bounds of every timestamp, whatever the receive time (the receiver also applies a window
+#: around its own clock): keeps every conversion to UTC, in any offset, inside Python's range.
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TS = datetime(2100, 1, 1, tzinfo=UTC)
+#: Strict types: pydantic's default (lax) mode would take "12" for an integer and true for a number.
+Number = Annotated[float, Strict()]
+Integer = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+Timestamp = Annotated[datetime, AwareDatetime, Strict(), Field(ge=EARLIEST_TS, lt=LATEST_TS)]
+Sequence = Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)]
 
-MAX_READINGS_PER_MESSAGE = 5_000
+#: Counts per message, chosen so that the largest possible message of each kind, encoded compactly,
+#: fits in the codec's MAX_PAYLOAD_BYTES (tests/contracts/test_limits.py builds it and checks).
+MAX_READINGS_PER_MESSAGE = 1_000
 MAX_EVENTS_PER_MESSAGE = 500
+MAX_DEVICES_PER_HEARTBEAT = 256
 
 
 class _Model(BaseModel):
@@ -87,7 +100,7 @@ class Reading(_Model):
     seq: Sequence = Field(description="per-device sequence number, strictly increasing, survives gateway restarts")
     ts: Timestamp = Field(description="when it was measured, RFC 3339 with offset")
     metric: Metric
-    value: float
+    value: Number
     room: Room | None = Field(default=None, description="where the device is installed, when known")
 
     @model_validator(mode="after")
@@ -110,10 +123,10 @@ class ReadingBatch(_Model):
 class FallEvidence(_Model):
     """Why the gateway believes this was a fall (computed on the wearable's accelerometer)."""
 
-    peak_g: float = Field(ge=0, le=64, description="peak acceleration magnitude at impact, in g")
-    orientation_change_deg: float = Field(ge=0, le=180, description="body tilt after vs before the impact")
-    stillness_g: float = Field(ge=0, le=64, description="movement (std of magnitude, g) after the impact")
-    free_fall_min_g: float | None = Field(default=None, ge=0, le=64, description="lowest magnitude before impact")
+    peak_g: Number = Field(ge=0, le=64, description="peak acceleration magnitude at impact, in g")
+    orientation_change_deg: Number = Field(ge=0, le=180, description="body tilt after vs before the impact")
+    stillness_g: Number = Field(ge=0, le=64, description="movement (std of magnitude, g) after the impact")
+    free_fall_min_g: Number | None = Field(default=None, ge=0, le=64, description="lowest magnitude before impact")
 
 
 class _EventBase(_Model):
@@ -126,7 +139,7 @@ class _EventBase(_Model):
 
 class FallEvent(_EventBase):
     type: Literal["fall"]
-    confidence: float = Field(ge=0, le=1)
+    confidence: Number = Field(ge=0, le=1)
     evidence: FallEvidence
 
 
@@ -179,8 +192,8 @@ class DeviceHealth(_Model):
     device: DeviceId
     kind: DeviceKind
     room: Room | None = None
-    battery_pct: float | None = Field(default=None, ge=0, le=100)
-    signal_lqi: int | None = Field(default=None, ge=0, le=255, description="link quality, 0-255 (Zigbee LQI)")
+    battery_pct: Number | None = Field(default=None, ge=0, le=100)
+    signal_lqi: Integer | None = Field(default=None, ge=0, le=255, description="link quality, 0-255 (Zigbee LQI)")
     last_seen: Timestamp | None = None
 
 
@@ -189,9 +202,9 @@ class Heartbeat(_Model):
 
     home_id: HomeId
     ts: Timestamp
-    uptime_s: float = Field(ge=0)
-    queue_depth: int = Field(ge=0, description="messages waiting in the gateway's disk queue")
-    devices: list[DeviceHealth] = Field(default_factory=list, max_length=256)
+    uptime_s: Number = Field(ge=0)
+    queue_depth: Integer = Field(ge=0, description="messages waiting in the gateway's disk queue")
+    devices: list[DeviceHealth] = Field(default_factory=list, max_length=MAX_DEVICES_PER_HEARTBEAT)
 
 
 class DeviceAssignment(_Model):
@@ -204,14 +217,14 @@ class GatewayConfig(_Model):
     """Topic kind ``config``: platform to gateway, retained; the gateway applies the highest revision."""
 
     home_id: HomeId
-    revision: int = Field(ge=0)
+    revision: Integer = Field(ge=0)
     ts: Timestamp
     timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
-    heartbeat_interval_s: float = Field(default=300, gt=0, le=86_400)
-    batch_max_readings: int = Field(default=200, ge=1, le=MAX_READINGS_PER_MESSAGE)
-    batch_max_delay_s: float = Field(default=2.0, gt=0, le=600)
-    fall_detection_enabled: bool = True
-    devices: list[DeviceAssignment] = Field(default_factory=list, max_length=256)
+    heartbeat_interval_s: Number = Field(default=300, gt=0, le=86_400)
+    batch_max_readings: Integer = Field(default=200, ge=1, le=MAX_READINGS_PER_MESSAGE)
+    batch_max_delay_s: Number = Field(default=2.0, gt=0, le=600)
+    fall_detection_enabled: Flag = True
+    devices: list[DeviceAssignment] = Field(default_factory=list, max_length=MAX_DEVICES_PER_HEARTBEAT)
 
 
 Message = ReadingBatch | EventBatch | GatewayStatus | Heartbeat | GatewayConfig

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from eldercare.contracts.payloads import (
     BINARY_METRICS,
+    MAX_READINGS_PER_MESSAGE,
     METRIC_RANGES,
     BedEvent,
     DeviceAssignment,
@@ -34,7 +35,7 @@ seqs = st.integers(min_value=0, max_value=2**63 - 1)
 offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda minutes: timezone(timedelta(minutes=minutes)))
 timestamps = st.builds(
     lambda dt, tz: dt.replace(tzinfo=UTC).astimezone(tz),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),  # noqa: DTZ001 - made aware above
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59)),  # noqa: DTZ001 - made aware above
     offsets,
 )
 rooms = st.none() | st.sampled_from(Room)
@@ -115,7 +116,7 @@ configs = st.builds(
     ts=timestamps,
     timezone=st.sampled_from(["UTC", "Asia/Shanghai", "Europe/Berlin"]),
     heartbeat_interval_s=st.floats(min_value=1, max_value=86_400, allow_nan=False),
-    batch_max_readings=st.integers(min_value=1, max_value=5000),
+    batch_max_readings=st.integers(min_value=1, max_value=MAX_READINGS_PER_MESSAGE),
     batch_max_delay_s=st.floats(min_value=0.01, max_value=600, allow_nan=False),
     fall_detection_enabled=st.booleans(),
     devices=st.lists(st.builds(DeviceAssignment, device=device_ids, kind=kinds, room=rooms), max_size=3),

@@ -16,7 +16,8 @@ from eldercare.contracts.payloads import DeviceKind, Message, Metric, Reading, R
 from eldercare.mqtt import connect
 from ingest import service
 
-T0 = datetime(2026, 3, 1, 7, 0, 0, tzinfo=UTC)
+# Yesterday 07:00 UTC: inside ingest's accepted timestamp window (which is relative to the receive time).
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
 
 
 def register_homes(db_url: str, homes: Iterable[str]) -> None:

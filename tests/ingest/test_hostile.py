@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -11,9 +13,22 @@ import psycopg
 from eldercare.config import Settings
 from eldercare.contracts import MessageKind, encode
 from eldercare.contracts.examples import examples
-from tests.ingest.support import publish, publish_raw, register_homes, rows, running_ingest, scalar, temperature_batch, wait_until
+from eldercare.contracts.payloads import DeviceKind, EventBatch, Heartbeat, Metric, Reading, ReadingBatch, SosEvent
+from tests.ingest.support import (
+    T0,
+    metric,
+    publish,
+    publish_raw,
+    register_homes,
+    rows,
+    running_ingest,
+    scalar,
+    temperature_batch,
+    wait_until,
+)
 from tests.support.broker import PrivateBroker
 from tests.support.processes import ServiceProcess
+from tests.support.services import free_port
 
 
 def _settings(make_settings: Callable[..., Settings], topic_root: str, **ingest: object) -> Settings:
@@ -115,3 +130,74 @@ async def test_everything_a_gateway_publishes_under_the_root_is_stored_or_dead_l
         assert not task.done()
     letters = set(rows(db_url, "SELECT topic, reason, home_id FROM dead_letters"))
     assert letters == {(topic, reason, "home-a") for topic, _, reason in lost.values()}
+
+
+async def test_timestamps_outside_the_window_are_dead_lettered_and_a_wrong_clock_is_visible(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    # Once readings dated 1900 or ten years ahead were stored (a future motion silences inactivity).
+    register_homes(db_url, ["home-a"])
+    port = free_port()
+    settings = _settings(make_settings, topic_root, metrics_port=port)
+    now = datetime.now(UTC)
+
+    def reading(seq: int, ts: datetime) -> ReadingBatch:
+        return ReadingBatch(home_id="home-a", readings=[Reading(device="pir-1", kind=DeviceKind.MOTION, seq=seq, ts=ts,
+                                                                 metric=Metric.MOTION, value=1)])  # fmt: skip
+
+    far_past = json.loads(encode(topic_root, reading(1, now))[1])
+    far_past["readings"][0]["ts"] = "1900-01-01T00:00:00Z"
+    ahead = 3600.0  # this gateway's clock runs an hour fast
+    sos = SosEvent(device="sos-1", kind=DeviceKind.SOS_BUTTON, seq=1, ts=now + timedelta(seconds=ahead), type="sos")
+    async with running_ingest(settings):
+        await publish_raw(settings, [(f"{topic_root}/v1/home-a/readings", json.dumps(far_past).encode())])
+        await publish(settings, [
+            reading(2, now + timedelta(days=3650)),  # ten years ahead
+            reading(3, now - timedelta(days=500)),  # older than the readings we keep
+            reading(4, now - timedelta(seconds=30)),  # fine
+            EventBatch(home_id="home-a", events=[sos]),  # a wrong clock never silences an SOS
+            Heartbeat(home_id="home-a", ts=now + timedelta(seconds=ahead), uptime_s=5, queue_depth=0),
+        ])  # fmt: skip
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == 3, what="dead letters")
+        await wait_until(lambda: scalar(db_url, "SELECT clock_offset_s FROM home_state") is not None, what="heartbeat")
+        await wait_until(lambda: metric(port, "ingest_alarm_events_outside_window_total") == 1, what="the SOS counted")
+        offsets = "ingest_gateway_clock_offset_seconds_bucket"
+        await wait_until(lambda: metric(port, offsets, '{le="3600.0"}') == 1, what="the clock offset observed")
+        assert await asyncio.to_thread(metric, port, offsets, '{le="300.0"}') == 0  # the server runs in this loop
+    reasons = sorted(str(row[0]) for row in rows(db_url, "SELECT reason FROM dead_letters"))
+    assert reasons == ["invalid_value", "ts_in_future", "ts_too_old"]
+    assert rows(db_url, "SELECT seq FROM readings") == [(4,)]
+    assert rows(db_url, "SELECT type FROM alert_inbox") == [("sos",)]
+    offset = scalar(db_url, "SELECT clock_offset_s FROM home_state")
+    assert ahead - 60 < offset < ahead  # type: ignore[operator]
+
+
+async def test_a_conflicting_duplicate_is_dead_lettered_and_an_exact_repeat_is_not(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    # The key is (device, seq, ts), on both database flavours. Once, a repeat of a key with another
+    # value was dropped without a trace.
+    register_homes(db_url, ["home-a"])
+    settings = _settings(make_settings, topic_root)
+    first = temperature_batch("home-a", "temp-1", 0, 3)
+    changed = ReadingBatch(home_id="home-a", readings=[first.readings[1].model_copy(update={"value": 30.5})])
+    sos = SosEvent(device="sos-1", kind=DeviceKind.SOS_BUTTON, seq=3, ts=T0, type="sos")
+    async with running_ingest(settings):
+        await publish(settings, [first, EventBatch(home_id="home-a", events=[sos])])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 3, what="first delivery")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM events") == 1, what="the SOS")
+        await publish(settings, [
+            first,  # an exact resend: deduplicated, no dead letter
+            changed,  # same key, another value
+            EventBatch(home_id="home-a", events=[sos.model_copy(update={"press": "long"})]),
+            temperature_batch("home-a", "temp-1", 3, 1),  # a marker behind them
+        ])  # fmt: skip
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 4, what="the marker")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == 2, what="dead letters")
+    letters = rows(db_url, "SELECT reason, topic FROM dead_letters ORDER BY topic")
+    assert letters == [
+        ("duplicate_conflict", f"{topic_root}/v1/home-a/events"),
+        ("duplicate_conflict", f"{topic_root}/v1/home-a/readings"),
+    ]
+    assert scalar(db_url, "SELECT value FROM readings WHERE seq = 1") == first.readings[1].value  # the first stored wins
+    assert rows(db_url, "SELECT data->>'press' FROM events") == [("single",)]

@@ -21,12 +21,12 @@ def _hour(offset: int) -> int:
 
 def test_hours_cover_the_span_of_a_message() -> None:
     batch = ReadingBatch(home_id="home-a", readings=[_reading(1, Metric.POWER_W, 1, 2.5), _reading(2, Metric.POWER_W, 1, 0.1)])
-    assert build_rows([batch]).hours == {_hour(0), _hour(1), _hour(2)}
+    assert build_rows([batch], T0).hours == {_hour(0), _hour(1), _hour(2)}
 
 
 def test_a_replay_spanning_days_refreshes_only_its_own_hours() -> None:
     batch = ReadingBatch(home_id="home-a", readings=[_reading(1, Metric.POWER_W, 1, 0), _reading(2, Metric.POWER_W, 1, 24 * 30)])
-    assert build_rows([batch]).hours == {_hour(0), _hour(24 * 30)}
+    assert build_rows([batch], T0).hours == {_hour(0), _hour(24 * 30)}
 
 
 def test_latest_value_and_activity_are_the_newest_not_the_last_to_arrive() -> None:
@@ -38,7 +38,7 @@ def test_latest_value_and_activity_are_the_newest_not_the_last_to_arrive() -> No
             _reading(3, Metric.POWER_W, 5, 3),  # 5 W is not more than 5 W
         ],
     )
-    rows = build_rows([batch])
+    rows = build_rows([batch], T0)
     device = rows.devices["dev-1"]
     assert (device.metric, device.value, device.value_at, device.room) == ("power_w", 5, T0 + timedelta(hours=3), "kitchen")
     assert rows.homes["home-a"].activity_at == T0 + timedelta(hours=2)
@@ -53,4 +53,4 @@ def test_readings_that_show_no_person_leave_the_home_untouched() -> None:
             _reading(2, Metric.MOTION, 0, 1, DeviceKind.MOTION),
         ],
     )
-    assert build_rows([batch]).homes == {}
+    assert build_rows([batch], T0).homes == {}
