@@ -201,3 +201,62 @@ async def test_a_conflicting_duplicate_is_dead_lettered_and_an_exact_repeat_is_n
     ]
     assert scalar(db_url, "SELECT value FROM readings WHERE seq = 1") == first.readings[1].value  # the first stored wins
     assert rows(db_url, "SELECT data->>'press' FROM events") == [("single",)]
+
+
+def _malformed(root: str) -> list[tuple[str, bytes, str]]:
+    """Every kind of bad message a gateway can send, with the dead-letter reason it must get."""
+    topic = f"{root}/v1/home-a/readings"
+    good = json.loads(encode(root, temperature_batch("home-a", "temp-x", 0, 1))[1])
+
+    def reading(**changes: object) -> bytes:
+        return json.dumps({"home_id": "home-a", "readings": [{**good["readings"][0], **changes}]}).encode()
+
+    future = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
+    config = encode(root, examples()[MessageKind.CONFIG].model_copy(update={"home_id": "home-a"}))[1]
+    return [
+        (topic, b"[" * 1000 + b"]" * 1000, "not_json"),  # the message that once stopped ingest for everyone
+        (topic, b'{"home_id": "home-a", "readings": [{"seq": ' + b"9" * 100_000 + b"}]}", "not_json"),
+        (topic, reading(device="\ud800"), "not_json"),
+        (topic, b"\xff\xfe\xfd", "not_utf8"),
+        (topic, b"", "payload_empty"),
+        (topic, b" " * 300_000, "payload_too_large"),
+        (topic, b"[1, 2]", "not_an_object"),
+        (topic, reading(colour="red"), "unknown_field"),
+        (topic, reading(seq="12"), "wrong_type"),
+        (topic, reading(value=True), "wrong_type"),
+        (topic, reading(value=1e999), "invalid_value"),
+        (topic, reading(ts="1900-01-01T00:00:00Z"), "invalid_value"),
+        (topic, reading(ts=future), "ts_in_future"),
+        (topic, reading(seq=0, value=99.5), "duplicate_conflict"),  # temp-x seq 0 is stored first, with 20.0
+        (f"{root}/v1/home-b/readings", reading(), "home_mismatch"),
+        (f"{root}/v2/home-a/readings", reading(), "topic_invalid"),
+        (f"{root}/v1/home-a/readings/extra", reading(), "topic_invalid"),
+        (f"{root}/v1/home-a/telemetry", reading(), "topic_invalid"),
+        (f"{root}/v1/home-a/config", config, "wrong_direction"),
+        (*encode(root, temperature_batch("home-z", "temp-z", 0, 1)), "unknown_home"),
+    ]
+
+
+async def test_each_malformed_message_between_good_ones_at_the_running_cli(
+    db_url: str, env_for: Callable[..., dict[str, str]], make_settings: Callable[..., Settings], tmp_path: Path, topic_root: str
+) -> None:
+    register_homes(db_url, ["home-a", "home-b"])
+    settings = make_settings()
+    env = env_for(ingest__client_id=f"ingest-{topic_root}", ingest__metrics_port="0")
+    ingest = ServiceProcess(["ingest"], env, tmp_path / "ingest.log").start()
+    bad = _malformed(topic_root)
+    try:
+        await asyncio.to_thread(ingest.wait_for_log, '"ingest_ready"', 60)
+        await publish(settings, [temperature_batch("home-a", "temp-x", 0, 1)])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 1, what="the first good message")
+        for index, (topic, payload, _) in enumerate(bad):
+            await publish_raw(settings, [(topic, payload)])
+            await publish(settings, [temperature_batch("home-a", "temp-good", index, 1)])
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 1 + len(bad), what="every good message")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM dead_letters") == len(bad), what="every bad one")
+        assert ingest.process is not None
+        assert ingest.process.poll() is None, ingest.log_text()[-3000:]
+    finally:
+        assert ingest.stop() == 0, ingest.log_text()[-3000:]
+    letters = sorted((str(topic), str(reason)) for topic, reason in rows(db_url, "SELECT topic, reason FROM dead_letters"))
+    assert letters == sorted((topic, reason) for topic, _, reason in bad)
