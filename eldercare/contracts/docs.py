@@ -64,7 +64,8 @@ def _intro() -> str:
 This is everything a gateway (or a device maker writing one) needs to talk to the eldercare
 platform. Transport is **MQTT 5** over TCP (`mqtt://`, port 1883) or TLS (`mqtts://`, port 8883).
 Payloads are UTF-8 JSON objects. Timestamps are RFC 3339 with an offset (`2026-03-01T07:30:00Z`);
-a timestamp without an offset is refused.
+a timestamp without an offset is refused. What the platform sends onwards (signed webhooks to care
+centres) is in `docs/webhooks.md`.
 
 ## Connecting
 
