@@ -20,7 +20,7 @@ from alerts.inactivity.model import Coverage, RoutineModel
 from alerts.inactivity.tracker import Context
 
 CORE_ROOMS = ("bedroom", "bathroom", "kitchen", "living_room")
-SLOW_DAY_MEDIAN_S = 3600  # by day, half of all collapses would wait longer than this: "slow"
+SLOW_DAY_MEDIAN_S = 3600  # by day, half of all collapses would wait this long or longer: "slow"
 _BIN_S = 600
 _DAY = (8 * 3600, 22 * 3600)
 
@@ -45,7 +45,7 @@ def assess_coverage(model: RoutineModel, contexts: Sequence[Context], min_histor
     day, night = _latencies(model, contexts)
     day_median, day_p90 = _quantile(day, 0.5), _quantile(day, 0.9)
     missing = [r for r in CORE_ROOMS if r not in rooms]
-    slow = bool(missing) or (day_median is not None and day_median > SLOW_DAY_MEDIAN_S)
+    slow = bool(missing) or (day_median is not None and day_median >= SLOW_DAY_MEDIAN_S)
     if missing:
         en.append("Welfare checks are slow here: no sensor in the " + ", ".join(room_en(r) for r in missing) + ".")
         zh.append("此处安全检查较慢：" + "、".join(room_zh(r) for r in missing) + "没有传感器。")

@@ -68,10 +68,11 @@ def threshold_s(model: RoutineModel, context: Context) -> tuple[int, Limit | Non
 
 
 def night_bed_exit(model: RoutineModel, context: Context) -> bool:
-    """Out of bed after getting up within the resident's night, and still in the night: the bed
-    mat's "out of bed, not back"."""
+    """Out of bed after getting up within the resident's night, still in the night and not up for
+    the day (moving around the home in the morning is getting up): "out of bed, not back"."""
     bed_since = context.bed_since
-    if context.group != "up" or bed_since is None or not context.period(model.night):
+    night = model.night
+    if context.group != "up" or bed_since is None or not context.period(night) or context.up(night):
         return False
     return in_window(seconds_of_day(bed_since, model.zone), model.night_start_s, model.night_end_s)
 

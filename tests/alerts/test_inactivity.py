@@ -310,6 +310,27 @@ def test_out_of_bed_at_night_and_not_back_is_an_alarm_that_says_so(bed_model: Ro
     assert "内回到床上" in found.explanation_zh
 
 
+def test_getting_up_for_the_day_is_no_bed_exit_even_within_the_night(bed_model: RoutineModel) -> None:
+    # Up early, moving around four rooms: a silence then is inactivity, not "out of bed, not back".
+    history = Resident(bed_sensor=True).history(DAYS)
+    day = DAYS + 1
+    up = at(day, 5, 0)
+    walk = [
+        motion(up + timedelta(minutes=2 * i), room) for i, room in enumerate(["bedroom", "bathroom", "kitchen", "living_room"])
+    ]
+    stream = [
+        *history,
+        ActivityEvent(at(DAYS, 23, 5), "bed_in", "bedroom", "mat"),
+        ActivityEvent(up, "bed_out", "bedroom", "mat"),
+        *walk,
+    ]
+    assert bed_model.night.start_s > 12 * 3600 > bed_model.night.end_s > 5 * 3600  # 05:00 is in the night
+    found = evaluate_inactivity(bed_model, stream, now=up + timedelta(hours=3))
+    assert found is not None
+    assert found.kind == "inactivity"
+    assert "Out of bed since" not in found.explanation_en
+
+
 def test_motion_elsewhere_while_the_mat_says_in_bed_means_up() -> None:
     tracker = Tracker(TZ, SETTINGS.tracker)
     tracker.push(ActivityEvent(at(0, 23), "bed_in", "bedroom", "mat"))
