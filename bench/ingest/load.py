@@ -50,7 +50,9 @@ def home_messages(home: str, readings: int, per_message: int, first_seq: int) ->
         slot = index % DEVICES_PER_HOME
         seq = first_seq + index // DEVICES_PER_HOME
         kind, metric = KINDS[slot]
-        ts = (T0 + timedelta(seconds=seq)).isoformat().replace("+00:00", "Z")
+        # Seconds after T0 counted from this run's first seq: inside ingest's timestamp window
+        # (yesterday plus a few hours), whatever seq range a phase uses.
+        ts = (T0 + timedelta(seconds=seq - first_seq)).isoformat().replace("+00:00", "Z")
         batch.append({"device": f"{home}-d{slot}", "kind": kind, "seq": seq, "ts": ts, "metric": metric,
                       "value": _value(metric, seq), "room": "kitchen"})  # fmt: skip
         if len(batch) == per_message:
