@@ -2,16 +2,19 @@
 
     .venv/bin/python -m bench.flavours [--requests 500] [--readings 1000000]
 
-For plain PostgreSQL (5432) and TimescaleDB (5433) in turn, it runs :mod:`bench.api` (90 days x
-1,000 homes: the 24 h timeline and the alert list, p50/p99 over HTTP; bytes on disk per reading,
-on TimescaleDB before and after compression) and :mod:`bench.ingest` (end to end, batched, against
-that flavour's own COPY ceiling), then prints one table with the TimescaleDB / PostgreSQL ratio.
-The machine's load average is printed beside each part: on a shared machine, read the ratios.
+It stores :mod:`bench.api`'s 90 days x 1,000 homes in a database of each flavour, plain PostgreSQL
+(5432) and TimescaleDB (5433; compressed as its policy would), with the bytes on disk per reading;
+serves both with the real API and times the 24 h timeline and the alert list with requests
+alternating between the two, one by one (so both see the same moments of the machine's load);
+then runs :mod:`bench.ingest` on each (end to end, batched, against that flavour's own COPY
+ceiling) and prints one table with the TimescaleDB / PostgreSQL ratio. The load average is
+printed beside each part: on a shared machine, read the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import time
@@ -38,14 +41,24 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def run_flavour(flavour: Flavour, requests: int, readings: int) -> dict[str, float]:
-    print(f"\n===== {flavour}: API (load average {load()})", flush=True)
-    figures = api.run(flavour, requests=requests)
-    print(f"\n===== {flavour}: ingest (load average {load()})", flush=True)
-    rates = ingest.main(["--flavour", flavour, "--readings", str(readings), "--single", "0", "--naive", "0"])
-    figures.update(rates, ingest_vs_ceiling=rates["batched"] / rates["ceiling"])
-    print(f"===== {flavour} done (load average {load()})", flush=True)
-    return figures
+def run_all(requests: int, readings: int) -> dict[Flavour, dict[str, float]]:
+    results: dict[Flavour, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for flavour in FLAVOURS:
+            print(f"\n===== {flavour}: 90 days x 1,000 homes (load average {load()})", flush=True)
+            urls[flavour], results[flavour] = stack.enter_context(api.prepared(flavour))
+        targets = [api.Target(flavour, 18080 + index, urls[flavour]) for index, flavour in enumerate(FLAVOURS)]
+        for target in targets:
+            stack.enter_context(api.serving(target.url, target.port))
+        print(f"\n===== API, requests alternating between the flavours (load average {load()})", flush=True)
+        for flavour, figures in api.measure(targets, requests).items():
+            results[flavour].update(figures)
+    for flavour in FLAVOURS:
+        print(f"\n===== {flavour}: ingest (load average {load()})", flush=True)
+        rates = ingest.main(["--flavour", flavour, "--readings", str(readings), "--single", "0", "--naive", "0"])
+        results[flavour].update(rates, ingest_vs_ceiling=rates["batched"] / rates["ceiling"])
+    return results
 
 
 def table(results: dict[Flavour, dict[str, float]]) -> None:
@@ -64,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     print(f"both flavours, {os.cpu_count()} CPUs, load average {load()} (1, 5, 15 min); the machine is shared")
-    results = {flavour: run_flavour(flavour, args.requests, args.readings) for flavour in FLAVOURS}
+    results = run_all(args.requests, args.readings)
     table(results)
     print(f"\n{(time.monotonic() - started) / 60:.0f} min; load average at the end {load()}")
 

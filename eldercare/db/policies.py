@@ -32,7 +32,7 @@ _KINDS = {
 }
 
 HEALTH = """
-SELECT j.job_id, j.proc_name, j.hypertable_name, j.schedule_interval,
+SELECT j.job_id, j.proc_name, j.hypertable_name, j.schedule_interval, j.scheduled,
        s.last_run_started_at, s.last_run_status, nullif(s.last_successful_finish, '-infinity'),
        e.finish_time, e.sqlerrcode, e.err_message,
        f.started_at, f.finished_at, f.succeeded, f.error,
@@ -45,7 +45,7 @@ SELECT j.job_id, j.proc_name, j.hypertable_name, j.schedule_interval,
                       WHERE job_id = j.job_id ORDER BY finish_time DESC LIMIT 1) e ON true
   LEFT JOIN LATERAL (SELECT started_at, finished_at, succeeded, error FROM policy_runs
                       WHERE job_id = j.job_id ORDER BY finished_at DESC LIMIT 1) f ON true
- WHERE j.proc_schema = '_timescaledb_functions' AND j.proc_name = ANY(%s) AND j.scheduled
+ WHERE j.proc_schema = '_timescaledb_functions' AND j.proc_name = ANY(%s)
  ORDER BY j.hypertable_name NULLS LAST, j.proc_name
 """
 
@@ -67,16 +67,19 @@ class PolicyHealth:
     last_error: str | None  # of the newest failed run: "SQLSTATE: message"
     last_error_at: datetime | None
     background_failing: bool  # the scheduler's newest run failed
-    overdue: bool  # no success within twice the interval
+    paused: bool  # alter_job(scheduled => false): neither the scheduler nor maintain runs it
+    overdue: bool  # no success within twice the interval (never when paused)
     seconds_since_success: float  # from the schema's creation when it never succeeded
 
     @property
     def needs_run(self) -> bool:
         """What ``eldercare db maintain`` runs in the foreground: the newest run failed, or overdue."""
-        return self.last_run_ok is False or self.overdue
+        return not self.paused and (self.last_run_ok is False or self.overdue)
 
     @property
     def state(self) -> str:
+        if self.paused:
+            return "paused"
         if self.overdue:
             return "overdue"
         if self.last_run_ok is False:
@@ -101,7 +104,7 @@ def _newest(*stamps: datetime | None) -> datetime | None:
 
 
 def _health(row: tuple[Any, ...]) -> PolicyHealth:
-    (job_id, proc, relation, interval, bg_started, bg_status, bg_success, err_at, err_code, err_message,
+    (job_id, proc, relation, interval, scheduled, bg_started, bg_status, bg_success, err_at, err_code, err_message,
      fg_started, fg_finished, fg_ok, fg_error, fg_success, schema_created, now) = row  # fmt: skip
     foreground_newer = fg_started is not None and (bg_started is None or fg_started >= bg_started)
     last_ok = fg_ok if foreground_newer else (None if bg_status is None else bg_status == "Success")
@@ -120,7 +123,8 @@ def _health(row: tuple[Any, ...]) -> PolicyHealth:
         last_error=error,
         last_error_at=error_at,
         background_failing=bg_status == "Failed",
-        overdue=since > 2 * interval.total_seconds(),
+        paused=not scheduled,
+        overdue=bool(scheduled) and since > 2 * interval.total_seconds(),
         seconds_since_success=since,
     )
 

@@ -120,6 +120,18 @@ def test_both_flavours_expose_the_same_time_series_columns(db_url: str, db_flavo
     assert variant == db_flavour
 
 
+def test_cli_status_lists_migrations_and_the_flavours_policies(db_url: str, db_flavour: Flavour) -> None:
+    result = run_cli(["db", "status"], {"ELDERCARE_DATABASE_URL": db_url})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "0001_core\tapplied (any)" in lines
+    assert f"0002_timeseries\tapplied ({db_flavour})" in lines
+    if db_flavour == "postgres":
+        assert lines[-1].startswith("policies: none on plain PostgreSQL")
+    else:  # the table itself: tests/db/test_policies.py
+        assert "policy\tjob\tinterval\tstate\tlast run\tlast success\tlast error" in lines
+
+
 def test_unreachable_database_is_a_clear_failure() -> None:
     result = run_cli(["db", "migrate"], {"ELDERCARE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing"})
     assert result.returncode == 1

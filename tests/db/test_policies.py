@@ -220,3 +220,17 @@ def test_a_policy_that_fails_in_the_foreground_fails_maintain_and_shows_its_erro
     assert re.fullmatch(RAN_OK.format(policy="readings retention"), lines[1])
     assert conn.execute("SELECT count(*) FROM readings").fetchone() == (0,)  # the 500-day-old chunk is gone
     assert status(db_url)["readings retention"]["state"] == "ok"
+
+
+def test_a_paused_policy_is_shown_as_paused_and_left_alone(conn: psycopg.Connection, db_url: str) -> None:
+    for table in ("readings", "events"):
+        set_interval(conn, "policy_retention", table, "1 second")
+    conn.execute(
+        "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+        " WHERE proc_name = 'policy_retention' AND hypertable_name = 'events'"
+    )
+    wait_for(lambda: status(db_url)["readings retention"]["state"] == "overdue", "readings retention to be overdue")
+    assert status(db_url)["events retention"]["state"] == "paused"  # as old, but an operator paused it
+    code, lines = maintain(db_url)
+    assert code == 0
+    assert [line.split(" (job")[0] for line in lines if line.startswith("ran ")] == ["ran readings retention"]
