@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -18,7 +18,7 @@ from psycopg import sql
 
 from eldercare.config import Settings
 from eldercare.contracts.payloads import DeviceKind, Metric, Reading, ReadingBatch, Room
-from tests.ingest.support import T0, publish, register_homes, running_ingest, scalar, wait_until
+from tests.ingest.support import publish, register_homes, running_ingest, scalar, wait_until
 
 pytestmark = pytest.mark.flavour("timescaledb")
 
@@ -182,17 +182,19 @@ async def test_late_readings_into_a_compressed_chunk_insert_only_the_new_rows(
     register_homes(db_url, ["home-a"])
     settings = make_settings(ingest={"metrics_port": 0, "client_id": f"ingest-{topic_root}", "flush_interval_s": 0.05})
 
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).replace(hour=7, minute=0, second=0, microsecond=0)
+
     def reading(seq: int) -> Reading:
         return Reading(
-            device="pir-1", kind=DeviceKind.MOTION, seq=seq, ts=T0 + timedelta(minutes=seq), metric=Metric.MOTION, value=1,
-            room=Room.KITCHEN,
+            device="pir-1", kind=DeviceKind.MOTION, seq=seq, ts=ten_days_ago + timedelta(minutes=seq), metric=Metric.MOTION,
+            value=1, room=Room.KITCHEN,
         )  # fmt: skip
 
     async with running_ingest(settings):
         await publish(settings, [ReadingBatch(home_id="home-a", readings=[reading(seq) for seq in range(1, 21)])])
         await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM readings") == 20, what="first batch")
         with psycopg.connect(db_url, autocommit=True) as conn:
-            run_policy(conn, "policy_compression", "readings")  # T0 is months ago: older than compress_after
+            run_policy(conn, "policy_compression", "readings")  # 10 days old: older than compress_after (7 days)
             assert [compressed for _, compressed in chunks(conn, "readings")] == [True]
         # seq 5 and 6 again (a gateway resending after a lost acknowledgement), seq 21 late and new.
         await publish(settings, [ReadingBatch(home_id="home-a", readings=[reading(5), reading(6), reading(21)])])
