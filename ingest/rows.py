@@ -25,14 +25,11 @@ from eldercare.contracts.payloads import (
     ReadingBatch,
     Room,
 )
+from eldercare.domain.activity import PERSON_METRICS, PLUG_ACTIVITY_W
 
-# A plug drawing more than this is someone using an appliance: a sign of a person.
-PLUG_ACTIVITY_W = 5.0
 _EVENT_COMMON = frozenset({"device", "kind", "seq", "ts", "room", "type"})
 _TS = attrgetter("ts")
 _MAX_SPAN_HOURS = 48
-# Readings of these metrics can be a sign of a person (motion=1, door, bed, plug power > 5 W).
-_PERSON_METRICS = frozenset({Metric.MOTION, Metric.DOOR_OPEN, Metric.BED_OCCUPIED, Metric.POWER_W})
 # Plain str values of the vocabulary enums (a dict lookup is cheaper than the ``.value`` property).
 _VALUE: dict[StrEnum, str] = {member: member.value for enum in (Metric, Room, DeviceKind) for member in enum}
 
@@ -156,7 +153,7 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
             update.metric, update.value, update.value_at = _VALUE[metric], value, ts
             if room is not None:
                 update.room = _VALUE[room]
-        if metric in _PERSON_METRICS:
+        if metric in PERSON_METRICS:
             _reading_activity(rows, home_id, metric, value, ts, room)
         elif metric is Metric.BATTERY_PCT and (update.battery_at is None or ts >= update.battery_at):
             update.battery_pct, update.battery_at = value, ts

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from eldercare.contracts import docs_platform
 from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAYLOAD_BYTES, RejectReason
 from eldercare.contracts.examples import examples
+from eldercare.contracts.extremes import largest_reading_bytes
 from eldercare.contracts.payloads import (
     DELIVERY,
     EARLIEST_TS,
@@ -51,7 +53,7 @@ _REASONS = {
 
 
 def render() -> str:
-    parts = [_intro(), _topics(), _enums(), _kinds(), _rejections()]
+    parts = [_intro(), _topics(), docs_platform.render(), _enums(), _kinds(), _rejections()]
     return "\n".join(parts)
 
 
@@ -88,13 +90,17 @@ centres) is in `docs/webhooks.md`.
   then skipped silently. The same key with different content is refused as `duplicate_conflict` (the
   first one stored wins). `seq` is a per-device counter that starts at 0, only increases and survives
   gateway restarts (persist it); never reuse one: a reused `seq` with a new `ts` is a new reading to
-  the platform. Readings and events of one device may share the counter or not; the key is per device.
+  the platform. Readings and events of one device may share the counter or not (ours share it); the key
+  is per device.
 - Publish with QoS 1 and keep a message in the gateway's own disk queue until its PUBACK arrives;
   when the broker is unreachable, queue on disk and replay oldest first, unchanged.
-- Batch readings: at most {MAX_READINGS_PER_MESSAGE} per message and at most {MAX_PAYLOAD_BYTES} bytes
-  (compact JSON: the largest possible reading is about 240 bytes, so {MAX_READINGS_PER_MESSAGE} always fit;
-  typically one message every few seconds). Send events at once (at most {MAX_EVENTS_PER_MESSAGE} per
-  message); a heartbeat lists at most {MAX_DEVICES_PER_HEARTBEAT} devices.
+- Batch readings: at most {MAX_READINGS_PER_MESSAGE} per message and at most {MAX_PAYLOAD_BYTES} bytes.
+  In compact JSON (no spaces) the largest possible reading adds {largest_reading_bytes()} bytes, so
+  {MAX_READINGS_PER_MESSAGE} readings always fit; with indentation they may not. Seal a batch at the
+  config's `batch_max_readings` readings or `batch_max_delay_s` after its first reading, whichever comes
+  first. Send events at once (at most {MAX_EVENTS_PER_MESSAGE} per message); a heartbeat lists at most
+  {MAX_DEVICES_PER_HEARTBEAT} devices. A larger payload is refused by the shipped broker
+  (`message_size_limit`) or dead-lettered as `payload_too_large`.
 - Types are strict: where the schema says integer, send a JSON integer (`12`, not `"12"` or `12.0`);
   where it says number, a JSON number (`true` and `"21.5"` are refused as `wrong_type`). JSON may nest
   at most {MAX_JSON_DEPTH} levels and numbers may have at most {MAX_NUMBER_DIGITS} digits.

@@ -217,14 +217,26 @@ class GatewayConfig(_Model):
     """Topic kind ``config``: platform to gateway, retained; the gateway applies the highest revision."""
 
     home_id: HomeId
-    revision: Integer = Field(ge=0)
-    ts: Timestamp
-    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
-    heartbeat_interval_s: Number = Field(default=300, gt=0, le=86_400)
-    batch_max_readings: Integer = Field(default=200, ge=1, le=MAX_READINGS_PER_MESSAGE)
-    batch_max_delay_s: Number = Field(default=2.0, gt=0, le=600)
-    fall_detection_enabled: Flag = True
-    devices: list[DeviceAssignment] = Field(default_factory=list, max_length=MAX_DEVICES_PER_HEARTBEAT)
+    revision: Integer = Field(ge=0, description="increases with every change; apply a config only if it is above the last")
+    ts: Timestamp = Field(description="when the platform built this revision")
+    timezone: Annotated[str, StringConstraints(max_length=64)] = Field(
+        default="UTC", description="the home's IANA timezone, for anything the gateway shows locally; timestamps stay UTC"
+    )
+    heartbeat_interval_s: Number = Field(default=300, gt=0, le=86_400, description="send a heartbeat this often")
+    batch_max_readings: Integer = Field(
+        default=200, ge=1, le=MAX_READINGS_PER_MESSAGE, description="seal a readings message at this many readings"
+    )
+    batch_max_delay_s: Number = Field(
+        default=2.0, gt=0, le=600, description="... or this long after its first reading, whichever comes first"
+    )
+    fall_detection_enabled: Flag = Field(
+        default=True, description="detect falls on the wearables' accelerometers (the resident's fall rule)"
+    )
+    devices: list[DeviceAssignment] = Field(
+        default_factory=list,
+        max_length=MAX_DEVICES_PER_HEARTBEAT,
+        description="the home's devices as the platform knows them; their room wins over the gateway's own",
+    )
 
 
 Message = ReadingBatch | EventBatch | GatewayStatus | Heartbeat | GatewayConfig

@@ -5,12 +5,10 @@ Once the contract allowed 5,000 readings per message while its 262,144-byte limi
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
-
 from eldercare.contracts import Decoded, decode, encode
 from eldercare.contracts.codec import MAX_PAYLOAD_BYTES
+from eldercare.contracts.extremes import DEVICE, HOME, SEQ, TS, VALUE, largest_reading, largest_reading_bytes
 from eldercare.contracts.payloads import (
-    LATEST_TS,
     MAX_DEVICES_PER_HEARTBEAT,
     MAX_EVENTS_PER_MESSAGE,
     MAX_READINGS_PER_MESSAGE,
@@ -20,19 +18,9 @@ from eldercare.contracts.payloads import (
     FallEvent,
     FallEvidence,
     Heartbeat,
-    Metric,
-    Reading,
     ReadingBatch,
     Room,
 )
-
-HOME = "h" * 64
-# The longest value of every field: 64-character ids, the longest enum values, 19-digit sequence
-# numbers, microsecond timestamps with an offset, and floats that print with 17 significant digits.
-TS = (LATEST_TS - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=-9, minutes=-30)))
-VALUE = 0.12345678901234568  # repr is 19 characters
-DEVICE = "D" * 64
-SEQ = 2**63 - 1
 
 
 def _fits(message: ReadingBatch | EventBatch | Heartbeat) -> int:
@@ -43,9 +31,13 @@ def _fits(message: ReadingBatch | EventBatch | Heartbeat) -> int:
 
 
 def test_the_largest_readings_message_fits() -> None:
-    reading = Reading(device=DEVICE, kind=DeviceKind.TEMPERATURE, seq=SEQ, ts=TS, metric=Metric.TEMPERATURE_C,
-                      value=-VALUE, room=Room.LIVING_ROOM)  # fmt: skip
-    _fits(ReadingBatch(home_id=HOME, readings=[reading] * MAX_READINGS_PER_MESSAGE))
+    _fits(ReadingBatch(home_id=HOME, readings=[largest_reading()] * MAX_READINGS_PER_MESSAGE))
+
+
+def test_the_documented_size_of_the_largest_reading_is_what_it_adds() -> None:
+    per_reading = largest_reading_bytes()
+    size = _fits(ReadingBatch(home_id=HOME, readings=[largest_reading()] * MAX_READINGS_PER_MESSAGE))
+    assert size - per_reading * MAX_READINGS_PER_MESSAGE < 100  # the envelope: home id and braces
 
 
 def test_the_largest_events_message_fits() -> None:

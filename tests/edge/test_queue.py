@@ -192,3 +192,14 @@ def test_a_long_stretch_of_staged_readings_is_sealed_into_messages_of_the_batch_
     assert sizes == [10, 10, 5]
     assert _seqs(queue) == [(PIR.id, i) for i in range(25)]
     queue.close()
+
+
+def test_a_devices_readings_and_events_share_one_counter_from_zero(tmp_path: Path) -> None:
+    """As docs/protocol.md says of our agent: one counter per device, readings and events alike."""
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=1000, sync="normal")
+    intake = _intake(queue, FixedClock(T0), batch=1)
+    intake.reading(SOS, Metric.BATTERY_PCT, 80.0)
+    intake.event(SOS, {"type": "sos"})
+    intake.reading(SOS, Metric.BATTERY_PCT, 79.0)
+    assert _seqs(queue) == [(SOS.id, 0), (SOS.id, 1), (SOS.id, 2)]
+    queue.close()
