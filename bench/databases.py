@@ -7,14 +7,13 @@ The flavour is the test harness's (``EC_TEST_DB_FLAVOUR``, default ``postgres``;
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
-from tests.support.databases import migrate_as, url_for
+from tests.support.databases import RunLease, migrate_as, url_for
 from tests.support.services import ADMIN_URLS, DB_FLAVOUR, PG_ADMIN_URL, Flavour
 
 
@@ -25,9 +24,13 @@ def admin_url_for(flavour: Flavour) -> str:
 
 @contextmanager
 def fresh_database(prefix: str, *, flavour: Flavour = DB_FLAVOUR, keep: bool = False) -> Iterator[str]:
-    """Yield the URL of a new database named ``{prefix}_<random>``, migrated as ``flavour``."""
+    """Yield the URL of a new database named ``ecrun_<run id>_{prefix}``, migrated as ``flavour``.
+
+    The run holds a lease while it lives (tests/support/databases.py): a killed benchmark's database
+    is dropped by the next test run instead of holding a TimescaleDB worker slot for good."""
     admin_url = admin_url_for(flavour)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    lease = RunLease(admin_url)
+    name = lease.database_name(prefix)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = url_for(admin_url, name)
@@ -36,7 +39,8 @@ def fresh_database(prefix: str, *, flavour: Flavour = DB_FLAVOUR, keep: bool = F
         yield url
     finally:
         if keep:
-            print(f"kept {url}")
+            print(f"kept {url} (the next test run drops it: rename it to keep it longer)")
         else:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        lease.release()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -13,7 +16,22 @@ from eldercare.contracts.topics import acl_patterns
 from eldercare.errors import PermanentError
 from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
+from tests.support.databases import DatabaseFactory, RunLease, sweep_dead_runs, url_for
 from tests.support.proxy import TcpProxy, proxy_to_database
+from tests.support.services import Flavour
+
+# A run that makes a database and is then killed (a pytest stopped mid-run): its lease dies with it.
+KILLED_RUN = """
+import sys, psycopg
+from psycopg import sql
+from tests.support.databases import RunLease
+lease = RunLease(sys.argv[1])
+name = lease.database_name("left")
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(sys.argv[2])))
+print(name, flush=True)
+sys.stdin.read()
+"""
 
 
 def test_each_test_gets_a_migrated_database_of_its_own(db_url: str) -> None:
@@ -76,3 +94,63 @@ async def test_wrong_password_is_permanent(
     with pytest.raises(PermanentError):
         async with connect(settings, client_id="x", endpoint=settings.mqtt_endpoint.with_credentials("home-a", "wrong")):
             pass
+
+
+def _databases(admin_url: str) -> set[str]:
+    with psycopg.connect(admin_url) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database").fetchall()}
+
+
+def _scheduler_running(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'TimescaleDB Background Worker Scheduler'"
+            " AND datname = current_database()"
+        ).fetchone()
+    return row == (1,)
+
+
+def test_a_killed_runs_databases_are_dropped_by_the_next_run_and_a_live_runs_kept(
+    databases: DatabaseFactory, db_url: str, db_flavour: Flavour
+) -> None:
+    """On TimescaleDB each leftover database's scheduler holds a worker slot for good: 16 leftovers
+    and no job runs anywhere (the CI run where test_policies waited 120 s for jobs never started)."""
+    admin = databases.admin_url
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, admin, databases.template], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as killed:
+        assert killed.stdout is not None
+        left = killed.stdout.readline().strip()
+        killed.kill()
+    other = RunLease(admin)  # a run that is alive, between two of its tests
+    live = other.database_name("alive")
+    unleased = f"ecdb_{other.run_id}_0000beef"  # named as runs named databases before leases
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in (live, unleased):
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Identifier(databases.template)
+                )
+            )
+    try:
+        if db_flavour == "timescaledb":
+            databases.start_scheduler(url_for(admin, unleased))  # what the launcher does for it at the cluster's start
+            deadline = time.monotonic() + 60
+            while not _scheduler_running(url_for(admin, unleased)):
+                assert time.monotonic() < deadline, "the leftover's scheduler never started"
+                time.sleep(0.2)
+        dropped, stopped = sweep_dead_runs(admin)
+        assert left in dropped
+        assert live not in dropped
+        assert _databases(admin) >= {live, unleased, databases.template, db_url.rsplit("/", 1)[1]}
+        assert left not in _databases(admin)
+        if db_flavour == "timescaledb":
+            assert unleased in stopped
+            assert not _scheduler_running(url_for(admin, unleased))
+        else:
+            assert stopped == []
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in (live, unleased):
+                conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+        other.release()

@@ -70,11 +70,25 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 120, explain: Callable[[], str] = str) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}{explain()}"
         time.sleep(0.2)
+
+
+SCHEDULERS = "SELECT datname FROM pg_stat_activity WHERE backend_type = 'TimescaleDB Background Worker Scheduler'"
+
+
+def scheduler_running(conn: psycopg.Connection) -> bool:
+    return conn.execute(f"SELECT count(*) FROM ({SCHEDULERS} AND datname = current_database()) s").fetchone() == (1,)
+
+
+def worker_slot_holders(conn: psycopg.Connection) -> str:
+    """Who holds TimescaleDB's worker slots: a scheduler for each database that has one running."""
+    limit = conn.execute("SHOW timescaledb.max_background_workers").fetchone()
+    holders = [row[0] for row in conn.execute(f"{SCHEDULERS} ORDER BY datname").fetchall()]
+    return f": {len(holders)} schedulers of other databases hold the {limit[0] if limit else '?'} worker slots: {holders}"
 
 
 def test_status_shows_what_the_scheduler_recorded_and_maintain_makes_failed_runs_good(
@@ -83,9 +97,13 @@ def test_status_shows_what_the_scheduler_recorded_and_maintain_makes_failed_runs
     assert {name: row["last run"] for name, row in status(db_url).items()} == dict.fromkeys(POLICIES, "never")
     conn.execute("SELECT alter_job(job_id, next_start => now()) FROM timescaledb_information.jobs WHERE job_id <> 1")
     databases.start_scheduler(db_url)
+    # Started at once when a worker slot is free, else at the launcher's next poll after one frees
+    # (60 s); leftover databases of dead runs, which hold slots for good, are dropped by the harness.
+    wait_for(lambda: scheduler_running(conn), "this database's scheduler to start", 150, lambda: worker_slot_holders(conn))
     wait_for(
         lambda: conn.execute("SELECT count(*) FROM timescaledb_information.job_stats WHERE total_runs > 0").fetchone() == (6,),
         "the scheduler to run every policy once",
+        explain=lambda: worker_slot_holders(conn),
     )
     stop_scheduler(db_url)  # no further background run while we look
     recorded = {
