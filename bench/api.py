@@ -1,6 +1,6 @@
 """Benchmark of the API's two hottest reads, end to end over HTTP, on a realistically sized database.
 
-    python -m bench.api [--flavour postgres|timescaledb] [--requests 500]
+    python -m bench.api [--flavour postgres|timescaledb] [--requests 500] [--days 90]
 
 Creates a fresh database of the flavour (default: the test harness's, EC_TEST_DB_FLAVOUR), applies
 the migrations and stores 90 days of data for 1,000 homes, generated server-side with
@@ -91,19 +91,19 @@ UPDATE alerts SET status = 'open', acknowledged_at = NULL, resolved_at = NULL, o
 """
 
 
-def generate(url: str, now: datetime) -> None:
-    start = (now - timedelta(days=DAYS)).replace(minute=0, second=0, microsecond=0)
+def generate(url: str, now: datetime, days: int = DAYS) -> None:
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET synchronous_commit = off")
         for statement in _SETUP:
             conn.execute(statement, {"centres": CENTRES, "homes": HOMES})
         t0 = time.monotonic()
-        for day in range(DAYS + 1):
+        for day in range(days + 1):
             at = start + timedelta(days=day)
             conn.execute(_READINGS_DAY, {"day": at, "rooms": list(ROOMS), "now": now})  # nothing in the future
             conn.execute(_ALERTS_DAY, {"day": at, "now": now})
             if day % 10 == 0:
-                print(f"  day {day:3d}/{DAYS} stored ({time.monotonic() - t0:.0f} s)", flush=True)
+                print(f"  day {day:3d}/{days} stored ({time.monotonic() - t0:.0f} s)", flush=True)
         conn.execute(_OPEN_SOME, {"since": now - timedelta(days=1)})
         users = [(f"staff{c}", hash_password(PASSWORD), "staff", c) for c in range(1, CENTRES + 1)]
         with conn.cursor() as cur:
@@ -287,13 +287,13 @@ def stream_latency(client: httpx.Client, url: str, residents: list[int]) -> list
 
 
 @contextlib.contextmanager
-def prepared(flavour: Flavour, *, keep: bool = False) -> Iterator[tuple[str, dict[str, float]]]:
-    """A database of ``flavour`` with the 90 days stored (compressed as production would on
+def prepared(flavour: Flavour, *, keep: bool = False, days: int = DAYS) -> Iterator[tuple[str, dict[str, float]]]:
+    """A database of ``flavour`` with ``days`` (90) stored (compressed as production would on
     TimescaleDB); yields its URL and the figures so far (generation time, bytes per reading)."""
     with fresh_database("ecbench_api", flavour=flavour, keep=keep) as url:
-        print(f"database {url.rsplit('/', 1)[1]} ({flavour}); generating {DAYS} days for {HOMES} homes...", flush=True)
+        print(f"database {url.rsplit('/', 1)[1]} ({flavour}); generating {days} days for {HOMES} homes...", flush=True)
         t0 = time.monotonic()
-        generate(url, datetime.now(UTC))
+        generate(url, datetime.now(UTC), days)
         figures = {"generate_s": time.monotonic() - t0, "bytes_per_reading": bytes_per_reading(url, flavour)}
         print(f"  generated in {figures['generate_s']:.0f} s; {figures['bytes_per_reading']:.0f} bytes on disk per reading")
         if flavour == "timescaledb":
@@ -313,9 +313,9 @@ def serving(url: str, port: int) -> Iterator[None]:
         process.wait(timeout=20)
 
 
-def run(flavour: Flavour, *, requests: int = 500, port: int = 18080, keep: bool = False) -> dict[str, float]:
+def run(flavour: Flavour, *, requests: int = 500, port: int = 18080, keep: bool = False, days: int = DAYS) -> dict[str, float]:
     """The whole benchmark on one flavour; returns its figures (see :func:`measure`, plus bytes per reading)."""
-    with prepared(flavour, keep=keep) as (url, figures), serving(url, port):
+    with prepared(flavour, keep=keep, days=days) as (url, figures), serving(url, port):
         figures.update(measure([Target(flavour, port, url)], requests)[flavour])
     return figures
 
@@ -326,8 +326,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--days", type=int, default=DAYS, help="days of data for the 1,000 homes (a smaller, honest size)")
     args = parser.parse_args()
-    run(args.flavour, requests=args.requests, port=args.port, keep=args.keep)
+    run(args.flavour, requests=args.requests, port=args.port, keep=args.keep, days=args.days)
 
 
 if __name__ == "__main__":

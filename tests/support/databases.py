@@ -162,6 +162,12 @@ class DatabaseFactory:
         self._made.append(name)
         return url_for(self.admin_url, name)
 
+    def reserve(self) -> str:
+        """The URL of a database this run will drop, not created (for a command that creates it)."""
+        name = self.lease.database_name(uuid.uuid4().hex[:8])
+        self._made.append(name)
+        return url_for(self.admin_url, name)
+
     def clone(self) -> str:
         """A new database with every migration applied (on TimescaleDB: its scheduler stopped)."""
         name = self.lease.database_name(uuid.uuid4().hex[:8])
