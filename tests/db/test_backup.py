@@ -89,7 +89,7 @@ async def test_a_backup_restores_into_a_new_database_that_ingest_and_the_api_run
         assert 0 < compressed < total  # the backup holds compressed chunks and uncompressed ones
 
     folder = tmp_path / "backup"
-    made = run_cli(["db", "backup", str(folder)], {"ELDERCARE_DATABASE_URL": db_url})
+    made = run_cli(["db", "backup", str(folder)], {"ELDERCARE_DATABASE_URL": db_url}, timeout_s=300)
     assert made.returncode == 0, made.stderr
     assert made.stderr == ""  # pg_dump's expected TimescaleDB catalog warnings are not passed on
     manifest = json.loads((folder / "eldercare-backup.json").read_text())
@@ -99,7 +99,9 @@ async def test_a_backup_restores_into_a_new_database_that_ingest_and_the_api_run
 
     restored_url = databases.reserve()
     restored = run_cli(
-        ["db", "restore", str(folder), "--into", restored_url.rsplit("/", 1)[1]], {"ELDERCARE_DATABASE_URL": db_url}
+        ["db", "restore", str(folder), "--into", restored_url.rsplit("/", 1)[1]],
+        {"ELDERCARE_DATABASE_URL": db_url},
+        timeout_s=300,
     )
     assert restored.returncode == 0, restored.stderr
     assert "counts as in the backup" in restored.stdout
@@ -144,19 +146,19 @@ def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
 ) -> None:
     env = {"ELDERCARE_DATABASE_URL": db_url}
     folder = tmp_path / "backup"
-    assert run_cli(["db", "backup", str(folder)], env).returncode == 0
+    assert run_cli(["db", "backup", str(folder)], env, timeout_s=300).returncode == 0
 
-    again = run_cli(["db", "backup", str(folder)], env)
+    again = run_cli(["db", "backup", str(folder)], env, timeout_s=300)
     assert (again.returncode, again.stderr) == (2, f"error: {folder} exists: a backup goes into a new folder\n")
 
-    into_itself = run_cli(["db", "restore", str(folder)], env)  # the configured database holds the schema
+    into_itself = run_cli(["db", "restore", str(folder)], env, timeout_s=300)  # the configured database holds the schema
     assert into_itself.returncode == 2
     assert "is not empty: restore into a new one (created when missing)" in into_itself.stderr
 
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "toc.dat").write_bytes(b"")
-    no_manifest = run_cli(["db", "restore", str(unfinished), "--into", databases.reserve().rsplit("/", 1)[1]], env)
+    no_manifest = run_cli(["db", "restore", str(unfinished), "--into", databases.reserve().rsplit("/", 1)[1]], env, timeout_s=300)
     assert no_manifest.returncode == 2
     assert "has no eldercare-backup.json: not a finished backup" in no_manifest.stderr
 
@@ -164,7 +166,7 @@ def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
         manifest = json.loads((folder / "eldercare-backup.json").read_text())
         (folder / "eldercare-backup.json").write_text(json.dumps({**manifest, "timescaledb": "2.13.0"}))
         target = databases.reserve()
-        other_version = run_cli(["db", "restore", str(folder), "--into", target.rsplit("/", 1)[1]], env)
+        other_version = run_cli(["db", "restore", str(folder), "--into", target.rsplit("/", 1)[1]], env, timeout_s=300)
         assert other_version.returncode == 2
         assert "the backup was taken with TimescaleDB 2.13.0; this server offers" in other_version.stderr
         assert "Traceback" not in other_version.stderr
@@ -179,7 +181,7 @@ def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
             ).fetchone()[0]  # type: ignore[index]
     manifest["rows"]["homes"] = 99
     (folder / "eldercare-backup.json").write_text(json.dumps(manifest))
-    differs = run_cli(["db", "restore", str(folder), "--into", databases.reserve().rsplit("/", 1)[1]], env)
+    differs = run_cli(["db", "restore", str(folder), "--into", databases.reserve().rsplit("/", 1)[1]], env, timeout_s=300)
     assert differs.returncode == 1
     assert "the restored database differs from the backup: rows:" in differs.stderr
 
