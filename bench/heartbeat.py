@@ -20,13 +20,13 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
 
-from bench.ingest.run import database, register
+from bench.databases import fresh_database
+from bench.ingest.run import register
 from tests.support.broker import PrivateBroker
 from tests.support.processes import ServiceProcess
 from tests.support.services import free_port
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  pings every {args.interval:g} s from each of 2 engines; the switch alarms after {silence:g} s of silence")
     with (
         tempfile.TemporaryDirectory(prefix="bench-heartbeat-") as tmp,
-        database(f"bench_heartbeat_{uuid.uuid4().hex[:8]}") as url,
+        fresh_database("bench_heartbeat") as url,
     ):
         workdir = Path(tmp)
         register(url, [f"bench-{index:03d}" for index in range(10)])

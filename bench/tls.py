@@ -26,13 +26,13 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.databases import fresh_database
 from bench.ingest.load import ROOT, plan
 from bench.ingest.probe import percentile
-from bench.ingest.run import database, end_to_end, register, start_ingest
+from bench.ingest.run import end_to_end, register, start_ingest
 from eldercare.config import load_settings, parse_mqtt_url
 from eldercare.mqtt import connect
 from tests.support.broker import PrivateBroker
@@ -113,9 +113,8 @@ def _handshake_report(results: dict[str, tuple[list[float], float]], count: int)
 
 def _throughput(args: argparse.Namespace, broker: PrivateBroker, tls_port: int, ca_file: Path, workdir: Path) -> None:
     homes = [f"bench-{index:05d}" for index in range(args.homes)]
-    run = uuid.uuid4().hex[:8]
     plain_url, tls_url = broker.url, f"mqtts://127.0.0.1:{tls_port}"
-    with database(f"bench_tls_{run}") as url:
+    with fresh_database("bench_tls") as url:
         register(url, homes)
         copies = [start_ingest(url, broker.url, n, workdir, 20_000) for n in range(2)]
         try:
