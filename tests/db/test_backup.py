@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 from psycopg import sql
 
 from api.security import hash_password
@@ -23,6 +24,21 @@ from tests.support.services import Flavour, free_port
 
 PASSWORD = "restore-drill-pw-1"
 TABLES = "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1"
+
+
+@pytest.fixture
+def new_database(databases: DatabaseFactory) -> Iterator[Callable[[], str]]:
+    """URLs of databases a restore creates, dropped after the test: a restored TimescaleDB database
+    runs its scheduler (timescaledb_post_restore), which holds a worker slot while it exists."""
+    made: list[str] = []
+
+    def reserve() -> str:
+        made.append(databases.reserve())
+        return made[-1]
+
+    yield reserve
+    for url in made:
+        databases.drop(url)
 
 
 def fill(url: str, flavour: Flavour) -> None:
@@ -79,7 +95,7 @@ def snapshot(url: str, flavour: Flavour) -> dict[str, object]:
 
 
 async def test_a_backup_restores_into_a_new_database_that_ingest_and_the_api_run_on(
-    db_url: str, databases: DatabaseFactory, db_flavour: Flavour, tmp_path: Path, make_settings: Callable[..., Settings],
+    db_url: str, new_database: Callable[[], str], db_flavour: Flavour, tmp_path: Path, make_settings: Callable[..., Settings],
     env_for: Callable[..., dict[str, str]],
 ) -> None:  # fmt: skip
     fill(db_url, db_flavour)
@@ -97,7 +113,7 @@ async def test_a_backup_restores_into_a_new_database_that_ingest_and_the_api_run
     assert manifest["rows"]["readings"] == 2880
     assert made.stdout.startswith(f"backed up ({db_flavour}")
 
-    restored_url = databases.reserve()
+    restored_url = new_database()
     restored = run_cli(
         ["db", "restore", str(folder), "--into", restored_url.rsplit("/", 1)[1]],
         {"ELDERCARE_DATABASE_URL": db_url},
@@ -142,7 +158,7 @@ def staff_sees_the_restored_alert(env: dict[str, str], log: Path) -> None:
 
 
 def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
-    db_url: str, databases: DatabaseFactory, db_flavour: Flavour, tmp_path: Path
+    db_url: str, new_database: Callable[[], str], db_flavour: Flavour, tmp_path: Path
 ) -> None:
     env = {"ELDERCARE_DATABASE_URL": db_url}
     folder = tmp_path / "backup"
@@ -158,14 +174,14 @@ def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "toc.dat").write_bytes(b"")
-    no_manifest = run_cli(["db", "restore", str(unfinished), "--into", databases.reserve().rsplit("/", 1)[1]], env, timeout_s=300)
+    no_manifest = run_cli(["db", "restore", str(unfinished), "--into", new_database().rsplit("/", 1)[1]], env, timeout_s=300)
     assert no_manifest.returncode == 2
     assert "has no eldercare-backup.json: not a finished backup" in no_manifest.stderr
 
     if db_flavour == "timescaledb":
         manifest = json.loads((folder / "eldercare-backup.json").read_text())
         (folder / "eldercare-backup.json").write_text(json.dumps({**manifest, "timescaledb": "2.13.0"}))
-        target = databases.reserve()
+        target = new_database()
         other_version = run_cli(["db", "restore", str(folder), "--into", target.rsplit("/", 1)[1]], env, timeout_s=300)
         assert other_version.returncode == 2
         assert "the backup was taken with TimescaleDB 2.13.0; this server offers" in other_version.stderr
@@ -181,7 +197,7 @@ def test_what_an_operator_gets_wrong_is_refused_with_the_fix(
             ).fetchone()[0]  # type: ignore[index]
     manifest["rows"]["homes"] = 99
     (folder / "eldercare-backup.json").write_text(json.dumps(manifest))
-    differs = run_cli(["db", "restore", str(folder), "--into", databases.reserve().rsplit("/", 1)[1]], env, timeout_s=300)
+    differs = run_cli(["db", "restore", str(folder), "--into", new_database().rsplit("/", 1)[1]], env, timeout_s=300)
     assert differs.returncode == 1
     assert "the restored database differs from the backup: rows:" in differs.stderr
 
