@@ -76,6 +76,8 @@ def plan(
 
 # -- publisher processes ------------------------------------------------------------------------
 
+PUBACK_TIMEOUT_S = 300
+
 
 def publisher_main(
     broker_url: str, messages: list[tuple[str, bytes]], ready: Event, go: Event, out: Queue[Sent], ca_file: str | None = None
@@ -94,7 +96,8 @@ async def _publish_all(settings: Settings, messages: list[tuple[str, bytes]], re
 
         async def one(topic: str, payload: bytes) -> None:
             try:
-                await client.publish(topic, payload, qos=1)
+                # 1,000 in flight on a loaded machine: a PUBACK can take longer than aiomqtt's 10 s.
+                await client.publish(topic, payload, qos=1, timeout=PUBACK_TIMEOUT_S)
             finally:
                 window.release()
 
