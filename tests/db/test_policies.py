@@ -77,6 +77,8 @@ def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 120, expla
         time.sleep(0.2)
 
 
+FINISHED_ONCE = "SELECT count(*) FROM timescaledb_information.job_stats WHERE total_successes + total_failures > 0"
+BACKGROUND_HERE = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type <> 'client backend'"
 SCHEDULERS = "SELECT datname FROM pg_stat_activity WHERE backend_type = 'TimescaleDB Background Worker Scheduler'"
 
 
@@ -100,12 +102,17 @@ def test_status_shows_what_the_scheduler_recorded_and_maintain_makes_failed_runs
     # Started at once when a worker slot is free, else at the launcher's next poll after one frees
     # (60 s); leftover databases of dead runs, which hold slots for good, are dropped by the harness.
     wait_for(lambda: scheduler_running(conn), "this database's scheduler to start", 150, lambda: worker_slot_holders(conn))
+    # A run counts once it has finished (total_runs counts it from its start): on a loaded machine a
+    # first run can still be going when the last one starts.
     wait_for(
-        lambda: conn.execute("SELECT count(*) FROM timescaledb_information.job_stats WHERE total_runs > 0").fetchone() == (6,),
-        "the scheduler to run every policy once",
+        lambda: conn.execute(FINISHED_ONCE).fetchone() == (6,),
+        "the scheduler to finish a run of every policy",
         explain=lambda: worker_slot_holders(conn),
     )
     stop_scheduler(db_url)  # no further background run while we look
+    # ... and none still going: a retry started just before the stop ends (or is ended) first, so the
+    # job statistics read below and by `db status` are the same.
+    wait_for(lambda: conn.execute(BACKGROUND_HERE).fetchone() == (0,), "the scheduler's workers to end")
     recorded = {
         job: (status_, error)
         for job, status_, error in conn.execute(
