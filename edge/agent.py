@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from edge.devices import DeviceRegistry
 from edge.intake import Intake, Tuning
 from edge.model import Driver
@@ -45,6 +47,9 @@ class AgentConfig:
     ack_timeout_s: float = 10.0
     shutdown_grace_s: float = 5.0
     activity_interval_s: float = 60.0
+    # Apply the config's heartbeat and batching values. The simulator keeps its own: it stretches them
+    # with its clock's speed so that thousands of virtual homes fit on one machine.
+    platform_tuning: bool = True
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -137,6 +142,7 @@ class EdgeAgent:
             clock=clock,
             on_config=self.apply_config,
         )
+        self._restore_config()
         self.intake = Intake(
             home_id=config.home_id,
             topic_root=config.mqtt.topic_root,
@@ -162,17 +168,46 @@ class EdgeAgent:
         )
 
     def apply_config(self, config: GatewayConfig) -> None:
-        """Apply the platform's GatewayConfig; a revision not above the current one is ignored."""
+        """Apply the platform's GatewayConfig and keep it on disk; a revision not above the current one is ignored."""
+        if self._apply(config):
+            self.queue.save_config(config.model_dump_json(exclude_none=True).encode())
+            self.uplink.retuned()
+
+    def _apply(self, config: GatewayConfig, *, restored: bool = False) -> bool:
         if self.config_revision is not None and config.revision <= self.config_revision:
             self._log.debug("edge_config_ignored", revision=config.revision, current=self.config_revision)
-            return
+            return False
         self.config_revision = config.revision
-        self.tuning.batch_max_readings = config.batch_max_readings
-        self.tuning.batch_max_delay_s = config.batch_max_delay_s
-        self.tuning.heartbeat_interval_s = config.heartbeat_interval_s
+        if self.config.platform_tuning:
+            self.tuning.batch_max_readings = config.batch_max_readings
+            self.tuning.batch_max_delay_s = config.batch_max_delay_s
+            self.tuning.heartbeat_interval_s = config.heartbeat_interval_s
         self.tuning.fall_detection_enabled = config.fall_detection_enabled
         self.registry.assign(config.devices)
-        self._log.info("edge_config_applied", revision=config.revision, devices=len(config.devices))
+        event = "edge_config_restored" if restored else "edge_config_applied"
+        self._log.info(
+            event,
+            revision=config.revision,
+            devices=len(config.devices),
+            heartbeat_interval_s=self.tuning.heartbeat_interval_s,
+            batch_max_readings=self.tuning.batch_max_readings,
+            batch_max_delay_s=self.tuning.batch_max_delay_s,
+            fall_detection=config.fall_detection_enabled,
+        )
+        return True
+
+    def _restore_config(self) -> None:
+        """The config applied before a restart, until the broker's retained one arrives."""
+        saved = self.queue.saved_config()
+        if saved is None:
+            return
+        try:
+            config = GatewayConfig.model_validate_json(saved)
+        except ValidationError:
+            self._log.warning("edge_saved_config_unreadable")  # written by another version: wait for the platform's
+            return
+        if config.home_id == self.config.home_id:
+            self._apply(config, restored=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises PermanentError when the broker refuses the credentials."""

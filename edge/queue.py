@@ -36,6 +36,8 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id)",
     "CREATE TABLE IF NOT EXISTS seqs (device TEXT PRIMARY KEY, next_seq INTEGER NOT NULL)",
+    # The platform's last config applied (one row): a restart without the broker starts from it.
+    "CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), payload BLOB NOT NULL)",
     # Accepted readings not yet sealed into a message; `record` is the caller's encoding.
     """CREATE TABLE IF NOT EXISTS staged (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,6 +52,9 @@ _STAGE = "INSERT INTO staged (device, record) VALUES (?, ?)"
 _STAGED = "SELECT id, device, record FROM staged ORDER BY id LIMIT ?"
 _GET_SEQ = "SELECT next_seq FROM seqs WHERE device = ?"
 _PUT_SEQ = "INSERT INTO seqs (device, next_seq) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET next_seq = excluded.next_seq"
+
+
+_PUT_CONFIG = "INSERT INTO config (id, payload) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET payload = excluded.payload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,14 @@ class DiskQueue:
         ids = [row[0] for row in self._db.execute(_OLDEST_READINGS, (READINGS, excess))]
         self._db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids))
         return len(ids)
+
+    def save_config(self, payload: bytes) -> None:
+        """Keep the config just applied (its encoded message), durably."""
+        self._db.execute(_PUT_CONFIG, (payload,))
+
+    def saved_config(self) -> bytes | None:
+        row = self._db.execute("SELECT payload FROM config WHERE id = 1").fetchone()
+        return bytes(row[0]) if row else None
 
     def peek(self, after_id: int, limit: int) -> list[QueuedMessage]:
         """Up to ``limit`` messages with an id above ``after_id``, oldest first."""

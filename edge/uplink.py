@@ -82,6 +82,8 @@ class Uplink:
         self._reconnect = Backoff(config.mqtt.reconnect_min_s, config.mqtt.reconnect_max_s)
         self._started = clock.now()
         self._wake = asyncio.Event()
+        self._retuned = asyncio.Event()
+        self._never = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._drained = asyncio.Event()
         self._inflight = 0
@@ -95,6 +97,10 @@ class Uplink:
     def notify(self) -> None:
         """Something was queued: wake the pump."""
         self._wake.set()
+
+    def retuned(self) -> None:
+        """A config changed the tuning: the heartbeat goes at once, then at the new interval."""
+        self._retuned.set()
 
     def _topic(self, kind: MessageKind) -> str:
         return str(Topic(self.config.topic_root, self.config.home_id, kind))
@@ -300,7 +306,8 @@ class Uplink:
             )
             topic, payload = encode(self.config.topic_root, heartbeat)
             await self._publish_unqueued(conn, topic, payload)
-            await self._clock.sleep(self._tuning.heartbeat_interval_s)
+            self._retuned.clear()
+            await sleep_until(self._never, self._tuning.heartbeat_interval_s, wake=self._retuned, clock=self._clock)
 
     async def _receive(self, conn: EdgeConnection) -> NoReturn:
         async for incoming in conn.messages():

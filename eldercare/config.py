@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from eldercare.contracts.payloads import MAX_READINGS_PER_MESSAGE
+from eldercare.contracts.payloads import MAX_READINGS_PER_MESSAGE, GatewayConfig
 from eldercare.errors import ConfigError
 
 ENV_PREFIX = "ELDERCARE_"
@@ -165,17 +165,49 @@ class IngestSettings(_Group):
     quarantine_after_crashes: int = Field(
         default=2, ge=1, le=100, description="a redelivered message in hand during this many ingest crashes is dead-lettered"
     )
+    config_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=3600, description="how often the homes' config changes waiting to be published are looked for"
+    )
+    config_republish_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="every home's retained config is published again this often (and on start), for a broker that lost it",
+    )
+    config_batch_size: int = Field(default=200, ge=1, le=10_000, description="homes' configs published per transaction")
+
+
+def _config_default(name: str) -> Any:
+    return GatewayConfig.model_fields[name].default
+
+
+class GatewaysSettings(_Group):
+    """What the platform tells every gateway in its config (besides each home's own timezone, devices and fall rule)."""
+
+    heartbeat_interval_s: float = Field(
+        default=float(_config_default("heartbeat_interval_s")), gt=0, le=86_400, description="config: heartbeat period"
+    )
+    batch_max_readings: int = Field(
+        default=_config_default("batch_max_readings"),
+        ge=1,
+        le=MAX_READINGS_PER_MESSAGE,
+        description="config: readings per message",
+    )
+    batch_max_delay_s: float = Field(
+        default=_config_default("batch_max_delay_s"), gt=0, le=600, description="config: longest wait to fill a readings message"
+    )
 
 
 class EdgeSettings(_Group):
     home_id: str | None = Field(default=None, description="the home id, equal to the gateway's MQTT username")
     driver: Literal["simulated", "zigbee2mqtt", "replay"] = "simulated"
     data_dir: Path = Path("/var/lib/eldercare-edge")
+    # Until the platform's config arrives; the config's values then win (see docs/protocol.md).
     batch_max_readings: int = Field(
-        default=200, ge=1, le=MAX_READINGS_PER_MESSAGE, description="readings per message (the contract's maximum)"
+        default=_config_default("batch_max_readings"), ge=1, le=MAX_READINGS_PER_MESSAGE, description="readings per message"
     )
-    batch_max_delay_s: float = Field(default=2.0, gt=0, le=600)
-    heartbeat_interval_s: float = Field(default=300.0, gt=0, le=86_400)
+    batch_max_delay_s: float = Field(default=_config_default("batch_max_delay_s"), gt=0, le=600)
+    heartbeat_interval_s: float = Field(default=float(_config_default("heartbeat_interval_s")), gt=0, le=86_400)
     queue_max_messages: int = Field(default=200_000, ge=100, le=100_000_000)
     # Replaying a 5,000-message backlog on loopback: 8.4k msg/s at 100 unacked, 3.4k at 1,000 (aiomqtt's
     # per-publish bookkeeping grows with the window); 100 also keeps ~10k msg/s at 10 ms round trips.
@@ -342,6 +374,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
     edge: EdgeSettings = EdgeSettings()
+    gateways: GatewaysSettings = GatewaysSettings()
     alerts: AlertsSettings = AlertsSettings()
     api: ApiSettings = ApiSettings()
     simulator: SimulatorSettings = SimulatorSettings()

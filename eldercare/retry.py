@@ -54,6 +54,18 @@ async def stopped_first(stop: asyncio.Event, task: asyncio.Future[Any]) -> bool:
     return not task.done()
 
 
+async def cancelled_on_stop(stop: asyncio.Event, work: Awaitable[Any]) -> bool:
+    """Run ``work`` until it ends or ``stop`` is set; on ``stop`` cancel it, wait for it to end and
+    return True. Otherwise return False, or raise what ``work`` raised (a session that failed)."""
+    task = asyncio.ensure_future(work)
+    if await stopped_first(stop, task):
+        task.cancel()
+        await asyncio.wait({task})
+        return True
+    task.result()
+    return False
+
+
 @dataclass
 class Backoff:
     """Delays that double from ``min_s`` up to ``max_s``, each drawn from the upper half of its

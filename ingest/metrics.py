@@ -18,7 +18,7 @@ class IngestMetrics:
     def __init__(self, unacknowledged: Callable[[], float], *, lanes: Sequence[str] = (), window: int = 0) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("ingest_messages_received", "MQTT messages received", registry=r)
+        self.received = Counter("ingest_messages_received", "MQTT messages received (not the platform's own configs)", registry=r)
         self.written = Counter("ingest_readings_written", "new reading rows committed", registry=r)
         self.duplicates = Counter("ingest_readings_duplicate", "redelivered readings skipped by the unique key", registry=r)
         self.events = Counter("ingest_events_written", "new event rows committed (each handed to the alert engine)", registry=r)

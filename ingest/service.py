@@ -57,6 +57,7 @@ from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from eldercare.retry import Backoff, StoppedError, retrying, sleep_until
 from ingest.batch import Batch, Skip
+from ingest.configs import ConfigPublisher
 from ingest.metrics import IngestMetrics
 from ingest.policies import PolicyWatch
 from ingest.quarantine import Gate, digest, quarantined
@@ -215,6 +216,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
             watching = functools.partial(watch.run, clock, cfg.policy_check_interval_s, stop)
             group.create_task(rollup.run(clock, cfg.rollup_interval_s, stop, on_timescaledb=watching), name="ingest-rollup")
             group.create_task(_watch_broker(list(subscribers.values()), readiness, stop, ready), name="ingest-broker")
+            publisher = ConfigPublisher(settings, clock, client_id=client_id + "-config")
+            group.create_task(publisher.run(stop), name="ingest-config")
             group.create_task(_drain_deadline(stop, cfg.drain_timeout_s, draining), name="ingest-drain")
     _log.info("ingest_stopped", unacknowledged=sum(subscriber.unacknowledged for subscriber in subscribers.values()))
 
@@ -300,7 +303,9 @@ class Pipeline:
         while not stop.is_set():
             wait = interval - batch.age_s() if batch.items else interval
             deliveries = await self._subscriber.get_many(_TAKE, max(0.001, wait))
-            self._metrics.received.inc(len(deliveries))
+            # The platform's own retained configs come back to us (we subscribe to the whole root): not
+            # a gateway's message, so not counted as received (ingest/configs.py publishes them).
+            self._metrics.received.inc(sum(1 for d in deliveries if ORIGIN_PROPERTY not in d.properties))
             for run in _runs(deliveries):
                 if not run[0].redelivered:
                     self._suspicious = False  # the dead process's backlog is through

@@ -62,7 +62,8 @@ def _speed(settings: Settings) -> float:
 
 
 def agent_config(settings: Settings, home_id: str, password: str | None, relay: Relay | None) -> AgentConfig:
-    """Batching and heartbeat periods stretch with the clock speed, so message rates stay realistic in wall time."""
+    """Batching and heartbeat periods stretch with the clock speed, so message rates stay realistic in wall time
+    (the platform's config does not change them; its devices and fall rule still apply)."""
     speed = _speed(settings)
     endpoint = settings.mqtt_endpoint.with_credentials(home_id, password)
     if relay is not None:
@@ -80,6 +81,7 @@ def agent_config(settings: Settings, home_id: str, password: str | None, relay: 
         ack_timeout_s=10.0,
         shutdown_grace_s=3.0,
         activity_interval_s=60.0,
+        platform_tuning=False,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from eldercare.clock import ScaledClock
 from eldercare.errors import PermanentError, TransientError
-from eldercare.retry import Backoff, StoppedError, retrying, sleep_until
+from eldercare.retry import Backoff, StoppedError, cancelled_on_stop, retrying, sleep_until
 
 
 def test_reconnect_backoff_grows_with_jitter_up_to_the_ceiling() -> None:
@@ -74,3 +74,26 @@ async def test_retrying_gives_up_waiting_when_stopped() -> None:
 
     with pytest.raises(StoppedError):
         await retrying(down, backoff=Backoff(60, 60), retry_if=lambda exc: True, on_retry=lambda *_: None, stop=stop)
+
+
+async def test_work_cancelled_on_stop_ends_before_the_call_returns() -> None:
+    stop, ended = asyncio.Event(), asyncio.Event()
+
+    async def session() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.set()
+
+    asyncio.get_running_loop().call_later(0.01, stop.set)
+    assert await cancelled_on_stop(stop, session()) is True
+    assert ended.is_set()
+
+
+async def test_work_that_ends_or_fails_first_is_reported_as_it_ended() -> None:
+    async def fails() -> None:
+        raise TransientError("the broker went away")
+
+    assert await cancelled_on_stop(asyncio.Event(), asyncio.sleep(0)) is False
+    with pytest.raises(TransientError):
+        await cancelled_on_stop(asyncio.Event(), fails())

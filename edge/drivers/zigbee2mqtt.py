@@ -48,7 +48,7 @@ from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
 from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
-from eldercare.retry import Backoff, sleep_until, stopped_first
+from eldercare.retry import Backoff, cancelled_on_stop, sleep_until
 
 _NOT_STATES = ("/set", "/get", "/availability")
 _MAX_STATE_BYTES = 64 * 1024  # a device state is a few hundred bytes
@@ -236,13 +236,9 @@ class Zigbee2MqttDriver:
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            session = asyncio.create_task(self._session(sink))
-            if await stopped_first(stop, session):
-                session.cancel()
-                await asyncio.wait({session})
-                return
             try:
-                session.result()
+                if await cancelled_on_stop(stop, self._session(sink)):
+                    return
             except PermanentError:
                 self._log.error("edge_z2m_connection_refused")
                 raise

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from eldercare.config import AlertsSettings, EdgeSettings, MqttSettings
+from eldercare.config import AlertsSettings, EdgeSettings, GatewaysSettings, IngestSettings, MqttSettings
 from eldercare.contracts.payloads import GatewayConfig
-from eldercare.contracts.topics import VERSION
+from eldercare.contracts.topics import ORIGIN_PROPERTY, VERSION
 from eldercare.domain.activity import PLUG_ACTIVITY_W
 from eldercare.domain.alerts.catalogue import KINDS
 from eldercare.domain.rule_settings import DEFAULT_RULES
@@ -45,6 +45,19 @@ EVALUATION_S = default(AlertsSettings, "evaluation_interval_s")
 CLEAR_HOLD_S = default(AlertsSettings, "clear_hold_s")
 STALE_AFTER_S = default(AlertsSettings, "platform_stale_after_s")
 HEARTBEAT_S = default(GatewayConfig, "heartbeat_interval_s")
+CONFIG_POLL_S = default(IngestSettings, "config_poll_interval_s")
+CONFIG_REPUBLISH_S = default(IngestSettings, "config_republish_interval_s")
+#: Where the platform takes each field of a home's config from (ingest/configs.py builds it).
+CONFIG_SOURCES: dict[str, str] = {
+    "revision": "milliseconds since 1970 when the platform built it, and always above the home's last",
+    "ts": "",
+    "timezone": "the home's, as registered",
+    "heartbeat_interval_s": "the operator's, for every gateway (`ELDERCARE_GATEWAYS__HEARTBEAT_INTERVAL_S`)",
+    "batch_max_readings": "the operator's (`ELDERCARE_GATEWAYS__BATCH_MAX_READINGS`)",
+    "batch_max_delay_s": "the operator's (`ELDERCARE_GATEWAYS__BATCH_MAX_DELAY_S`)",
+    "fall_detection_enabled": "the fall rule of the home's first resident (`true` without residents)",
+    "devices": "the devices registered to the home (the first 256 by id), with the room last reported",
+}
 #: What our agent's settings choose before a config arrives (their defaults are the config's).
 EDGE_TUNING = tuple(name for name in EdgeSettings.model_fields if name in GatewayConfig.model_fields and name != "home_id")
 # Mosquitto (and the MQTT spec) close a connection silent for 1.5 keepalive periods; the will follows.
@@ -150,27 +163,40 @@ is resolved.
 
 def _config() -> str:
     fields = GatewayConfig.model_fields
+    missing = set(fields) - {"home_id"} - set(CONFIG_SOURCES)
+    if missing or set(GatewaysSettings.model_fields) - set(fields):
+        raise ValueError(f"config fields without a source in the protocol reference: {sorted(missing)}")
     rows = "\n".join(
-        f"| `{name}` | {_shown_default(name)} | {field.description or ''} |"
+        f"| `{name}` | {_shown_default(name)} | {field.description or ''} | {CONFIG_SOURCES[name]} |"
         for name, field in fields.items()
-        if name not in ("home_id",)
+        if name != "home_id"
     )
     edge = [f"`ELDERCARE_EDGE__{name.upper()}`" for name in EDGE_TUNING]
     return f"""## The gateway's config
 
 The platform publishes each home's config as a retained message on `<root>/{VERSION}/<home id>/config`
-(QoS 1). A gateway subscribes to it right after connecting (before it says `online`) and applies a
-config only when its `revision` is above the last one applied; an older or equal revision is ignored,
-and an empty retained message (a deleted config) leaves the applied one in place. A gateway never
-publishes on its `config` topic: the broker refuses it (MQTT 5 reason 0x87), and anything that did
-reach the platform would be dead-lettered as `wrong_direction`.
+(QoS 1, with the user property `{ORIGIN_PROPERTY[0]}: {ORIGIN_PROPERTY[1]}`). It publishes a new revision when the
+home is registered and whenever something the config carries changes: the home's timezone, a
+resident's rule settings, a device registered, moved to another room or removed. The change and
+its request to publish are committed together, and ingest publishes it within about
+{CONFIG_POLL_S:g} s, or as soon as it runs again if it was down. Ingest also publishes every home's
+config again when it starts and every {duration(CONFIG_REPUBLISH_S)}, with the same revision, so a
+broker that lost its retained messages has them back.
+
+A gateway subscribes to its `config` topic right after connecting (before it says `online`) and
+applies a config only when its `revision` is above the last one applied; an older or equal revision
+is ignored, and an empty retained message (a deleted config) leaves the applied one in place. A
+gateway never publishes on its `config` topic: the broker refuses it (MQTT 5 reason 0x87), and
+anything that did reach the platform would be dead-lettered as `wrong_direction`.
 
 **Before the first config** (a new gateway, or one that starts without the broker) the gateway uses
-the defaults below. Our agent takes them from its settings ({", ".join(edge)}), whose
-defaults are these same values, and keeps the devices' rooms its driver knows.
+the defaults below. Our agent takes them from its settings, whose defaults are these same values
+({", ".join(edge)}), and the rooms its driver knows. Once a config is applied, our agent keeps it on
+disk and starts from it after a restart; a new heartbeat interval takes effect at once (a heartbeat
+goes out when the config is applied).
 
-| field | default | meaning |
-| --- | --- | --- |
+| field | default | meaning | the platform sends |
+| --- | --- | --- | --- |
 {rows}
 """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -22,6 +22,7 @@ from typing import Any, cast
 import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.client import CallbackOnPublish_v2
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -114,14 +115,27 @@ class EdgeConnection:
         self._client = client
         self._pubacks = pubacks
 
-    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout_s: float) -> None:
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        timeout_s: float,
+        user_properties: Sequence[tuple[str, str]] = (),
+    ) -> None:
         """Publish and, for QoS 1, wait for the PUBACK at most ``timeout_s``.
 
         PublishRefusedError when the PUBACK carries a failure reason code (>= 0x80); success codes
         (0x00, and 0x10 no matching subscribers) complete normally. TransientError when the
         connection is gone or no PUBACK comes in time.
         """
-        info = self._client._client.publish(topic, payload, qos, retain)
+        properties = None
+        if user_properties:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.UserProperty = list(user_properties)
+        info = self._client._client.publish(topic, payload, qos, retain, properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise TransientError(f"MQTT connection problem: could not publish: {paho.error_string(info.rc)}")
         if info.is_published():
@@ -185,7 +199,8 @@ async def connect_edge(
     persistent: bool = True,
     max_inflight: int = 20,
 ) -> AsyncIterator[EdgeConnection]:
-    """A connected MQTT 5 client for a gateway.
+    """A connected MQTT 5 client for a gateway (or for the platform's own publishes of raw bytes, such
+    as ingest's retained configs: every publish is confirmed by a successful PUBACK).
 
     PermanentError on refused credentials (or credentials that would go in clear), CertificateError
     when the broker's certificate fails verification, else TransientError.
