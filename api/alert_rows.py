@@ -13,9 +13,16 @@ from eldercare.domain.alerts.catalogue import Outcome, Severity, Status
 COLS = (
     "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
     " a.explanation_en, a.explanation_zh, a.evidence, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by,"
-    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level"
+    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.next_escalation_at,"
+    # Who has it, by name: a claimed alert says whose it is on every screen.
+    " coalesce(ack.display_name, ack.username) AS acknowledged_by_name,"
+    " coalesce(own.display_name, own.username) AS assigned_to_name,"
+    " coalesce(res.display_name, res.username) AS resolved_by_name"
 )
-FROM = " FROM alerts a LEFT JOIN residents r ON r.id = a.resident_id WHERE " + ALERT_VISIBLE
+FROM = (
+    " FROM alerts a LEFT JOIN residents r ON r.id = a.resident_id LEFT JOIN users ack ON ack.id = a.acknowledged_by"
+    " LEFT JOIN users own ON own.id = a.assigned_to LEFT JOIN users res ON res.id = a.resolved_by WHERE " + ALERT_VISIBLE
+)
 ONE = "SELECT " + COLS + FROM + " AND a.id = %(id)s"
 LIST = (
     "SELECT " + COLS + FROM + " AND (%(status)s::text IS NULL OR a.status = %(status)s)"
@@ -58,6 +65,10 @@ class Alert(BaseModel):
                     "resolution_note": None,
                     "assigned_to": None,
                     "escalation_level": 0,
+                    "next_escalation_at": "2026-05-01T07:14:03Z",
+                    "acknowledged_by_name": None,
+                    "assigned_to_name": None,
+                    "resolved_by_name": None,
                 }
             ]
         }
@@ -83,6 +94,10 @@ class Alert(BaseModel):
     resolution_note: str | None
     assigned_to: int | None
     escalation_level: int
+    next_escalation_at: datetime | None = Field(description="when it escalates next unless claimed; null: never or claimed")
+    acknowledged_by_name: str | None
+    assigned_to_name: str | None = Field(description="whose it is: whoever claimed it, or was assigned it")
+    resolved_by_name: str | None
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.alert_wakeups import AlertWakeups
 from api.deps import ApiContext
 from api.request_log import RequestLog
 from api.routes import (
@@ -20,6 +22,7 @@ from api.routes import (
     auth,
     board,
     centres,
+    clock,
     dashboard,
     devices,
     health,
@@ -54,6 +57,7 @@ Invalid input answers 422 with the offending field in `detail[].loc`.
 ROUTERS = (
     health,
     auth,
+    clock,
     users,
     audit,
     centres,
@@ -124,15 +128,23 @@ def create_app(settings: Settings, *, clock: Clock | None = None, wall_clock: Cl
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_pool(settings, name="api") as pool:
+            wakeups = AlertWakeups()
+            stop = asyncio.Event()
+            listening = asyncio.create_task(wakeups.run(settings, stop), name="alert-wakeups")
             app.state.ctx = ApiContext(
                 settings=settings,
                 pool=pool,
                 clock=the_clock,
                 wall=wall_clock or SystemClock(),
                 broker=BrokerAdmin.from_settings(settings),
+                wakeups=wakeups,
             )
             log.info("api_ready", broker_admin=app.state.ctx.broker is not None)
-            yield
+            try:
+                yield
+            finally:
+                stop.set()
+                await listening
 
     app = FastAPI(title="eldercare API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _install_error_handlers(app)

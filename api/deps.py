@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from psycopg_pool import AsyncConnectionPool
 
+from api.alert_wakeups import AlertWakeups
 from api.scope import Principal
 from api.security import TokenInvalidError, decode_access_token
 from eldercare.clock import Clock
@@ -36,6 +37,7 @@ class ApiContext:
     clock: Clock
     wall: Clock
     broker: BrokerAdmin | None
+    wakeups: AlertWakeups
 
     @property
     def jwt_secret(self) -> str:

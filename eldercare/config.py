@@ -307,7 +307,9 @@ class ApiSettings(_Group):
     )
     broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
     broker_admin_password: SecretStr | None = None
-    stream_poll_interval_s: float = Field(default=1.0, gt=0, le=60, description="how often the live alert stream polls")
+    stream_poll_interval_s: float = Field(
+        default=5.0, gt=0, le=60, description="the live alert stream's backstop polling (database notifications wake it at once)"
+    )
     forwarded_allow_ips: str = Field(
         default="",
         description="the reverse proxy's addresses or networks, comma-separated: only from these is X-Forwarded-For "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.db import fetch_all, fetch_visible
-from api.deps import Conn, User, Writer
+from api.deps import Conn, Ctx, User, Writer
 from api.params import HomeFilter, Id, PlainText
 from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
 from eldercare.domain.rule_settings import RuleSettings
@@ -19,6 +19,8 @@ router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
 _COLS = (
     "r.id, r.home_id, r.full_name, r.birth_year, r.phone, r.notes, r.emergency_contacts, r.rule_settings, r.created_at,"
+    " r.date_of_birth, r.conditions, r.allergies, r.medication_notes, r.updated_at, h.address, h.access_notes,"
+    " (SELECT coalesce(u.display_name, u.username) FROM users u WHERE u.id = r.updated_by) AS updated_by_name,"
     # What the inactivity rule can see in this home, written with the learned routine by the alert
     # engine (alerts.inactivity.coverage); none before the first learning.
     " (SELECT m.model->'coverage' FROM routine_models m WHERE m.resident_id = r.id) AS welfare_coverage"
@@ -28,10 +30,13 @@ _LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR r.home_id =
 _ONE = "SELECT " + _COLS + _FROM + " AND r.id = %(id)s"
 _HOME_VISIBLE = "SELECT h.id FROM homes h WHERE h.id = %(id)s AND " + HOME_VISIBLE
 _INSERT = (
-    "INSERT INTO residents AS r (home_id, full_name, birth_year, phone, notes, emergency_contacts, rule_settings)"
-    " VALUES (%(home_id)s, %(full_name)s, %(birth_year)s, %(phone)s, %(notes)s, %(emergency_contacts)s, %(rule_settings)s)"
-    " RETURNING " + _COLS
+    "INSERT INTO residents (home_id, full_name, birth_year, phone, notes, emergency_contacts, rule_settings, date_of_birth,"
+    " conditions, allergies, medication_notes) VALUES (%(home_id)s, %(full_name)s, %(birth_year)s, %(phone)s, %(notes)s,"
+    " %(emergency_contacts)s, %(rule_settings)s, %(date_of_birth)s, %(conditions)s, %(allergies)s, %(medication_notes)s)"
+    " RETURNING id"
 )
+_CHANGED = "INSERT INTO resident_changes (resident_id, at, actor_id, fields) VALUES (%s, %s, %s, %s)"
+_STAMPED = "UPDATE residents SET updated_at = %s, updated_by = %s WHERE id = %s"
 _ABSENCE_COLS = "id, resident_id, starts_at, ends_at, reason, note"
 _ABSENCES = "SELECT " + _ABSENCE_COLS + " FROM absences WHERE resident_id = %s ORDER BY starts_at DESC LIMIT 500"
 _INSERT_ABSENCE = (
@@ -68,8 +73,14 @@ class ResidentPatch(BaseModel):
     )
     full_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    date_of_birth: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
     notes: PlainText | None = None
+    conditions: PlainText | None = Field(default=None, description="health conditions, in the staff's words")
+    allergies: PlainText | None = None
+    medication_notes: PlainText | None = None
+    address: PlainText | None = Field(default=None, description="the home's address (shared by everyone living there)")
+    access_notes: PlainText | None = Field(default=None, description="how to get in: key safe, door code, neighbour with a key")
     emergency_contacts: list[EmergencyContact] | None = Field(default=None, max_length=10)
     rule_settings: RuleSettings | None = Field(
         default=None, description="replaces the resident's rule settings; a key left out takes its default"
@@ -105,11 +116,19 @@ class Resident(BaseModel):
     home_id: str
     full_name: str
     birth_year: int | None
+    date_of_birth: date | None
     phone: str | None
     notes: str | None
-    emergency_contacts: list[dict[str, Any]]
+    conditions: str | None
+    allergies: str | None
+    medication_notes: str | None
+    address: str | None
+    access_notes: str | None
+    emergency_contacts: list[dict[str, Any]] = Field(description="in the order they are called")
     rule_settings: dict[str, Any]
     created_at: datetime
+    updated_at: datetime | None = Field(description="last change of the card (audited: GET .../changes)")
+    updated_by_name: str | None
     welfare_coverage: WelfareCoverage | None = None
 
 
@@ -161,12 +180,15 @@ async def list_residents(user: User, conn: Conn, home_id: HomeFilter = None) -> 
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "no such home in your scope"}},
 )
-async def create_resident(body: ResidentIn, user: Writer, conn: Conn) -> dict[str, Any]:
+async def create_resident(body: ResidentIn, user: Writer, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     await fetch_visible(conn, _HOME_VISIBLE, user.params(id=body.home_id))
-    values = body.model_dump(mode="json", exclude={"rule_settings"})
+    values = body.model_dump(mode="json", exclude={"rule_settings", *_HOME_FIELDS})
     values["emergency_contacts"] = values["emergency_contacts"] or []
     values["rule_settings"] = _set_rules(body.rule_settings)
-    return await fetch_visible(conn, _INSERT, _jsonable(values))
+    created = await fetch_visible(conn, _INSERT, _jsonable(values))
+    await _write_home(conn, body.home_id, body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
+    await _audit(conn, int(created["id"]), sorted(body.model_fields_set), user, ctx)
+    return await get_resident(int(created["id"]), user, conn)
 
 
 @router.get("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
@@ -174,21 +196,63 @@ async def get_resident(resident_id: Id, user: User, conn: Conn) -> dict[str, Any
     return await fetch_visible(conn, _ONE, user.params(id=resident_id))
 
 
-# Column names come from this fixed map, never from the request.
+# Column names come from these fixed maps, never from the request.
 _PATCHABLE = {
     "full_name": "full_name = %(full_name)s",
     "birth_year": "birth_year = %(birth_year)s",
+    "date_of_birth": "date_of_birth = %(date_of_birth)s",
     "phone": "phone = %(phone)s",
     "notes": "notes = %(notes)s",
+    "conditions": "conditions = %(conditions)s",
+    "allergies": "allergies = %(allergies)s",
+    "medication_notes": "medication_notes = %(medication_notes)s",
     "emergency_contacts": "emergency_contacts = %(emergency_contacts)s",
     "rule_settings": "rule_settings = %(rule_settings)s",
 }
+_HOME_PATCHABLE = {"address": "address = %(address)s", "access_notes": "access_notes = %(access_notes)s"}
+_HOME_FIELDS = set(_HOME_PATCHABLE)
+
+
+async def _write_home(conn: Conn, home_id: str, changes: dict[str, Any]) -> None:
+    if changes:
+        assignments = ", ".join(_HOME_PATCHABLE[key] for key in changes)
+        await conn.execute("UPDATE homes SET " + assignments + " WHERE id = %(home)s", {**changes, "home": home_id})
+
+
+async def _audit(conn: Conn, resident_id: int, fields: list[str], user: Writer, ctx: Ctx) -> None:
+    """Who changed which fields of the card, and when (the values are health data: not copied)."""
+    if fields:
+        now = ctx.wall.now()
+        await conn.execute(_CHANGED, (resident_id, now, user.user_id, fields))
+        await conn.execute(_STAMPED, (now, user.user_id, resident_id))
+
+
+class CardChange(BaseModel):
+    at: datetime
+    actor: str
+    fields: list[str]
+
+
+@router.get(
+    "/{resident_id}/changes", response_model=list[CardChange], responses={404: {"description": "not found or outside your scope"}}
+)
+async def card_changes(resident_id: Id, user: Writer, conn: Conn) -> list[dict[str, Any]]:
+    """Who changed the resident's card, when, and which fields (staff of the centre and admins)."""
+    await get_resident(resident_id, user, conn)
+    return await fetch_all(
+        conn,
+        "SELECT c.at, coalesce(u.display_name, u.username) AS actor, c.fields FROM resident_changes c"
+        " JOIN users u ON u.id = c.actor_id WHERE c.resident_id = %s ORDER BY c.at DESC, c.id DESC LIMIT 500",
+        (resident_id,),
+    )
 
 
 @router.patch("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
-async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, conn: Conn) -> dict[str, Any]:
-    await get_resident(resident_id, user, conn)
-    changes = body.model_dump(mode="json", exclude_unset=True)
+async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, ctx: Ctx, conn: Conn) -> dict[str, Any]:
+    current = await get_resident(resident_id, user, conn)
+    await _write_home(conn, current["home_id"], body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
+    await _audit(conn, resident_id, sorted(body.model_fields_set), user, ctx)
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude=_HOME_FIELDS)
     if "full_name" in changes and changes["full_name"] is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "full_name cannot be empty / 姓名不能为空")
     if "emergency_contacts" in changes and changes["emergency_contacts"] is None:

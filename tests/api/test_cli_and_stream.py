@@ -68,7 +68,7 @@ def test_api_refuses_to_start_without_a_real_secret(env_for: Callable[..., dict[
     assert "ELDERCARE_API__JWT_SECRET" in placeholder.stderr
 
 
-def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def _all_events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
     events, name = [], "message"
     for line in lines:
         if line.startswith("event: "):
@@ -76,6 +76,11 @@ def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
         elif line.startswith("data: "):
             events.append((name, json.loads(line[6:])))
     return events
+
+
+def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The alert events (not the clock or the end of the first batch)."""
+    return [e for e in _all_events(lines) if e[0] in ("alert", "gone")]
 
 
 def test_stream_sends_new_alerts_and_changes_in_scope_only(api_server: RunningApi, world: World, db_url: str) -> None:
@@ -116,7 +121,7 @@ def test_stream_sends_new_alerts_and_changes_in_scope_only(api_server: RunningAp
         until(lambda ev: any(e[1].get("id") == new for e in ev))
         with psycopg.connect(db_url) as conn:
             conn.execute("UPDATE alerts SET status = 'resolved', updated_at = now() WHERE id = %s", (new,))
-        events = until(lambda ev: ("gone", {"id": new}) in ev)
+        events = until(lambda ev: any(e == ("gone", {**e[1], "id": new, "status": "resolved"}) for e in ev))
     ids = {e[1]["id"] for e in events}
     assert other not in ids
     assert world.alert_z not in ids
@@ -201,5 +206,81 @@ def test_starts_and_stays_up_while_the_database_is_away(
         proxy.restore()
         wait_until_serving(url, api)
         assert httpx.post(f"{url}/api/v1/auth/token", data=login, timeout=10).status_code == 200
+    finally:
+        assert api.stop() == 0
+
+
+def _stream_lines(url: str, headers: dict[str, str], stop: Callable[[list[str]], bool]) -> list[str]:
+    lines: list[str] = []
+    with httpx.Client(timeout=30) as http, http.stream("GET", f"{url}/api/v1/alerts/stream", headers=headers) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            lines.append(line)
+            if line == "" and stop(lines):
+                return lines
+    raise AssertionError(f"stream ended: {lines}")
+
+
+def test_database_notifications_drive_the_stream_and_a_reconnection_misses_nothing(
+    env_for: Callable[..., dict[str, str]], world: World, db_url: str, tmp_path: Path
+) -> None:
+    # Polling once a minute: only the database's notification can bring the new alert within the
+    # 30 s the client waits for it.
+    port = free_port()
+    env = env_for(api__jwt_secret=SECRET, api__port=str(port), api__stream_poll_interval_s="60", clock__start=NOW.isoformat())
+    api = ServiceProcess(["api"], env, tmp_path / "api.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, api)
+        token = httpx.post(f"{url}/api/v1/auth/token", data={"username": "staff_a", "password": PASSWORD}, timeout=10).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        first = _stream_lines(url, headers, lambda lines: any(e[0] == "synced" for e in _all_events(lines)))
+        events = _all_events(first)
+        assert events[0][0] == "clock"
+        assert events[0][1]["speed"] == 1.0
+        assert ("synced", {"ids": [world.alert_x]}) in events
+        last_id = [line[4:] for line in first if line.startswith("id: ")][-1]
+
+        with psycopg.connect(db_url) as conn:  # while the page is away: one resolved, one new
+            conn.execute(
+                "UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'visited', updated_at = %s WHERE id = %s",
+                (NOW, NOW, world.alert_x),
+            )
+            new = insert_alert(
+                conn,
+                home="home-a1",
+                resident=world.resident_y,
+                centre=world.centre_a,
+                kind="sos",
+                severity="critical",
+                opened=NOW,
+            )
+        again = _all_events(
+            _stream_lines(url, {**headers, "Last-Event-ID": last_id}, lambda ls: any(e[0] == "gone" for e in _all_events(ls)))
+        )
+        assert ("synced", {"ids": [new]}) in again
+        gone = [e[1] for e in again if e[0] == "gone"]
+        assert [(g["id"], g["status"], g["outcome"]) for g in gone] == [(world.alert_x, "resolved", "visited")]
+
+        inserted: list[int] = []
+
+        def arrives(lines: list[str]) -> bool:
+            events = _all_events(lines)
+            if not inserted and any(e[0] == "synced" for e in events):
+                with psycopg.connect(db_url) as conn:  # the page is connected and up to date: now the fall
+                    inserted.append(
+                        insert_alert(
+                            conn,
+                            home="home-a1",
+                            resident=world.resident_x,
+                            centre=world.centre_a,
+                            kind="fall",
+                            severity="critical",
+                            opened=NOW,
+                        )
+                    )
+            return bool(inserted) and any(e[0] == "alert" and e[1]["id"] == inserted[0] for e in events)
+
+        _stream_lines(url, headers, arrives)  # within 30 s: a notification, not the 60 s poll
     finally:
         assert api.stop() == 0

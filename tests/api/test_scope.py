@@ -116,7 +116,7 @@ async def test_anonymous_and_forged_tokens_get_401(client: httpx.AsyncClient, wo
     ("method", "path", "body"),
     [
         ("post", "/api/v1/alerts/{alert_x}/acknowledge", {}),
-        ("post", "/api/v1/alerts/{alert_x}/resolve", {"outcome": "visited"}),
+        ("post", "/api/v1/alerts/{alert_x}/resolve", {"outcome": "visited", "note": "no injury"}),
         ("post", "/api/v1/alerts/{alert_x}/comments", {"note": "hello"}),
         ("post", "/api/v1/alerts/{alert_x}/assign", {"user_id": None}),
         ("patch", "/api/v1/residents/{resident_x}", {"phone": "123"}),

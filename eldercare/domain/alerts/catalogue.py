@@ -20,12 +20,20 @@ Status = Literal["open", "acknowledged", "resolved"]
 StaffOutcome = Literal["resident_ok", "visited", "false_alarm", "ambulance_called", "hospitalised", "other"]
 Outcome = Literal[StaffOutcome, "auto_resolved"]
 # One alert_history row per change; actor NULL = the system.
-Action = Literal["opened", "updated", "acknowledged", "commented", "assigned", "escalated", "resolved"]
+Action = Literal["opened", "updated", "acknowledged", "commented", "assigned", "escalated", "attempted", "resolved"]
+# The care centre's protocol for an alarm, in the order the incident view guides staff through it:
+# call the resident, call the emergency contacts in their order, send someone.
+Step = Literal["call_resident", "call_contact", "dispatch"]
+# What came of one attempt at a step (each is one "attempted" history row).
+AttemptResult = Literal["answered_ok", "answered_needs_help", "no_answer", "busy", "wrong_number", "dispatched", "on_site"]
 
 # The one severity order, mildest first: a severity's rank is its index here.
 SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 STAFF_OUTCOMES: Final[tuple[StaffOutcome, ...]] = get_args(StaffOutcome)
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+STEPS: Final[tuple[Step, ...]] = get_args(Step)
+ATTEMPT_RESULTS: Final[tuple[AttemptResult, ...]] = get_args(AttemptResult)
 AUTO_RESOLVED: Final = "auto_resolved"
 # Unacknowledged alerts escalate at most this far: 1 = the supervisor, 2 = the emergency contacts.
 LAST_ESCALATION_LEVEL: Final = 2
@@ -107,6 +115,33 @@ OUTCOME_NAMES: Final[Mapping[Outcome, Names]] = {
     "auto_resolved": Names("Resolved by the system", "系统自动解除"),
 }
 
+ACTION_NAMES: Final[Mapping[Action, Names]] = {
+    "opened": Names("Opened", "警报产生"),
+    "updated": Names("Updated", "警报更新"),
+    "acknowledged": Names("Claimed", "已认领"),
+    "commented": Names("Note", "备注"),
+    "assigned": Names("Assigned", "已指派"),
+    "escalated": Names("Escalated", "已升级"),
+    "attempted": Names("Protocol step", "处置步骤"),
+    "resolved": Names("Resolved", "已解决"),
+}
+STEP_NAMES: Final[Mapping[Step, Names]] = {
+    "call_resident": Names("Call the resident", "致电老人"),
+    "call_contact": Names("Call an emergency contact", "致电紧急联系人"),
+    "dispatch": Names("Send someone to the home", "派人上门"),
+}
+ATTEMPT_RESULT_NAMES: Final[Mapping[AttemptResult, Names]] = {
+    "answered_ok": Names("Answered: all right", "已接通：安好"),
+    "answered_needs_help": Names("Answered: needs help", "已接通：需要帮助"),
+    "no_answer": Names("No answer", "无人接听"),
+    "busy": Names("Busy", "占线"),
+    "wrong_number": Names("Wrong or missing number", "号码错误或缺失"),
+    "dispatched": Names("On the way", "已出发"),
+    "on_site": Names("Arrived at the home", "已到达"),
+}
+# A resolution of an alert this severe must say what happened (the shift report and the family read it).
+NOTE_REQUIRED_FROM: Final[Severity] = "critical"
+
 
 def kind(name: str) -> Kind:
     """The catalogue entry of an alert kind; ValueError for a kind nobody declared."""
@@ -125,15 +160,26 @@ def worst(first: Severity, second: Severity) -> Severity:
     return first if severity_rank(first) >= severity_rank(second) else second
 
 
+def resolution_needs_note(severity: str) -> bool:
+    """Staff must write a note to resolve an alert of ``severity`` (a fall closed in one click hides what happened)."""
+    return severity_rank(severity) >= severity_rank(NOTE_REQUIRED_FROM)
+
+
 def as_document() -> dict[str, Any]:
     """The whole catalogue as JSON-ready data, in display order (severities mildest first)."""
     return {
         "kinds": [
             {"key": key, "severity": k.severity, "auto_resolve": k.auto_resolve, **_names(k.names)} for key, k in KINDS.items()
         ],
-        "severities": [{"key": s, "rank": severity_rank(s), **_names(SEVERITY_NAMES[s])} for s in SEVERITIES],
+        "severities": [
+            {"key": s, "rank": severity_rank(s), "note_required": resolution_needs_note(s), **_names(SEVERITY_NAMES[s])}
+            for s in SEVERITIES
+        ],
         "statuses": [{"key": s, **_names(STATUS_NAMES[s])} for s in STATUSES],
         "outcomes": [{"key": o, "staff": o in STAFF_OUTCOMES, **_names(n)} for o, n in OUTCOME_NAMES.items()],
+        "actions": [{"key": a, **_names(ACTION_NAMES[a])} for a in ACTIONS],
+        "steps": [{"key": s, **_names(STEP_NAMES[s])} for s in STEPS],
+        "attempt_results": [{"key": r, **_names(ATTEMPT_RESULT_NAMES[r])} for r in ATTEMPT_RESULTS],
     }
 
 

@@ -1,7 +1,8 @@
 """The one writer of alerts: every transition and its history row, whoever asks.
 
 The alert engine opens, updates, escalates and auto-resolves; staff (through the API)
-acknowledge, comment, assign and resolve. Each function runs in the caller's transaction and
+acknowledge (which claims the alert: it is theirs now, and everyone sees it), log the attempts of
+the care centre's protocol, comment, assign and resolve. Each function runs in the caller's transaction and
 writes the alert change together with its ``alert_history`` row (actor NULL = the system), so the
 caller's other writes (inbox delete, notifications) commit with it or not at all. The escalation
 schedule (``next_escalation_at``) is kept here too: opening sets it from the severity, every
@@ -22,7 +23,16 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from eldercare.config import AlertsSettings
-from eldercare.domain.alerts.catalogue import AUTO_RESOLVED, LAST_ESCALATION_LEVEL, Action, Severity, StaffOutcome, worst
+from eldercare.domain.alerts.catalogue import (
+    AUTO_RESOLVED,
+    LAST_ESCALATION_LEVEL,
+    Action,
+    AttemptResult,
+    Severity,
+    StaffOutcome,
+    Step,
+    worst,
+)
 from eldercare.errors import TransientError
 
 # What notifications and the engine need of an alert row.
@@ -59,8 +69,9 @@ SELECT {_COLUMNS} FROM alerts
 _ESCALATE = "UPDATE alerts SET escalation_level = %s, next_escalation_at = %s, updated_at = %s WHERE id = %s"
 _ACKNOWLEDGE = (
     "UPDATE alerts SET status = 'acknowledged', acknowledged_at = %(now)s, acknowledged_by = %(actor)s, updated_at = %(now)s,"
-    " next_escalation_at = NULL WHERE id = %(id)s AND status = 'open' RETURNING id"
+    " assigned_to = %(actor)s, next_escalation_at = NULL WHERE id = %(id)s AND status = 'open' RETURNING id"
 )
+_ATTEMPT = "UPDATE alerts SET updated_at = %s WHERE id = %s AND status = 'acknowledged' RETURNING id"
 _RESOLVE = (
     "UPDATE alerts SET status = 'resolved', resolved_at = %(now)s, resolved_by = %(actor)s, outcome = %(outcome)s,"
     " resolution_note = %(note)s, acknowledged_at = coalesce(acknowledged_at, %(now)s),"
@@ -260,7 +271,8 @@ async def escalate(conn: AsyncConnection[Any], alert: Row, *, settings: AlertsSe
 
 
 async def acknowledge(conn: AsyncConnection[Any], alert_id: int, *, actor_id: int, now: datetime, note: str | None) -> bool:
-    """Someone is on it: the alert leaves the open queue and stops escalating. False unless it was open."""
+    """Someone is on it: the alert is theirs (assigned to them), leaves the open queue and stops
+    escalating. False unless it was open (someone else claimed it first)."""
     async with conn.cursor() as cur:
         await cur.execute(_ACKNOWLEDGE, {"id": alert_id, "actor": actor_id, "now": now})
         if await cur.fetchone() is None:
@@ -279,6 +291,29 @@ async def resolve(
         if await cur.fetchone() is None:
             return False
     await _history(conn, alert_id, now, "resolved", note, actor_id=actor_id, outcome=outcome)
+    return True
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a step of the protocol: whom (a contact's place in the resident's list), and what came of it."""
+
+    step: Step
+    result: AttemptResult
+    contact_index: int | None = None
+    contact_name: str | None = None
+
+
+async def attempt(
+    conn: AsyncConnection[Any], alert_id: int, *, actor_id: int, now: datetime, tried: Attempt, note: str | None
+) -> bool:
+    """Log one attempt of the protocol on a claimed alert. False unless the alert is acknowledged."""
+    async with conn.cursor() as cur:
+        await cur.execute(_ATTEMPT, (now, alert_id))
+        if await cur.fetchone() is None:
+            return False
+    details = {"step": tried.step, "result": tried.result, "contact_index": tried.contact_index}
+    await _history(conn, alert_id, now, "attempted", note, actor_id=actor_id, contact_name=tried.contact_name, **details)
     return True
 
 
