@@ -286,6 +286,14 @@ def _banner(url: str, users: list[DemoUser], settings: Settings, demo: Demo) -> 
         f"  scripted: a fall in {_home_ids(settings, 1)[0]} in ~{demo.options.fall_after_s:.0f} s, "
         f"an SOS press in {_home_ids(settings, 2)[1]} in ~{demo.options.sos_after_s:.0f} s",
         f"  脚本事件：约 {demo.options.fall_after_s:.0f} 秒后跌倒，约 {demo.options.sos_after_s:.0f} 秒后紧急呼叫",
+        "  what to do 怎么看:",
+        f"    1. open {url} and log in as demo-staff: the fall arrives with an alarm; open it, claim it,"
+        " work through the steps, resolve it",
+        f"       打开 {url}，用 demo-staff 登录：跌倒警报会响铃出现；打开、认领、按步骤处置、结案",
+        "    2. log in as demo-family (another browser or after logging out): what the centre did, in plain words",
+        "       用 demo-family 登录（另一个浏览器或退出后）：以家属身份查看护理中心的处理经过",
+        "    3. demo-admin sees every centre; GET /docs is the API",
+        "       demo-admin 可查看所有中心；/docs 为接口文档",
         f"  service logs 日志: {demo.workdir / 'logs'}",
         "  Ctrl-C stops everything · 按 Ctrl-C 停止",
         "",

@@ -21,6 +21,9 @@ _COLS = (
     "r.id, r.home_id, r.full_name, r.birth_year, r.phone, r.notes, r.emergency_contacts, r.rule_settings, r.created_at,"
     " r.date_of_birth, r.conditions, r.allergies, r.medication_notes, r.updated_at, h.address, h.access_notes,"
     " (SELECT coalesce(u.display_name, u.username) FROM users u WHERE u.id = r.updated_by) AS updated_by_name,"
+    # Whom the family calls: the centre that looks after the home.
+    " (SELECT c.name FROM care_centres c WHERE c.id = h.care_centre_id) AS care_centre_name,"
+    " (SELECT c.phone FROM care_centres c WHERE c.id = h.care_centre_id) AS care_centre_phone,"
     # What the inactivity rule can see in this home, written with the learned routine by the alert
     # engine (alerts.inactivity.coverage); none before the first learning.
     " (SELECT m.model->'coverage' FROM routine_models m WHERE m.resident_id = r.id) AS welfare_coverage"
@@ -129,6 +132,8 @@ class Resident(BaseModel):
     created_at: datetime
     updated_at: datetime | None = Field(description="last change of the card (audited: GET .../changes)")
     updated_by_name: str | None
+    care_centre_name: str
+    care_centre_phone: str | None = Field(description="the care centre's phone: what a family calls")
     welfare_coverage: WelfareCoverage | None = None
 
 

@@ -1,47 +1,94 @@
-// eldercare care-staff dashboard: plain JavaScript, no build step, nothing from a CDN.
+// eldercare dashboard, the core: words in both languages, tokens, calls, the server's clock, views.
+// Plain JavaScript, no build step, nothing from a CDN. console.js (the alarm console), incident.js
+// (one alarm's whole story) and people.js (the board, resident cards, the family page) build on it.
 "use strict";
 
 const I18N = {
   "zh-CN": {
-    title: "智慧养老 · 护理工作台", nav_queue: "警报队列", nav_board: "老人看板", logout: "退出",
+    title: "智慧养老 · 护理工作台", family_title: "智慧养老 · 家属", nav_queue: "警报队列", nav_board: "老人看板", nav_closed: "已关闭警报", logout: "退出",
     login_title: "登录", username: "用户名", password: "密码", login: "登录", login_failed: "用户名或密码错误",
-    rate_limited: "尝试次数过多，请一分钟后再试", open_alerts: "待处理警报", in_progress: "处理中",
-    acknowledge: "确认", resolve: "解决", comment: "添加备注", note_placeholder: "备注",
-    resident: "老人", home: "住所", last_activity: "最近活动", alerts: "警报", devices: "设备",
+    rate_limited: "尝试次数过多，请一分钟后再试", open_alerts: "待处理警报", in_progress: "处理中", queue_empty: "没有待处理的警报。",
+    claim: "认领", claimed_by: "处理人：", unclaimed: "无人认领", resolve: "解决", comment: "添加备注", note_placeholder: "备注",
+    open_incident: "打开", back_queue: "← 返回警报队列", waited: "已等待", escalates_in: "后升级", escalation_level: "升级级别",
+    overdue: "已超时", resident: "老人", home: "住所", last_activity: "最近活动", alerts: "警报", devices: "设备",
     back: "← 返回看板", timeline: "24 小时活动", summary: "今日概况", live: "实时连接中", reconnecting: "连接中断，正在重连…",
     ago_s: "秒前", ago_m: "分钟前", ago_h: "小时前", ago_d: "天前", never: "无记录", low_battery: "电量低", silent: "无信号",
     ok: "正常", sleep: "睡眠", activity: "活动量", kitchen: "厨房使用", bathroom: "卫生间使用",
-    usual: "平时", hours: "小时", motion: "活动次数", none: "无",
+    usual: "平时", hours: "小时", motion: "活动次数", none: "无", all_severities: "全部级别", all_kinds: "全部类型",
+    search_placeholder: "搜索老人或住所", legend: "图例：", evidence: "检测依据", protocol: "处置步骤", resolve_title: "结案",
+    history: "处理记录", notifications: "已发送通知", last_hour: "住所最近一小时", confirm_yes: "确认结案", cancel: "取消",
+    confirm_text: "确定以“{outcome}”结案吗？结案后警报将从队列移除。", note_required: "紧急警报结案须填写处理说明。",
+    resolve_note_placeholder: "处理说明（发生了什么、做了什么）", export_csv: "导出 CSV", opened: "发生", kind: "类型",
+    handled_by: "处理人", ack_time: "响应用时", outcome: "结果", note: "说明", system: "系统",
+    mute: "静音 15 分钟", muted_until: "已静音至 {time}（点击取消）", alarm_title: "紧急警报", claim_first: "请先认领此警报。",
+    call: "拨打", no_phone: "无电话号码", step_done: "已记录", dispatch: "派人上门", contact_n: "联系人 {n}",
+    card_title: "老人档案", phone: "电话", age: "年龄", born: "出生", address: "地址", access: "进门方式",
+    conditions: "健康状况", allergies: "过敏", medication: "用药", contacts: "紧急联系人", battery: "电量", last_seen: "最近信号",
+    edit: "编辑", save: "保存", saved: "已保存", years: "岁", centre_phone: "护理中心电话",
+    m_motion: "有活动", m_door_open: "开门", m_bed_occupied: "在床", m_door: "门", m_bed: "床", m_presence: "有人", n_sent: "已送达", n_pending: "待发送", n_failed: "发送失败", n_cancelled: "已取消",
+    p_opened: "新警报", p_reminder: "提醒", p_escalation: "升级", p_resolved: "结案",
+    fam_today: "今天", fam_up_at: "起床时间", fam_kitchen: "厨房", fam_active: "活动", fam_week: "最近七天", fam_alerts: "警报与护理中心的处理",
+    fam_none: "这段时间没有警报。", fam_status_open: "护理中心已收到，正在处理", fam_status_ack: "护理中心 {who} 正在处理",
+    fam_status_done: "已处理完毕", fam_call: "有疑问请致电护理中心", fam_what: "护理中心做了什么：", fam_more: "比平时多", fam_less: "比平时少",
+    fam_usual: "和平时差不多", fam_no_data: "暂无数据",
   },
   en: {
-    title: "eldercare · care dashboard", nav_queue: "Alert queue", nav_board: "Residents", logout: "Log out",
+    title: "eldercare · care console", family_title: "eldercare · family", nav_queue: "Alarms", nav_board: "Residents", nav_closed: "Closed alarms", logout: "Log out",
     login_title: "Log in", username: "Username", password: "Password", login: "Log in", login_failed: "Wrong username or password",
-    rate_limited: "Too many attempts, wait a minute", open_alerts: "Open alerts", in_progress: "In progress",
-    acknowledge: "Acknowledge", resolve: "Resolve", comment: "Add note", note_placeholder: "Note",
-    resident: "Resident", home: "Home", last_activity: "Last activity", alerts: "Alerts", devices: "Devices",
+    rate_limited: "Too many attempts, wait a minute", open_alerts: "Open alarms", in_progress: "In progress", queue_empty: "No open alarms.",
+    claim: "Claim", claimed_by: "Handled by ", unclaimed: "unclaimed", resolve: "Resolve", comment: "Add note", note_placeholder: "Note",
+    open_incident: "Open", back_queue: "← Back to the alarms", waited: "waiting", escalates_in: "until escalation", escalation_level: "escalation level",
+    overdue: "overdue", resident: "Resident", home: "Home", last_activity: "Last activity", alerts: "Alerts", devices: "Devices",
     back: "← Back to residents", timeline: "Activity, last 24 h", summary: "Today", live: "Live", reconnecting: "Connection lost, reconnecting…",
     ago_s: "s ago", ago_m: "min ago", ago_h: "h ago", ago_d: "d ago", never: "never", low_battery: "low battery", silent: "silent",
     ok: "ok", sleep: "Sleep", activity: "Activity", kitchen: "Kitchen use", bathroom: "Bathroom use",
-    usual: "usual", hours: "h", motion: "motion", none: "none",
+    usual: "usual", hours: "h", motion: "motion", none: "none", all_severities: "All severities", all_kinds: "All kinds",
+    search_placeholder: "Search resident or home", legend: "Legend: ", evidence: "Evidence", protocol: "Protocol", resolve_title: "Close the alarm",
+    history: "What was done", notifications: "Notifications sent", last_hour: "The home's last hour", confirm_yes: "Yes, close it", cancel: "Cancel",
+    confirm_text: "Close this alarm as “{outcome}”? It leaves the queue.", note_required: "A critical alarm needs a note saying what happened.",
+    resolve_note_placeholder: "What happened, what was done", export_csv: "Export CSV", opened: "Opened", kind: "Kind",
+    handled_by: "Handled by", ack_time: "Time to claim", outcome: "Outcome", note: "Note", system: "system",
+    mute: "Mute 15 min", muted_until: "Muted until {time} (click to unmute)", alarm_title: "Critical alarm", claim_first: "Claim this alarm first.",
+    call: "Call", no_phone: "no phone number", step_done: "logged", dispatch: "Send someone", contact_n: "Contact {n}",
+    card_title: "Resident card", phone: "Phone", age: "Age", born: "Born", address: "Address", access: "Access",
+    conditions: "Conditions", allergies: "Allergies", medication: "Medication", contacts: "Emergency contacts", battery: "battery", last_seen: "last seen",
+    edit: "Edit", save: "Save", saved: "Saved", years: "years", centre_phone: "Care centre phone",
+    m_motion: "movement", m_door_open: "door opened", m_bed_occupied: "in bed", m_door: "door", m_bed: "bed", m_presence: "presence", n_sent: "delivered", n_pending: "pending", n_failed: "failed", n_cancelled: "cancelled",
+    p_opened: "new alarm", p_reminder: "reminder", p_escalation: "escalation", p_resolved: "closed",
+    fam_today: "Today", fam_up_at: "Up at", fam_kitchen: "Kitchen", fam_active: "Moving around", fam_week: "The last seven days", fam_alerts: "Alerts and what the care centre did",
+    fam_none: "No alerts in this time.", fam_status_open: "The care centre has it and is acting", fam_status_ack: "{who} at the care centre is handling it",
+    fam_status_done: "Dealt with", fam_call: "Questions? Call the care centre", fam_what: "What the care centre did: ", fam_more: "more than usual", fam_less: "less than usual",
+    fam_usual: "about as usual", fam_no_data: "no data yet",
   },
 };
-const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), drafts: new Map(), streamAbort: null, view: "login" };
+// The language follows the browser until someone picks one; the pick is remembered on this computer.
+const browserLang = () => ((navigator.languages || [navigator.language]).find((l) => /^(zh|en)/i.test(l)) || "zh").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+const state = { lang: localStorage.getItem("lang") || browserLang(), alerts: new Map(), streamAbort: null, view: "login", me: null };
 const $ = (sel) => document.querySelector(sel);
-const t = (key) => (I18N[state.lang][key] ?? key);
+const t = (key, vars = {}) => Object.entries(vars).reduce((s, [k, v]) => s.replace(`{${k}}`, v), I18N[state.lang][key] ?? key);
+const zh = () => state.lang === "zh-CN";
+const colon = () => (zh() ? "：" : ": ");
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (k === "dataset") Object.assign(e.dataset, v); else if (v != null) e[k] = v;
+  e.append(...children.filter((c) => c != null));
+  return e;
+};
 
-// Alert kinds, severities (and their order) and outcomes, with their names in both languages, come
-// from the API: they are declared once, in the server's alert catalogue, and never written here.
-const catalogue = { kinds: new Map(), severities: new Map(), outcomes: new Map() };
+// Alert kinds, severities (and their order), outcomes, actions, protocol steps and results, with their
+// names in both languages, come from the API: declared once, in the server's alert catalogue.
+const catalogue = { kinds: new Map(), severities: new Map(), statuses: new Map(), outcomes: new Map(), actions: new Map(), steps: new Map(), attempt_results: new Map() };
 async function loadCatalogue() {
   const c = await api("/api/v1/alert-catalogue");
-  for (const group of ["kinds", "severities", "outcomes"]) catalogue[group] = new Map(c[group].map((entry) => [entry.key, entry]));
+  for (const group of Object.keys(catalogue)) catalogue[group] = new Map(c[group].map((entry) => [entry.key, entry]));
 }
 // A value the catalogue does not know (written by a newer server) shows its key.
-const named = (group, key) => { const entry = catalogue[group].get(key); return entry ? (state.lang === "zh-CN" ? entry.zh : entry.en) : key; };
+const named = (group, key) => { const entry = catalogue[group].get(key); return entry ? (zh() ? entry.zh : entry.en) : key; };
 const rank = (severity) => catalogue.severities.get(severity)?.rank ?? -1;
+const critical = (severity) => rank(severity) === Math.max(...[...catalogue.severities.values()].map((s) => s.rank));
 const staffOutcomes = () => [...catalogue.outcomes.values()].filter((o) => o.staff).map((o) => o.key);
 
-// ---- tokens -------------------------------------------------------------------------------
+// ---- tokens and calls ----------------------------------------------------------------------
 const tokens = {
   get access() { return sessionStorage.getItem("access"); },
   get refresh() { return sessionStorage.getItem("refresh"); },
@@ -57,58 +104,85 @@ async function refreshTokens() {
   return true;
 }
 
+class ApiError extends Error { constructor(status, detail) { super(`${status}: ${detail}`); this.status = status; this.detail = detail; } }
+
 async function api(path, options = {}) {
   const call = () => fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${tokens.access}` } });
   let r = await call();
   if (r.status === 401 && (await refreshTokens())) r = await call();
-  if (r.status === 401) { logout(); throw new Error("unauthenticated"); }
-  if (!r.ok) throw new Error(`${r.status}`);
+  if (r.status === 401) { logout(); throw new ApiError(401, "unauthenticated"); }
+  if (!r.ok) { let detail = ""; try { detail = (await r.json()).detail; } catch (e) { /* not JSON */ } throw new ApiError(r.status, detail); }
   return r.status === 204 ? null : r.json();
 }
-const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const send = (method, path, body) => api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const post = (path, body) => send("POST", path, body);
 
-// ---- language -----------------------------------------------------------------------------
-function setStreamState(key) {
-  state.streamState = key;
-  $("#stream-state").textContent = key ? t(key) : "";
+// ---- the server's clock ------------------------------------------------------------------
+// Every age and countdown is counted from the server's data clock, which a demo runs faster than
+// the wall: its last reading, advanced by `speed` times the wall time measured since.
+const clock = { base: Date.now(), at: performance.now(), speed: 1 };
+function setServerClock(nowIso, speed) { clock.base = Date.parse(nowIso); clock.at = performance.now(); clock.speed = speed || 1; }
+const serverNow = () => clock.base + (performance.now() - clock.at) * clock.speed;
+async function syncClock() { const c = await api("/api/v1/clock"); setServerClock(c.now, c.speed); }
+
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} ${zh() ? "秒" : "s"}`;
+  if (s < 3600) return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} ${zh() ? "分" : "min"}`;
+  if (s < 86400) return `${Math.floor(s / 3600)} ${zh() ? "小时" : "h"} ${Math.floor((s % 3600) / 60)} ${zh() ? "分" : "min"}`;
+  return `${Math.floor(s / 86400)} ${zh() ? "天" : "d"}`;
 }
-
-function applyLanguage() {
-  document.documentElement.lang = state.lang;
-  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
-  $("#lang-toggle").textContent = state.lang === "zh-CN" ? "English" : "中文";
-  setStreamState(state.streamState);
-  renderQueues();
-  if (state.view === "board") loadBoard();
-  if (state.view === "resident" && state.resident) loadResident(state.resident);
-}
-
+const since = (iso) => (serverNow() - Date.parse(iso)) / 1000;
 function ago(iso) {
   if (!iso) return t("never");
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  const s = Math.max(0, since(iso));
   if (s < 60) return `${Math.round(s)} ${t("ago_s")}`;
   if (s < 3600) return `${Math.round(s / 60)} ${t("ago_m")}`;
   if (s < 86400) return `${Math.round(s / 3600)} ${t("ago_h")}`;
   return `${Math.round(s / 86400)} ${t("ago_d")}`;
 }
+const clockTime = (iso, zone) => new Date(iso).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", ...(zone ? { timeZone: zone } : {}) });
+const dateTime = (iso) => new Date(iso).toLocaleString(state.lang, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
 
-// ---- views --------------------------------------------------------------------------------
+// ---- views ---------------------------------------------------------------------------------
+const VIEWS = ["login", "queue", "incident", "closed", "board", "resident", "family"];
+const onShow = {};  // view name -> loader, filled by the other scripts
+
 function show(view) {
   state.view = view;
-  for (const name of ["login", "queue", "board", "resident"]) $(`#${name}-view`).hidden = name !== view;
-  $("#nav").hidden = view === "login";
+  for (const name of VIEWS) $(`#${name}-view`).hidden = name !== view;
+  $("#nav").hidden = view === "login";  // nothing to navigate before logging in
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
-  if (view === "board") loadBoard();
+  onShow[view]?.();
+}
+
+function setStreamState(key) {
+  state.streamState = key;
+  $("#stream-state").textContent = key ? t(key) : "";
+}
+
+const onLanguage = [];  // re-render hooks of the other scripts
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
+  if (state.me?.role === "family") $("#app-title").textContent = t("family_title");
+  $("#lang-toggle").textContent = zh() ? "English" : "中文";
+  setStreamState(state.streamState);
+  onLanguage.forEach((hook) => hook());
+  if (state.view !== "login") onShow[state.view]?.();
 }
 
 async function startSession() {
   const me = await api("/api/v1/auth/me");
-  await loadCatalogue();
+  state.me = me;
+  await Promise.all([loadCatalogue(), syncClock()]);
   $("#whoami").textContent = me.username;
-  document.querySelector('.tab[data-view="queue"]').hidden = me.role === "family";  // families have no queue
-  show(me.role === "family" ? "board" : "queue");
-  if (me.role !== "family") connectStream();
+  const family = me.role === "family";
+  document.querySelectorAll(".staff-only, .tab[data-view='queue']").forEach((e) => { e.hidden = family; });
+  applyLanguage();
+  show(family ? "family" : "queue");
+  if (!family) connectStream();
 }
 
 function logout() {
@@ -116,25 +190,28 @@ function logout() {
   const refresh = tokens.refresh;
   tokens.clear();
   state.alerts.clear();
-  state.drafts.clear();
+  state.me = null;
   setStreamState(null);
-  renderQueues();
+  onLanguage.forEach((hook) => hook());
   if (refresh) fetch("/api/v1/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: refresh }) });
+  $("#app-title").textContent = t("title");
   show("login");
 }
 
-// ---- the live alert stream (fetch, so the token travels in a header, never in the URL) ----
+// ---- the live alert stream (fetch, so the token travels in a header, never in the URL) ------
+const streamHandlers = [];  // (name, payload) hooks of the other scripts
 async function connectStream() {
   if (state.streamAbort) state.streamAbort.abort();
   const abort = new AbortController();
   state.streamAbort = abort;
+  let lastEventId = null;
   while (!abort.signal.aborted && tokens.access) {
     try {
-      const r = await fetch("/api/v1/alerts/stream", { headers: { Authorization: `Bearer ${tokens.access}` }, signal: abort.signal });
+      const headers = { Authorization: `Bearer ${tokens.access}`, ...(lastEventId ? { "Last-Event-ID": lastEventId } : {}) };
+      const r = await fetch("/api/v1/alerts/stream", { headers, signal: abort.signal });
       if (r.status === 401) { if (!(await refreshTokens())) { logout(); return; } continue; }
       setStreamState("live");
-      state.alerts.clear();
-      await readEvents(r.body.getReader());
+      await readEvents(r.body.getReader(), (id) => { lastEventId = id; });
       await refreshTokens();  // the server ends the stream when the access token expires
     } catch (err) {
       if (abort.signal.aborted) return;
@@ -144,7 +221,7 @@ async function connectStream() {
   }
 }
 
-async function readEvents(reader) {
+async function readEvents(reader, seenId) {
   const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
@@ -153,165 +230,32 @@ async function readEvents(reader) {
     buffer += decoder.decode(value, { stream: true });
     let cut;
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      handleEvent(buffer.slice(0, cut));
+      handleEvent(buffer.slice(0, cut), seenId);
       buffer = buffer.slice(cut + 2);
     }
   }
 }
 
-function handleEvent(block) {
-  let name = "message", data = "";
+function handleEvent(block, seenId) {
+  let name = "message", data = "", id = null;
   for (const line of block.split("\n")) {
     if (line.startsWith("event: ")) name = line.slice(7);
     else if (line.startsWith("data: ")) data += line.slice(6);
+    else if (line.startsWith("id: ")) id = line.slice(4);
   }
   if (!data) return;
+  if (id) seenId(id);
   const payload = JSON.parse(data);
-  if (name === "alert") state.alerts.set(payload.id, payload);
+  if (name === "clock") setServerClock(payload.now, payload.speed);
+  else if (name === "alert") state.alerts.set(payload.id, payload);
   else if (name === "gone") state.alerts.delete(payload.id);
-  renderQueues();
+  else if (name === "synced") { const keep = new Set(payload.ids); for (const id2 of [...state.alerts.keys()]) if (!keep.has(id2)) state.alerts.delete(id2); }
+  streamHandlers.forEach((hook) => hook(name, payload));
 }
 
-// Most severe first, then the oldest: the alert that has waited longest at a level comes first.
-const queueOrder = (a, b) => (rank(b.severity) - rank(a.severity)) || (Date.parse(a.opened_at) - Date.parse(b.opened_at));
-
-// Re-rendering must not wipe what a worker is typing: unchanged alerts keep their element, drafts
-// (note, outcome) live in state.drafts, and the focused field gets its focus back after a reorder.
-function renderQueues() {
-  const all = [...state.alerts.values()];
-  const focused = document.activeElement?.closest?.(".alert") ? document.activeElement : null;
-  for (const [status, list, count] of [["open", "#open-queue", "#open-count"], ["acknowledged", "#ack-queue", "#ack-count"]]) {
-    const host = $(list);
-    const existing = new Map([...host.children].map((li) => [Number(li.dataset.alertId), li]));
-    const items = all.filter((a) => a.status === status).sort(queueOrder).map((alert) => {
-      const li = existing.get(alert.id);
-      if (li && li.dataset.version === version(alert) && li.dataset.lang === state.lang) {
-        li.querySelector(".age").textContent = ago(alert.opened_at);
-        return li;
-      }
-      return renderAlert(alert);
-    });
-    const same = items.length === host.children.length && items.every((li, i) => li === host.children[i]);
-    if (!same) host.replaceChildren(...items);
-    $(count).textContent = items.length;
-  }
-  if (focused && document.contains(focused) && document.activeElement !== focused) focused.focus();
-}
-
-const version = (alert) => `${alert.status}|${alert.updated_at}|${alert.escalation_level}|${alert.assigned_to}`;
-
-function draftOf(id) {
-  if (!state.drafts.has(id)) state.drafts.set(id, { note: "", outcome: staffOutcomes()[0] });
-  return state.drafts.get(id);
-}
-
-function renderAlert(alert) {
-  const li = $("#alert-template").content.firstElementChild.cloneNode(true);
-  const draft = draftOf(alert.id);
-  li.dataset.alertId = alert.id;
-  li.dataset.severity = alert.severity;
-  li.dataset.version = version(alert);
-  li.dataset.lang = state.lang;
-  li.querySelector(".sev").textContent = named("severities", alert.severity);
-  li.querySelector(".kind").textContent = named("kinds", alert.kind);
-  li.querySelector(".who").textContent = alert.resident_name || alert.home_id;
-  li.querySelector(".age").textContent = ago(alert.opened_at);
-  li.querySelector(".explanation").textContent = state.lang === "zh-CN" ? alert.explanation_zh : alert.explanation_en;
-  li.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  const noteInput = li.querySelector(".note");
-  const outcome = li.querySelector(".outcome");
-  noteInput.placeholder = t("note_placeholder");
-  outcome.replaceChildren(...staffOutcomes().map((key) => Object.assign(document.createElement("option"), { value: key, textContent: named("outcomes", key) })));
-  noteInput.value = draft.note;
-  outcome.value = draft.outcome;
-  noteInput.oninput = () => { draft.note = noteInput.value; };
-  outcome.onchange = () => { draft.outcome = outcome.value; };
-  const ack = li.querySelector(".ack");
-  ack.hidden = alert.status !== "open";
-  const note = () => draft.note.trim() || null;
-  const act = (fn) => async () => {
-    try {
-      const updated = await fn();
-      draft.note = "";
-      if (updated.status === "resolved") { state.alerts.delete(updated.id); state.drafts.delete(updated.id); } else state.alerts.set(updated.id, updated);
-      renderQueues();
-    } catch (e) { console.warn(e); }
-  };
-  ack.onclick = act(() => post(`/api/v1/alerts/${alert.id}/acknowledge`, { note: note() }));
-  li.querySelector(".resolve").onclick = act(() => post(`/api/v1/alerts/${alert.id}/resolve`, { outcome: draft.outcome, note: note() }));
-  li.querySelector(".comment").onclick = act(() => (note() ? post(`/api/v1/alerts/${alert.id}/comments`, { note: note() }) : Promise.reject(new Error("empty note"))));
-  return li;
-}
-
-// ---- resident board and resident page -----------------------------------------------------
-async function loadBoard() {
-  const rows = await api("/api/v1/board");
-  $("#board-body").replaceChildren(...rows.map((r) => {
-    const tr = document.createElement("tr");
-    tr.className = "row";
-    tr.dataset.residentId = r.resident_id;
-    const health = r.gateway_state === "offline" ? named("kinds", "gateway_offline") : r.low_battery ? `${r.low_battery} ${t("low_battery")}` : r.silent ? `${r.silent} ${t("silent")}` : t("ok");
-    const cells = [null, r.name, r.home_label || r.home_id, ago(r.last_activity_at), String(r.open_alerts), `${r.devices} · ${health}`];
-    cells.forEach((text, i) => {
-      const td = document.createElement("td");
-      if (i === 0) { const dot = document.createElement("span"); dot.className = `dot ${r.status}`; dot.title = r.status; td.append(dot); } else td.textContent = text;
-      tr.append(td);
-    });
-    tr.onclick = () => loadResident(r.resident_id);
-    return tr;
-  }));
-}
-
-async function loadResident(id) {
-  state.resident = id;
-  show("resident");
-  const [resident, timeline, summary] = await Promise.all([
-    api(`/api/v1/residents/${id}`), api(`/api/v1/residents/${id}/activity?bucket=hour`), api(`/api/v1/residents/${id}/summary`),
-  ]);
-  $("#resident-name").textContent = resident.full_name;
-  drawTimeline($("#timeline"), timeline);
-  const usage = (u) => `${u.today} (${t("usual")} ${u.usual ?? "–"})`;
-  const sleep = summary.sleep.hours == null ? t("none") : `${summary.sleep.hours} ${t("hours")}`;
-  const entries = [["sleep", sleep], ["activity", usage(summary.activity)], ["kitchen", usage(summary.kitchen)], ["bathroom", usage(summary.bathroom)],
-    ["alerts", summary.alerts.map((a) => named("kinds", a.kind)).join(", ") || t("none")]];
-  $("#summary").replaceChildren(...entries.flatMap(([k, v]) => { const dt = document.createElement("dt"); dt.textContent = t(k); const dd = document.createElement("dd"); dd.textContent = v; return [dt, dd]; }));
-}
-
-// A bar per hour: motion detections, drawn as SVG by hand (no charting library).
-function drawTimeline(host, timeline) {
-  const NS = "http://www.w3.org/2000/svg";
-  const W = 960, H = 200, PAD = 28;
-  const from = Date.parse(timeline.from), to = Date.parse(timeline.to);
-  const hours = Math.max(1, Math.round((to - from) / 3600000));
-  const max = Math.max(1, ...timeline.buckets.map((b) => b.motion));
-  const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", t("timeline"));
-  const el = (name, attrs, text) => { const e = document.createElementNS(NS, name); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text) e.textContent = text; svg.append(e); return e; };
-  el("line", { x1: PAD, y1: H - PAD, x2: W, y2: H - PAD, stroke: "#999" });
-  el("text", { x: 2, y: PAD, "font-size": 11, fill: "#667" }, String(max));
-  const slot = (W - PAD) / hours;
-  for (const b of timeline.buckets) {
-    const i = Math.floor((Date.parse(b.start) - from) / 3600000);
-    if (i < 0 || i >= hours) continue;
-    const h = ((H - 2 * PAD) * b.motion) / max;
-    const bar = el("rect", { x: PAD + i * slot + 1, y: H - PAD - h, width: Math.max(1, slot - 2), height: h, fill: "#457b9d" });
-    const tip = document.createElementNS(NS, "title");
-    tip.textContent = `${new Date(b.start).toLocaleString(state.lang, { timeZone: timeline.timezone })} · ${b.motion} ${t("motion")}`;
-    bar.append(tip);
-  }
-  for (let i = 0; i < hours; i += Math.max(1, Math.round(hours / 8))) {
-    // Hours of the home's own clock, wherever the dashboard is opened.
-    const label = new Date(from + i * 3600000).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", timeZone: timeline.timezone });
-    el("text", { x: PAD + i * slot, y: H - 8, "font-size": 11, fill: "#667" }, label);
-  }
-  host.replaceChildren(svg);
-}
-
-// ---- wiring -------------------------------------------------------------------------------
+// ---- wiring --------------------------------------------------------------------------------
 document.addEventListener("DOMContentLoaded", () => {
-  $("#lang-toggle").onclick = () => { state.lang = state.lang === "zh-CN" ? "en" : "zh-CN"; localStorage.setItem("lang", state.lang); applyLanguage(); };
+  $("#lang-toggle").onclick = () => { state.lang = zh() ? "en" : "zh-CN"; localStorage.setItem("lang", state.lang); applyLanguage(); };
   document.querySelectorAll("[data-view]").forEach((b) => { b.onclick = () => show(b.dataset.view); });
   $("#logout").onclick = logout;
   $("#login-form").onsubmit = async (event) => {
@@ -322,9 +266,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!r.ok) { $("#login-error").textContent = t(r.status === 429 ? "rate_limited" : "login_failed"); return; }
     tokens.set(await r.json());
     $("#login-password").value = "";
+    window.dispatchEvent(new Event("eldercare-login"));  // a user gesture: the alarm may ask for sound and notifications
     await startSession();
   };
-  setInterval(() => { if (state.view === "queue") renderQueues(); }, 30000);  // keep the ages fresh
+  setInterval(() => { if (state.me && state.me.role !== "family") syncClock().catch(() => {}); }, 60000);
   applyLanguage();
   if (tokens.access) startSession().catch(() => show("login")); else show("login");
 });

@@ -165,7 +165,8 @@ async def test_the_resident_card_is_edited_by_the_centre_and_audited(client: htt
     assert [(c["actor"], c["fields"]) for c in changes] == [("staff_a", sorted(card))]
     assert "4711" not in str(changes)
     family = await login(client, "family_x")
-    assert (await client.get(f"/api/v1/residents/{world.resident_x}", headers=family)).json()["allergies"] == "penicillin"
+    theirs = (await client.get(f"/api/v1/residents/{world.resident_x}", headers=family)).json()
+    assert (theirs["allergies"], theirs["care_centre_name"], theirs["care_centre_phone"]) == ("penicillin", "Centre A", None)
     assert (
         await client.patch(f"/api/v1/residents/{world.resident_x}", json={"allergies": "x"}, headers=family)
     ).status_code == 403

@@ -205,7 +205,7 @@ async def test_dashboard_is_served_locally_with_a_strict_content_security_policy
     assert page.status_code == 200
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "http" not in page.text.replace("http://www.w3.org", "")  # no absolute (CDN) URLs in the page
-    for asset in ("/static/app.js", "/static/app.css"):
+    for asset in ("/static/app.js", "/static/console.js", "/static/incident.js", "/static/people.js", "/static/app.css"):
         response = await client.get(asset)
         assert response.status_code == 200
         assert "https://" not in response.text

@@ -91,7 +91,9 @@ def test_notifications_name_every_kind_in_both_languages(kind: str) -> None:
 
 def test_the_dashboard_declares_no_alert_names() -> None:
     """Its labels come from GET /api/v1/alert-catalogue: a copy here is how `k_gateway_offline` once showed."""
-    static = "".join((ROOT / "api" / "static" / name).read_text(encoding="utf-8") for name in ("app.js", "index.html"))
+    folder = ROOT / "api" / "static"
+    static = "".join(path.read_text(encoding="utf-8") for path in [*sorted(folder.glob("*.js")), folder / "index.html"])
+    assert "incident.js" in (ROOT / "api" / "static" / "index.html").read_text(encoding="utf-8")
     keys = "|".join([*KINDS, *SEVERITIES, *OUTCOME_NAMES])
     assert re.findall(rf"\b[kso]_(?:{keys})\b", static) == []
     assert [k.names.zh for k in KINDS.values() if k.names.zh in static] == []

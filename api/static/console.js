@@ -1,0 +1,190 @@
+// The alarm console: the queue sorted by urgency, filters and legend, the alarm (sound, browser
+// notification, title badge, mute for a while), and the closed-alarm log with its CSV export.
+"use strict";
+
+// ---- the queue -------------------------------------------------------------------------------
+// Most severe first, then the one that has waited longest.
+const queueOrder = (a, b) => (rank(b.severity) - rank(a.severity)) || (Date.parse(a.opened_at) - Date.parse(b.opened_at));
+const filters = { text: "", severity: "", kind: "" };
+
+function matches(alert) {
+  const text = filters.text.trim().toLowerCase();
+  return (!filters.severity || alert.severity === filters.severity) && (!filters.kind || alert.kind === filters.kind)
+    && (!text || `${alert.resident_name || ""} ${alert.home_id}`.toLowerCase().includes(text));
+}
+
+// A shape as well as a colour: critical is a red triangle with "!!", never a colour alone.
+const SHAPES = ["●", "◆", "■", "▲"];
+function sevBadge(e, severity) {
+  const r = Math.max(0, rank(severity));
+  e.textContent = `${SHAPES[Math.min(r, SHAPES.length - 1)]} ${named("severities", severity)}${critical(severity) ? " !!" : ""}`;
+  e.dataset.severity = severity;
+  return e;
+}
+
+function renderQueues() {
+  const all = [...state.alerts.values()];
+  for (const [status, list, count] of [["open", "#open-queue", "#open-count"], ["acknowledged", "#ack-queue", "#ack-count"]]) {
+    const mine = all.filter((a) => a.status === status);
+    $(list).replaceChildren(...mine.filter(matches).sort(queueOrder).map(renderAlert));
+    $(count).textContent = mine.length;
+  }
+  $("#open-empty").hidden = all.some((a) => a.status === "open");
+  updateTitle();
+}
+
+function renderAlert(alert) {
+  const li = $("#alert-template").content.firstElementChild.cloneNode(true);
+  li.dataset.alertId = alert.id;
+  li.dataset.severity = alert.severity;
+  sevBadge(li.querySelector(".sev-badge"), alert.severity);
+  li.querySelector(".kind").textContent = named("kinds", alert.kind);
+  const who = li.querySelector(".who");
+  who.textContent = alert.resident_name || alert.home_id;
+  who.title = who.textContent;
+  li.querySelector(".explanation").textContent = zh() ? alert.explanation_zh : alert.explanation_en;
+  li.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  li.querySelector(".owner").textContent = alert.assigned_to_name ? `${t("claimed_by")}${alert.assigned_to_name}` : "";
+  tickAlert(li, alert);
+  const ack = li.querySelector(".ack");
+  ack.hidden = alert.status !== "open";
+  ack.onclick = async () => { try { state.alerts.set(alert.id, await post(`/api/v1/alerts/${alert.id}/acknowledge`, { note: null })); renderQueues(); } catch (e) { console.warn(e.message); } };
+  li.querySelector(".open-incident").onclick = () => openIncident(alert.id);
+  return li;
+}
+
+// The counters: how long it has waited (until claimed), and when it escalates next.
+function tickAlert(li, alert) {
+  const waited = alert.status === "open" ? since(alert.opened_at) : (Date.parse(alert.acknowledged_at) - Date.parse(alert.opened_at)) / 1000;
+  li.querySelector(".waited").textContent = `${t("waited")} ${duration(waited)}`;
+  li.querySelector(".escalation").textContent = escalationText(alert);
+}
+
+function escalationText(alert) {
+  const level = alert.escalation_level ? `${t("escalation_level")} ${alert.escalation_level}` : "";
+  if (!alert.next_escalation_at || alert.status !== "open") return level;
+  const left = (Date.parse(alert.next_escalation_at) - serverNow()) / 1000;
+  const next = left > 0 ? `${duration(left)} ${t("escalates_in")}` : t("overdue");
+  return [level, next].filter(Boolean).join(" · ");
+}
+
+function tickQueues() {
+  for (const li of document.querySelectorAll("#open-queue .alert, #ack-queue .alert")) {
+    const alert = state.alerts.get(Number(li.dataset.alertId));
+    if (alert) tickAlert(li, alert);
+  }
+}
+
+function renderFilters() {
+  const option = (value, text) => el("option", { value, textContent: text });
+  $("#filter-severity").replaceChildren(option("", t("all_severities")), ...[...catalogue.severities.keys()].reverse().map((k) => option(k, named("severities", k))));
+  $("#filter-kind").replaceChildren(option("", t("all_kinds")), ...[...catalogue.kinds.keys()].map((k) => option(k, named("kinds", k))));
+  $("#filter-severity").value = filters.severity;
+  $("#filter-kind").value = filters.kind;
+  $("#legend").replaceChildren(t("legend"), ...[...catalogue.severities.keys()].reverse().map((k) => sevBadge(el("span", { className: "sev-badge" }), k)));
+}
+
+// ---- the alarm -------------------------------------------------------------------------------
+// New critical alarms sound (Web Audio, nothing to download) and raise a browser notification. A
+// workstation may mute the sound for 15 minutes at a time, never for good; the mute is shown.
+const MUTE_MS = 15 * 60 * 1000;
+const alarm = { announced: new Set(), audio: null, triggered: 0 };
+const mutedUntil = () => Number(localStorage.getItem("muteUntil") || 0);
+const muted = () => mutedUntil() > Date.now();
+
+function unlockAudio() {
+  try { alarm.audio = alarm.audio || new AudioContext(); alarm.audio.resume(); } catch (e) { alarm.audio = null; }
+  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+}
+
+function beep() {
+  alarm.triggered += 1;
+  document.body.dataset.alarmCount = String(alarm.triggered);  // what a test (or a supervisor) can check
+  if (!alarm.audio) return;
+  const now = alarm.audio.currentTime;
+  for (let i = 0; i < 3; i += 1) {
+    const osc = alarm.audio.createOscillator(), gain = alarm.audio.createGain();
+    osc.frequency.value = i % 2 ? 660 : 880;
+    gain.gain.setValueAtTime(0.25, now + i * 0.3);
+    gain.gain.setValueAtTime(0, now + i * 0.3 + 0.22);
+    osc.connect(gain).connect(alarm.audio.destination);
+    osc.start(now + i * 0.3);
+    osc.stop(now + i * 0.3 + 0.25);
+  }
+}
+
+function announce(alert) {
+  if (alert.status !== "open" || !critical(alert.severity) || alarm.announced.has(alert.id)) return;
+  alarm.announced.add(alert.id);
+  if (!muted()) beep();
+  if ("Notification" in window && Notification.permission === "granted") {
+    const n = new Notification(`${t("alarm_title")}: ${named("kinds", alert.kind)}`, { body: alert.resident_name || alert.home_id, tag: `alert-${alert.id}`, requireInteraction: true });
+    n.onclick = () => { window.focus(); openIncident(alert.id); };
+  }
+}
+
+// Unclaimed critical alarms keep sounding every 20 s (unless muted) until someone claims them.
+function remind() {
+  if (!muted() && [...state.alerts.values()].some((a) => a.status === "open" && critical(a.severity))) beep();
+  renderMute();
+}
+
+function renderMute() {
+  const b = $("#mute");
+  b.textContent = muted() ? t("muted_until", { time: new Date(mutedUntil()).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit" }) }) : t("mute");
+  b.classList.toggle("is-muted", muted());
+}
+
+function updateTitle() {
+  const open = [...state.alerts.values()].filter((a) => a.status === "open").length;
+  document.title = open && state.me ? `(${open}) eldercare` : "eldercare";
+}
+
+// ---- the closed-alarm log --------------------------------------------------------------------
+let closed = [];
+async function loadClosed() {
+  closed = (await api("/api/v1/alerts?status=resolved&limit=500")).items;
+  $("#closed-body").replaceChildren(...closed.map((a) => el("tr", { dataset: { alertId: a.id } },
+    el("td", { textContent: dateTime(a.opened_at) }),
+    el("td", {}, sevBadge(el("span", { className: "sev-badge" }), a.severity), " ", named("kinds", a.kind)),
+    el("td", { className: "name", textContent: a.resident_name || a.home_id, title: a.resident_name || a.home_id }),
+    el("td", { textContent: a.resolved_by_name || a.acknowledged_by_name || t("system") }),
+    el("td", { textContent: a.acknowledged_at ? duration((Date.parse(a.acknowledged_at) - Date.parse(a.opened_at)) / 1000) : "–" }),
+    el("td", { textContent: named("outcomes", a.outcome) }),
+    el("td", { className: "note-cell", textContent: a.resolution_note || "" }),
+  )));
+}
+
+// A cell a spreadsheet would run as a formula is quoted as text (CSV injection).
+const csvCell = (v) => { let s = v == null ? "" : String(v); if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`; return `"${s.replace(/"/g, '""')}"`; };
+function exportCsv() {
+  const head = ["id", "opened_at", "kind", "severity", "resident", "home", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "outcome", "note"];
+  const rows = closed.map((a) => [a.id, a.opened_at, named("kinds", a.kind), named("severities", a.severity), a.resident_name, a.home_id,
+    a.acknowledged_by_name, a.acknowledged_at, a.resolved_by_name, a.resolved_at, named("outcomes", a.outcome), a.resolution_note]);
+  const text = "\ufeff" + [head, ...rows].map((r) => r.map(csvCell).join(",")).join("\r\n");  // BOM: Excel reads UTF-8 Chinese
+  const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" })), download: `closed-alarms-${new Date(serverNow()).toISOString().slice(0, 10)}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+onShow.queue = () => { renderFilters(); renderQueues(); };
+onShow.closed = () => loadClosed().catch((e) => console.warn(e.message));
+onLanguage.push(() => { if (state.me) { renderFilters(); renderMute(); } renderQueues(); });
+streamHandlers.push((name, payload) => {
+  if (name === "alert") announce(payload);
+  if (name === "gone" && state.view === "closed") loadClosed().catch(() => {});
+  renderQueues();
+});
+document.addEventListener("DOMContentLoaded", () => {
+  $("#filter-text").oninput = (e) => { filters.text = e.target.value; renderQueues(); };
+  $("#filter-severity").onchange = (e) => { filters.severity = e.target.value; renderQueues(); };
+  $("#filter-kind").onchange = (e) => { filters.kind = e.target.value; renderQueues(); };
+  $("#mute").onclick = () => { unlockAudio(); localStorage.setItem("muteUntil", muted() ? "0" : String(Date.now() + MUTE_MS)); renderMute(); };
+  $("#export-csv").onclick = exportCsv;
+  window.addEventListener("eldercare-login", unlockAudio);
+  document.addEventListener("click", () => { if (alarm.audio?.state === "suspended") alarm.audio.resume(); });
+  setInterval(tickQueues, 1000);
+  setInterval(remind, 20000);
+});
