@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -28,8 +28,12 @@ CARE_CENTRE_NAME = "模拟社区养老服务中心 Simulated Community Care Cent
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = ("秀英", "桂英", "秀兰", "玉兰", "淑珍", "建国", "国强", "志明", "德华", "淑芬", "凤英", "文华", "永福", "金花", "宝山")
 
+_RELATIONS = ("女儿 daughter", "儿子 son", "侄女 niece", "邻居 neighbour")
+_STREETS = ("幸福路", "和平里", "长寿街", "松鹤巷", "桂花园")
+CENTRE_PHONE = "+86 21 5555 0000"
+
 _FIND_CENTRE = "SELECT id FROM care_centres WHERE name = %s ORDER BY id LIMIT 1"
-_ADD_CENTRE = "INSERT INTO care_centres (name, timezone) VALUES (%s, %s) RETURNING id"
+_ADD_CENTRE = "INSERT INTO care_centres (name, timezone, phone) VALUES (%s, %s, %s) RETURNING id"
 _EXISTING = "SELECT id FROM homes WHERE id = ANY(%s)"
 _ADD_HOMES = """
 INSERT INTO homes (id, care_centre_id, label, timezone, created_at)
@@ -40,9 +44,13 @@ _WITHOUT_RESIDENT = """
 SELECT h.id FROM homes h WHERE h.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM residents r WHERE r.home_id = h.id)
 """
 _ADD_RESIDENTS = """
-INSERT INTO residents (home_id, full_name, birth_year, rule_settings)
-SELECT home_id, full_name, birth_year, %s::jsonb
-  FROM unnest(%s::text[], %s::text[], %s::int[]) AS u(home_id, full_name, birth_year)
+INSERT INTO residents (home_id, full_name, birth_year, rule_settings, date_of_birth, phone, emergency_contacts)
+SELECT home_id, full_name, extract(year FROM born)::int, %s::jsonb, born, phone, contacts
+  FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::jsonb[]) AS u(home_id, full_name, born, phone, contacts)
+"""
+_ADD_ADDRESSES = """
+UPDATE homes h SET address = u.address, access_notes = u.access
+  FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(id, address, access) WHERE h.id = u.id AND h.address IS NULL
 """
 _SET_RULES = "UPDATE residents SET rule_settings = %s::jsonb WHERE home_id = ANY(%s)"
 
@@ -57,6 +65,35 @@ class Registration:
 def resident_name(seed: int, home_id: str) -> tuple[str, int]:
     rng = random.Random(f"{seed}:{home_id}:name")
     return rng.choice(_SURNAMES) + rng.choice(_GIVEN), rng.randint(1936, 1956)
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the demo's resident card shows: made up, deterministic per home."""
+
+    born: date
+    phone: str | None
+    contacts: list[dict[str, str]]
+    address: str
+    access: str
+
+
+def resident_card(seed: int, home_id: str) -> Card:
+    rng = random.Random(f"{seed}:{home_id}:card")
+    name, year = resident_name(seed, home_id)
+
+    def number() -> str:
+        return f"+86 139 {rng.randint(0, 9999):04d} {rng.randint(0, 9999):04d}"
+
+    contacts = [
+        {"name": name[0] + rng.choice(_GIVEN), "relation": relation, "phone": number()}
+        for relation in rng.sample(_RELATIONS, rng.randint(1, 2))
+    ]
+    # One resident in ten has no phone of their own: the console must cope with that too.
+    phone = None if rng.random() < 0.1 else f"+86 21 {rng.randint(0, 9999):04d} {rng.randint(0, 9999):04d}"
+    address = f"{rng.choice(_STREETS)} {rng.randint(1, 99)} 号 {rng.randint(1, 6)}0{rng.randint(1, 4)} 室"
+    access = rng.choice(("钥匙盒在门边，密码 " + str(rng.randint(1000, 9999)), "邻居 302 室有备用钥匙", "门禁卡在物业"))
+    return Card(date(year, rng.randint(1, 12), rng.randint(1, 28)), phone, contacts, address, access)
 
 
 async def register(
@@ -87,7 +124,7 @@ async def register(
 async def _care_centre(conn: psycopg.AsyncConnection[Any], timezone: str) -> int:
     row = await (await conn.execute(_FIND_CENTRE, (CARE_CENTRE_NAME,))).fetchone()
     if row is None:
-        row = await (await conn.execute(_ADD_CENTRE, (CARE_CENTRE_NAME, timezone))).fetchone()
+        row = await (await conn.execute(_ADD_CENTRE, (CARE_CENTRE_NAME, timezone, CENTRE_PHONE))).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -121,7 +158,12 @@ async def _credentials(
 async def _residents(conn: psycopg.AsyncConnection[Any], seed: int, home_ids: list[str], rules: dict[str, Any] | None) -> None:
     lonely = [row[0] for row in await (await conn.execute(_WITHOUT_RESIDENT, (home_ids,))).fetchall()]
     if lonely:
-        names = [resident_name(seed, h) for h in lonely]
-        await conn.execute(_ADD_RESIDENTS, (json.dumps(rules or {}), lonely, [n for n, _ in names], [y for _, y in names]))
+        names = [resident_name(seed, h)[0] for h in lonely]
+        cards = [resident_card(seed, h) for h in lonely]
+        contacts = [json.dumps(c.contacts, ensure_ascii=False) for c in cards]
+        await conn.execute(
+            _ADD_RESIDENTS, (json.dumps(rules or {}), lonely, names, [c.born for c in cards], [c.phone for c in cards], contacts)
+        )
+        await conn.execute(_ADD_ADDRESSES, (lonely, [c.address for c in cards], [c.access for c in cards]))
     if rules is not None:
         await conn.execute(_SET_RULES, (json.dumps(rules), home_ids))
