@@ -26,7 +26,8 @@ _COLS = (
     " (SELECT c.phone FROM care_centres c WHERE c.id = h.care_centre_id) AS care_centre_phone,"
     # What the inactivity rule can see in this home, written with the learned routine by the alert
     # engine (alerts.inactivity.coverage); none before the first learning.
-    " (SELECT m.model->'coverage' FROM routine_models m WHERE m.resident_id = r.id) AS welfare_coverage"
+    " (SELECT m.model->'coverage' FROM routine_models m WHERE m.resident_id = r.id) AS welfare_coverage,"
+    " (SELECT m.model->'usual_wake_s' FROM routine_models m WHERE m.resident_id = r.id) AS usual_wake_s"
 )
 _FROM = " FROM residents r JOIN homes h ON h.id = r.home_id WHERE " + RESIDENT_VISIBLE
 _LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR r.home_id = %(home)s) ORDER BY r.id LIMIT 5000"
@@ -135,6 +136,9 @@ class Resident(BaseModel):
     care_centre_name: str
     care_centre_phone: str | None = Field(description="the care centre's phone: what a family calls")
     welfare_coverage: WelfareCoverage | None = None
+    usual_wake_s: dict[str, int] | None = Field(
+        default=None, description="the learned usual get-up time, seconds after midnight in the home's zone: weekday, weekend"
+    )
 
 
 class AbsenceIn(BaseModel):

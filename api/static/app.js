@@ -11,7 +11,7 @@ const I18N = {
     claim: "认领", claimed_by: "处理人：", unclaimed: "无人认领", resolve: "解决", comment: "添加备注", note_placeholder: "备注",
     open_incident: "打开", back_queue: "← 返回警报队列", waited: "已等待", escalates_in: "后升级", escalation_level: "升级级别",
     overdue: "已超时", resident: "老人", home: "住所", last_activity: "最近活动", alerts: "警报", devices: "设备",
-    back: "← 返回看板", timeline: "24 小时活动", summary: "今日概况", live: "实时连接中", reconnecting: "连接中断，正在重连…",
+    back: "← 返回看板", timeline: "24 小时活动", last_week: "最近七天活动与警报（▲ 为警报）", summary: "今日概况", live: "实时连接中", reconnecting: "连接中断，正在重连…",
     ago_s: "秒前", ago_m: "分钟前", ago_h: "小时前", ago_d: "天前", never: "无记录", low_battery: "电量低", silent: "无信号",
     ok: "正常", sleep: "睡眠", activity: "活动量", kitchen: "厨房使用", bathroom: "卫生间使用",
     usual: "平时", hours: "小时", motion: "活动次数", none: "无", all_severities: "全部级别", all_kinds: "全部类型",
@@ -24,7 +24,7 @@ const I18N = {
     call: "拨打", no_phone: "无电话号码", step_done: "已记录", dispatch: "派人上门", contact_n: "联系人 {n}",
     card_title: "老人档案", phone: "电话", age: "年龄", born: "出生", address: "地址", access: "进门方式",
     conditions: "健康状况", allergies: "过敏", medication: "用药", contacts: "紧急联系人", battery: "电量", last_seen: "最近信号",
-    edit: "编辑", save: "保存", saved: "已保存", years: "岁", centre_phone: "护理中心电话",
+    usual_up: "作息", usual_up_text: "通常 {time} 前起床", usual_up_weekend: "（周末 {time}）", edit: "编辑", save: "保存", saved: "已保存", years: "岁", centre_phone: "护理中心电话",
     m_motion: "有活动", m_door_open: "开门", m_bed_occupied: "在床", m_door: "门", m_bed: "床", m_presence: "有人", n_sent: "已送达", n_pending: "待发送", n_failed: "发送失败", n_cancelled: "已取消",
     p_opened: "新警报", p_reminder: "提醒", p_escalation: "升级", p_resolved: "结案",
     fam_today: "今天", fam_up_at: "起床时间", fam_kitchen: "厨房", fam_active: "活动", fam_week: "最近七天", fam_alerts: "警报与护理中心的处理",
@@ -39,7 +39,7 @@ const I18N = {
     claim: "Claim", claimed_by: "Handled by ", unclaimed: "unclaimed", resolve: "Resolve", comment: "Add note", note_placeholder: "Note",
     open_incident: "Open", back_queue: "← Back to the alarms", waited: "waiting", escalates_in: "until escalation", escalation_level: "escalation level",
     overdue: "overdue", resident: "Resident", home: "Home", last_activity: "Last activity", alerts: "Alerts", devices: "Devices",
-    back: "← Back to residents", timeline: "Activity, last 24 h", summary: "Today", live: "Live", reconnecting: "Connection lost, reconnecting…",
+    back: "← Back to residents", timeline: "Activity, last 24 h", last_week: "The last seven days, alerts marked ▲", summary: "Today", live: "Live", reconnecting: "Connection lost, reconnecting…",
     ago_s: "s ago", ago_m: "min ago", ago_h: "h ago", ago_d: "d ago", never: "never", low_battery: "low battery", silent: "silent",
     ok: "ok", sleep: "Sleep", activity: "Activity", kitchen: "Kitchen use", bathroom: "Bathroom use",
     usual: "usual", hours: "h", motion: "motion", none: "none", all_severities: "All severities", all_kinds: "All kinds",
@@ -52,7 +52,7 @@ const I18N = {
     call: "Call", no_phone: "no phone number", step_done: "logged", dispatch: "Send someone", contact_n: "Contact {n}",
     card_title: "Resident card", phone: "Phone", age: "Age", born: "Born", address: "Address", access: "Access",
     conditions: "Conditions", allergies: "Allergies", medication: "Medication", contacts: "Emergency contacts", battery: "battery", last_seen: "last seen",
-    edit: "Edit", save: "Save", saved: "Saved", years: "years", centre_phone: "Care centre phone",
+    usual_up: "Routine", usual_up_text: "usually up by {time}", usual_up_weekend: " (weekends {time})", edit: "Edit", save: "Save", saved: "Saved", years: "years", centre_phone: "Care centre phone",
     m_motion: "movement", m_door_open: "door opened", m_bed_occupied: "in bed", m_door: "door", m_bed: "bed", m_presence: "presence", n_sent: "delivered", n_pending: "pending", n_failed: "failed", n_cancelled: "cancelled",
     p_opened: "new alarm", p_reminder: "reminder", p_escalation: "escalation", p_resolved: "closed",
     fam_today: "Today", fam_up_at: "Up at", fam_kitchen: "Kitchen", fam_active: "Moving around", fam_week: "The last seven days", fam_alerts: "Alerts and what the care centre did",
@@ -153,7 +153,16 @@ function show(view) {
   for (const name of VIEWS) $(`#${name}-view`).hidden = name !== view;
   $("#nav").hidden = view === "login";  // nothing to navigate before logging in
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
-  onShow[view]?.();
+  rendering(onShow[view]?.());
+}
+
+// While a view loads, <body data-rendering> says so (a screenshot, or a test, waits for it to go).
+let pendingRenders = 0;
+function rendering(promise) {
+  if (!promise?.finally) return;
+  pendingRenders += 1;
+  document.body.dataset.rendering = "1";
+  promise.finally(() => { pendingRenders -= 1; if (!pendingRenders) delete document.body.dataset.rendering; });
 }
 
 function setStreamState(key) {
@@ -170,7 +179,7 @@ function applyLanguage() {
   $("#lang-toggle").textContent = zh() ? "English" : "中文";
   setStreamState(state.streamState);
   onLanguage.forEach((hook) => hook());
-  if (state.view !== "login") onShow[state.view]?.();
+  if (state.view !== "login") rendering(onShow[state.view]?.());
 }
 
 async function startSession() {

@@ -100,16 +100,18 @@ function unlockAudio() {
 function beep() {
   alarm.triggered += 1;
   document.body.dataset.alarmCount = String(alarm.triggered);  // what a test (or a supervisor) can check
-  if (!alarm.audio) return;
-  const now = alarm.audio.currentTime;
+  const now = Date.now();
+  if (!alarm.audio || now - (alarm.lastSound || 0) < 1000) return;  // several at once: one sound
+  alarm.lastSound = now;
+  const start = alarm.audio.currentTime;
   for (let i = 0; i < 3; i += 1) {
     const osc = alarm.audio.createOscillator(), gain = alarm.audio.createGain();
     osc.frequency.value = i % 2 ? 660 : 880;
-    gain.gain.setValueAtTime(0.25, now + i * 0.3);
-    gain.gain.setValueAtTime(0, now + i * 0.3 + 0.22);
+    gain.gain.setValueAtTime(0.25, start + i * 0.3);
+    gain.gain.setValueAtTime(0, start + i * 0.3 + 0.22);
     osc.connect(gain).connect(alarm.audio.destination);
-    osc.start(now + i * 0.3);
-    osc.stop(now + i * 0.3 + 0.25);
+    osc.start(start + i * 0.3);
+    osc.stop(start + i * 0.3 + 0.25);
   }
 }
 

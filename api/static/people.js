@@ -16,6 +16,13 @@ function ageOf(r) {
   return r.birth_year ? now.getUTCFullYear() - r.birth_year : null;
 }
 
+// The learned routine in words: "usually up by 07:40 (weekends 08:10)".
+function usualUp(wake) {
+  if (!wake || wake.weekday == null) return t("fam_no_data");
+  const hhmm = (s) => `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}`;
+  return t("usual_up_text", { time: hhmm(wake.weekday) }) + (wake.weekend != null && wake.weekend !== wake.weekday ? t("usual_up_weekend", { time: hhmm(wake.weekend) }) : "");
+}
+
 function fact(label, value, cls = "") {
   return [el("dt", { textContent: t(label) }), el("dd", { className: cls }, ...(Array.isArray(value) ? value : [value ?? "–"]))];
 }
@@ -24,6 +31,7 @@ function residentCard(r, devices, { editable }) {
   if (!r) return [el("h3", { textContent: t("card_title") }), el("p", { className: "muted", textContent: t("none") })];
   const age = ageOf(r);
   const facts = el("dl", { className: "facts" },
+    ...fact("usual_up", usualUp(r.usual_wake_s)),
     ...fact("age", age != null ? `${age} ${t("years")}${r.date_of_birth ? ` (${t("born")} ${r.date_of_birth})` : ""}` : null),
     ...fact("phone", telLink(r.phone)),
     ...fact("address", r.address), ...fact("access", r.access_notes, "access"),
@@ -48,7 +56,8 @@ function editButton(r) {
     el("button", { type: "submit", textContent: t("save") }), el("span", { className: "saved muted" }));
   form.onsubmit = async (event) => {
     event.preventDefault();
-    const body = Object.fromEntries(EDITABLE.map(([key]) => [key, form.elements[key].value.trim() || null]));
+    // Only what changed: the audit then names exactly the fields someone touched.
+    const body = Object.fromEntries(EDITABLE.map(([key]) => [key, form.elements[key].value.trim() || null]).filter(([key, value]) => value !== (r[key] || null)));
     try { await send("PATCH", `/api/v1/residents/${r.id}`, body); form.querySelector(".saved").textContent = t("saved"); loadResident(r.id); } catch (e) { form.querySelector(".saved").textContent = e.detail || e.message; }
   };
   const button = el("button", { textContent: t("edit"), onclick: () => { form.hidden = !form.hidden; } });
@@ -70,9 +79,13 @@ async function loadBoard() {
 }
 
 async function loadResident(id) {
-  const [resident, timeline, summary] = await Promise.all([
+  const now = new Date(serverNow()), weekAgo = new Date(now.getTime() - 7 * 86400000);
+  const range = `from=${encodeURIComponent(weekAgo.toISOString())}&to=${encodeURIComponent(now.toISOString())}`;
+  const [resident, timeline, summary, week, alerts] = await Promise.all([
     api(`/api/v1/residents/${id}`), api(`/api/v1/residents/${id}/activity?bucket=hour`), api(`/api/v1/residents/${id}/summary`),
+    api(`/api/v1/residents/${id}/activity?bucket=day&${range}`), api(`/api/v1/alerts?resident_id=${id}&${range}&limit=200`),
   ]);
+  drawTimeline($("#week"), week, 86400000, alerts.items);
   const devices = await api(`/api/v1/devices?home_id=${encodeURIComponent(resident.home_id)}`);
   $("#resident-name").textContent = resident.full_name;
   $("#resident-card").replaceChildren(...residentCard(resident, devices, { editable: state.me?.role !== "family" }));
@@ -85,7 +98,7 @@ async function loadResident(id) {
 }
 
 // A bar per bucket (motion detections), drawn as SVG by hand (no charting library).
-function drawTimeline(host, timeline, hourMs = 3600000) {
+function drawTimeline(host, timeline, hourMs = 3600000, alerts = []) {
   const NS = "http://www.w3.org/2000/svg";
   const W = 960, H = 200, PAD = 28;
   const from = Date.parse(timeline.from), to = Date.parse(timeline.to);
@@ -107,6 +120,16 @@ function drawTimeline(host, timeline, hourMs = 3600000) {
     const tip = document.createElementNS(NS, "title");
     tip.textContent = `${new Date(b.start).toLocaleString(state.lang, { timeZone: timeline.timezone })} · ${b.motion} ${t("motion")}`;
     bar.append(tip);
+  }
+  // Alerts marked on their slot: a red triangle (its kind in the tooltip).
+  for (const a of alerts) {
+    const i = Math.floor((Date.parse(a.opened_at) - from) / hourMs);
+    if (i < 0 || i >= slots) continue;
+    const x = PAD + (i + 0.5) * slot;
+    const mark = add("polygon", { points: `${x - 7},${PAD + 2} ${x + 7},${PAD + 2} ${x},${PAD - 10}`, fill: "#c62828", class: "alert-mark" });
+    const tip = document.createElementNS(NS, "title");
+    tip.textContent = `${dateTime(a.opened_at)} · ${named("kinds", a.kind)}`;
+    mark.append(tip);
   }
   const daily = hourMs > 3600000;
   for (let i = 0; i < slots; i += Math.max(1, Math.round(slots / 8))) {
@@ -150,7 +173,7 @@ async function familyResident(r) {
     api(`/api/v1/alerts?resident_id=${r.id}&limit=20`),
   ]);
   const chart = el("div", { className: "week" });
-  drawTimeline(chart, week, 86400000);
+  drawTimeline(chart, week, 86400000, alerts.items);
   const today = el("dl", { className: "facts" },
     ...fact("fam_up_at", summary.sleep.up_at ? clockTime(summary.sleep.up_at, summary.timezone) : t("fam_no_data")),
     ...fact("fam_kitchen", compared(summary.kitchen)), ...fact("fam_active", compared(summary.activity)));
@@ -169,5 +192,5 @@ async function loadFamily() {
 }
 
 onShow.board = () => loadBoard().catch((e) => console.warn(e.message));
-onShow.resident = () => { if (state.resident) loadResident(state.resident).catch((e) => console.warn(e.message)); };
+onShow.resident = () => (state.resident ? loadResident(state.resident).catch((e) => console.warn(e.message)) : null);
 onShow.family = () => loadFamily().catch((e) => console.warn(e.message));

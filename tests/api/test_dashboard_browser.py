@@ -89,6 +89,7 @@ def _shots(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         lang = page.evaluate("document.documentElement.lang")
+        expect(page.locator("body")).not_to_have_attribute("data-rendering", "1", timeout=WAIT_MS)
         page.screenshot(path=str(SHOTS / f"{name}.{lang}.png"), full_page=True)
         page.get_by_test_id("lang-toggle").click()
         expect(page.locator("html")).not_to_have_attribute("lang", lang)
@@ -289,5 +290,24 @@ def test_a_long_name_a_missing_phone_and_an_empty_queue_render(
     )
     _no_horizontal_overflow(page)
     _shots(page, "11-long-name-board")
+    # The resident's page: the card, and the last seven days with the alarm marked on its day.
+    page.get_by_test_id("board-body").locator(f'tr[data-resident-id="{world.resident_y}"]').click()
+    expect(page.get_by_test_id("week").locator(".alert-mark")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#resident-card")).to_contain_text("no phone number")
+    _no_horizontal_overflow(page)
+    _shots(page, "12-long-name-resident")
+    # Staff of the centre fill the card in; the change is recorded (who, which fields).
+    card = page.locator("#resident-card")
+    card.get_by_role("button", name="Edit").click()
+    card.get_by_test_id("card-edit").locator('[name="phone"]').fill("+86 21 5555 0199")
+    card.get_by_test_id("card-edit").locator('[name="access_notes"]').fill("neighbour in 302 has a key")
+    card.get_by_role("button", name="Save").click()
+    expect(card.locator('a[href="tel:+862155550199"]')).to_be_visible(timeout=WAIT_MS)
+    expect(card).to_contain_text("neighbour in 302 has a key")
+    with psycopg.connect(db_url) as conn:
+        changed = conn.execute(
+            "SELECT actor_id, fields FROM resident_changes WHERE resident_id = %s", (world.resident_y,)
+        ).fetchall()
+    assert changed == [(world.users["staff_a"], ["access_notes", "phone"])]
     watched.clean()
     context.close()

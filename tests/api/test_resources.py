@@ -229,5 +229,7 @@ async def test_the_resident_page_says_what_the_welfare_checks_can_see(
     assert "Welfare checks are slow here: no sensor in the living room." in coverage["notes_en"]
     assert "此处安全检查较慢：客厅没有传感器。" in coverage["notes_zh"]
     assert coverage["has_bed"] is False
+    assert (await client.get(url, headers=staff)).json()["usual_wake_s"] == dict(model.usual_wake_s)
+    assert model.usual_wake_s  # the resident card says "usually up by 07:40"
     listed = (await client.get("/api/v1/residents", headers=staff)).json()
     assert next(r for r in listed if r["id"] == world.resident_x)["welfare_coverage"] == coverage
