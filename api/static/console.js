@@ -55,8 +55,10 @@ function renderAlert(alert) {
 
 // The counters: how long it has waited (until claimed), and when it escalates next.
 function tickAlert(li, alert) {
-  const waited = alert.status === "open" ? since(alert.opened_at) : (Date.parse(alert.acknowledged_at) - Date.parse(alert.opened_at)) / 1000;
-  li.querySelector(".waited").textContent = `${t("waited")} ${duration(waited)}`;
+  // Open: how long it has waited so far; claimed: how long it took to claim (the acknowledgement time).
+  const open = alert.status === "open";
+  const waited = open ? since(alert.opened_at) : (Date.parse(alert.acknowledged_at) - Date.parse(alert.opened_at)) / 1000;
+  li.querySelector(".waited").textContent = `${t(open ? "waited" : "ack_time")} ${duration(waited)}`;
   li.querySelector(".escalation").textContent = escalationText(alert);
 }
 

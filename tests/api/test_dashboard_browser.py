@@ -9,16 +9,20 @@ reviewer can look at the screens. A 200-character name, a missing phone and an e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import timedelta
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from psycopg.types.json import Jsonb
 
-from tests.api.conftest import NOW, PASSWORD, RunningApi, World, insert_alert
+from tests.api.conftest import NOW, PASSWORD, SECRET, RunningApi, World, insert_alert, wait_until_serving
+from tests.support.processes import ServiceProcess
+from tests.support.services import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -182,6 +186,7 @@ def test_a_fall_is_seen_heard_claimed_worked_and_resolved(
     expect(one.page.get_by_test_id("inc-state")).to_contain_text("Handled by staff_a", timeout=WAIT_MS)
     theirs = two.page.get_by_test_id("ack-queue").locator(f'[data-alert-id="{fall}"]')
     expect(theirs.get_by_test_id("owner")).to_have_text("处理人：staff_a", timeout=WAIT_MS)
+    expect(theirs.get_by_test_id("waited")).to_have_text(re.compile(r"^响应用时 \d+ 秒$"))  # the time it took to claim
     expect(two.page).to_have_title("eldercare")
     _shots(two.page, "3-claimed-seen-by-the-other-operator")
 
@@ -311,3 +316,51 @@ def test_a_long_name_a_missing_phone_and_an_empty_queue_render(
     assert changed == [(world.users["staff_a"], ["access_notes", "phone"])]
     watched.clean()
     context.close()
+
+
+@pytest.mark.browser
+def test_ages_follow_the_server_clock_at_demo_speed(
+    browser: Browser, env_for: Callable[..., dict[str, str]], world: World, db_url: str, tmp_path: Path
+) -> None:
+    """At 60x (the demo's speed) a fall seconds old in wall time has waited minutes in the home's time,
+    and the page's clock agrees with the server's; a browser counting from its own clock said '2 h'."""
+    port = free_port()
+    epoch = time.time()
+    env = env_for(
+        api__jwt_secret=SECRET,
+        api__port=str(port),
+        clock__start=NOW.isoformat(),
+        clock__speed="60",
+        clock__epoch_wall_s=repr(epoch),
+    )
+    api = ServiceProcess(["api"], env, tmp_path / "api.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, api)
+        context = browser.new_context(locale="en-US")
+        watched = Watched(context, url)
+        page = watched.page
+        _log_in(page, url, "staff_a")
+        expect(page.get_by_test_id("open-queue").locator(f'[data-alert-id="{world.alert_x}"]')).to_be_visible(timeout=WAIT_MS)
+        with psycopg.connect(db_url) as conn:  # a fall now, on the server's clock
+            conn.execute("UPDATE alerts SET status = 'resolved', resolved_at = %s WHERE id = %s", (NOW, world.alert_x))
+            fall = insert_alert(
+                conn, home="home-a1", resident=world.resident_x, centre=world.centre_a, kind="fall", severity="critical",
+                opened=NOW + timedelta(seconds=(time.time() - epoch) * 60),
+            )  # fmt: skip
+        waited = page.get_by_test_id("open-queue").locator(f'[data-alert-id="{fall}"]').get_by_test_id("waited")
+        # A minute of the server's time passes in about a wall second: the counter is in minutes soon.
+        expect(waited).to_have_text(re.compile(r"^waiting [1-9]\d?:\d\d min$"), timeout=WAIT_MS)
+        server_now = datetime.fromisoformat(httpx.get(f"{url}/api/v1/clock", headers=_bearer(url), timeout=10).json()["now"])
+        page_now = datetime.fromtimestamp(page.evaluate("serverNow()") / 1000, tz=UTC)
+        assert abs((page_now - server_now).total_seconds()) < 5 * 60  # a few wall seconds of slack, at 60x
+        assert page.evaluate("clock.speed") == 60
+        watched.clean()
+        context.close()
+    finally:
+        assert api.stop() == 0
+
+
+def _bearer(url: str) -> dict[str, str]:
+    token = httpx.post(f"{url}/api/v1/auth/token", data={"username": "staff_a", "password": PASSWORD}, timeout=10).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
