@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eldercare.contracts.payloads import MAX_READINGS_PER_MESSAGE, GatewayConfig
@@ -100,10 +99,24 @@ class _Group(BaseModel):
 class ClockSettings(_Group):
     """Simulated time shared by every service: ``start`` plus ``speed`` x elapsed wall time."""
 
-    start: AwareDatetime | None = None
-    speed: float = Field(default=1.0, gt=0, le=100_000)
-    # Wall-clock UNIX time at which simulated time was ``start``; lets several processes agree.
-    epoch_wall_s: float | None = None
+    start: AwareDatetime | None = Field(
+        default=None, description="simulated time starts here (RFC 3339 with offset); unset: wall time"
+    )
+    speed: float = Field(default=1.0, gt=0, le=100_000, description="simulated seconds per wall second")
+    epoch_wall_s: float | None = Field(
+        default=None, description="wall-clock UNIX time at which simulated time was `start`: lets several processes agree"
+    )
+    epoch_file: Path | None = Field(
+        default=None,
+        description="instead of epoch_wall_s: the clock stands at `start` until this file holds the wall instant it "
+        "started at (`simulate run` writes it once its homes are connected)",
+    )
+
+    @model_validator(mode="after")
+    def _one_epoch(self) -> ClockSettings:
+        if self.epoch_wall_s is not None and self.epoch_file is not None:
+            raise ValueError("set epoch_wall_s or epoch_file, not both")
+        return self
 
 
 class DatabaseSettings(_Group):
@@ -445,10 +458,3 @@ def _hide_url_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
-
-
-def scaled_clock_from(settings: ClockSettings) -> tuple[datetime, float, float | None] | None:
-    """The (start, speed, epoch) triple when simulated time is configured, else None."""
-    if settings.start is None:
-        return None
-    return settings.start, settings.speed, settings.epoch_wall_s

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 
-from eldercare.clock import Clock, ScaledClock, SystemClock
+from eldercare.clock import Clock, HeldClock, ScaledClock, SystemClock
 from eldercare.config import Settings
 
 
@@ -29,6 +29,8 @@ def clock_from(settings: Settings) -> Clock:
     cfg = settings.clock
     if cfg.start is None:
         return SystemClock()
+    if cfg.epoch_file is not None:
+        return HeldClock(cfg.start, cfg.speed, cfg.epoch_file)
     if cfg.epoch_wall_s is None:
         return ScaledClock(start=cfg.start, speed=cfg.speed)
     return ScaledClock(start=cfg.start, speed=cfg.speed, epoch_wall=cfg.epoch_wall_s)

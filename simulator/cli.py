@@ -39,7 +39,7 @@ def _settings_with_clock(speed: float | None, start: str | None, overrides: dict
         clock["speed"] = speed
     if (start is not None or speed is not None) and clock["start"] is None:
         clock["start"] = datetime.now(UTC).isoformat()
-    if clock["start"] is not None and clock["epoch_wall_s"] is None:
+    if clock["start"] is not None and clock["epoch_wall_s"] is None and clock["epoch_file"] is None:
         clock["epoch_wall_s"] = time.time()
     simulator = {**base.simulator.model_dump(), **overrides}
     return settings_or_exit(clock=clock, simulator=simulator)
@@ -50,10 +50,11 @@ def clock_env(settings: Settings) -> dict[str, str]:
     cfg = settings.clock
     if cfg.start is None:
         return {}
+    epoch = {"ELDERCARE_CLOCK__EPOCH_FILE": str(cfg.epoch_file)} if cfg.epoch_file else {}
     return {
         "ELDERCARE_CLOCK__START": cfg.start.isoformat(),
         "ELDERCARE_CLOCK__SPEED": repr(cfg.speed),
-        "ELDERCARE_CLOCK__EPOCH_WALL_S": repr(cfg.epoch_wall_s),
+        **(epoch or {"ELDERCARE_CLOCK__EPOCH_WALL_S": repr(cfg.epoch_wall_s)}),
     }
 
 

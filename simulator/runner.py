@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from edge.agent import AgentConfig, EdgeAgent
 from edge.drivers.simulated import SimulatedDriver
 from eldercare import logs
-from eldercare.clock import Clock
+from eldercare.clock import Clock, HeldClock
 from eldercare.config import Settings
 from eldercare.errors import PermanentError
 from eldercare.retry import sleep_until
@@ -188,19 +188,39 @@ class Simulation:
         return self.summary
 
     async def _stop_after(self, stop: asyncio.Event, duration_s: float) -> None:
-        await sleep_until(stop, duration_s / _speed(self.settings))
+        await sleep_until(stop, duration_s, clock=self.clock)  # a held clock: counted from its start
         stop.set()
 
     async def _start_homes(self, tasks: asyncio.TaskGroup, stop: asyncio.Event, agents_stop: asyncio.Event) -> None:
+        """Connect the homes at ``connect_rate_per_s``, each playing its routine as it connects; on a
+        held clock the routines wait until every home is connected, then the clock starts."""
+        held = self.clock if isinstance(self.clock, HeldClock) and not self.clock.started else None
         gap = 1.0 / self.settings.simulator.connect_rate_per_s
         for agent, player in zip(self.agents, self.players, strict=True):
             if stop.is_set():
                 return
             name = agent.config.home_id
             self._running.append(tasks.create_task(self._run_agent(agent, agents_stop), name=f"agent-{name}"))
-            self._playing.append(tasks.create_task(self._play(player), name=f"player-{name}"))
+            if held is None:
+                self._playing.append(tasks.create_task(self._play(player), name=f"player-{name}"))
             await asyncio.sleep(gap)
+        if held is not None:
+            if not await self._homes_connected(stop):
+                return
+            epoch = held.start_now()
+            log.info("simulator_clock_started", epoch_wall_s=epoch, sim_time=held.now().isoformat())
+            for player in self.players:
+                self._playing.append(tasks.create_task(self._play(player), name=f"player-{player.setup.home_id}"))
         await self._freeze_long_lived(stop)
+
+    async def _homes_connected(self, stop: asyncio.Event) -> bool:
+        """Wait until every home is connected or has failed (a refused home must not hold the clock);
+        False when stopped first."""
+        log.info("simulator_waiting_for_homes", homes=len(self.agents))
+        while not all(agent.uplink.connected or task.done() for agent, task in zip(self.agents, self._running, strict=True)):
+            if await sleep_until(stop, 0.05):
+                return False
+        return True
 
     async def _freeze_long_lived(self, stop: asyncio.Event) -> None:
         """Once the homes are connected, exempt their long-lived objects from full collections.

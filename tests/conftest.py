@@ -29,6 +29,19 @@ def pytest_report_header() -> str:
     return f"database flavour: {DB_FLAVOUR} ({PG_ADMIN_URL}; EC_TEST_DB_FLAVOUR selects it)"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No ELDERCARE_* variable of the shell that runs the tests reaches them: every test builds its
+    own settings (``make_settings``, ``env_for``), and the settings object reads the environment."""
+    for key in [key for key in os.environ if key.startswith("ELDERCARE_")]:
+        del os.environ[key]
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every end-to-end (subprocess) and browser test is slow too (marked as collected, so ``-m`` sees it)."""
+    if item.get_closest_marker("e2e") is not None or item.get_closest_marker("browser") is not None:
+        item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect tests marked for the other flavour; with EC_TEST_DATABASE_TESTS_ONLY=1 (``./dev test``'s
     TimescaleDB pass) also every unmarked test that uses no database: those ran in the plain pass."""

@@ -8,8 +8,8 @@ Routines are a pure function of (seed, home, day), so the times below are chosen
 seed 1's residents do on 2026-03-03 (``simulator.routine.stays_from``): the resident who does
 not get up is still in bed, the one who falls is in the living room, the one whose bathroom stay
 is too long comes from the kitchen. Incidents are given as instants, and the shared clock starts
-a little before them with its epoch a few wall seconds ahead, so that the services' start-up time
-does not move them.
+a little before them, held there until every home is connected (tests/e2e/support.py), so that
+the services' start-up time does not move them.
 
 Each scenario's ``rule_settings`` (written to every simulated resident) shortens the limits under
 test, but never below what the residents' ordinary routines produce (bathroom visits of up to
@@ -18,30 +18,21 @@ test, but never below what the residents' ordinary routines produce (bathroom vi
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from tests.e2e.support import platform, simulation_settings
-from tests.support.processes import ServiceProcess, run_cli
+from tests.e2e.support import Run, simulate
 
 pytestmark = pytest.mark.e2e
 
 SPEED = 300.0  # five simulated minutes per wall second
 ZONE = ZoneInfo("Asia/Shanghai")  # the simulator's default timezone: routines are local time
 DAY = datetime(2026, 3, 3, tzinfo=ZONE)
-# Wall seconds between the processes' start and the clock's start instant: ingest and the alert
-# engine get ready and the simulator registers and connects its homes while the clock is still
-# before the scenario (the players then start at about the clock's start instant).
-LEAD_WALL_S = 4.0
 EVALUATION_S = 30.0  # alerts.evaluation_interval_s (default), in simulated seconds
 # The gateways seal readings (motion, temperature, battery) into a batch every 0.5 wall seconds,
 # i.e. 150 simulated seconds at this speed (simulator.runner.agent_config); events go at once.
@@ -58,67 +49,8 @@ COLD_HOLD_S = 600
 RETURN_WITHIN_S = 300
 
 
-@dataclass
-class Run:
-    score: dict[str, Any]
-    truth: list[dict[str, Any]]
-    summary: dict[str, Any]
-    table: str
-
-
 def at(hour: int, minute: int) -> datetime:
     return DAY + timedelta(hours=hour, minutes=minute)
-
-
-def simulate(
-    env_for: Callable[..., dict[str, str]],
-    tmp_path: Path,
-    *,
-    homes: int,
-    clock_start: datetime,
-    until: datetime,
-    scenario: dict[str, Any],
-    history_days: int = 0,
-) -> Run:
-    """Ingest, alerts and ``simulate run`` from ``clock_start`` until the clock reads ``until``.
-
-    The alert engine is stopped before the simulator: stopping homes say "offline", and the
-    engine would raise gateway_offline alerts for them a wall second later (300 simulated s).
-    With ``history_days``, home 0 first gets that much routine history ending at ``clock_start``
-    (``simulate backfill``), so that the engine learns its routine."""
-    path = tmp_path / "scenario.json"
-    path.write_text(json.dumps(scenario))
-    settings = simulation_settings(tmp_path, homes)
-    if history_days:
-        end = clock_start.isoformat()
-        args = ["simulate", "backfill", "--days", str(history_days), "--homes", "1", "--end", end]
-        backfilled = run_cli(args, env_for(**settings), timeout_s=60)
-        assert backfilled.returncode == 0, backfilled.stderr[-4000:]
-    epoch = time.time() + LEAD_WALL_S
-    env = env_for(clock__start=clock_start.isoformat(), clock__speed=str(SPEED), clock__epoch_wall_s=repr(epoch), **settings)
-    with platform(env, tmp_path) as (ingest, alerts):
-        sim = ServiceProcess(["simulate", "run", "--scenario", str(path)], env, tmp_path / "simulate.log").start()
-        try:
-            stop_at = epoch + (until - clock_start).total_seconds() / SPEED
-            while time.time() < stop_at:
-                for service in (ingest, alerts, sim):
-                    assert service.process is not None
-                    assert service.process.poll() is None, service.log_text()[-4000:]
-                time.sleep(0.1)
-            assert alerts.stop() == 0, alerts.log_text()[-3000:]
-            assert sim.stop(timeout_s=30) == 0, sim.log_text()[-4000:]
-        finally:
-            sim.stop(timeout_s=30)
-    summaries = [line for line in sim.log_text().splitlines() if line.startswith("{") and '"failed_homes"' in line]
-    assert summaries, sim.log_text()[-4000:]
-    # Every alert opened from the clock's start on counts, not only those from the first incident.
-    since = ["--since", clock_start.isoformat()]
-    scored = run_cli(["simulate", "score", "--json", "--require-all", *since], env, timeout_s=60)
-    table = run_cli(["simulate", "score", *since], env, timeout_s=60)
-    assert scored.returncode == 0, f"{scored.stdout}\n{scored.stderr}\n{alerts.log_text()[-3000:]}"
-    truth = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines() if line.strip()]
-    print(table.stdout)
-    return Run(json.loads(scored.stdout), truth, json.loads(summaries[-1]), table.stdout)
 
 
 def check_detected(run: Run, kind: str, low_s: float, high_s: float) -> None:
@@ -147,7 +79,7 @@ def test_night_wandering_is_detected(env_for: Callable[..., dict[str, str]], tmp
         "incidents": [{"kind": "night_wandering", "home": 0, "at": at(2, 0).isoformat(), "duration": "15m"}],
         "rule_settings": {"night_wandering": {"return_within_s": RETURN_WITHIN_S}},
     }
-    run = simulate(env_for, tmp_path, homes=5, clock_start=at(1, 50), until=at(2, 25), scenario=scenario)
+    run = simulate(env_for, tmp_path, homes=5, speed=SPEED, clock_start=at(1, 50), until=at(2, 25), scenario=scenario)
     assert (run.summary["failed_homes"], run.summary["incidents"]) == (0, 1)
     # Ground truth dates it from the door opening, a minute after getting up.
     assert truth_start(run, "night_wandering") == at(2, 1)
@@ -179,12 +111,14 @@ def test_morning_incidents_are_each_detected(env_for: Callable[..., dict[str, st
         },
     }
     # A week of history for resident 0 (the routine is trusted from min_history_days = 7 days).
-    run = simulate(env_for, tmp_path, homes=6, clock_start=at(7, 10), until=at(8, 6), scenario=scenario, history_days=7)
+    run = simulate(
+        env_for, tmp_path, homes=6, speed=SPEED, clock_start=at(7, 10), until=at(8, 6), scenario=scenario, history_days=7
+    )
     assert (run.summary["failed_homes"], run.summary["incidents"]) == (0, 6)
     for incident in incidents:  # these four start when scheduled (the others a little later)
         if incident["kind"] in ("not_up", "bathroom_dwell", "door_left_open", "cold_home"):
             scheduled = datetime.fromisoformat(str(incident["at"]))
-            assert truth_start(run, str(incident["kind"])) == scheduled, "the homes started late: raise LEAD_WALL_S"
+            assert truth_start(run, str(incident["kind"])) == scheduled, "the homes started late"
 
     # The fall is reported at once (a related alert); the long lie once nobody has moved for long_lie_s.
     check_detected(run, "long_lie", LONG_LIE_S - 5, LONG_LIE_S + 2 * EVALUATION_S)  # default: 600

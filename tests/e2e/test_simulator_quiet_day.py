@@ -4,40 +4,33 @@ reported offline two hours after their last use (they sent nothing while their s
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import platform, simulation_settings
-from tests.support.processes import run_cli
+from tests.e2e.support import simulate
 
 pytestmark = pytest.mark.e2e
 
-START = "2026-03-03T05:00:00+08:00"  # before the residents get up (the simulator's zone is Asia/Shanghai)
+START = datetime.fromisoformat("2026-03-03T05:00:00+08:00")  # before the residents get up (the simulator's zone)
 SPEED = 600.0  # ten simulated minutes per wall second
-DURATION = "330m"  # past devices.offline_after_s (2 h) after the bed is left and the kettle used
+DURATION = timedelta(minutes=330)  # past devices.offline_after_s (2 h) after the bed is left and the kettle used
 
 
 def test_an_ordinary_morning_raises_no_alert(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
-    scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"incidents": []}))
-    env = env_for(
-        clock__start=START,
-        clock__speed=str(SPEED),
-        clock__epoch_wall_s=repr(time.time() + 4),  # the clock starts once the services are up
-        **simulation_settings(tmp_path, homes=10, status_interval_s=5),
+    run = simulate(
+        env_for,
+        tmp_path,
+        homes=10,
+        speed=SPEED,
+        clock_start=START,
+        until=START + DURATION,
+        scenario={"incidents": []},
+        status_interval_s=5,
+        require_all=False,
     )
-    with platform(env, tmp_path) as (_, alerts):
-        simulated = run_cli(["simulate", "run", "--scenario", str(scenario), "--duration", DURATION], env, timeout_s=180)
-        assert simulated.returncode == 0, simulated.stderr[-4000:]
-        assert json.loads(simulated.stdout.strip().splitlines()[-1])["failed_homes"] == 0
-        # Stop the engine before it sees the homes go offline as the simulator ends.
-        assert alerts.stop() == 0, alerts.log_text()[-3000:]
-        scored = run_cli(["simulate", "score", "--json", "--since", START], env, timeout_s=60)
-    assert scored.returncode == 0, scored.stderr[-3000:]
-    result = json.loads(scored.stdout)
-    assert result["false_alerts"] == {}, result
-    assert result["alerts_total"] == 0, result
+    assert run.summary["failed_homes"] == 0, run.log[-4000:]
+    assert run.score["false_alerts"] == {}, run.table
+    assert run.score["alerts_total"] == 0, run.table

@@ -4,20 +4,20 @@ a fall, an SOS, a collapse, a network outage and a powered-off gateway, then
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import platform, simulation_settings
-from tests.support.processes import run_cli
+from tests.e2e.support import simulate
 
 pytestmark = pytest.mark.e2e
 
 SPEED = 300.0  # five simulated minutes per wall second
+START = datetime.fromisoformat("2026-03-02T09:00:00+08:00")
 SCENARIO = {
+    # Instants relative to the clock's start (the simulator starts its homes' routines then).
     "incidents": [
         {"kind": "fall", "home": 0, "at": "3m"},
         {"kind": "sos", "home": 1, "at": "4m"},
@@ -33,27 +33,15 @@ SCENARIO = {
 
 
 def test_fall_sos_and_collapse_are_each_detected_with_latency(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
-    scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps(SCENARIO))
-    env = env_for(
-        clock__start="2026-03-02T09:00:00+08:00",
-        clock__speed=str(SPEED),
-        clock__epoch_wall_s=repr(time.time()),
-        **simulation_settings(tmp_path, homes=5),
+    run = simulate(
+        env_for, tmp_path, homes=5, speed=SPEED, clock_start=START, until=START + timedelta(minutes=75), scenario=SCENARIO
     )
-    with platform(env, tmp_path) as (_, alerts):
-        simulated = run_cli(["simulate", "run", "--scenario", str(scenario), "--duration", "75m"], env, timeout_s=120)
-        assert simulated.returncode == 0, simulated.stderr[-4000:]
-        summary = json.loads(simulated.stdout.strip().splitlines()[-1])
-        assert summary["failed_homes"] == 0
-        assert summary["incidents"] == 5
-        assert "simulator_status" in simulated.stderr
-        scored = run_cli(["simulate", "score", "--json", "--require-all"], env, timeout_s=60)
-        table = run_cli(["simulate", "score"], env, timeout_s=60)
-    assert scored.returncode == 0, f"{scored.stdout}\n{scored.stderr}\n{alerts.log_text()[-3000:]}"
-    result = json.loads(scored.stdout)["incidents"]
+    assert run.summary["failed_homes"] == 0, run.log[-4000:]
+    assert run.summary["incidents"] == 5
+    assert "simulator_status" in run.log
+    result = run.score["incidents"]
     for kind in ("fall", "sos", "collapse", "gateway_offline"):
-        assert result[kind]["detected"] == 1, result
+        assert result[kind]["detected"] == 1, run.table
         assert result[kind]["latency_sim_s"]["max"] >= 0
         assert result[kind]["latency_wall_s"]["max"] == pytest.approx(result[kind]["latency_sim_s"]["max"] / SPEED, abs=0.01)
     # A fall is reported as soon as the detector has seen the stillness after the impact; a collapse
@@ -64,6 +52,5 @@ def test_fall_sos_and_collapse_are_each_detected_with_latency(env_for: Callable[
     assert result["network_outage"]["replayed"] == 1
     # Within the 20 minutes the gateway is off (the rule waits 5 minutes after the last will arrived).
     assert result["gateway_offline"]["latency_sim_s"]["max"] < 1200
-    assert "collapse" in table.stdout
-    assert "false alerts" in table.stdout
-    print(table.stdout)
+    assert "collapse" in run.table
+    assert "false alerts" in run.table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -155,7 +156,9 @@ async def test_an_agent_cancelled_while_connecting_ends_and_leaves_no_socket(
         settings = edge_settings(mqtt_url=f"mqtt://127.0.0.1:{port}", mqtt={"connect_timeout_s": 1.0})
         agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3"), SimulatedDriver(home_id))
         task = asyncio.create_task(agent.run(asyncio.Event()))
-        await asyncio.sleep(0.3)  # the uplink is now waiting for a CONNACK that never comes
+        # Once the connection is in the backlog, the uplink waits for a CONNACK that never comes.
+        pending, _, _ = await asyncio.to_thread(select.select, [blackhole], [], [], 30)
+        assert pending, "the agent never connected"
         task.cancel()
         await asyncio.wait({task})
     assert task.cancelled()
