@@ -114,9 +114,9 @@ def generate(url: str, now: datetime, days: int = DAYS) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         counts = {
-            t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+            t: (conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone() or (0,))[0]
             for t in ("activity_hourly", "readings", "alerts")
-        }  # type: ignore[index]
+        }
     print("  stored: " + ", ".join(f"{table} {count:,}" for table, count in counts.items()))
 
 

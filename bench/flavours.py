@@ -52,8 +52,9 @@ def run_all(requests: int, readings: int, days: int = api.DAYS) -> dict[Flavour,
         for target in targets:
             stack.enter_context(api.serving(target.url, target.port))
         print(f"\n===== API, requests alternating between the flavours (load average {load()})", flush=True)
-        for flavour, figures in api.measure(targets, requests).items():
-            results[flavour].update(figures)
+        measured = api.measure(targets, requests)
+        for flavour in FLAVOURS:
+            results[flavour].update(measured[flavour])
     for flavour in FLAVOURS:
         print(f"\n===== {flavour}: ingest (load average {load()})", flush=True)
         rates = ingest.main(["--flavour", flavour, "--readings", str(readings), "--single", "0", "--naive", "0"])

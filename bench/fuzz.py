@@ -105,7 +105,7 @@ def run_atheris(runs: int) -> None:
 
     An exception aborts with the crashing input saved; libFuzzer prints executions per second.
     """
-    import atheris  # type: ignore[import-not-found]  # optional: pip install atheris
+    import atheris  # optional: pip install atheris
 
     atheris.instrument_all()  # the contract modules are loaded already: instrument what is loaded
 

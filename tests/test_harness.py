@@ -78,7 +78,7 @@ async def test_private_broker_confines_a_home_to_its_topics(
 
         async def collect() -> None:
             async for message in client_b.messages:
-                received.append(message.payload.decode())  # type: ignore[union-attr]
+                received.append(message.payload.decode())
                 if "mine" in received:
                     return
 

@@ -10,7 +10,7 @@ at the database from another connection at the moment the response starts: no ti
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import httpx
@@ -51,7 +51,7 @@ async def _call(app: FastAPI, method: str, path: str, body: dict[str, Any], head
         sent = True
         return {"type": "http.request", "body": raw, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
             await on_start()

@@ -119,7 +119,7 @@ async def test_alert_filters_and_paging(client: httpx.AsyncClient, world: World,
 async def test_validation_answers_422_with_the_field(client: httpx.AsyncClient, world: World) -> None:
     staff = await login(client, "staff_a")
     x = world.resident_x
-    cases = [
+    cases: list[tuple[str, dict[str, str | int], str]] = [
         ("/api/v1/alerts", {"limit": 1001}, "limit"),
         ("/api/v1/alerts", {"severity": "apocalyptic"}, "severity"),
         ("/api/v1/alerts", {"from": "2026-05-01T00:00:00"}, "from"),  # naive time: which zone?
@@ -180,7 +180,7 @@ async def test_timeline_readings_and_summary(client: httpx.AsyncClient, world: W
     assert all(b["motion"] == 120 for b in daily["buckets"][1:-1])  # whole days: 24 x 5
     pages, cursor = [], None
     while True:
-        params = {
+        params: dict[str, str | int] = {
             "from": (NOW - timedelta(hours=1)).isoformat(),
             "to": NOW.isoformat(),
             "limit": 7,

@@ -58,7 +58,9 @@ def _lock_waiters(db_url: str) -> int:
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'eldercare-ingest'"
         " AND wait_event_type = 'Lock' AND datname = current_database()"
     )
-    return int(scalar(db_url, query))  # type: ignore[call-overload]
+    count = scalar(db_url, query)
+    assert isinstance(count, int)
+    return count
 
 
 async def test_a_message_that_keeps_killing_ingest_is_quarantined_and_the_rest_flows(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -16,7 +17,12 @@ END = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 def counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         tables = ("readings", "events", "activity_hourly", "homes", "residents", "devices")
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        return {t: _one(conn.execute(f"SELECT count(*) FROM {t}").fetchone())[0] for t in tables}
+
+
+def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    assert row is not None
+    return row
 
 
 async def test_backfill_writes_days_of_history_once(make_settings: Callable[..., Settings], db_url: str) -> None:
@@ -33,7 +39,7 @@ async def test_backfill_writes_days_of_history_once(make_settings: Callable[...,
     assert again.readings == first.readings  # generated again, deterministically...
     assert counts(db_url) == after_first  # ...and not inserted twice
     with psycopg.connect(db_url) as conn:
-        low, high, seq = conn.execute("SELECT min(ts), max(ts), min(seq) FROM readings").fetchone()
+        low, high, seq = _one(conn.execute("SELECT min(ts), max(ts), min(seq) FROM readings").fetchone())
         motion_rooms = conn.execute("SELECT count(DISTINCT room) FROM readings WHERE metric = 'motion'").fetchone()
     assert END - timedelta(days=3) <= low < END - timedelta(days=2)
     assert high < END

@@ -145,7 +145,7 @@ class DatabaseFactory:
         self.template = self.lease.database_name("template")
         self._made: list[str] = []
 
-    def _admin(self, statement: sql.Composable) -> None:
+    def _admin(self, statement: sql.Composed) -> None:
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(statement)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Literal, cast
+from typing import Literal
 
 import psycopg
 import pytest
@@ -27,7 +27,7 @@ ADMIN_URLS: dict[Flavour, str] = {
 _requested = os.environ.get("EC_TEST_DB_FLAVOUR", "postgres")
 if _requested not in FLAVOURS:
     raise pytest.UsageError(f"EC_TEST_DB_FLAVOUR={_requested!r}: expected one of {', '.join(FLAVOURS)}")
-DB_FLAVOUR = cast(Flavour, _requested)
+DB_FLAVOUR: Flavour = _requested
 PG_ADMIN_URL = os.environ.get("EC_TEST_PG_ADMIN_URL", ADMIN_URLS[DB_FLAVOUR])
 BROKER_HOST = os.environ.get("EC_TEST_BROKER_HOST", "127.0.0.1")
 BROKER_PORT = int(os.environ.get("EC_TEST_BROKER_PORT", "1883"))
