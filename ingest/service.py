@@ -51,6 +51,7 @@ from eldercare.contracts.topics import (
     subscription,
 )
 from eldercare.contracts.window import TimeWindow
+from eldercare.db.pool import DatabaseRefusedError
 from eldercare.db.slots import Slot, claim_slot
 from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
@@ -62,7 +63,7 @@ from ingest.metrics import IngestMetrics
 from ingest.policies import PolicyWatch
 from ingest.quarantine import Gate, digest, quarantined
 from ingest.rollup import Rollup
-from ingest.store import DatabaseRefusedError, Store, WriteResult
+from ingest.store import Store, WriteResult
 
 _log = logs.get("ingest")
 T = TypeVar("T")

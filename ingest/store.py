@@ -22,7 +22,6 @@ import psycopg
 from eldercare.contracts import Decoded, Rejection, RejectReason
 from eldercare.contracts.payloads import EventBatch, Message, ReadingBatch
 from eldercare.db.pool import translate
-from eldercare.errors import PermanentError, TransientError
 from ingest import sql
 from ingest.batch import Batch, Item
 from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids, event_rows, reading_rows
@@ -30,10 +29,6 @@ from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids, 
 SOURCE = "ingest"
 _OFFLOAD_AT = 8  # messages; smaller batches are built inline (a thread hop costs ~0.1 ms)
 WRITE_FAILED = RejectReason.WRITE_FAILED.value  # the dead-letter reason of a message the database refused
-
-
-class DatabaseRefusedError(PermanentError):
-    """The batch holds a message the database refuses whatever the retries (``args[0]``: error class)."""
 
 
 @dataclass
@@ -178,19 +173,11 @@ class Store:
         return WriteResult(messages=1, dead_letters=Counter({WRITE_FAILED: 1}))
 
     async def _translate(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, psycopg.Error | OSError):
-            await self._discard_broken()
-        if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
-            # A value the contract allows but the schema does not (e.g. a queue depth beyond int4):
-            # the same message would fail forever, so the caller isolates and dead-letters it.
-            return DatabaseRefusedError(type(exc).__name__)
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            return TransientError("statement timeout: the database is overloaded")
-        if isinstance(exc, psycopg.Error):
-            return translate(exc)
-        if isinstance(exc, OSError):
-            return TransientError(f"database unavailable: {type(exc).__name__}")
-        return exc
+        """A refused value (DatabaseRefusedError) fails forever: the caller isolates and dead-letters it."""
+        if not isinstance(exc, psycopg.Error | OSError):
+            return exc
+        await self._discard_broken()
+        return translate(exc)
 
     async def _discard_broken(self) -> None:
         if self._conn is not None and (self._conn.closed or self._conn.broken):

@@ -1,4 +1,9 @@
-"""Connection pools with timeouts everywhere, and the one place psycopg errors are translated."""
+"""Connection pools with timeouts everywhere, and the one place psycopg errors are translated.
+
+Callers branch on our kinds (:mod:`eldercare.errors`): TransientError (the database is away,
+overloaded or in a conflict: retry), :class:`DatabaseRefusedError` (a value the database refuses
+whatever the retries: isolate what carries it), PermanentError (anything else).
+"""
 
 from __future__ import annotations
 
@@ -42,10 +47,20 @@ async def open_pool(settings: Settings, *, name: str, max_size: int | None = Non
         await pool.close(timeout=5)
 
 
+class DatabaseRefusedError(PermanentError):
+    """The database refuses a value whatever the retries (``args[0]``: the error class): a value the
+    contract allows but the schema does not, such as a number beyond int4."""
+
+
 def translate(exc: BaseException) -> Exception:
-    """Map a psycopg error to our hierarchy: connection trouble is transient, the rest permanent."""
-    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown)):
+    """Map a psycopg error (or the OSError of a socket under it) to our hierarchy: connection trouble,
+    overload and conflicts are transient, refused values and the rest permanent."""
+    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown, OSError)):
+        if isinstance(exc, psycopg.errors.QueryCanceled):  # an OperationalError: our statement timeout
+            return TransientError("statement timeout: the database is overloaded")
         return TransientError(f"database unavailable: {type(exc).__name__}")
+    if isinstance(exc, psycopg.errors.DataError | psycopg.errors.IntegrityError):
+        return DatabaseRefusedError(type(exc).__name__)
     if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
         return TransientError(f"database conflict: {type(exc).__name__}")
     try:

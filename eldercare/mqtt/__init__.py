@@ -10,19 +10,20 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from eldercare.config import MqttEndpoint, Settings
+from eldercare.config import MqttEndpoint, MqttSettings, Settings
 from eldercare.contracts.codec import encode
 from eldercare.contracts.payloads import DELIVERY, KIND_BY_MODEL, Message
 from eldercare.errors import PermanentError, TransientError
 from eldercare.mqtt.tls import certificate_error, check_transport, tls_context
 
 # MQTT 5 CONNACK reason codes that retrying cannot fix (bad credentials, banned, not authorised).
-_FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
+FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
 # MQTT 3.1.1 return codes 4 (bad user name or password) and 5 (not authorised).
 _FATAL_CONNECT_CODES_V3 = frozenset({4, 5})
 
@@ -48,9 +49,33 @@ def translate(exc: BaseException) -> Exception:
         return refused_certificate
     rc = getattr(exc, "rc", None)
     code = getattr(rc, "value", rc)
-    if isinstance(code, int) and (code in _FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
+    if isinstance(code, int) and (code in FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
         return PermanentError(f"broker refused the connection: {exc}")
     return TransientError(f"MQTT connection problem: {exc}")
+
+
+def client_for(
+    mqtt: MqttSettings, endpoint: MqttEndpoint, *, client_id: str, will: Will | None, persistent: bool, **options: Any
+) -> aiomqtt.Client:
+    """An aiomqtt client, not connected yet, as every one of ours is built: MQTT 5, our session expiry,
+    keepalive, connect timeout and TLS; ``options`` go to aiomqtt as they are. PermanentError when
+    credentials would go in clear."""
+    check_transport(endpoint, mqtt)
+    return aiomqtt.Client(
+        hostname=endpoint.host,
+        port=endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        clean_start=not persistent,
+        properties=_connect_properties(mqtt.session_expiry_s if persistent else 0),
+        keepalive=mqtt.keepalive_s,
+        timeout=mqtt.connect_timeout_s,
+        will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
+        tls_context=tls_context(mqtt) if endpoint.tls else None,
+        **options,
+    )
 
 
 @asynccontextmanager
@@ -69,20 +94,12 @@ async def connect(
     CertificateError when the broker's certificate fails verification, TransientError otherwise.
     """
     target = endpoint or settings.mqtt_endpoint
-    check_transport(target, settings.mqtt)
-    client = aiomqtt.Client(
-        hostname=target.host,
-        port=target.port,
-        username=target.username,
-        password=target.password,
-        identifier=client_id,
-        protocol=aiomqtt.ProtocolVersion.V5,
-        clean_start=not persistent,
-        properties=_connect_properties(settings.mqtt.session_expiry_s if persistent else 0),
-        keepalive=settings.mqtt.keepalive_s,
-        timeout=settings.mqtt.connect_timeout_s,
-        will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
-        tls_context=tls_context(settings.mqtt) if target.tls else None,
+    client = client_for(
+        settings.mqtt,
+        target,
+        client_id=client_id,
+        will=will,
+        persistent=persistent,
         max_queued_outgoing_messages=max_queued_outgoing,
     )
     try:

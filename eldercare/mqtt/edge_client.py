@@ -28,8 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.errors import EldercareError, TransientError
-from eldercare.mqtt import Will, _connect_properties, translate
-from eldercare.mqtt.tls import check_transport, tls_context
+from eldercare.mqtt import Will, client_for, translate
 
 
 @dataclass(frozen=True)
@@ -205,20 +204,12 @@ async def connect_edge(
     PermanentError on refused credentials (or credentials that would go in clear), CertificateError
     when the broker's certificate fails verification, else TransientError.
     """
-    check_transport(endpoint, mqtt)
-    client = aiomqtt.Client(
-        hostname=endpoint.host,
-        port=endpoint.port,
-        username=endpoint.username,
-        password=endpoint.password,
-        identifier=client_id,
-        protocol=aiomqtt.ProtocolVersion.V5,
-        clean_start=not persistent,
-        properties=_connect_properties(mqtt.session_expiry_s if persistent else 0),
-        keepalive=mqtt.keepalive_s,
-        timeout=mqtt.connect_timeout_s,
-        will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
-        tls_context=tls_context(mqtt) if endpoint.tls else None,
+    client = client_for(
+        mqtt,
+        endpoint,
+        client_id=client_id,
+        will=will,
+        persistent=persistent,
         # paho sends at most this many QoS 1 messages before their PUBACKs; the rest wait in its
         # memory queue. The agent bounds the total itself (max_unacked_messages).
         max_inflight_messages=max_inflight,

@@ -40,10 +40,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from eldercare import logs
 from eldercare.config import MqttEndpoint, Settings
 from eldercare.errors import PermanentError
+from eldercare.mqtt import FATAL_CONNECT_CODES
 from eldercare.mqtt.tls import check_transport, tls_context
 
-# MQTT 5 CONNACK reason codes that retrying cannot fix (bad credentials, banned, not authorised...).
-_FATAL_CONNECT_CODES = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
 _log = logs.get("mqtt")
 # Generations are unique in the process, so no delivery can match another connection by accident.
 _generations = itertools.count(1)
@@ -218,7 +217,7 @@ class ManualAckSubscriber:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any) -> None:
         if reason.is_failure:
-            if reason.value in _FATAL_CONNECT_CODES:
+            if reason.value in FATAL_CONNECT_CODES:
                 self._fail(PermanentError(f"broker refused the connection: {reason} (check ELDERCARE_MQTT_URL credentials)"))
             else:
                 _log.warning("mqtt_connect_refused", reason=str(reason))
