@@ -9,6 +9,7 @@ COPY ingest ./ingest
 COPY alerts ./alerts
 COPY api ./api
 COPY simulator ./simulator
+COPY demo ./demo
 RUN pip install ".[server]" && useradd --system --uid 10001 eldercare
 USER eldercare
 ENTRYPOINT ["eldercare"]

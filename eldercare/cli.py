@@ -30,7 +30,7 @@ COMPONENT_COMMANDS: dict[str, str] = {
     "api": "api.cli:command",
     "users": "api.cli:users",
     "simulate": "simulator.cli:simulate",
-    "demo": "simulator.cli:demo",
+    "demo": "demo.cli:demo",
     "broker": "eldercare.mqtt.cli:broker",
 }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from simulator.infra import private_postgres
+from demo.infra import private_postgres
 from tests.support.processes import run_cli
 from tests.support.services import START_POSTGRES
 

@@ -26,7 +26,7 @@ from psycopg import sql
 from eldercare import logs
 from eldercare.errors import EldercareError
 
-log = logs.get("simulator")
+log = logs.get("demo")
 
 
 class DemoError(EldercareError):

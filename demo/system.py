@@ -1,7 +1,7 @@
 """``eldercare demo``: the whole system in one command.
 
 1. PostgreSQL and an MQTT broker: the configured ones, or private ones in a temporary directory
-   (see :mod:`simulator.infra`); then ``eldercare db migrate``.
+   (see :mod:`demo.infra`); then ``eldercare db migrate``.
 2. A shared simulated clock (today 07:00 in the homes' timezone, ``--speed`` times faster than
    wall time) handed to every service through ``ELDERCARE_CLOCK__*``.
 3. The simulated care centre, its homes and residents; three demo users with generated passwords
@@ -34,15 +34,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from demo.infra import DemoError, ensure_broker, ensure_postgres, free_port
 from eldercare import logs
 from eldercare.cli_support import EXIT_EXISTS
 from eldercare.config import Settings, load_settings
 from eldercare.db.migrate import migrate
 from eldercare.retry import sleep_until
-from simulator.infra import DemoError, ensure_broker, ensure_postgres, free_port
 from simulator.registry import register
 
-log = logs.get("simulator")
+log = logs.get("demo")
 ELDERCARE = [sys.executable, "-m", "eldercare"]
 
 

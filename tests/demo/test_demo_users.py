@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psycopg
 
+from demo.system import Demo, DemoOptions, _demo_users
 from eldercare.config import Settings
-from simulator.demo import Demo, DemoOptions, _demo_users
 
 
 async def test_demo_users_are_created_once_then_found(

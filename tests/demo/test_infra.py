@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from simulator.infra import ensure_broker, ensure_postgres, free_port
+from demo.infra import ensure_broker, ensure_postgres, free_port
 
 
 @pytest.fixture
