@@ -120,16 +120,25 @@ class ClockSettings(_Group):
 
 
 class DatabaseSettings(_Group):
-    pool_min_size: int = Field(default=1, ge=0, le=100)
-    pool_max_size: int = Field(default=8, ge=1, le=200)
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    statement_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    pool_min_size: int = Field(default=1, ge=0, le=100, description="connections a service's pool keeps open")
+    pool_max_size: int = Field(default=8, ge=1, le=200, description="most connections a service's pool opens")
+    connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=120, description="a connection attempt to the database gives up after this"
+    )
+    statement_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="PostgreSQL cancels a statement of ours running longer (a transient error: retried)",
+    )
     retry_min_s: float = Field(
         default=0.2, gt=0, le=60, description="first backoff after the database failed an attempt (every service); it doubles"
     )
     retry_max_s: float = Field(default=15.0, gt=0, le=600, description="longest backoff between attempts to reach the database")
-    # auto: use TimescaleDB when the server has the extension; require: refuse to migrate without it
-    timescaledb: Literal["auto", "require", "off"] = "auto"
+    timescaledb: Literal["auto", "require", "off"] = Field(
+        default="auto",
+        description="auto: TimescaleDB if the server has it; require: refuse to migrate without it; off: plain PostgreSQL",
+    )
     readings_retention_days: int = Field(default=400, ge=1, le=36_500, description="`eldercare db maintain` drops older readings")
     events_retention_days: int = Field(default=1095, ge=1, le=36_500, description="`eldercare db maintain` drops older events")
 
@@ -137,13 +146,31 @@ class DatabaseSettings(_Group):
 class MqttSettings(_Group):
     """Connection behaviour shared by every MQTT client we run."""
 
-    topic_root: str = Field(default="eldercare", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    topic_root: str = Field(
+        default="eldercare",
+        pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+        description="first level of every topic (`<root>/v1/...`); a deployment, or a test, of its own",
+    )
+    keepalive_s: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="MQTT keepalive: the broker drops a client silent 1.5 times this long (and publishes its will)",
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a connection attempt without CONNACK gives up after this"
+    )
+    reconnect_min_s: float = Field(
+        default=0.5, gt=0, le=60, description="first backoff after a lost or failed connection; it doubles, with jitter"
+    )
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="longest backoff between connection attempts")
     ca_file: Path | None = Field(default=None, description="CA file for the broker's certificate (mqtts://); default: system CAs")
-    session_expiry_s: int = Field(default=86_400, ge=0, le=2**32 - 1)
+    session_expiry_s: int = Field(
+        default=86_400,
+        ge=0,
+        le=2**32 - 1,
+        description="the broker keeps a persistent session (and what it queued) this long after a disconnect",
+    )
     allow_cleartext_password: bool = Field(
         default=False,
         description="let a password go over plain mqtt:// to a host other than loopback (only on a private network)",
@@ -151,14 +178,23 @@ class MqttSettings(_Group):
 
 
 class IngestSettings(_Group):
-    shared_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    shared_group: str = Field(
+        default="ingest",
+        pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+        description="shared-subscription group: the copies of ingest in one group share the messages",
+    )
     client_id: str | None = Field(
         default=None, max_length=128, description="fixed MQTT client id; default: one per copy from its claimed slot"
     )
     batch_size: int = Field(default=20_000, ge=1, le=1_000_000, description="readings per database batch")
-    flush_interval_s: float = Field(default=0.25, gt=0, le=60)
-    max_inflight_messages: int = Field(default=2_000, ge=1, le=65_535)
-    metrics_host: str = "127.0.0.1"
+    flush_interval_s: float = Field(default=0.25, gt=0, le=60, description="a batch that is not full is written after this long")
+    max_inflight_messages: int = Field(
+        default=2_000,
+        ge=1,
+        le=65_535,
+        description="MQTT receive maximum of the bulk lane: messages delivered and not yet acknowledged",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address GET /ready and /metrics listen on")
     metrics_port: int = Field(default=9101, ge=0, le=65535, description="GET /ready and /metrics; 0 disables the endpoint")
     rollup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="activity_hourly refresh (plain PostgreSQL)")
     policy_check_interval_s: float = Field(
@@ -213,20 +249,40 @@ class GatewaysSettings(_Group):
 
 class EdgeSettings(_Group):
     home_id: str | None = Field(default=None, description="the home id, equal to the gateway's MQTT username")
-    driver: Literal["simulated", "zigbee2mqtt", "replay"] = "simulated"
-    data_dir: Path = Path("/var/lib/eldercare-edge")
+    driver: Literal["simulated", "zigbee2mqtt", "replay"] = Field(
+        default="simulated",
+        description="where sensor data comes from: simulated, zigbee2mqtt (the home's zigbee2mqtt) or replay (a recording)",
+    )
+    data_dir: Path = Field(default=Path("/var/lib/eldercare-edge"), description="the gateway's disk queue and state")
     # Until the platform's config arrives; the config's values then win (see docs/protocol.md).
     batch_max_readings: int = Field(
         default=_config_default("batch_max_readings"), ge=1, le=MAX_READINGS_PER_MESSAGE, description="readings per message"
     )
-    batch_max_delay_s: float = Field(default=_config_default("batch_max_delay_s"), gt=0, le=600)
-    heartbeat_interval_s: float = Field(default=float(_config_default("heartbeat_interval_s")), gt=0, le=86_400)
-    queue_max_messages: int = Field(default=200_000, ge=100, le=100_000_000)
+    batch_max_delay_s: float = Field(
+        default=_config_default("batch_max_delay_s"),
+        gt=0,
+        le=600,
+        description="a readings message that is not full is sealed after this long",
+    )
+    heartbeat_interval_s: float = Field(
+        default=float(_config_default("heartbeat_interval_s")),
+        gt=0,
+        le=86_400,
+        description="a heartbeat (uptime, queue depth, device health) this often",
+    )
+    queue_max_messages: int = Field(
+        default=200_000,
+        ge=100,
+        le=100_000_000,
+        description="disk queue bound: past it the oldest readings messages are dropped (events never)",
+    )
     # Replaying a 5,000-message backlog on loopback: 8.4k msg/s at 100 unacked, 3.4k at 1,000 (aiomqtt's
     # per-publish bookkeeping grows with the window); 100 also keeps ~10k msg/s at 10 ms round trips.
-    max_unacked_messages: int = Field(default=100, ge=1, le=65_535)
-    zigbee2mqtt_url: str = "mqtt://127.0.0.1:1883"
-    zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", pattern=r"^[^#+]{1,128}$")
+    max_unacked_messages: int = Field(default=100, ge=1, le=65_535, description="QoS 1 messages awaiting their PUBACK at once")
+    zigbee2mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="the home's local broker zigbee2mqtt publishes to (driver zigbee2mqtt)"
+    )
+    zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", pattern=r"^[^#+]{1,128}$", description="zigbee2mqtt's base topic")
     zigbee2mqtt_device_map: Path | None = Field(default=None, description="JSON: friendly name -> device, kind, room")
     queue_sync: Literal["full", "normal"] = Field(
         default="full", description="full: fsync each queue commit (survives power loss); normal: survives a crash only"
@@ -234,42 +290,61 @@ class EdgeSettings(_Group):
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600, description="no PUBACK within this: reconnect and replay")
     shutdown_grace_s: float = Field(default=5.0, ge=0, le=600, description="time to drain the queue on SIGTERM")
     activity_interval_s: float = Field(default=60.0, gt=0, le=3600, description="wearable activity_g reading period")
-    replay_file: Path | None = None
-    replay_speed: float = Field(default=1.0, gt=0, le=10_000)
-    replay_device_id: str = "wearable-1"
+    replay_file: Path | None = Field(
+        default=None, description="accelerometer recording in SisFall's format that the replay driver plays"
+    )
+    replay_speed: float = Field(default=1.0, gt=0, le=10_000, description="replay this many times faster than recorded")
+    replay_device_id: str = Field(default="wearable-1", description="device id of the replayed wearable")
 
 
 class AlertsSettings(_Group):
-    evaluation_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    evaluation_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="each home's periodic rules run this often (clock time)"
+    )
     evaluation_concurrency: int = Field(
         default=4,
         ge=1,
         le=64,
         description="homes one copy judges at once, each on a pool connection; at most db.pool_max_size - 2 are used",
     )
-    outbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600)
-    notify_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    notify_max_attempts: int = Field(default=12, ge=1, le=1000)
-    notify_retry_min_s: float = Field(default=5.0, gt=0, le=3600)
-    notify_retry_max_s: float = Field(default=600.0, gt=0, le=86_400)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    smtp_from: str = "eldercare@localhost"
-    shared_group: str = Field(default="alerts", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    metrics_host: str = "127.0.0.1"
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600, description="how often due notifications are looked for")
+    notify_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="one delivery attempt (webhook, SMTP, apprise) gives up after this"
+    )
+    notify_max_attempts: int = Field(
+        default=12, ge=1, le=1000, description="a notification fails for good after this many attempts"
+    )
+    notify_retry_min_s: float = Field(
+        default=5.0, gt=0, le=3600, description="first wait before a failed notification is tried again; it doubles, with jitter"
+    )
+    notify_retry_max_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="longest wait between attempts at a notification"
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server for e-mail notifications")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="its port")
+    smtp_username: str | None = Field(default=None, description="SMTP login; unset: no login")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_from: str = Field(default="eldercare@localhost", description="sender address of notification e-mails")
+    metrics_host: str = Field(default="127.0.0.1", description="address GET /ready and /metrics listen on")
     metrics_port: int = Field(default=9102, ge=0, le=65535, description="GET /ready and /metrics; 0 disables the endpoint")
     inbox_poll_interval_s: float = Field(default=1.0, gt=0, le=600, description="polling backs up LISTEN")
-    inbox_batch_size: int = Field(default=100, ge=1, le=10_000)
-    outbox_batch_size: int = Field(default=20, ge=1, le=1_000)
+    inbox_batch_size: int = Field(default=100, ge=1, le=10_000, description="inbox items claimed per transaction")
+    outbox_batch_size: int = Field(default=20, ge=1, le=1_000, description="notifications claimed per delivery round")
     clear_hold_s: float = Field(default=300.0, ge=0, le=86_400, description="clear this long before auto-resolve/re-open")
     escalate_critical_s: float = Field(default=120.0, ge=0, le=86_400, description="unacknowledged; 0 = never")
-    escalate_high_s: float = Field(default=300.0, ge=0, le=86_400)
-    escalate_medium_s: float = Field(default=1800.0, ge=0, le=86_400)
-    escalate_low_s: float = Field(default=0.0, ge=0, le=86_400)
-    relearn_interval_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    escalate_high_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="a high alert unacknowledged this long escalates; 0 = never"
+    )
+    escalate_medium_s: float = Field(
+        default=1800.0, ge=0, le=86_400, description="a medium alert unacknowledged this long escalates; 0 = never"
+    )
+    escalate_low_s: float = Field(
+        default=0.0, ge=0, le=86_400, description="a low alert unacknowledged this long escalates; 0 = never"
+    )
+    relearn_interval_s: float = Field(
+        default=86_400.0, gt=0, le=30 * 86_400, description="each resident's routine is learned again this often"
+    )
     platform_check_interval_s: float = Field(
         default=60.0, gt=0, le=3600, description="wall seconds between checks of the platform's own health (and heartbeats)"
     )
@@ -295,11 +370,13 @@ class AlertsSettings(_Group):
 
 
 class ApiSettings(_Group):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="address the API and dashboard listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="their port")
     jwt_secret: SecretStr | None = Field(default=None, description="required to run the API; at least 32 characters")
-    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
-    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86_400, description="an access token expires after this")
+    refresh_token_ttl_s: int = Field(
+        default=14 * 86_400, ge=60, le=365 * 86_400, description="a refresh token expires after this (logging in again is needed)"
+    )
     login_free_failures: int = Field(
         default=5, ge=1, le=1000, description="wrong passwords from one address for one username before delays start"
     )
@@ -319,7 +396,7 @@ class ApiSettings(_Group):
         description="wrong passwords for one username, all addresses, before addresses it never logged in from must wait",
     )
     broker_admin_username: str | None = Field(default=None, description="dynamic-security admin on the broker")
-    broker_admin_password: SecretStr | None = None
+    broker_admin_password: SecretStr | None = Field(default=None, description="password of broker_admin_username")
     stream_poll_interval_s: float = Field(
         default=5.0, gt=0, le=60, description="the live alert stream's backstop polling (database notifications wake it at once)"
     )
@@ -354,13 +431,20 @@ class ApiSettings(_Group):
 
 
 class SimulatorSettings(_Group):
-    homes: int = Field(default=10, ge=1, le=100_000)
-    home_prefix: str = Field(default="sim", pattern=r"^[a-z0-9\-]{1,24}$")
-    seed: int = 1
-    data_dir: Path = Path("./sim-data")
-    ground_truth_file: Path = Path("./sim-data/ground-truth.jsonl")
-    scenario_file: Path | None = None
-    sisfall_dir: Path | None = None
+    homes: int = Field(default=10, ge=1, le=100_000, description="simulated homes in the run (all processes together)")
+    home_prefix: str = Field(
+        default="sim", pattern=r"^[a-z0-9\-]{1,24}$", description="home ids are `<prefix>-00000`, `<prefix>-00001`, ..."
+    )
+    seed: int = Field(default=1, description="routines and random incidents are a pure function of (seed, home, day)")
+    data_dir: Path = Field(default=Path("./sim-data"), description="the virtual gateways' disk queues")
+    ground_truth_file: Path = Field(
+        default=Path("./sim-data/ground-truth.jsonl"),
+        description="JSONL, one line per injected incident: what `simulate score` compares the alerts with",
+    )
+    scenario_file: Path | None = Field(default=None, description="incidents to inject (JSON or YAML); `simulate run --scenario`")
+    sisfall_dir: Path | None = Field(
+        default=None, description="a SisFall dataset folder: falls from its real recordings instead of synthetic ones"
+    )
     timezone: str = Field(default="Asia/Shanghai", description="the simulated homes' timezone (routines are local time)")
     wearable_rate_hz: float = Field(default=50.0, ge=10, le=200, description="wearable accelerometer sampling rate")
     connect_rate_per_s: float = Field(default=200.0, gt=0, le=100_000, description="new home connections per second")
@@ -379,10 +463,16 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    database_url: str = DEFAULT_DATABASE_URL
-    mqtt_url: str = DEFAULT_MQTT_URL
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = "json"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, description="the PostgreSQL database: postgresql://user[:password]@host:port/dbname"
+    )
+    mqtt_url: str = Field(
+        default=DEFAULT_MQTT_URL, description="the broker: mqtt://[user:password@]host[:port], or mqtts:// for TLS"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="least severe level logged")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json: one object per line, stable event names; console: for a terminal"
+    )
     instance: str = Field(default="", max_length=64, description="distinguishes copies of a service")
     clock: ClockSettings = ClockSettings()
     db: DatabaseSettings = DatabaseSettings()

@@ -82,3 +82,12 @@ def test_configuration_reference_matches_settings() -> None:
 
     doc = Path(__file__).parents[1] / "docs" / "configuration.md"
     assert doc.read_text(encoding="utf-8") == render(), "run: eldercare config docs --write docs/configuration.md"
+
+
+def test_every_setting_says_what_it_does() -> None:
+    from eldercare.config_docs import render
+
+    rows = [line for line in render().splitlines() if line.startswith("| `ELDERCARE_")]
+    undescribed = [row.split("`")[1] for row in rows if row.rstrip().endswith("|  |")]
+    assert len(rows) > 100
+    assert undescribed == [], "give these a Field(description=...) in eldercare/config.py"
