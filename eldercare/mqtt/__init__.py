@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -43,13 +44,18 @@ def _connect_properties(session_expiry_s: int) -> Properties:
 
 
 def translate(exc: BaseException) -> Exception:
-    """Map an aiomqtt/paho error to our hierarchy."""
+    """Map an aiomqtt/paho error to our hierarchy.
+
+    Only a refused CONNECT can be permanent: the codes of other errors are paho's own error numbers
+    (MQTT_ERR_NO_CONN is 4, like MQTT 3.1.1's "bad user name or password"), or the reason a broker
+    gave for dropping a connection, which a reconnect answers."""
     refused_certificate = certificate_error(exc)
     if refused_certificate is not None:
         return refused_certificate
     rc = getattr(exc, "rc", None)
     code = getattr(rc, "value", rc)
-    if isinstance(code, int) and (code in FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
+    refused = isinstance(exc, MqttConnectError) and isinstance(code, int)
+    if refused and (code in FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
         return PermanentError(f"broker refused the connection: {exc}")
     return TransientError(f"MQTT connection problem: {exc}")
 
