@@ -36,9 +36,15 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ[key]
 
 
+# A test with one of these is slow too: it talks to a broker (MQTT round trips, reconnects).
+_SLOW_FIXTURES = frozenset({"broker_url", "private_broker", "tcp_proxy"})
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """Every end-to-end (subprocess) and browser test is slow too (marked as collected, so ``-m`` sees it)."""
-    if item.get_closest_marker("e2e") is not None or item.get_closest_marker("browser") is not None:
+    """End-to-end (subprocess), browser and broker tests are slow too: the inner loop
+    (``pytest -m "not slow"``) is the pure and database tests. Marked as collected, so ``-m`` sees it."""
+    marked = item.get_closest_marker("e2e") is not None or item.get_closest_marker("browser") is not None
+    if marked or not _SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.slow)
 
 

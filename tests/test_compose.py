@@ -49,6 +49,7 @@ def test_broker_config_authenticates_and_raises_queue_limit() -> None:
     assert limit >= 100_000
 
 
+@pytest.mark.slow  # runs the CLI once per command
 def test_every_eldercare_command_named_exists(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if service.get("image", "").startswith("eldercare") or service.get("build"):

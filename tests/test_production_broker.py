@@ -96,6 +96,7 @@ def _substituted(value: str) -> str:
     return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
 
 
+@pytest.mark.slow  # runs the CLI once per service
 def test_every_service_configuration_passes_the_check(compose: dict[str, Any]) -> None:
     """Compose's own environment, including plain MQTT with a password on the internal network."""
     for name, service in compose["services"].items():

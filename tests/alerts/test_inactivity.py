@@ -80,6 +80,7 @@ def test_fires_exactly_at_the_due_time(events: list[ActivityEvent], model: Routi
     assert finding.learned
 
 
+@pytest.mark.slow  # 40 hypothesis examples, each learning a routine
 @settings(max_examples=40, deadline=None)
 @given(offset_s=st.integers(min_value=0, max_value=14 * 3600))
 def test_evaluation_fires_if_and_only_if_the_due_time_has_come(offset_s: int) -> None:

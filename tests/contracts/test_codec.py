@@ -17,6 +17,7 @@ from tests.contracts.strategies import messages
 ROOT = "eldercare"
 
 
+@pytest.mark.slow  # 300 hypothesis examples
 @settings(max_examples=300)
 @given(messages)
 def test_decode_encode_round_trip(message: Message) -> None:

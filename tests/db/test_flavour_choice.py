@@ -71,6 +71,7 @@ async def test_installed_but_not_preloaded(unpreloaded_server: str) -> None:
     assert _tables(required_db) == []
 
 
+@pytest.mark.slow  # runs the CLI
 @pytest.mark.flavour("postgres")
 def test_require_on_a_plain_database_is_refused(db_url: str) -> None:
     result = run_cli(["db", "migrate"], {"ELDERCARE_DATABASE_URL": db_url, "ELDERCARE_DB__TIMESCALEDB": "require"})

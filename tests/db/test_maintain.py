@@ -49,6 +49,7 @@ def test_retention_deletes_only_expired_rows_and_refreshes_rollups(db_url: str) 
     assert again.deleted == {"readings": 0, "events": 0}
 
 
+@pytest.mark.slow  # runs the CLI
 def test_cli_maintain(db_url: str) -> None:
     _seed(db_url)
     env = {

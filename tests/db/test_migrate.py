@@ -46,6 +46,7 @@ def empty_db(databases: DatabaseFactory) -> Iterator[str]:
     databases.drop(url)
 
 
+@pytest.mark.slow  # runs the CLI
 def test_cli_migrate_twice_leaves_schema_unchanged(empty_db: str, db_flavour: Flavour) -> None:
     env = {"ELDERCARE_DATABASE_URL": empty_db, "ELDERCARE_DB__TIMESCALEDB": MODE_FOR[db_flavour]}
     first = run_cli(["db", "migrate"], env)
@@ -71,6 +72,7 @@ def test_edited_applied_migration_is_refused(empty_db: str, tmp_path: Path) -> N
         migrate(empty_db, directory=directory)
 
 
+@pytest.mark.slow  # runs the CLI
 def test_cli_reports_edited_migration_clearly(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
@@ -125,6 +127,7 @@ def test_both_flavours_expose_the_same_time_series_columns(db_url: str, db_flavo
     assert variant == db_flavour
 
 
+@pytest.mark.slow  # runs the CLI
 def test_cli_status_lists_migrations_and_the_flavours_policies(db_url: str, db_flavour: Flavour) -> None:
     result = run_cli(["db", "status"], {"ELDERCARE_DATABASE_URL": db_url})
     assert result.returncode == 0, result.stderr
@@ -137,6 +140,7 @@ def test_cli_status_lists_migrations_and_the_flavours_policies(db_url: str, db_f
         assert "policy\tjob\tinterval\tstate\tlast run\tlast success\tlast error" in lines
 
 
+@pytest.mark.slow  # runs the CLI
 def test_unreachable_database_is_a_clear_failure() -> None:
     result = run_cli(["db", "migrate"], {"ELDERCARE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing"})
     assert result.returncode == 1

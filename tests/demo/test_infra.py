@@ -14,6 +14,8 @@ from psycopg import sql
 
 from demo.infra import ensure_broker, ensure_postgres, free_port
 
+pytestmark = pytest.mark.slow  # starts PostgreSQL clusters and brokers of its own
+
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:

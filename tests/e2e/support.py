@@ -100,9 +100,9 @@ def simulate(
             end_wall = epoch + (until - clock_start).total_seconds() / speed
             _wait(lambda: time.time() >= end_wall or None, services, end_wall - time.time() + READY_TIMEOUT_S, "the end")
             assert alerts.stop() == 0, alerts.log_text()[-3000:]
-            assert sim.stop(timeout_s=60) == 0, sim.log_text()[-4000:]
+            assert sim.stop() == 0, sim.log_text()[-4000:]
         finally:
-            sim.stop(timeout_s=60)
+            sim.stop()
     summaries = [line for line in sim.log_text().splitlines() if line.startswith("{") and '"failed_homes"' in line]
     assert summaries, sim.log_text()[-4000:]
     since = ["--since", clock_start.isoformat()]

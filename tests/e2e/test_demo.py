@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import ELDERCARE, cli_env
+from tests.support.processes import ELDERCARE, cli_env, end_process
 from tests.support.services import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # a loaded machine takes minutes
 
 
 def _wait_for(path: Path, pattern: str, process: subprocess.Popen[bytes], timeout_s: float) -> re.Match[str]:
@@ -37,7 +37,8 @@ def test_demo_serves_the_dashboard_and_stops_on_sigterm(env_for: Callable[..., d
     with log.open("wb") as out:
         process = subprocess.Popen([*ELDERCARE, *args], env=cli_env(env_for()), stdout=out, stderr=subprocess.STDOUT)
     try:
-        url = _wait_for(log, r"dashboard[^\n]*(http://127\.0\.0\.1:\d+/)", process, 120)[1]
+        # 400 s bounds a failure only: the demo starts five processes, which takes minutes under load.
+        url = _wait_for(log, r"dashboard[^\n]*(http://127\.0\.0\.1:\d+/)", process, 400)[1]
         assert url == f"http://127.0.0.1:{port}/"
         for role in ("admin", "staff", "family"):
             assert re.search(rf"{role}\s+demo-{role}\s+\S{{10,}}", log.read_text()), log.read_text()
@@ -45,11 +46,10 @@ def test_demo_serves_the_dashboard_and_stops_on_sigterm(env_for: Callable[..., d
         assert page.status_code == 200
         assert "<html" in page.text.lower()
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0, log.read_text(errors="replace")[-4000:]
+        assert process.wait(timeout=120) == 0, log.read_text(errors="replace")[-4000:]
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        # SIGTERM first: the demo stops its children (SIGKILL would leave them running).
+        end_process(process, timeout_s=120)
     text = log.read_text(errors="replace")
     for service in ("simulator", "api", "alerts", "ingest"):
         assert re.search(rf'"service": "{service}", "exit_code": 0', text), f"{service} did not exit cleanly:\n{text[-4000:]}"
