@@ -118,13 +118,18 @@ def make_settings(db_url: str, broker_url: str, topic_root: str) -> Callable[...
 
 @pytest.fixture
 def env_for(db_url: str, broker_url: str, topic_root: str) -> Callable[..., dict[str, str]]:
-    """ELDERCARE_* variables for a CLI subprocess on this test's database, broker and topic root."""
+    """ELDERCARE_* variables for a CLI subprocess on this test's database, broker and topic root.
+
+    Simulated homes are named after the topic root too (``<topic root>-00000``): a gateway's client
+    id is ``gw-<home id>``, and two tests' homes of the same name on the shared broker would take
+    each other's sessions over, disconnecting each other in a loop."""
 
     def build(**extra: str) -> dict[str, str]:
         env = {
             "ELDERCARE_DATABASE_URL": db_url,
             "ELDERCARE_MQTT_URL": broker_url,
             "ELDERCARE_MQTT__TOPIC_ROOT": topic_root,
+            "ELDERCARE_SIMULATOR__HOME_PREFIX": topic_root,
             "ELDERCARE_LOG_FORMAT": "json",
         }
         env.update({f"ELDERCARE_{key.upper()}": value for key, value in extra.items()})

@@ -91,7 +91,9 @@ def test_night_wandering_is_detected(env_for: Callable[..., dict[str, str]], tmp
     assert run.score["false_alerts"] == {}, run.table
 
 
-def test_morning_incidents_are_each_detected(env_for: Callable[..., dict[str, str]], db_url: str, tmp_path: Path) -> None:
+def test_morning_incidents_are_each_detected(
+    env_for: Callable[..., dict[str, str]], db_url: str, topic_root: str, tmp_path: Path
+) -> None:
     incidents = [
         # Resident 0 got out of bed at 06:57 and went back to it; usually up by about 07:00, so
         # "not up" is due at about 08:02. (Not from 06:41, where the simulator would put it by
@@ -139,7 +141,8 @@ def test_morning_incidents_are_each_detected(env_for: Callable[..., dict[str, st
     # Not up: from the routine the engine learned (usual wake-up + 1 h margin), judged at the next pass.
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
-            "SELECT m.model FROM routine_models m JOIN residents r ON r.id = m.resident_id WHERE r.home_id = 'sim-00000'"
+            "SELECT m.model FROM routine_models m JOIN residents r ON r.id = m.resident_id WHERE r.home_id = %s",
+            (f"{topic_root}-00000",),  # env_for names the simulated homes after the topic root
         ).fetchone()
     assert row is not None
     model = row[0]
