@@ -132,8 +132,8 @@ def test_morning_incidents_are_each_detected(
     check_detected(run, "door_left_open", MAX_OPEN_S, MAX_OPEN_S + 2 * EVALUATION_S)  # default: 900
     # Every reading over hold_s must be below 16 °C and cover at least half of it: the 17.5 °C of the
     # incident's start leaves the window after hold_s, the thermometer's next report (also 17.5 °C,
-    # the room is still cooling) at most one period later.
-    cold_high = COLD_HOLD_S + TEMPERATURE_EVERY_S + 2 * EVALUATION_S
+    # the room is still cooling) at most one period later, and waits for its batch.
+    cold_high = COLD_HOLD_S + TEMPERATURE_EVERY_S + BATCH_S + 2 * EVALUATION_S
     check_detected(run, "cold_home", COLD_HOLD_S, cold_high)  # default hold_s: 1800
     # Ground truth dates it from the first level below 20 %; that reading waits for its batch.
     check_detected(run, "battery", 0, BATCH_S + 2 * EVALUATION_S)
