@@ -102,7 +102,8 @@ def _run(tool: str, arguments: list[str], url: str) -> str:
     """Run pg_dump/pg_restore against ``url``; returns what it printed on stderr."""
     dbname, env = _libpq(url)
     command = [tool, *arguments, "--dbname", dbname]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # An argument list (no shell), the tool found by path: nothing in it is interpreted.
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     what = Path(tool).name
     if result.returncode != 0:
         raise EldercareError(f"{what} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")

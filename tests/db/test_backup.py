@@ -101,7 +101,9 @@ async def test_a_backup_restores_into_a_new_database_that_ingest_and_the_api_run
     fill(db_url, db_flavour)
     before = snapshot(db_url, db_flavour)
     if db_flavour == "timescaledb":
-        compressed, total = before["compressed chunks"]  # type: ignore[misc]
+        chunks = before["compressed chunks"]
+        assert isinstance(chunks, tuple)
+        compressed, total = chunks
         assert 0 < compressed < total  # the backup holds compressed chunks and uncompressed ones
 
     folder = tmp_path / "backup"
