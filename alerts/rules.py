@@ -38,6 +38,9 @@ class DeviceInfo:
     room: str | None
     last_seen_at: datetime
     battery_pct: float | None
+    # The device's own flags (zigbee IAS zone status); None when it never reported them.
+    battery_low: bool | None = None
+    tamper: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def evaluate_home(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Res
     _door_left_open(home, rules, now, result)
     _cold_home(home, rules, now, result)
     _low_battery(home, rules, result)
+    _tampered(home, rules, result)
     if sensors_ok and rules.fall.enabled:
         result["long_lie"] = long_lie(home, rules, now)
     if not sensors_ok or any(start <= now < end for start, end in home.absences):
@@ -210,21 +214,48 @@ def _cold_home(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: R
 
 
 def _low_battery(home: HomeSnapshot, rules: RuleSettings, result: Result) -> None:
+    """Below the threshold, or the device's own low-battery flag (alarms that report no percentage)."""
     cfg = rules.battery
     if not cfg.enabled:
         result["low_battery"] = None
         return
     known = [d for d in home.devices if d.battery_pct is not None]
-    low = [d for d in known if d.battery_pct is not None and d.battery_pct < cfg.below_pct]
+    low = [d for d in home.devices if d.battery_low or (d.battery_pct is not None and d.battery_pct < cfg.below_pct)]
     if low:
         result["low_battery"] = finding(
             "low_battery",
-            "Battery low: " + ", ".join(f"{d.kind} ({room_en(d.room)}) {d.battery_pct:.0f}%" for d in low) + ".",
-            "电量低：" + "、".join(f"{room_zh(d.room)}的{d.kind} {d.battery_pct:.0f}%" for d in low) + "。",
-            {"devices": [{"id": d.id, "kind": d.kind, "battery_pct": d.battery_pct} for d in low]},
+            "Battery low: " + ", ".join(f"{d.kind} ({room_en(d.room)}) {_battery_en(d)}" for d in low) + ".",
+            "电量低：" + "、".join(f"{room_zh(d.room)}的{d.kind} {_battery_zh(d)}" for d in low) + "。",
+            {"devices": [{"id": d.id, "kind": d.kind, "battery_pct": d.battery_pct, "battery_low": d.battery_low} for d in low]},
         )
     elif all(d.battery_pct is not None and d.battery_pct >= cfg.clear_above_pct for d in known):
         result["low_battery"] = None
+
+
+def _battery_en(device: DeviceInfo) -> str:
+    return f"{device.battery_pct:.0f}%" if device.battery_pct is not None else "(reported by the device)"
+
+
+def _battery_zh(device: DeviceInfo) -> str:
+    return f"{device.battery_pct:.0f}%" if device.battery_pct is not None else "（设备自报）"
+
+
+def _tampered(home: HomeSnapshot, rules: RuleSettings, result: Result) -> None:
+    """A sensor whose tamper switch is open (cover off, taken down) watches nothing reliably."""
+    tampered = [d for d in home.devices if d.tamper]
+    if not rules.devices.enabled or not tampered:
+        result["device_tampered"] = None
+        return
+    result["device_tampered"] = finding(
+        "device_tampered",
+        "Tamper switch open (cover off or taken down): "
+        + ", ".join(f"{d.kind} ({room_en(d.room)})" for d in tampered)
+        + ". Ask the resident or check on the next visit.",
+        "传感器防拆开关被触发（外壳打开或被取下）："
+        + "、".join(f"{room_zh(d.room)}的{d.kind}" for d in tampered)
+        + "。请询问老人或下次上门时检查。",
+        {"devices": [{"id": d.id, "kind": d.kind, "room": d.room} for d in tampered]},
+    )
 
 
 # --------------------------------------------------------------------------- welfare

@@ -11,6 +11,14 @@ from eldercare.contracts.payloads import DeviceAssignment, DeviceHealth, DeviceK
 MAX_HEARTBEAT_DEVICES = 256  # the contract's limit on Heartbeat.devices
 
 
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """A device's own status flags (zigbee IAS zone status); None = not reported this time."""
+
+    battery_low: bool | None = None
+    tamper: bool | None = None
+
+
 @dataclass(slots=True)
 class _Health:
     kind: DeviceKind
@@ -18,6 +26,8 @@ class _Health:
     battery_pct: float | None = None
     signal_lqi: int | None = None
     last_seen: datetime | None = None
+    battery_low: bool | None = None
+    tamper: bool | None = None
 
 
 class DeviceRegistry:
@@ -46,9 +56,16 @@ class DeviceRegistry:
         health.last_seen = at
         return health
 
-    def update(self, device: DeviceRef, at: datetime, battery_pct: float | None, signal_lqi: int | None) -> bool:
+    def update(
+        self, device: DeviceRef, at: datetime, battery_pct: float | None, signal_lqi: int | None, flags: Flags | None = None
+    ) -> bool:
         """Record health; True when the battery level changed (worth a battery_pct reading)."""
         health = self.seen(device, at)
+        flags = flags or Flags()
+        if flags.battery_low is not None:
+            health.battery_low = flags.battery_low
+        if flags.tamper is not None:
+            health.tamper = flags.tamper
         changed = battery_pct is not None and battery_pct != health.battery_pct
         if battery_pct is not None:
             health.battery_pct = battery_pct
@@ -66,6 +83,8 @@ class DeviceRegistry:
                 battery_pct=h.battery_pct,
                 signal_lqi=h.signal_lqi,
                 last_seen=h.last_seen,
+                battery_low=h.battery_low,
+                tamper=h.tamper,
             )
             for device_id, h in items
         ]

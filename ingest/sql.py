@@ -81,12 +81,15 @@ UPDATE devices AS d SET
     battery_pct   = CASE WHEN u.battery_at >= coalesce(d.battery_at, '-infinity') THEN u.battery_pct ELSE d.battery_pct END,
     battery_at    = GREATEST(d.battery_at, u.battery_at),
     signal_lqi    = coalesce(u.signal_lqi, d.signal_lqi),
+    battery_low   = coalesce(u.battery_low, d.battery_low),
+    tamper        = coalesce(u.tamper, d.tamper),
     last_metric   = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.metric ELSE d.last_metric END,
     last_value    = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.value ELSE d.last_value END,
     last_value_at = GREATEST(d.last_value_at, u.value_at)
   FROM (SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::real[], %s::timestamptz[],
-                             %s::smallint[], %s::text[], %s::float8[], %s::timestamptz[])
-                AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, metric, value, value_at)
+                             %s::smallint[], %s::bool[], %s::bool[], %s::text[], %s::float8[], %s::timestamptz[])
+                AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, battery_low, tamper, metric, value,
+                     value_at)
          ORDER BY id) AS u
  WHERE d.id = u.id AND d.home_id = u.home_id
 """

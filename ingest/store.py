@@ -394,6 +394,8 @@ async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates:
             [u.battery_pct for u in ordered],
             [u.battery_at for u in ordered],
             [u.signal_lqi for u in ordered],
+            [u.battery_low for u in ordered],
+            [u.tamper for u in ordered],
             [u.metric for u in ordered],
             [u.value for u in ordered],
             [u.value_at for u in ordered],

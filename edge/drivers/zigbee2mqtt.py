@@ -11,10 +11,12 @@ per "expose", for example ``{"occupancy": true, "battery": 87, "linkquality": 12
 | ``sos`` (bool) | SOS event for an ``sos_button`` when it turns true (the binary ``sos`` preset: Feibit SEB01ZB, Konke) |
 | ``power`` / ``energy`` (number) | ``power_w`` / ``energy_kwh`` readings |
 | ``temperature`` / ``humidity`` (number) | ``temperature_c`` / ``humidity_pct`` readings |
+| ``smoke`` / ``gas`` / ``carbon_monoxide`` / ``water_leak`` (bool) | hazard event when it turns true / false (below) |
 | ``battery`` (number, %), ``linkquality`` (0-255) | device health in the heartbeat; a changed battery is a reading |
+| ``battery_low`` / ``tamper`` (bool) | the device's own flags, device health in the heartbeat (IAS zone status bits 3 and 2) |
 
-Nothing a mapped device says vanishes unseen: any other property (voltage, tamper, state, a
-smoke alarm of a model we do not know yet...), an ``action`` value we do not map, and an ``sos`` or
+Nothing a mapped device says vanishes unseen: any other property (voltage, state, a
+smoke density...), an ``action`` value we do not map, and an ``sos`` or
 ``action`` of a device not mapped as an ``sos_button``, is counted per property name in
 :attr:`Zigbee2MqttDriver.unmapped` and logged (``edge_z2m_property_unmapped``, once per device and
 property). zigbee2mqtt repeats a device's cached state in every message, so a binary ``sos`` raises
@@ -23,6 +25,10 @@ device states; retained states are old news and skipped. A message that cannot b
 JSON, nested too deep, not an object, a wrong type, a value outside the contract, a friendly name
 missing from the device map) is logged with a reason, counted in :attr:`Zigbee2MqttDriver.rejected`,
 and the driver carries on.
+
+A hazard (``smoke``, ``gas``, ``co``, ``water_leak``) is an event ``detected`` when the alarm turns
+true and ``cleared`` when it turns false, from any mapped device whatever its kind: a fire alarm is
+never dropped for a wrong entry in the device map.
 
 The alarm actions are zigbee-herdsman-converters' ``fz.command_emergency`` (IAS ACE emergency:
 Tuya TS0215A_sos and its white labels, TS0601_sos, Heiman and Smart9 remotes, Develco keypads) and
@@ -45,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from edge.model import DeviceRef, Sink
 from eldercare import logs
 from eldercare.config import MqttEndpoint, MqttSettings
-from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
+from eldercare.contracts.payloads import DeviceId, DeviceKind, Hazard, Metric, Room
 from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
 from eldercare.retry import Backoff, cancelled_on_stop, sleep_until
@@ -63,6 +69,10 @@ _SOS_PRESS = {
     "panic": "single",
     "sos": "single",
 }
+# zigbee-herdsman-converters' binary hazard exposes (e.smoke(), e.gas(), e.carbon_monoxide(),
+# e.water_leak(); the IAS zone alarm bit of fz.ias_smoke_alarm_1, ias_gas_alarm_1/2,
+# ias_carbon_monoxide_alarm_1, ias_water_leak_alarm_1 and the Aqara/Tuya converters) -> hazard.
+_HAZARDS = {"smoke": Hazard.SMOKE, "gas": Hazard.GAS, "carbon_monoxide": Hazard.CO, "water_leak": Hazard.WATER_LEAK}
 _NUMERIC = {
     "power": Metric.POWER_W,
     "energy": Metric.ENERGY_KWH,
@@ -81,7 +91,9 @@ class MapEntry(BaseModel):
 _MAP = TypeAdapter(dict[str, MapEntry])
 _STATE = TypeAdapter(dict[str, Any])
 # What map_state reads; every other property of a mapped device is reported as unmapped.
-_MAPPED = frozenset({"occupancy", "contact", "action", "battery", "linkquality", "sos", *_NUMERIC})
+_MAPPED = frozenset(
+    {"occupancy", "contact", "action", "battery", "linkquality", "sos", "battery_low", "tamper", *_NUMERIC, *_HAZARDS}
+)
 
 
 def load_device_map(path: Path) -> dict[str, DeviceRef]:
@@ -112,6 +124,8 @@ class Mapped:
     events: tuple[Mapping[str, object], ...] = ()
     battery_pct: float | None = None
     signal_lqi: int | None = None
+    battery_low: bool | None = None
+    tamper: bool | None = None
     unmapped: tuple[str, ...] = ()  # property names (or "action:<value>") this state carried that we do not map
 
 
@@ -165,6 +179,7 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     sos_events, ignored = _sos(device, state, previous)
     events.extend(sos_events)
     unmapped.extend(ignored)
+    events.extend(_hazard_events(device, state, previous))
     for key, metric in _NUMERIC.items():
         value = _number(state, key)
         if value is not None:
@@ -173,7 +188,32 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     lqi = _number(state, "linkquality")
     if lqi is not None and not lqi.is_integer():
         raise RejectedError("wrong_type", "linkquality: expected an integer")
-    return Mapped(tuple(readings), tuple(events), battery, None if lqi is None else int(lqi), tuple(unmapped))
+    return Mapped(
+        tuple(readings),
+        tuple(events),
+        battery,
+        None if lqi is None else int(lqi),
+        _bool(state, "battery_low"),
+        _bool(state, "tamper"),
+        tuple(unmapped),
+    )
+
+
+def _hazard_events(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, str]) -> list[Mapping[str, object]]:
+    """A hazard event per alarm that changed; zigbee2mqtt repeats the cached state in every message
+    (a battery report says ``"smoke": false`` again), so only a change is an event, and a first
+    ``false`` after the agent started is no news."""
+    events: list[Mapping[str, object]] = []
+    for key, hazard in _HAZARDS.items():
+        on = _bool(state, key)
+        if on is None:
+            continue
+        slot = f"{device.id}/{key}"
+        now_state = "detected" if on else "cleared"
+        if previous.get(slot, "cleared") != now_state:
+            events.append({"type": "hazard", "hazard": hazard.value, "state": now_state})
+        previous[slot] = now_state
+    return events
 
 
 def _on_change(events: list[Mapping[str, object]], previous: dict[str, str], device_id: str, kind: str, state: str) -> None:
@@ -280,8 +320,15 @@ class Zigbee2MqttDriver:
 
     def _apply(self, sink: Sink, device: DeviceRef, mapped: Mapped) -> None:
         self._note_unmapped(device, mapped.unmapped)
-        if mapped.battery_pct is not None or mapped.signal_lqi is not None:
-            sink.health(device, battery_pct=mapped.battery_pct, signal_lqi=mapped.signal_lqi)
+        flags = (mapped.battery_pct, mapped.signal_lqi, mapped.battery_low, mapped.tamper)
+        if any(value is not None for value in flags):
+            sink.health(
+                device,
+                battery_pct=mapped.battery_pct,
+                signal_lqi=mapped.signal_lqi,
+                battery_low=mapped.battery_low,
+                tamper=mapped.tamper,
+            )
         for metric, value in mapped.readings:
             sink.reading(device, metric, value)
         for event in mapped.events:

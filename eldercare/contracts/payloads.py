@@ -50,6 +50,25 @@ class DeviceKind(StrEnum):
     SOS_BUTTON = "sos_button"
     PLUG = "plug"
     TEMPERATURE = "temperature"
+    # Home-safety alarms (zigbee2mqtt's smoke, gas, carbon_monoxide and water_leak exposes). A
+    # combined model (a gas and CO alarm) is one device of either kind reporting both hazards.
+    SMOKE = "smoke"
+    GAS = "gas"
+    CO = "co"
+    WATER_LEAK = "water_leak"
+
+
+class Hazard(StrEnum):
+    """What a home-safety alarm detects; each is an alert kind of the same name."""
+
+    SMOKE = "smoke"
+    GAS = "gas"  # combustible gas (natural gas, LPG)
+    CO = "co"  # carbon monoxide
+    WATER_LEAK = "water_leak"
+
+
+#: The device kinds that are home-safety alarms.
+HAZARD_KINDS = frozenset({DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CO, DeviceKind.WATER_LEAK})
 
 
 class Room(StrEnum):
@@ -163,7 +182,19 @@ class PresenceEvent(_EventBase):
     state: Literal["detected", "cleared"]
 
 
-Event = Annotated[FallEvent | SosEvent | DoorEvent | BedEvent | PresenceEvent, Field(discriminator="type")]
+class HazardEvent(_EventBase):
+    """A home-safety alarm changed state: sent when it starts (``detected``) and when it stops
+    (``cleared``); an alarm that keeps reporting the same state sends nothing more."""
+
+    type: Literal["hazard"]
+    hazard: Hazard
+    state: Literal["detected", "cleared"]
+
+
+Event = Annotated[FallEvent | SosEvent | DoorEvent | BedEvent | PresenceEvent | HazardEvent, Field(discriminator="type")]
+#: Event types that may be a call for help or a danger: never refused for a wrong clock
+#: (eldercare.contracts.window), and judged in the alert engine's urgent lane.
+ALARM_EVENTS = frozenset({"sos", "fall", "hazard"})
 
 
 class EventBatch(_Model):
@@ -195,6 +226,10 @@ class DeviceHealth(_Model):
     battery_pct: Number | None = Field(default=None, ge=0, le=100)
     signal_lqi: Integer | None = Field(default=None, ge=0, le=255, description="link quality, 0-255 (Zigbee LQI)")
     last_seen: Timestamp | None = None
+    battery_low: Flag | None = Field(default=None, description="the device's own low-battery flag (IAS zone status)")
+    tamper: Flag | None = Field(
+        default=None, description="the device's own tamper switch: its cover is open or it was taken down"
+    )
 
 
 class Heartbeat(_Model):

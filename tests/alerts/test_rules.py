@@ -64,6 +64,22 @@ def test_sos_is_critical_and_door_events_raise_nothing_by_themselves() -> None:
     assert event_finding(item("door", state="open"), DEFAULT_RULES, UTC_ZONE) is None
 
 
+@pytest.mark.parametrize(
+    ("hazard", "severity", "zh"),
+    [("smoke", "critical", "烟雾"), ("gas", "critical", "燃气"), ("co", "critical", "一氧化碳"), ("water_leak", "high", "漏水")],
+)
+def test_a_hazard_alarm_raises_its_own_kind_with_what_to_do_in_both_languages(hazard: str, severity: str, zh: str) -> None:
+    found = event_finding(item("hazard", hazard=hazard, state="detected"), DEFAULT_RULES, UTC_ZONE)
+    assert found is not None
+    assert (found.kind, found.severity) == (hazard, severity)
+    assert "14:00" in found.explanation_en
+    assert "bedroom" in found.explanation_en
+    assert zh in found.explanation_zh
+    assert "卧室" in found.explanation_zh
+    assert found.evidence["event"]["device"] == "w1"
+    assert event_finding(item("hazard", hazard=hazard, state="cleared"), DEFAULT_RULES, UTC_ZONE) is None
+
+
 def test_disabled_fall_rule_raises_nothing() -> None:
     rules = RuleSettings.model_validate({"fall": {"enabled": False}})
     assert event_finding(item("fall", confidence=0.9), rules, UTC_ZONE) is None
@@ -252,6 +268,24 @@ def test_low_battery_with_a_clear_band() -> None:
     assert evaluate_home(with_battery(19.9), DEFAULT_RULES, NOW)["low_battery"] is not None
     assert "low_battery" not in evaluate_home(with_battery(20.0), DEFAULT_RULES, NOW)
     assert evaluate_home(with_battery(30.0), DEFAULT_RULES, NOW)["low_battery"] is None
+
+
+def test_a_device_that_says_its_own_battery_is_low_is_low_battery() -> None:
+    alarm = DeviceInfo("co1", "co", "kitchen", NOW, None, battery_low=True)
+    found = evaluate_home(home(devices=[*home().devices, alarm]), DEFAULT_RULES, NOW)["low_battery"]
+    assert found is not None
+    assert "co (kitchen)" in found.explanation_en
+    cleared = DeviceInfo("co1", "co", "kitchen", NOW, None, battery_low=False)
+    assert evaluate_home(home(devices=[*home().devices, cleared]), DEFAULT_RULES, NOW)["low_battery"] is None
+
+
+def test_an_open_tamper_switch_is_a_device_alert_that_clears_itself() -> None:
+    leak = DeviceInfo("l1", "water_leak", "bathroom", NOW, 90.0, tamper=True)
+    found = evaluate_home(home(devices=[*home().devices, leak]), DEFAULT_RULES, NOW)["device_tampered"]
+    assert found is not None
+    assert "bathroom" in found.explanation_en
+    assert "卫生间" in found.explanation_zh
+    assert evaluate_home(home(), DEFAULT_RULES, NOW)["device_tampered"] is None
 
 
 def test_night_window_settings_are_times_of_day() -> None:

@@ -93,12 +93,67 @@ def test_a_binary_sos_raises_once_per_press_not_on_every_report_of_the_cached_st
 
 
 def test_properties_the_driver_does_not_map_are_named() -> None:
-    assert mapped(PIR, {"occupancy": True, "illuminance": 31, "tamper": False, "battery": 80}).unmapped == (
-        "illuminance",
-        "tamper",
-    )
-    assert mapped(TEMP, {"temperature": 19.5, "smoke": True}).unmapped == ("smoke",)
+    assert mapped(PIR, {"occupancy": True, "illuminance": 31, "tamper": False, "battery": 80}).unmapped == ("illuminance",)
+    assert mapped(TEMP, {"temperature": 19.5, "pressure": 1012}).unmapped == ("pressure",)
     assert mapped(PIR, {"sos": True}).unmapped == ("sos",), "an SOS property on a device not mapped as a button"
+
+
+SMOKE = DeviceRef("smoke-kitchen", DeviceKind.SMOKE, Room.KITCHEN)
+GAS = DeviceRef("gas-kitchen", DeviceKind.GAS, Room.KITCHEN)
+CO = DeviceRef("co-living", DeviceKind.CO, Room.LIVING_ROOM)
+LEAK = DeviceRef("leak-bathroom", DeviceKind.WATER_LEAK, Room.BATHROOM)
+# States as zigbee2mqtt publishes them, written from zigbee-herdsman-converters' exposes:
+# Aqara JY-GZ-01AQ smoke detector (e.smoke, smoke_density, smoke_density_dbm, test, buzzer...), Aqara
+# JT-BZ-01AQ/A gas detector (e.gas, gas_density, sensitivity, selftest...), Heiman HS1CA-E CO alarm
+# (fz.ias_carbon_monoxide_alarm_1: carbon_monoxide, tamper, battery_low), Aqara SJCGQ11LM leak sensor
+# (fz.ias_water_leak_alarm_1: water_leak, battery_low, tamper; voltage, device_temperature).
+AQARA_SMOKE = {"smoke": False, "smoke_density": 0, "smoke_density_dbm": 0, "test": False, "battery": 100, "linkquality": 96}
+AQARA_GAS = {"gas": False, "gas_density": 0, "sensitivity": "15%LEL", "linkquality": 160}
+HEIMAN_CO = {"carbon_monoxide": False, "tamper": False, "battery_low": False, "battery": 95, "linkquality": 72}
+AQARA_LEAK = {"water_leak": False, "battery_low": False, "tamper": False, "battery": 91, "voltage": 3005, "linkquality": 54}
+
+
+@pytest.mark.parametrize(
+    ("device", "quiet", "key", "hazard"),
+    [(SMOKE, AQARA_SMOKE, "smoke", "smoke"), (GAS, AQARA_GAS, "gas", "gas"), (CO, HEIMAN_CO, "carbon_monoxide", "co"),
+     (LEAK, AQARA_LEAK, "water_leak", "water_leak")],
+    ids=["aqara-smoke", "aqara-gas", "heiman-co", "aqara-leak"],
+)  # fmt: skip
+def test_a_hazard_alarm_is_an_event_when_it_starts_and_when_it_stops(
+    device: DeviceRef, quiet: dict[str, Any], key: str, hazard: str
+) -> None:
+    previous: dict[str, str] = {}
+    assert mapped(device, quiet, previous).events == (), "an alarm's periodic all-clear report is no news"
+    assert mapped(device, {**quiet, key: True}, previous).events == ({"type": "hazard", "hazard": hazard, "state": "detected"},)
+    assert mapped(device, {**quiet, key: True}, previous).events == (), "zigbee2mqtt repeats the cached state"
+    assert mapped(device, quiet, previous).events == ({"type": "hazard", "hazard": hazard, "state": "cleared"},)
+    assert mapped(device, {key: True}, {}).events[0]["state"] == "detected", "an alarm already sounding at start-up"
+
+
+def test_a_combined_gas_and_co_alarm_reports_each_hazard() -> None:
+    # Oujiabao CR701-YZ (fz.ias_carbon_monoxide_alarm_1_gas_alarm_2): gas, carbon_monoxide, tamper, battery_low.
+    state = {"gas": True, "carbon_monoxide": True, "tamper": False, "battery_low": False}
+    assert {e["hazard"] for e in mapped(GAS, state).events} == {"gas", "co"}
+
+
+def test_a_hazard_from_a_device_mapped_as_another_kind_is_still_raised() -> None:
+    assert mapped(TEMP, {"temperature": 19.5, "smoke": True}).events == (
+        {"type": "hazard", "hazard": "smoke", "state": "detected"},
+    )
+
+
+def test_tamper_and_battery_low_are_device_health() -> None:
+    result = mapped(LEAK, {**AQARA_LEAK, "battery_low": True, "tamper": True})
+    assert (result.battery_low, result.tamper, result.battery_pct) == (True, True, 91.0)
+    assert result.unmapped == ("voltage",)
+    assert (mapped(PIR, {"occupancy": True}).battery_low, mapped(PIR, {"occupancy": True}).tamper) == (None, None)
+
+
+@pytest.mark.parametrize("state", [{"smoke": "true"}, {"water_leak": 1}, {"tamper": "open"}, {"battery_low": None, "gas": []}])
+def test_a_hazard_or_flag_of_the_wrong_type_is_rejected(state: dict[str, Any]) -> None:
+    with pytest.raises(RejectedError) as caught:
+        mapped(SMOKE, state)
+    assert caught.value.reason == "wrong_type"
 
 
 def test_a_deeply_nested_state_is_rejected_not_raised() -> None:
