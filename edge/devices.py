@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge.model import DeviceRef
-from eldercare.contracts.payloads import DeviceAssignment, DeviceHealth, DeviceKind, Room
+from eldercare.contracts.payloads import Availability, DeviceAssignment, DeviceHealth, DeviceKind, Room
 
 MAX_HEARTBEAT_DEVICES = 256  # the contract's limit on Heartbeat.devices
 
@@ -28,6 +28,7 @@ class _Health:
     last_seen: datetime | None = None
     battery_low: bool | None = None
     tamper: bool | None = None
+    availability: Availability | None = None  # "online" / "offline" as the device network says; None: not tracked
 
 
 class DeviceRegistry:
@@ -55,6 +56,13 @@ class DeviceRegistry:
             health = self._devices[device.id] = _Health(device.kind, device.room)
         health.last_seen = at
         return health
+
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        """Record what the device network says, without counting it as the device being seen."""
+        health = self._devices.get(device.id)
+        if health is None:
+            health = self._devices[device.id] = _Health(device.kind, device.room)
+        health.availability = "online" if online else "offline"
 
     def update(
         self, device: DeviceRef, at: datetime, battery_pct: float | None, signal_lqi: int | None, flags: Flags | None = None
@@ -85,6 +93,7 @@ class DeviceRegistry:
                 last_seen=h.last_seen,
                 battery_low=h.battery_low,
                 tamper=h.tamper,
+                availability=h.availability,
             )
             for device_id, h in items
         ]

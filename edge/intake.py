@@ -119,6 +119,10 @@ class Intake:
         if self._registry.update(device, now, battery_pct, signal_lqi, flags) and battery_pct is not None:
             self._reading(device, Metric.BATTERY_PCT, battery_pct, now)
 
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        self._check_id(device.id)
+        self._registry.availability(self._registry.resolve(device), online)
+
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
         # Runs for every packet (several a second per wearable): the common case, a packet that
         # does not complete a block, is a dictionary lookup and a list append.

@@ -63,6 +63,11 @@ class Sink(Protocol):
         (None: not reported this time); a changed battery also becomes a reading."""
         ...
 
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        """What the device network says of the device (zigbee2mqtt's availability), for the heartbeat.
+        Not a report from the device: it does not make the device look alive."""
+        ...
+
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
         """Wearable samples, shape (n, 3) in g, fed to the streaming fall detector (in blocks of
         a few seconds: the samples of an unfinished block wait for the next packets)."""

@@ -52,6 +52,8 @@ class DeviceUpdate:
     signal_lqi: int | None = None
     battery_low: bool | None = None  # the device's own flags, from heartbeats (None: not reported)
     tamper: bool | None = None
+    availability: str | None = None  # what the gateway's device network says (heartbeat), and when
+    availability_at: datetime | None = None
     metric: str | None = None
     value: float | None = None
     value_at: datetime | None = None
@@ -239,6 +241,8 @@ def _add_health(rows: Rows, heartbeat: Heartbeat, health: DeviceHealth, received
         update.battery_low = health.battery_low
     if health.tamper is not None:
         update.tamper = health.tamper
+    if health.availability is not None and (update.availability_at is None or beat_at >= update.availability_at):
+        update.availability, update.availability_at = health.availability, beat_at
 
 
 def device_ids(message: Message) -> set[str]:

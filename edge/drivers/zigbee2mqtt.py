@@ -20,8 +20,10 @@ smoke density...), an ``action`` value we do not map, and an ``sos`` or
 ``action`` of a device not mapped as an ``sos_button``, is counted per property name in
 :attr:`Zigbee2MqttDriver.unmapped` and logged (``edge_z2m_property_unmapped``, once per device and
 property). zigbee2mqtt repeats a device's cached state in every message, so a binary ``sos`` raises
-an event only when it turns true. Bridge topics, ``/set``, ``/get`` and ``/availability`` are not
-device states; retained states are old news and skipped. A message that cannot be mapped (not
+an event only when it turns true. Bridge topics, ``/set`` and ``/get`` are not device states;
+retained states are old news and skipped. ``<name>/availability`` (a retained one too: it is the
+current availability) becomes the device's availability in the heartbeat, the JSON
+``{"state": "online"}`` and the older plain ``offline`` alike. A message that cannot be mapped (not
 JSON, nested too deep, not an object, a wrong type, a value outside the contract, a friendly name
 missing from the device map) is logged with a reason, counted in :attr:`Zigbee2MqttDriver.rejected`,
 and the driver carries on.
@@ -56,7 +58,9 @@ from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
 from eldercare.retry import Backoff, cancelled_on_stop, sleep_until
 
-_NOT_STATES = ("/set", "/get", "/availability")
+_NOT_STATES = ("/set", "/get")
+_AVAILABILITY = "/availability"
+_AVAILABILITY_STATES = {"online": True, "offline": False}
 _MAX_STATE_BYTES = 64 * 1024  # a device state is a few hundred bytes
 # action value of an sos_button -> press. The alarm actions come from zigbee-herdsman-converters'
 # fz.command_emergency / fz.command_panic (IAS ACE) and from buttons that send "sos".
@@ -68,6 +72,13 @@ _SOS_PRESS = {
     "emergency": "single",
     "panic": "single",
     "sos": "single",
+    # A light remote installed as the SOS button (IKEA E1812/E1743, fz.command_on/off/toggle and
+    # command_move): any press is the call; holding it sends a move.
+    "on": "single",
+    "off": "single",
+    "toggle": "single",
+    "brightness_move_up": "long",
+    "brightness_move_down": "long",
 }
 # zigbee-herdsman-converters' binary hazard exposes (e.smoke(), e.gas(), e.carbon_monoxide(),
 # e.water_leak(); the IAS zone alarm bit of fz.ias_smoke_alarm_1, ias_gas_alarm_1/2,
@@ -140,6 +151,17 @@ def parse_state(payload: bytes) -> dict[str, Any]:
         if error["type"] == "json_invalid":
             raise RejectedError("not_json", f"payload is not JSON: {error['msg']}") from None
         raise RejectedError("not_an_object", "expected a JSON object") from None
+
+
+def parse_availability(payload: bytes) -> bool:
+    """zigbee2mqtt's ``<name>/availability``: ``{"state": "online"}`` (JSON, zigbee2mqtt 1.x
+    ``advanced.legacy_availability_payload: false`` and 2.x) or the older plain ``online`` /
+    ``offline``; True when online. Anything else raises RejectedError."""
+    text = payload.strip()
+    state = parse_state(text).get("state") if text.startswith(b"{") else text.decode("ascii", errors="replace")
+    if not isinstance(state, str) or state not in _AVAILABILITY_STATES:
+        raise RejectedError("bad_availability", "availability is neither online nor offline")
+    return _AVAILABILITY_STATES[state]
 
 
 def _bool(state: Mapping[str, Any], key: str) -> bool | None:
@@ -297,19 +319,28 @@ class Zigbee2MqttDriver:
             self.sessions += 1
             self.subscribed.set()
             async for incoming in conn.messages():
-                if not incoming.retain:
-                    self.handle(sink, incoming.topic, incoming.payload)
+                self.handle(sink, incoming.topic, incoming.payload, retained=incoming.retain)
 
-    def handle(self, sink: Sink, topic: str, payload: bytes) -> None:
-        """Map one zigbee2mqtt message into ``sink``; a bad one is logged and counted, never raised."""
+    def handle(self, sink: Sink, topic: str, payload: bytes, *, retained: bool = False) -> None:
+        """Map one zigbee2mqtt message into ``sink``; a bad one is logged and counted, never raised.
+
+        A retained device state is old news (skipped); a retained availability is the current one."""
         name = topic[len(self._base) + 1 :] if topic.startswith(self._base + "/") else ""
         if not name or name.startswith("bridge/") or name.endswith(_NOT_STATES):
+            return
+        available = name.endswith(_AVAILABILITY)
+        if available:
+            name = name[: -len(_AVAILABILITY)]
+        elif retained:
             return
         device = self._devices.get(name)
         try:
             if device is None:
                 raise RejectedError("unknown_device", "no entry in the device map for this friendly name")
-            self._apply(sink, device, map_state(device, parse_state(payload), self._previous))
+            if available:
+                sink.availability(device, parse_availability(payload))
+            else:
+                self._apply(sink, device, map_state(device, parse_state(payload), self._previous))
         except RejectedError as exc:
             self._reject(exc.reason, str(exc), name if device is None else None, device)
             return

@@ -219,6 +219,9 @@ class GatewayStatus(_Model):
     agent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
+Availability = Literal["online", "offline"]
+
+
 class DeviceHealth(_Model):
     device: DeviceId
     kind: DeviceKind
@@ -229,6 +232,10 @@ class DeviceHealth(_Model):
     battery_low: Flag | None = Field(default=None, description="the device's own low-battery flag (IAS zone status)")
     tamper: Flag | None = Field(
         default=None, description="the device's own tamper switch: its cover is open or it was taken down"
+    )
+    availability: Availability | None = Field(
+        default=None,
+        description="what the gateway's device network (zigbee2mqtt's availability) says of the device; None: not tracked",
     )
 
 

@@ -116,6 +116,7 @@ heartbeats = st.builds(
             last_seen=st.none() | timestamps,
             battery_low=st.none() | st.booleans(),
             tamper=st.none() | st.booleans(),
+            availability=st.none() | st.sampled_from(["online", "offline"]),
         ),
         max_size=3,
     ),

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from edge.drivers.zigbee2mqtt import Mapped, RejectedError, Zigbee2MqttDriver, load_device_map, map_state, parse_state
+from edge.drivers.zigbee2mqtt import (
+    Mapped,
+    RejectedError,
+    Zigbee2MqttDriver,
+    load_device_map,
+    map_state,
+    parse_availability,
+    parse_state,
+)
 from edge.model import DeviceRef
 from eldercare.config import Settings, parse_mqtt_url
 from eldercare.contracts.payloads import DeviceKind, Metric, Room
@@ -156,6 +164,22 @@ def test_a_hazard_or_flag_of_the_wrong_type_is_rejected(state: dict[str, Any]) -
     assert caught.value.reason == "wrong_type"
 
 
+@pytest.mark.parametrize(
+    ("payload", "online"),
+    [(b'{"state": "online"}', True), (b'{"state":"offline"}', False), (b"online", True), (b"offline\n", False)],
+    ids=["json-online", "json-offline", "plain-online", "plain-offline"],
+)
+def test_availability_in_both_forms_zigbee2mqtt_publishes(payload: bytes, online: bool) -> None:
+    assert parse_availability(payload) is online
+
+
+@pytest.mark.parametrize("payload", [b"", b"ONLINE", b'{"state": true}', b'{"availability": "online"}', b"[", b"\xff\xfe"])
+def test_an_availability_that_is_neither_online_nor_offline_is_rejected(payload: bytes) -> None:
+    with pytest.raises(RejectedError) as caught:
+        parse_availability(payload)
+    assert caught.value.reason in {"bad_availability", "not_json"}
+
+
 def test_a_deeply_nested_state_is_rejected_not_raised() -> None:
     with pytest.raises(RejectedError) as caught:
         parse_state(b"[" * 5_000)
@@ -273,6 +297,40 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
 def _heartbeat_devices(collector: Collector) -> dict[str, Any]:
     beats = collector.heartbeats()
     return {d.device: d for d in beats[-1].devices} if beats else {}
+
+
+async def test_retained_availability_is_the_current_one_and_a_retained_state_is_old_news(
+    edge_settings: Callable[..., Settings], home_id: str, topic_root: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    map_file = tmp_path / "devices.json"
+    map_file.write_text(json.dumps(DEVICE_MAP))
+    base = f"{topic_root}-z2m"
+    async with connect(settings, client_id=f"z2m-pub-{home_id}") as z2m:
+        # What zigbee2mqtt left on its broker before the gateway's agent started (both forms).
+        await z2m.publish(f"{base}/Kitchen PIR/availability", b'{"state":"offline"}', qos=1, retain=True)
+        await z2m.publish(f"{base}/Front door/availability", b"online", qos=1, retain=True)
+        await z2m.publish(f"{base}/Front door", b'{"contact": false, "battery": 100}', qos=1, retain=True)
+        driver = Zigbee2MqttDriver(
+            endpoint=parse_mqtt_url(settings.mqtt_url), mqtt=settings.mqtt, base_topic=base,
+            devices=load_device_map(map_file), client_id=f"z2m-{home_id}",
+        )  # fmt: skip
+        agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3", heartbeat_interval_s=0.2), driver)
+        try:
+            async with Collector(settings, home_id) as collector, running(agent):
+                await collector.wait_for(lambda: {"pir-kitchen", "door-front"} <= set(_heartbeat_devices(collector)))
+                beat = _heartbeat_devices(collector)
+                assert (beat["pir-kitchen"].availability, beat["door-front"].availability) == ("offline", "online")
+                assert beat["pir-kitchen"].last_seen is None, "zigbee2mqtt speaking of a device is not the device speaking"
+                await z2m.publish(f"{base}/Kitchen PIR/availability", b"online", qos=1)
+                await z2m.publish(f"{base}/Kitchen PIR/availability", b"maybe", qos=1)
+                await collector.wait_for(lambda: _heartbeat_devices(collector)["pir-kitchen"].availability == "online")
+                await wait_until(lambda: driver.rejected["bad_availability"] == 1)
+            assert collector.events() == [], "the retained door state was old news"
+            assert collector.readings() == []
+        finally:
+            for name in ("Kitchen PIR/availability", "Front door/availability", "Front door"):
+                await z2m.publish(f"{base}/{name}", b"", qos=1, retain=True)  # clear the retained messages
 
 
 async def test_the_driver_reconnects_when_the_zigbee2mqtt_broker_restarts(
