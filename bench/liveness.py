@@ -40,7 +40,7 @@ from eldercare.domain.rule_settings import DEFAULT_RULES
 from ingest import sql
 from ingest.rows import DeviceUpdate
 from ingest.store import _update_devices
-from simulator.home import BATTERY_DEVICES, KETTLE, MAINS_DEVICES, TEMPERATURE_EVERY_S, THERMOMETER
+from simulator.home import BATTERY_DEVICES, HAZARD_KIT, KETTLE, MAINS_DEVICES, TEMPERATURE_EVERY_S, THERMOMETER
 from simulator.reporting import kit_rhythms
 from simulator.routine import Bed, Door, Motion, Power, Profile, Wear, home_rng, routine
 
@@ -52,6 +52,8 @@ KINDS = {"pir": "motion", "door": "door", "bed": "bed", "wearable": "wearable", 
 
 
 def kind_of(device: str) -> str:
+    if device in HAZARD_KIT:
+        return HAZARD_KIT[device][0].value
     return "temperature" if device == THERMOMETER else KINDS[device.split("-")[0]]
 
 

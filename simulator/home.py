@@ -38,7 +38,7 @@ from simulator.routine import (
     routine,
     temperature_at,
 )
-from simulator.script import Action, Battery, Cut, FallWear, Restore, Scripted, Sos, Temperature
+from simulator.script import Action, Alarm, Battery, Cut, FallWear, Restore, Scripted, Sos, Temperature
 from simulator.signals import SisFallLibrary, everyday
 
 TEMPERATURE_EVERY_S = 600.0
@@ -52,6 +52,14 @@ THERMOMETER = "temp-living"
 # Every device also reports by itself on its own rhythm (simulator.reporting), as zigbee devices
 # do whether or not their state changes: battery devices every 50-60 min or every 17 h by make,
 # mains-powered ones hourly. A bed or a PIR left unused is silent that long and still alive.
+# The home-safety alarms of a care programme's kit: a battery smoke alarm in the kitchen, a mains gas
+# alarm above the cooker, a battery leak sensor under the bathroom sink.
+SMOKE, GAS, LEAK = "smoke-kitchen", "gas-kitchen", "leak-bathroom"
+HAZARD_KIT = {
+    SMOKE: (DeviceKind.SMOKE, Room.KITCHEN),
+    GAS: (DeviceKind.GAS, Room.KITCHEN),
+    LEAK: (DeviceKind.WATER_LEAK, Room.BATHROOM),
+}
 BATTERY_DEVICES = (
     *(f"pir-{room.value}" for room in MOTION_ROOMS),
     "door-entry",
@@ -59,8 +67,10 @@ BATTERY_DEVICES = (
     "wearable-1",
     "sos-1",
     "temp-living",
+    SMOKE,
+    LEAK,
 )
-MAINS_DEVICES = (KETTLE,)
+MAINS_DEVICES = (KETTLE, GAS)
 
 
 def declare_devices(driver: SimulatedDriver) -> None:
@@ -73,6 +83,8 @@ def declare_devices(driver: SimulatedDriver) -> None:
     driver.device("sos-1", DeviceKind.SOS_BUTTON)
     driver.device(KETTLE, DeviceKind.PLUG, Room.KITCHEN)
     driver.device(THERMOMETER, DeviceKind.TEMPERATURE, Room.LIVING_ROOM)
+    for name, (kind, room) in HAZARD_KIT.items():
+        driver.device(name, kind, room)
 
 
 @dataclass
@@ -270,6 +282,9 @@ class HomePlayer:
             else:
                 self._battery_override[item.device] = item.pct
             await self.driver.battery(item.device, item.pct if item.pct is not None else 100.0)
+        elif isinstance(item, Alarm):
+            kind, room = HAZARD_KIT[item.device]
+            await self.driver.hazard(item.hazard, item.detected, name=item.device, kind=kind, room=room)
         elif isinstance(item, Cut):
             if self.setup.relay is not None:
                 self.setup.relay.cut()
