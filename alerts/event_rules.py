@@ -49,6 +49,9 @@ def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Findi
 
 
 def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
+    evidence = item.data.get("evidence")
+    if isinstance(evidence, dict) and evidence.get("source") == "radar":
+        return _radar_fall(item, zone, evidence)
     at = clock_text(item.ts, zone)
     confidence = _number(item.data.get("confidence"))
     conf_text = f" (confidence {confidence:.0%})" if confidence is not None else ""
@@ -60,6 +63,22 @@ def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
         f"The wearable detected a fall{where_en} at {at}{conf_text}.",
         f"{at} 可穿戴设备{where_zh}检测到跌倒{conf_zh}。",
         {"event": _event_evidence(item), "confidence": confidence, "fall_at": item.ts.isoformat()},
+    )
+
+
+def _radar_fall(item: InboxItem, zone: ZoneInfo, evidence: dict[str, Any]) -> Finding:
+    """A presence radar's own fall report: it sees the person on the floor without anything worn."""
+    at = clock_text(item.ts, zone)
+    where_en = f" in the {room_en(item.room)}" if item.room else ""
+    where_zh = room_zh(item.room) if item.room else ""
+    distance = _number(evidence.get("target_distance_m"))
+    far_en = f", {distance:.1f} m from it" if distance is not None else ""
+    far_zh = f"（距雷达 {distance:.1f} 米）" if distance is not None else ""
+    return finding(
+        "fall",
+        f"The presence radar{where_en} reported a fall at {at}{far_en}.",
+        f"{at} {where_zh}毫米波雷达报告有人跌倒{far_zh}。",
+        {"event": _event_evidence(item), "source": "radar", "radar": evidence, "fall_at": item.ts.isoformat()},
     )
 
 

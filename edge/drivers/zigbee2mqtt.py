@@ -12,6 +12,8 @@ per "expose", for example ``{"occupancy": true, "battery": 87, "linkquality": 12
 | ``power`` / ``energy`` (number) | ``power_w`` / ``energy_kwh`` readings |
 | ``temperature`` / ``humidity`` (number) | ``temperature_c`` / ``humidity_pct`` readings |
 | ``smoke`` / ``gas`` / ``carbon_monoxide`` / ``water_leak`` (bool) | hazard event when it turns true / false (below) |
+| a ``presence`` radar's ``presence``, ``occupancy``, ``*_state`` | presence event on change; motion only while moving |
+| ``fall_down_status`` ``fall`` of a ``presence`` radar | fall event with the radar's evidence (status, target distance) |
 | ``battery`` (number, %), ``linkquality`` (0-255) | device health in the heartbeat; a changed battery is a reading |
 | ``battery_low`` / ``tamper`` (bool) | the device's own flags, device health in the heartbeat (IAS zone status bits 3 and 2) |
 
@@ -84,6 +86,15 @@ _SOS_PRESS = {
 # e.water_leak(); the IAS zone alarm bit of fz.ias_smoke_alarm_1, ias_gas_alarm_1/2,
 # ias_carbon_monoxide_alarm_1, ias_water_leak_alarm_1 and the Aqara/Tuya converters) -> hazard.
 _HAZARDS = {"smoke": Hazard.SMOKE, "gas": Hazard.GAS, "carbon_monoxide": Hazard.CO, "water_leak": Hazard.WATER_LEAK}
+# mmWave radar exposes (Tuya ZY-M100 and TS0601 radars, Aqara FP1...): presence / occupancy (bool),
+# presence_state and motion_state (enums whose values differ by model), fall_down_status (Tuya
+# MIR-HE200-TY fall models: none, maybe_fall, fall), target_distance (m).
+_RADAR = frozenset({"presence", "occupancy", "presence_state", "motion_state", "fall_down_status", "target_distance"})
+_RADAR_MOVING = frozenset(
+    {"move", "moving", "motion", "small_move", "large_move", "small_movement", "large_movement", "small", "medium", "large"}
+)
+_RADAR_STILL = frozenset({"presence", "present", "peaceful", "static", "stationary", "occupied"})
+_RADAR_ABSENT = frozenset({"none", "absent", "unoccupied", ""})
 _NUMERIC = {
     "power": Metric.POWER_W,
     "energy": Metric.ENERGY_KWH,
@@ -186,7 +197,7 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     readings: list[tuple[Metric, float]] = []
     events: list[Mapping[str, object]] = []
     occupancy = _bool(state, "occupancy")
-    if occupancy is not None:
+    if occupancy is not None and device.kind is not DeviceKind.PRESENCE:  # a radar's occupancy is presence
         if device.kind is DeviceKind.BED:
             readings.append((Metric.BED_OCCUPIED, float(occupancy)))
             _on_change(events, previous, device.id, "bed", "occupied" if occupancy else "vacated")
@@ -197,7 +208,10 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
         # zigbee2mqtt's contact is true when the magnet touches, i.e. the door is CLOSED.
         readings.append((Metric.DOOR_OPEN, 0.0 if contact else 1.0))
         _on_change(events, previous, device.id, "door", "closed" if contact else "open")
-    unmapped = [key for key in state if key not in _MAPPED]
+    radar = device.kind is DeviceKind.PRESENCE
+    unmapped = [key for key in state if key not in _MAPPED and not (radar and key in _RADAR)]
+    if radar:
+        _radar(device, state, previous, readings, events, unmapped)
     sos_events, ignored = _sos(device, state, previous)
     events.extend(sos_events)
     unmapped.extend(ignored)
@@ -219,6 +233,53 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
         _bool(state, "tamper"),
         tuple(unmapped),
     )
+
+
+def _radar(
+    device: DeviceRef,
+    state: Mapping[str, Any],
+    previous: dict[str, str],
+    readings: list[tuple[Metric, float]],
+    events: list[Mapping[str, object]],
+    unmapped: list[str],
+) -> None:
+    """An mmWave radar: present (moving or still) or not, and its own fall report.
+
+    Presence is no sign of activity: a resident lying still on the floor is present. So only a
+    moving target is a motion reading; presence is an event when it starts or ends."""
+    present = _bool(state, "presence")
+    if present is None:
+        present = _bool(state, "occupancy")
+    for key in ("presence_state", "motion_state"):
+        value = _text(state, key)
+        if value is None:
+            continue
+        if value in _RADAR_ABSENT:  # presence_state "none": nobody; motion_state "none": nobody moving
+            present = False if present is None and key == "presence_state" else present
+        elif value in _RADAR_MOVING or value in _RADAR_STILL:
+            present = True
+            if value in _RADAR_MOVING:
+                readings.append((Metric.MOTION, 1.0))
+        else:
+            unmapped.append(f"{key}:{value}")  # a state this model names that we do not know yet
+    if present is not None:
+        _on_change(events, previous, device.id, "presence", "detected" if present else "cleared")
+    fall = _text(state, "fall_down_status")
+    if fall is not None:
+        slot = f"{device.id}/fall"
+        if fall == "fall" and previous.get(slot) != "fall":
+            distance = _number(state, "target_distance")
+            evidence = {"source": "radar", "status": fall, "target_distance_m": distance}
+            # The radar's own verdict: it gives no confidence, so the event carries full confidence.
+            events.append({"type": "fall", "confidence": 1.0, "evidence": evidence})
+        previous[slot] = fall
+
+
+def _text(state: Mapping[str, Any], key: str) -> str | None:
+    value = state.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise RejectedError("wrong_type", f"{key}: expected a string, got {type(value).__name__}")
 
 
 def _hazard_events(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, str]) -> list[Mapping[str, object]]:

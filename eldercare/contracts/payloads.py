@@ -56,6 +56,9 @@ class DeviceKind(StrEnum):
     GAS = "gas"
     CO = "co"
     WATER_LEAK = "water_leak"
+    # An mmWave presence radar: sees a person who sits or lies still (zigbee2mqtt's presence,
+    # occupancy, presence_state or motion_state exposes); some models also report falls.
+    PRESENCE = "presence"
 
 
 class Hazard(StrEnum):
@@ -156,10 +159,20 @@ class _EventBase(_Model):
     room: Room | None = None
 
 
+class RadarFallEvidence(_Model):
+    """Why the gateway reports a fall seen by an mmWave radar: the radar's own fall report."""
+
+    source: Literal["radar"]
+    status: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="the radar's fall status as it reported it (zigbee2mqtt's fall_down_status, e.g. fall)"
+    )
+    target_distance_m: Number | None = Field(default=None, ge=0, le=50, description="distance to the person, when reported")
+
+
 class FallEvent(_EventBase):
     type: Literal["fall"]
     confidence: Number = Field(ge=0, le=1)
-    evidence: FallEvidence
+    evidence: FallEvidence | RadarFallEvidence
 
 
 class SosEvent(_EventBase):

@@ -80,6 +80,16 @@ def test_a_hazard_alarm_raises_its_own_kind_with_what_to_do_in_both_languages(ha
     assert event_finding(item("hazard", hazard=hazard, state="cleared"), DEFAULT_RULES, UTC_ZONE) is None
 
 
+def test_a_radar_fall_is_a_fall_explained_as_the_radars() -> None:
+    evidence = {"source": "radar", "status": "fall", "target_distance_m": 0.8}
+    found = event_finding(item("fall", confidence=1.0, evidence=evidence), DEFAULT_RULES, UTC_ZONE)
+    assert found is not None
+    assert (found.kind, found.severity) == ("fall", "critical")
+    assert "presence radar in the bedroom reported a fall at 14:00, 0.8 m" in found.explanation_en
+    assert "毫米波雷达" in found.explanation_zh
+    assert found.evidence["radar"] == evidence
+
+
 def test_disabled_fall_rule_raises_nothing() -> None:
     rules = RuleSettings.model_validate({"fall": {"enabled": False}})
     assert event_finding(item("fall", confidence=0.9), rules, UTC_ZONE) is None

@@ -180,6 +180,51 @@ def test_an_availability_that_is_neither_online_nor_offline_is_rejected(payload:
     assert caught.value.reason in {"bad_availability", "not_json"}
 
 
+RADAR = DeviceRef("radar-bathroom", DeviceKind.PRESENCE, Room.BATHROOM)
+
+
+def test_a_radar_reports_presence_on_change_and_motion_only_while_the_target_moves() -> None:
+    previous: dict[str, str] = {}
+    # Tuya ZY-M100: presence, target_distance, illuminance_lux.
+    entered = mapped(RADAR, {"presence": True, "target_distance": 1.4, "illuminance_lux": 20}, previous)
+    assert entered.events == ({"type": "presence", "state": "detected"},)
+    assert entered.readings == (), "present is not moving: a still person must not look active"
+    assert entered.unmapped == ("illuminance_lux",)
+    assert mapped(RADAR, {"presence": True, "motion_state": "large"}, previous).readings == ((Metric.MOTION, 1.0),)
+    assert mapped(RADAR, {"presence": True, "motion_state": "static"}, previous) == Mapped()
+    left = mapped(RADAR, {"presence_state": "none", "motion_state": "none"}, previous)
+    assert left.events == ({"type": "presence", "state": "cleared"},)
+
+
+@pytest.mark.parametrize(
+    ("state", "present", "moving"),
+    [({"occupancy": True}, True, False), ({"presence_state": "peaceful"}, True, False),
+     ({"presence_state": "small_move"}, True, True), ({"presence_state": "none"}, False, False),
+     ({"presence": False, "motion_state": "none"}, False, False)],
+)  # fmt: skip
+def test_the_presence_variants_radar_models_use(state: dict[str, Any], present: bool, moving: bool) -> None:
+    result = mapped(RADAR, state)
+    assert result.events == ({"type": "presence", "state": "detected" if present else "cleared"},)
+    assert result.readings == (((Metric.MOTION, 1.0),) if moving else ())
+
+
+def test_a_radar_fall_report_is_a_fall_event_with_its_evidence_once() -> None:
+    # Tuya MIR-HE200-TY fall model: presence, fall_down_status (none / maybe_fall / fall), target_distance.
+    previous: dict[str, str] = {}
+    state = {"presence": True, "fall_down_status": "fall", "target_distance": 0.8, "static_dwell_alarm": ""}
+    fall = {"type": "fall", "confidence": 1.0, "evidence": {"source": "radar", "status": "fall", "target_distance_m": 0.8}}
+    assert mapped(RADAR, state, previous).events == ({"type": "presence", "state": "detected"}, fall)
+    assert mapped(RADAR, state, previous).events == (), "the cached state repeats"
+    assert mapped(RADAR, {**state, "fall_down_status": "maybe_fall"}, previous).events == ()
+    assert mapped(RADAR, state, previous).events == (fall,)
+
+
+def test_an_unknown_radar_state_is_named_and_a_wrong_type_refused() -> None:
+    assert mapped(RADAR, {"presence_state": "levitating"}).unmapped == ("presence_state:levitating",)
+    with pytest.raises(RejectedError):
+        mapped(RADAR, {"motion_state": 3})
+
+
 def test_a_deeply_nested_state_is_rejected_not_raised() -> None:
     with pytest.raises(RejectedError) as caught:
         parse_state(b"[" * 5_000)

@@ -1,4 +1,4 @@
-"""Seventeen models that care programmes install, as zigbee2mqtt publishes them (tests/edge/z2m_models.py):
+"""Nineteen models that care programmes install, as zigbee2mqtt publishes them (tests/edge/z2m_models.py):
 each maps to the contract exactly, or is refused with its reason, and a running agent carries on."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _payload(model: Model) -> bytes:
 def test_the_corpus_spans_every_mapped_kind_and_fifteen_models() -> None:
     assert len({m.model for m in MODELS}) >= 15
     kinds = {m.entry["kind"] for m in MODELS}
-    assert kinds >= {"motion", "door", "temperature", "sos_button", "plug", "smoke", "gas", "co", "water_leak"}
+    assert kinds >= {"motion", "door", "temperature", "sos_button", "plug", "smoke", "gas", "co", "water_leak", "presence"}
 
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.model for m in MODELS])

@@ -168,6 +168,27 @@ MODELS: list[Model] = [
                  unmapped=("presence", "target_distance", "illuminance_lux", "radar_sensitivity", "minimum_range",
                            "maximum_range", "detection_delay", "fading_time")),
     ),
+    # The same radar installed as what it is, a presence radar: someone there, still, is presence, not motion.
+    Model(
+        "Tuya ZY-M100 (presence)", "Bath radar", {"device": "radar-bathroom", "kind": "presence", "room": "bathroom"},
+        {"presence": True, "target_distance": 0.9, "illuminance_lux": 40, "radar_sensitivity": 7, "linkquality": 180},
+        Expected(events=({"type": "presence", "state": "detected"},), signal_lqi=180,
+                 unmapped=("illuminance_lux", "radar_sensitivity")),
+    ),
+    # Tuya MIR-HE200-TY fall model (TS0601 _TZE200_lu01t0zl): presence, occupancy, motion_speed,
+    # motion_direction, fall_down_status (none / maybe_fall / fall), static_dwell_alarm, tuning.
+    Model(
+        "Tuya MIR-HE200-TY (fall)", "Bedroom radar", {"device": "radar-bedroom", "kind": "presence", "room": "bedroom"},
+        {"presence": True, "occupancy": True, "motion_speed": 0, "motion_direction": "standing_still",
+         "fall_down_status": "fall", "static_dwell_alarm": "", "illuminance": 12, "tumble_switch": "ON",
+         "fall_sensitivity": 5, "tumble_alarm_time": 2, "linkquality": 150},
+        Expected(events=({"type": "presence", "state": "detected"},
+                         {"type": "fall", "confidence": 1.0,
+                          "evidence": {"source": "radar", "status": "fall", "target_distance_m": None}}),
+                 signal_lqi=150,
+                 unmapped=("motion_speed", "motion_direction", "static_dwell_alarm", "illuminance", "tumble_switch",
+                           "fall_sensitivity", "tumble_alarm_time")),
+    ),
 ]  # fmt: skip
 
 # Malformed and partial states of the same models: each refused with its reason, or mapped for what it holds.
