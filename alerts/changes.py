@@ -19,6 +19,7 @@ from alerts.notify.enqueue import enqueue, quiet_until
 from eldercare import logs
 from eldercare.config import AlertsSettings
 from eldercare.domain.alerts import lifecycle
+from eldercare.domain.alerts.catalogue import held_by_quiet_hours
 from eldercare.domain.alerts.lifecycle import Change
 
 log = logs.get("alerts")
@@ -38,7 +39,7 @@ async def open_or_update(
     Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
     # Escalation counts from when staff can first be told: after the quiet hours for non-critical.
     told_at = now
-    if found.severity != "critical":
+    if held_by_quiet_hours(found.kind, found.severity):
         told_at = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
     change = await lifecycle.open_or_update(conn, ctx, found, now=now, told_at=told_at, settings=settings, source_key=source_key)
     if change is not None and change.created and not await enqueue(conn, ctx, change.alert, purpose="opened", level=0, now=now):

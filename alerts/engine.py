@@ -114,7 +114,7 @@ class Engine:
         """Handle inbox batches until the inbox is empty (for this copy); returns items handled."""
         total = 0
         while True:
-            urgent = await self.inbox_once(urgent=True)  # falls and SOS first, always
+            urgent = await self.inbox_once(urgent=True)  # alarms (falls, SOS, hazards) first, always
             total += urgent.items
             if urgent.items:
                 continue

@@ -1,4 +1,4 @@
-"""Rules that fire on one event from the inbox (fall, SOS): pure, no I/O."""
+"""Rules that fire on one event from the inbox (fall, SOS, a home-safety alarm): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -41,10 +41,17 @@ def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Findi
         return _fall(item, zone)
     if item.type == "sos" and rules.sos.enabled:
         return _sos(item, zone)
+    if item.type == "hazard" and item.data.get("state") == "detected":
+        # Not switchable in the rule settings: nobody should be able to turn off a fire alarm.
+        # "cleared" raises nothing and resolves nothing: staff resolve hazards after checking.
+        return _hazard(item, zone)
     return None
 
 
 def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
+    evidence = item.data.get("evidence")
+    if isinstance(evidence, dict) and evidence.get("source") == "radar":
+        return _radar_fall(item, zone, evidence)
     at = clock_text(item.ts, zone)
     confidence = _number(item.data.get("confidence"))
     conf_text = f" (confidence {confidence:.0%})" if confidence is not None else ""
@@ -59,6 +66,22 @@ def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
     )
 
 
+def _radar_fall(item: InboxItem, zone: ZoneInfo, evidence: dict[str, Any]) -> Finding:
+    """A presence radar's own fall report: it sees the person on the floor without anything worn."""
+    at = clock_text(item.ts, zone)
+    where_en = f" in the {room_en(item.room)}" if item.room else ""
+    where_zh = room_zh(item.room) if item.room else ""
+    distance = _number(evidence.get("target_distance_m"))
+    far_en = f", {distance:.1f} m from it" if distance is not None else ""
+    far_zh = f"（距雷达 {distance:.1f} 米）" if distance is not None else ""
+    return finding(
+        "fall",
+        f"The presence radar{where_en} reported a fall at {at}{far_en}.",
+        f"{at} {where_zh}毫米波雷达报告有人跌倒{far_zh}。",
+        {"event": _event_evidence(item), "source": "radar", "radar": evidence, "fall_at": item.ts.isoformat()},
+    )
+
+
 def _sos(item: InboxItem, zone: ZoneInfo) -> Finding:
     at = clock_text(item.ts, zone)
     press = str(item.data.get("press", "single"))
@@ -70,6 +93,42 @@ def _sos(item: InboxItem, zone: ZoneInfo) -> Finding:
         f"{at} 紧急呼叫按钮被按下{where_zh}。",
         {"event": _event_evidence(item), "press": press},
     )
+
+
+# What the alarm saw, and what staff should do first, per hazard (en, zh).
+_HAZARD_TEXT = {
+    "smoke": (
+        "The smoke alarm{where} went off at {at}. Call the resident now; if nobody answers, call the fire service (119) "
+        "and send someone.",
+        "{at} {where}烟雾报警器报警。请立即致电老人；无人接听时请拨打 119 并派人上门。",
+    ),
+    "gas": (
+        "The gas alarm{where} detected combustible gas at {at}. Call the resident: no flames or switches, open the "
+        "windows, leave; if nobody answers, call the gas company's emergency line and send someone.",
+        "{at} {where}燃气报警器检测到可燃气体泄漏。请立即致电老人：勿用明火、勿开关电器，开窗并离开；"
+        "无人接听时请拨打燃气抢修电话并派人上门。",
+    ),
+    "co": (
+        "The carbon monoxide alarm{where} went off at {at}. Call the resident: open the windows and leave the home; "
+        "if nobody answers or they feel unwell, call 120 and send someone.",
+        "{at} {where}一氧化碳报警器报警。请立即致电老人开窗并离开家中；无人接听或身体不适时请拨打 120 并派人上门。",
+    ),
+    "water_leak": (
+        "The water leak sensor{where} detected water at {at}. Call the resident or send someone to close the water valve.",
+        "{at} {where}漏水传感器检测到漏水。请致电老人或派人上门关闭水阀。",
+    ),
+}
+
+
+def _hazard(item: InboxItem, zone: ZoneInfo) -> Finding | None:
+    hazard = str(item.data.get("hazard"))
+    text = _HAZARD_TEXT.get(hazard)
+    if text is None:
+        return None  # the contract refuses other hazards; an old row cannot raise an undeclared kind
+    at = clock_text(item.ts, zone)
+    en = text[0].format(at=at, where=f" in the {room_en(item.room)}" if item.room else "")
+    zh = text[1].format(at=at, where=room_zh(item.room) if item.room else "")
+    return finding(hazard, en, zh, {"event": _event_evidence(item), "hazard": hazard, "detected_at": item.ts.isoformat()})
 
 
 def _event_evidence(item: InboxItem) -> dict[str, Any]:

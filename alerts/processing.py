@@ -27,14 +27,15 @@ from alerts.rules import evaluate_home
 from alerts.snapshot import load_snapshot
 from eldercare import logs
 from eldercare.config import AlertsSettings
+from eldercare.contracts.payloads import ALARM_EVENTS
 from eldercare.errors import TransientError
 
 log = logs.get("alerts")
 
-# urgent = true: falls and SOS only; false: everything else; NULL: both.
+# urgent = true: alarms only (falls, SOS, hazards: ALARM_EVENTS); false: everything else; NULL: both.
 _CLAIM = """
 SELECT id, home_id, device_id, seq, ts, type, room, data FROM alert_inbox
- WHERE %(urgent)s::boolean IS NULL OR (type IN ('fall', 'sos')) = %(urgent)s::boolean
+ WHERE %(urgent)s::boolean IS NULL OR (type = ANY(%(alarms)s)) = %(urgent)s::boolean
  ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 """
 _DELETE = "DELETE FROM alert_inbox WHERE id = ANY(%s)"
@@ -57,6 +58,7 @@ RETURNING home_id
 # Only these change what a periodic rule sees at once; fall and SOS open their alerts directly
 # (the long-lie rule needs minutes of stillness, so the periodic pass judges it) and stay off the
 # latency-critical path.
+_ALARMS = sorted(ALARM_EVENTS)
 _RE_EVALUATE = frozenset({"door", "bed", "presence", "gateway_status"})
 
 
@@ -72,14 +74,14 @@ async def process_inbox(
 ) -> Outcome:
     """Claim one batch, apply the rules, delete the items; the caller commits.
 
-    ``urgent=True`` claims only falls and SOS, so that their commit (and notification) never
+    ``urgent=True`` claims only alarms (falls, SOS, hazards), so that their commit (and notification) never
     waits behind the re-evaluation of other homes that door or presence items trigger.
 
     With ``isolate`` each home's items run in a savepoint and a failing home's items become dead
     letters; without it (the fast path: two round trips fewer per home) any failure aborts the
     batch, and the caller rolls back and runs it again isolated."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_CLAIM, {"urgent": urgent, "limit": settings.inbox_batch_size})
+        await cur.execute(_CLAIM, {"urgent": urgent, "alarms": _ALARMS, "limit": settings.inbox_batch_size})
         rows = await cur.fetchall()
     outcome = Outcome(items=len(rows))
     by_home: dict[str, list[InboxItem]] = defaultdict(list)

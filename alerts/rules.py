@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, minutes_en, minutes_zh, room_en, room_zh
 from alerts.inactivity import ActivityEvent, InactivitySettings, RoutineModel, evaluate_inactivity, learn_routine
+from eldercare.domain import liveness
 from eldercare.domain.rule_settings import InactivityRule, RuleSettings
 
 # Motion sensors fire as a person walks to the door and for a while after (PIR hold time): motion
@@ -38,6 +39,37 @@ class DeviceInfo:
     room: str | None
     last_seen_at: datetime
     battery_pct: float | None
+    # The device's own flags (zigbee IAS zone status); None when it never reported them.
+    battery_low: bool | None = None
+    tamper: bool | None = None
+    # What the gateway's device network (zigbee2mqtt) says of it, and when; None: not tracked.
+    availability: str | None = None
+    availability_at: datetime | None = None
+    # Its usual longest silence between reports, learned by ingest from this many gaps since it was first seen.
+    usual_gap_s: float | None = None
+    gaps_learned: int = 0
+    first_seen_at: datetime | None = None
+
+    @property
+    def history_s(self) -> float:
+        return 0.0 if self.first_seen_at is None else (self.last_seen_at - self.first_seen_at).total_seconds()
+
+    def silence_limit_s(self, floor_s: float) -> float:
+        return liveness.silence_limit_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s, floor_s=floor_s)
+
+    def usual_silence_s(self) -> float:
+        return liveness.usual_silence_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s)
+
+    def network_says_offline(self) -> bool:
+        """zigbee2mqtt marked it offline, and it has not spoken since the gateway said so."""
+        if self.availability != "offline":
+            return False
+        return self.availability_at is None or self.availability_at >= self.last_seen_at
+
+    def offline(self, now: datetime, floor_s: float) -> bool:
+        """Silent beyond what this device normally is (its own rhythm, or its kind's), or marked offline."""
+        silence = (now - self.last_seen_at).total_seconds()
+        return self.network_says_offline() or silence > self.silence_limit_s(floor_s)
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,7 @@ def evaluate_home(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Res
     _door_left_open(home, rules, now, result)
     _cold_home(home, rules, now, result)
     _low_battery(home, rules, result)
+    _tampered(home, rules, result)
     if sensors_ok and rules.fall.enabled:
         result["long_lie"] = long_lie(home, rules, now)
     if not sensors_ok or any(start <= now < end for start, end in home.absences):
@@ -107,10 +140,11 @@ def _device_health(home: HomeSnapshot, rules: RuleSettings, now: datetime, resul
     """Fill gateway_offline and device_offline; True when the welfare rules can be trusted."""
     cfg = rules.devices
     gateway = gateway_offline(home, cfg.gateway_offline_after_s, now)
-    stale = [d for d in home.devices if (now - d.last_seen_at).total_seconds() > cfg.offline_after_s]
+    stale = [d for d in home.devices if d.offline(now, cfg.offline_after_s)]
     if cfg.enabled:
         result["gateway_offline"] = gateway
-        result["device_offline"] = _device_offline_finding(home, stale, now) if stale and gateway is None else None
+        offline = _device_offline_finding(home, stale, now, cfg.offline_after_s) if stale and gateway is None else None
+        result["device_offline"] = offline
     motion = [d for d in home.devices if d.kind == "motion"]
     if cfg.enabled:
         result["no_motion_sensor"] = None if motion else no_motion_sensor(home, cfg.offline_after_s, now)
@@ -152,17 +186,42 @@ def no_motion_sensor(home: HomeSnapshot, after_s: int, now: datetime) -> Finding
     )
 
 
-def _device_offline_finding(home: HomeSnapshot, stale: Sequence[DeviceInfo], now: datetime) -> Finding:
-    names_en = ", ".join(f"{d.kind} ({room_en(d.room)})" for d in stale)
-    names_zh = "、".join(f"{room_zh(d.room)}的{d.kind}传感器" for d in stale)
-    oldest = min(d.last_seen_at for d in stale)
+def _device_offline_finding(home: HomeSnapshot, stale: Sequence[DeviceInfo], now: datetime, floor_s: float) -> Finding:
+    names_en = ", ".join(f"{d.kind} ({room_en(d.room)}) {_why_en(d, now, floor_s)}" for d in stale)
+    names_zh = "、".join(f"{room_zh(d.room)}的{d.kind}传感器{_why_zh(d, now, floor_s)}" for d in stale)
     return finding(
         "device_offline",
-        f"{len(stale)} sensor(s) silent for at least {minutes_en((now - oldest).total_seconds())}: {names_en}. "
-        "Inactivity is not judged until they are back.",
+        f"{len(stale)} sensor(s) offline: {names_en}. Inactivity is not judged until they are back.",
         f"{len(stale)} 个传感器已离线：{names_zh}。恢复前暂停无活动判断。",
-        {"devices": [{"id": d.id, "kind": d.kind, "last_seen_at": d.last_seen_at.isoformat()} for d in stale]},
+        {
+            "devices": [
+                {
+                    "id": d.id,
+                    "kind": d.kind,
+                    "last_seen_at": d.last_seen_at.isoformat(),
+                    "limit_s": round(d.silence_limit_s(floor_s)),
+                    "network_offline": d.network_says_offline(),
+                }
+                for d in stale
+            ]
+        },
     )
+
+
+def _why_en(device: DeviceInfo, now: datetime, floor_s: float) -> str:
+    if device.network_says_offline():
+        return "marked offline by the gateway's zigbee network"
+    silent = minutes_en((now - device.last_seen_at).total_seconds())
+    usual = minutes_en(device.usual_silence_s())
+    return f"silent for {silent}, beyond its limit of {minutes_en(device.silence_limit_s(floor_s))} (it reports within {usual})"
+
+
+def _why_zh(device: DeviceInfo, now: datetime, floor_s: float) -> str:
+    if device.network_says_offline():
+        return "（网关的 Zigbee 网络报告其离线）"
+    silent = minutes_zh((now - device.last_seen_at).total_seconds())
+    usual = minutes_zh(device.usual_silence_s())
+    return f"（已 {silent} 无上报，超过其上限 {minutes_zh(device.silence_limit_s(floor_s))}；平时 {usual} 内必有上报）"
 
 
 # --------------------------------------------------------------------------- home safety
@@ -210,21 +269,48 @@ def _cold_home(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: R
 
 
 def _low_battery(home: HomeSnapshot, rules: RuleSettings, result: Result) -> None:
+    """Below the threshold, or the device's own low-battery flag (alarms that report no percentage)."""
     cfg = rules.battery
     if not cfg.enabled:
         result["low_battery"] = None
         return
     known = [d for d in home.devices if d.battery_pct is not None]
-    low = [d for d in known if d.battery_pct is not None and d.battery_pct < cfg.below_pct]
+    low = [d for d in home.devices if d.battery_low or (d.battery_pct is not None and d.battery_pct < cfg.below_pct)]
     if low:
         result["low_battery"] = finding(
             "low_battery",
-            "Battery low: " + ", ".join(f"{d.kind} ({room_en(d.room)}) {d.battery_pct:.0f}%" for d in low) + ".",
-            "电量低：" + "、".join(f"{room_zh(d.room)}的{d.kind} {d.battery_pct:.0f}%" for d in low) + "。",
-            {"devices": [{"id": d.id, "kind": d.kind, "battery_pct": d.battery_pct} for d in low]},
+            "Battery low: " + ", ".join(f"{d.kind} ({room_en(d.room)}) {_battery_en(d)}" for d in low) + ".",
+            "电量低：" + "、".join(f"{room_zh(d.room)}的{d.kind} {_battery_zh(d)}" for d in low) + "。",
+            {"devices": [{"id": d.id, "kind": d.kind, "battery_pct": d.battery_pct, "battery_low": d.battery_low} for d in low]},
         )
     elif all(d.battery_pct is not None and d.battery_pct >= cfg.clear_above_pct for d in known):
         result["low_battery"] = None
+
+
+def _battery_en(device: DeviceInfo) -> str:
+    return f"{device.battery_pct:.0f}%" if device.battery_pct is not None else "(reported by the device)"
+
+
+def _battery_zh(device: DeviceInfo) -> str:
+    return f"{device.battery_pct:.0f}%" if device.battery_pct is not None else "（设备自报）"
+
+
+def _tampered(home: HomeSnapshot, rules: RuleSettings, result: Result) -> None:
+    """A sensor whose tamper switch is open (cover off, taken down) watches nothing reliably."""
+    tampered = [d for d in home.devices if d.tamper]
+    if not rules.devices.enabled or not tampered:
+        result["device_tampered"] = None
+        return
+    result["device_tampered"] = finding(
+        "device_tampered",
+        "Tamper switch open (cover off or taken down): "
+        + ", ".join(f"{d.kind} ({room_en(d.room)})" for d in tampered)
+        + ". Ask the resident or check on the next visit.",
+        "传感器防拆开关被触发（外壳打开或被取下）："
+        + "、".join(f"{room_zh(d.room)}的{d.kind}" for d in tampered)
+        + "。请询问老人或下次上门时检查。",
+        {"devices": [{"id": d.id, "kind": d.kind, "room": d.room} for d in tampered]},
+    )
 
 
 # --------------------------------------------------------------------------- welfare

@@ -27,7 +27,11 @@ log = logs.get("alerts")
 EVENT_WINDOW = timedelta(hours=30)
 _BEFORE_LAST_ACTIVITY = timedelta(hours=6)
 
-_DEVICES = "SELECT id, kind, room, last_seen_at, battery_pct FROM devices WHERE home_id = %s ORDER BY id"
+_DEVICES = """
+SELECT id, kind, room, last_seen_at, battery_pct, battery_low, tamper, availability, availability_at, usual_gap_s, gaps_learned,
+       first_seen_at
+  FROM devices WHERE home_id = %s ORDER BY id
+"""
 # Activity as the inactivity rule sees it (alerts.inactivity.events), from readings and events,
 # because a gateway may report presence and doors either way:
 # - motion, presence detected: motion in the device's room;

@@ -6,9 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge.model import DeviceRef
-from eldercare.contracts.payloads import DeviceAssignment, DeviceHealth, DeviceKind, Room
+from eldercare.contracts.payloads import Availability, DeviceAssignment, DeviceHealth, DeviceKind, Room
 
 MAX_HEARTBEAT_DEVICES = 256  # the contract's limit on Heartbeat.devices
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """A device's own status flags (zigbee IAS zone status); None = not reported this time."""
+
+    battery_low: bool | None = None
+    tamper: bool | None = None
 
 
 @dataclass(slots=True)
@@ -18,6 +26,9 @@ class _Health:
     battery_pct: float | None = None
     signal_lqi: int | None = None
     last_seen: datetime | None = None
+    battery_low: bool | None = None
+    tamper: bool | None = None
+    availability: Availability | None = None  # "online" / "offline" as the device network says; None: not tracked
 
 
 class DeviceRegistry:
@@ -46,9 +57,23 @@ class DeviceRegistry:
         health.last_seen = at
         return health
 
-    def update(self, device: DeviceRef, at: datetime, battery_pct: float | None, signal_lqi: int | None) -> bool:
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        """Record what the device network says, without counting it as the device being seen."""
+        health = self._devices.get(device.id)
+        if health is None:
+            health = self._devices[device.id] = _Health(device.kind, device.room)
+        health.availability = "online" if online else "offline"
+
+    def update(
+        self, device: DeviceRef, at: datetime, battery_pct: float | None, signal_lqi: int | None, flags: Flags | None = None
+    ) -> bool:
         """Record health; True when the battery level changed (worth a battery_pct reading)."""
         health = self.seen(device, at)
+        flags = flags or Flags()
+        if flags.battery_low is not None:
+            health.battery_low = flags.battery_low
+        if flags.tamper is not None:
+            health.tamper = flags.tamper
         changed = battery_pct is not None and battery_pct != health.battery_pct
         if battery_pct is not None:
             health.battery_pct = battery_pct
@@ -66,6 +91,9 @@ class DeviceRegistry:
                 battery_pct=h.battery_pct,
                 signal_lqi=h.signal_lqi,
                 last_seen=h.last_seen,
+                battery_low=h.battery_low,
+                tamper=h.tamper,
+                availability=h.availability,
             )
             for device_id, h in items
         ]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy.typing as npt
 from pydantic import TypeAdapter
 
-from edge.devices import DeviceRegistry
+from edge.devices import DeviceRegistry, Flags
 from edge.model import DeviceRef, check_device_id
 from edge.queue import READINGS, DiskQueue, Dropped
 from edge.wearable import Pushed, WearableMonitor
@@ -99,7 +99,15 @@ class Intake:
     def event(self, device: DeviceRef, detail: Mapping[str, object]) -> None:
         self._event(device, detail, self._clock.now())
 
-    def health(self, device: DeviceRef, *, battery_pct: float | None = None, signal_lqi: int | None = None) -> None:
+    def health(
+        self,
+        device: DeviceRef,
+        *,
+        battery_pct: float | None = None,
+        signal_lqi: int | None = None,
+        battery_low: bool | None = None,
+        tamper: bool | None = None,
+    ) -> None:
         if battery_pct is not None:
             _check_value(Metric.BATTERY_PCT, battery_pct)
         if signal_lqi is not None and not 0 <= signal_lqi <= 255:
@@ -107,8 +115,13 @@ class Intake:
         self._check_id(device.id)
         now = self._clock.now()
         device = self._registry.resolve(device)
-        if self._registry.update(device, now, battery_pct, signal_lqi) and battery_pct is not None:
+        flags = Flags(battery_low, tamper)
+        if self._registry.update(device, now, battery_pct, signal_lqi, flags) and battery_pct is not None:
             self._reading(device, Metric.BATTERY_PCT, battery_pct, now)
+
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        self._check_id(device.id)
+        self._registry.availability(self._registry.resolve(device), online)
 
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:
         # Runs for every packet (several a second per wearable): the common case, a packet that

@@ -47,11 +47,25 @@ class Sink(Protocol):
         ...
 
     def event(self, device: DeviceRef, detail: Mapping[str, object]) -> None:
-        """Something happened (``{"type": "sos", "press": "single"}``, door, bed, presence); queued at once."""
+        """Something happened (``{"type": "sos", "press": "single"}``, door, bed, presence, hazard); queued at once."""
         ...
 
-    def health(self, device: DeviceRef, *, battery_pct: float | None = None, signal_lqi: int | None = None) -> None:
-        """Battery and link quality for the heartbeat; a changed battery also becomes a reading."""
+    def health(
+        self,
+        device: DeviceRef,
+        *,
+        battery_pct: float | None = None,
+        signal_lqi: int | None = None,
+        battery_low: bool | None = None,
+        tamper: bool | None = None,
+    ) -> None:
+        """Battery, link quality and the device's own low-battery and tamper flags for the heartbeat
+        (None: not reported this time); a changed battery also becomes a reading."""
+        ...
+
+    def availability(self, device: DeviceRef, online: bool) -> None:
+        """What the device network says of the device (zigbee2mqtt's availability), for the heartbeat.
+        Not a report from the device: it does not make the device look alive."""
         ...
 
     def accelerometer(self, device: DeviceRef, samples: npt.ArrayLike, rate_hz: float) -> None:

@@ -50,6 +50,10 @@ class DeviceUpdate:
     battery_pct: float | None = None
     battery_at: datetime | None = None
     signal_lqi: int | None = None
+    battery_low: bool | None = None  # the device's own flags, from heartbeats (None: not reported)
+    tamper: bool | None = None
+    availability: str | None = None  # what the gateway's device network says (heartbeat), and when
+    availability_at: datetime | None = None
     metric: str | None = None
     value: float | None = None
     value_at: datetime | None = None
@@ -209,7 +213,7 @@ def _add_events(rows: Rows, batch: EventBatch) -> None:
         home = rows.home(home_id)
         if event.type == "door":
             home.door(event.ts, event.state)
-        else:  # fall, sos, bed, presence: all a sign of a person
+        elif event.type != "hazard":  # fall, sos, bed, presence: a sign of a person; an alarm is not
             home.activity(event.ts)
 
 
@@ -233,6 +237,12 @@ def _add_health(rows: Rows, heartbeat: Heartbeat, health: DeviceHealth, received
         update.battery_pct, update.battery_at = health.battery_pct, beat_at
     if health.signal_lqi is not None:
         update.signal_lqi = health.signal_lqi
+    if health.battery_low is not None:
+        update.battery_low = health.battery_low
+    if health.tamper is not None:
+        update.tamper = health.tamper
+    if health.availability is not None and (update.availability_at is None or beat_at >= update.availability_at):
+        update.availability, update.availability_at = health.availability, beat_at
 
 
 def device_ids(message: Message) -> set[str]:

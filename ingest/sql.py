@@ -72,8 +72,18 @@ ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
 
+# The gap since the device's previous report, and whether it is learned as part of its rhythm
+# (eldercare.domain.liveness.learn_gap is the same arithmetic, and says why). Fragments of our own
+# text, concatenated once at import; every value is a parameter.
+_GAP = "extract(epoch FROM GREATEST(u.seen_at, u.value_at) - d.last_seen_at)"
+_LEARN = (
+    "(" + _GAP + " > 0 AND " + _GAP + " <= %(longest_gap_s)s"
+    " AND (d.gaps_learned < %(min_learned)s OR d.last_seen_at - d.first_seen_at < %(min_history)s"
+    " OR " + _GAP + " <= %(outage_factor)s * d.usual_gap_s))"
+)
 # Newest wins, field by field; NULL means "this batch says nothing about it".
-UPDATE_DEVICES = """
+UPDATE_DEVICES = (
+    """
 UPDATE devices AS d SET
     last_seen_at  = GREATEST(d.last_seen_at, u.seen_at, u.value_at),
     room          = CASE WHEN u.room IS NOT NULL AND GREATEST(u.seen_at, u.value_at) >= d.last_seen_at THEN u.room
@@ -81,15 +91,35 @@ UPDATE devices AS d SET
     battery_pct   = CASE WHEN u.battery_at >= coalesce(d.battery_at, '-infinity') THEN u.battery_pct ELSE d.battery_pct END,
     battery_at    = GREATEST(d.battery_at, u.battery_at),
     signal_lqi    = coalesce(u.signal_lqi, d.signal_lqi),
+    battery_low   = coalesce(u.battery_low, d.battery_low),
+    tamper        = coalesce(u.tamper, d.tamper),
+    availability  = CASE WHEN u.availability_at >= coalesce(d.availability_at, '-infinity') THEN u.availability
+                         ELSE d.availability END,
+    availability_at = GREATEST(d.availability_at, u.availability_at),
+    usual_gap_s   = CASE WHEN """
+    + _LEARN
+    + " THEN GREATEST("
+    + _GAP
+    + ", coalesce(d.usual_gap_s, 0) * power(0.5, "
+    + _GAP
+    + """ / %(half_life_s)s)) ELSE d.usual_gap_s END,
+    gaps_learned  = d.gaps_learned + CASE WHEN """
+    + _LEARN
+    + """ THEN 1 ELSE 0 END,
     last_metric   = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.metric ELSE d.last_metric END,
     last_value    = CASE WHEN u.value_at >= coalesce(d.last_value_at, '-infinity') THEN u.value ELSE d.last_value END,
     last_value_at = GREATEST(d.last_value_at, u.value_at)
-  FROM (SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::real[], %s::timestamptz[],
-                             %s::smallint[], %s::text[], %s::float8[], %s::timestamptz[])
-                AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, metric, value, value_at)
+  FROM (SELECT * FROM unnest(%(ids)s::text[], %(homes)s::text[], %(seen_at)s::timestamptz[], %(rooms)s::text[],
+                             %(battery_pct)s::real[], %(battery_at)s::timestamptz[], %(signal_lqi)s::smallint[],
+                             %(battery_low)s::bool[], %(tamper)s::bool[], %(availability)s::text[],
+                             %(availability_at)s::timestamptz[], %(metric)s::text[], %(value)s::float8[],
+                             %(value_at)s::timestamptz[])
+                AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, battery_low, tamper, availability,
+                     availability_at, metric, value, value_at)
          ORDER BY id) AS u
  WHERE d.id = u.id AND d.home_id = u.home_id
 """
+)
 
 UPSERT_HOME_STATE = """
 INSERT INTO home_state AS h (home_id, last_activity_at, last_motion_at, last_motion_room, last_door_at, last_door_state,

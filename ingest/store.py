@@ -15,18 +15,27 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
 from eldercare.contracts import Decoded, Rejection, RejectReason
 from eldercare.contracts.payloads import EventBatch, Message, ReadingBatch
 from eldercare.db.pool import translate
+from eldercare.domain import liveness
 from ingest import sql
 from ingest.batch import Batch, Item
 from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids, event_rows, reading_rows
 
 SOURCE = "ingest"
+# The constants of each device's learned reporting rhythm (sql.UPDATE_DEVICES).
+_LIVENESS = {
+    "longest_gap_s": liveness.LONGEST_LEARNED_GAP_S,
+    "min_learned": liveness.MIN_LEARNED_GAPS,
+    "min_history": timedelta(seconds=liveness.MIN_HISTORY_S),
+    "outage_factor": liveness.OUTAGE_FACTOR,
+    "half_life_s": liveness.HALF_LIFE_S,
+}
 _OFFLOAD_AT = 8  # messages; smaller batches are built inline (a thread hop costs ~0.1 ms)
 WRITE_FAILED = RejectReason.WRITE_FAILED.value  # the dead-letter reason of a message the database refused
 
@@ -373,18 +382,23 @@ async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates:
         return
     await cur.execute(
         sql.UPDATE_DEVICES,
-        (
-            [u.device_id for u in ordered],
-            [u.home_id for u in ordered],
-            [u.seen_at for u in ordered],
-            [u.room for u in ordered],
-            [u.battery_pct for u in ordered],
-            [u.battery_at for u in ordered],
-            [u.signal_lqi for u in ordered],
-            [u.metric for u in ordered],
-            [u.value for u in ordered],
-            [u.value_at for u in ordered],
-        ),
+        {
+            "ids": [u.device_id for u in ordered],
+            "homes": [u.home_id for u in ordered],
+            "seen_at": [u.seen_at for u in ordered],
+            "rooms": [u.room for u in ordered],
+            "battery_pct": [u.battery_pct for u in ordered],
+            "battery_at": [u.battery_at for u in ordered],
+            "signal_lqi": [u.signal_lqi for u in ordered],
+            "battery_low": [u.battery_low for u in ordered],
+            "tamper": [u.tamper for u in ordered],
+            "availability": [u.availability for u in ordered],
+            "availability_at": [u.availability_at for u in ordered],
+            "metric": [u.metric for u in ordered],
+            "value": [u.value for u in ordered],
+            "value_at": [u.value_at for u in ordered],
+            **_LIVENESS,
+        },
     )
 
 

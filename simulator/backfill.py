@@ -30,7 +30,7 @@ import psycopg
 from eldercare import logs
 from eldercare.config import Settings
 from eldercare.contracts.payloads import DeviceKind, Metric, Room
-from simulator.home import BATTERY_DEVICES, KETTLE, THERMOMETER
+from simulator.home import BATTERY_DEVICES, HAZARD_KIT, KETTLE, THERMOMETER
 from simulator.registry import register
 from simulator.routine import MOTION_ROOMS, Bed, Door, Motion, Power, Profile, Wear, home_rng, routine, temperature_at
 
@@ -127,6 +127,7 @@ def _device_rows(home_ids: list[str], start: datetime, end: datetime) -> list[li
         ("sos-1", DeviceKind.SOS_BUTTON, None),
         (KETTLE, DeviceKind.PLUG, Room.KITCHEN),
         (THERMOMETER, DeviceKind.TEMPERATURE, Room.LIVING_ROOM),
+        *((name, kind, room) for name, (kind, room) in HAZARD_KIT.items()),
     ]
     assert {name for name, _, _ in kinds} >= set(BATTERY_DEVICES)
     rows = [

@@ -24,6 +24,7 @@ from eldercare.contracts.payloads import DeviceKind, Room
 from simulator import script
 from simulator.incidents import Incident, IncidentKind
 from simulator.relay import Relay
+from simulator.reporting import kit_rhythms
 from simulator.routine import (
     MOTION_ROOMS,
     Bed,
@@ -37,20 +38,28 @@ from simulator.routine import (
     routine,
     temperature_at,
 )
-from simulator.script import Action, Battery, Cut, FallWear, Restore, Scripted, Sos, Temperature
+from simulator.script import Action, Alarm, Battery, Cut, FallWear, Restore, Scripted, Sos, Temperature
 from simulator.signals import SisFallLibrary, everyday
 
 TEMPERATURE_EVERY_S = 600.0
-HEALTH_EVERY_S = 1800.0
 Reporter = Callable[[Incident, datetime, dict[str, object]], None]
 _Queue = list[tuple[datetime, int, "Scripted | Incident | Emission | str"]]
+_REPORT = "report:"  # queue item of a device's periodic report: "report:<device>"
 
 
 KETTLE = "plug-kettle"
 THERMOMETER = "temp-living"
-# Every device reports its health every HEALTH_EVERY_S, as zigbee devices do whether or not their
-# state changes (battery devices their level, mains-powered ones at least their link quality), so
-# a bed or a kettle left unused for hours is not taken for a dead device.
+# Every device also reports by itself on its own rhythm (simulator.reporting), as zigbee devices
+# do whether or not their state changes: battery devices every 50-60 min or every 17 h by make,
+# mains-powered ones hourly. A bed or a PIR left unused is silent that long and still alive.
+# The home-safety alarms of a care programme's kit: a battery smoke alarm in the kitchen, a mains gas
+# alarm above the cooker, a battery leak sensor under the bathroom sink.
+SMOKE, GAS, LEAK = "smoke-kitchen", "gas-kitchen", "leak-bathroom"
+HAZARD_KIT = {
+    SMOKE: (DeviceKind.SMOKE, Room.KITCHEN),
+    GAS: (DeviceKind.GAS, Room.KITCHEN),
+    LEAK: (DeviceKind.WATER_LEAK, Room.BATHROOM),
+}
 BATTERY_DEVICES = (
     *(f"pir-{room.value}" for room in MOTION_ROOMS),
     "door-entry",
@@ -58,8 +67,10 @@ BATTERY_DEVICES = (
     "wearable-1",
     "sos-1",
     "temp-living",
+    SMOKE,
+    LEAK,
 )
-MAINS_DEVICES = (KETTLE,)
+MAINS_DEVICES = (KETTLE, GAS)
 
 
 def declare_devices(driver: SimulatedDriver) -> None:
@@ -72,6 +83,8 @@ def declare_devices(driver: SimulatedDriver) -> None:
     driver.device("sos-1", DeviceKind.SOS_BUTTON)
     driver.device(KETTLE, DeviceKind.PLUG, Room.KITCHEN)
     driver.device(THERMOMETER, DeviceKind.TEMPERATURE, Room.LIVING_ROOM)
+    for name, (kind, room) in HAZARD_KIT.items():
+        driver.device(name, kind, room)
 
 
 @dataclass
@@ -106,6 +119,7 @@ class HomePlayer:
         self._rng = home_rng(setup.seed, setup.index, None, "driver")
         self._np = np.random.default_rng(self._rng.randrange(2**32))
         self._batteries = {name: self._rng.uniform(60, 100) for name in BATTERY_DEVICES}
+        self.rhythms = kit_rhythms(setup.seed, setup.index, BATTERY_DEVICES, MAINS_DEVICES)
         self._battery_override: dict[str, float] = {}
         self._temperature_override: float | None = None
         self._windows: list[tuple[datetime, datetime, IncidentKind]] = []
@@ -122,8 +136,10 @@ class HomePlayer:
         queue: _Queue = []
         stream = routine(self.profile, self.setup.seed, self.setup.index, start, self.setup.zone)
         self._push_routine(queue, stream)
-        for name, every in (("temperature", TEMPERATURE_EVERY_S), ("health", HEALTH_EVERY_S)):
-            heapq.heappush(queue, (start + timedelta(seconds=self._rng.uniform(0, every)), next(self._order), name))
+        first = start + timedelta(seconds=self._rng.uniform(0, TEMPERATURE_EVERY_S))
+        heapq.heappush(queue, (first, next(self._order), "temperature"))
+        for name, rhythm in self.rhythms.items():
+            heapq.heappush(queue, (rhythm.first_after(start, self._rng), next(self._order), f"{_REPORT}{name}"))
         for incident in self.setup.incidents:
             if incident.end > start:
                 heapq.heappush(queue, (max(incident.start, start), next(self._order), incident))
@@ -146,14 +162,15 @@ class HomePlayer:
         heapq.heappush(queue, (at, next(self._order), emission))
 
     async def _tick(self, queue: _Queue, at: datetime, item: str) -> None:
-        every = TEMPERATURE_EVERY_S if item == "temperature" else HEALTH_EVERY_S
-        heapq.heappush(queue, (at + timedelta(seconds=every), next(self._order), item))
+        name = item.removeprefix(_REPORT)
+        later = at + timedelta(seconds=TEMPERATURE_EVERY_S) if name == item else self.rhythms[name].next_after(at, self._rng)
+        heapq.heappush(queue, (later, next(self._order), item))
         if self._offline(at):
             return
-        if item == "temperature":
+        if name == item:
             await self.driver.temperature(self._temperature(at), name=THERMOMETER, room=Room.LIVING_ROOM)
         else:
-            await self._health()
+            await self._report(name)
 
     def _inject(self, queue: _Queue, incident: Incident, at: datetime) -> None:
         moved = self._when_it_can_happen(incident, at)
@@ -219,15 +236,16 @@ class HomePlayer:
             return self._temperature_override
         return temperature_at(self.profile, at, self.setup.zone, self._rng)
 
-    async def _health(self) -> None:
-        for name in BATTERY_DEVICES:
-            level = self._battery_override.get(name)
-            if level is None:
-                level = max(35.0, self._batteries[name] - 0.05)
-                self._batteries[name] = level
-            await self.driver.battery(name, float(round(level)), lqi=self._rng.randint(90, 200))
-        for name in MAINS_DEVICES:
+    async def _report(self, name: str) -> None:
+        """A device's periodic report: battery devices their level, mains ones their link quality."""
+        if name in MAINS_DEVICES:
             await self.driver.link(name, self._rng.randint(90, 200))
+            return
+        level = self._battery_override.get(name)
+        if level is None:
+            level = max(35.0, self._batteries[name] - 0.05)
+            self._batteries[name] = level
+        await self.driver.battery(name, float(round(level)), lqi=self._rng.randint(90, 200))
 
     # -- applying one emission or action -----------------------------------------------------
 
@@ -264,6 +282,9 @@ class HomePlayer:
             else:
                 self._battery_override[item.device] = item.pct
             await self.driver.battery(item.device, item.pct if item.pct is not None else 100.0)
+        elif isinstance(item, Alarm):
+            kind, room = HAZARD_KIT[item.device]
+            await self.driver.hazard(item.hazard, item.detected, name=item.device, kind=kind, room=room)
         elif isinstance(item, Cut):
             if self.setup.relay is not None:
                 self.setup.relay.cut()

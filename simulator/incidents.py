@@ -47,6 +47,9 @@ class IncidentKind(StrEnum):
     BATTERY = "battery"
     GATEWAY_OFFLINE = "gateway_offline"
     NETWORK_OUTAGE = "network_outage"
+    KITCHEN_FIRE = "kitchen_fire"
+    GAS_LEAK = "gas_leak"
+    BURST_PIPE = "burst_pipe"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ EXPECT: dict[IncidentKind, Expectation] = {
     IncidentKind.BATTERY: Expectation("low_battery", (), 3600),
     IncidentKind.GATEWAY_OFFLINE: Expectation("gateway_offline", ("device_offline",), 1200),
     IncidentKind.NETWORK_OUTAGE: Expectation(None, ("gateway_offline", "device_offline"), 240),
+    # The kit's alarms: raised at once whoever is home; the alarm stops at the end, staff resolve.
+    IncidentKind.KITCHEN_FIRE: Expectation("smoke", (), 600),
+    IncidentKind.GAS_LEAK: Expectation("gas", (), 900),
+    IncidentKind.BURST_PIPE: Expectation("water_leak", (), 3600),
 }
 #: Incidents that take the resident away from the routine (the routine resumes when they end).
 PERSON_INCIDENTS = frozenset(

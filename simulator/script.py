@@ -56,7 +56,16 @@ class Restore:
     pass
 
 
-Action = FallWear | Sos | Temperature | Battery | Cut | Restore
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """A home-safety alarm of the kit starts or stops sounding."""
+
+    device: str
+    hazard: str
+    detected: bool
+
+
+Action = FallWear | Sos | Temperature | Battery | Cut | Restore | Alarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,24 @@ def _network(incident: Incident, at: datetime, end: datetime, ctx: Context) -> P
     return played
 
 
+# incident -> (the kit's alarm that sounds, what it detects); simulator.home.HAZARD_KIT names the devices.
+HAZARD_INCIDENTS = {
+    IncidentKind.KITCHEN_FIRE: ("smoke-kitchen", "smoke"),
+    IncidentKind.GAS_LEAK: ("gas-kitchen", "gas"),
+    IncidentKind.BURST_PIPE: ("leak-bathroom", "water_leak"),
+}
+
+
+def _hazard(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """The alarm sounds at the start and stops at the end (the fire is out, the pipe mended); the
+    resident's life goes on around it (not a person incident)."""
+    device, hazard = HAZARD_INCIDENTS[incident.kind]
+    played = Played(at, details={"device": device, "hazard": hazard})
+    played.add(at, Alarm(device, hazard, True))
+    played.add(end, Alarm(device, hazard, False))
+    return played
+
+
 _BUILDERS = {
     IncidentKind.FALL: _fall,
     IncidentKind.LONG_LIE: _fall,
@@ -223,4 +250,7 @@ _BUILDERS = {
     IncidentKind.BATTERY: _battery,
     IncidentKind.GATEWAY_OFFLINE: _network,
     IncidentKind.NETWORK_OUTAGE: _network,
+    IncidentKind.KITCHEN_FIRE: _hazard,
+    IncidentKind.GAS_LEAK: _hazard,
+    IncidentKind.BURST_PIPE: _hazard,
 }

@@ -3,7 +3,7 @@
 An alert is therefore committed before anyone is notified, and a notification exists exactly when
 its alert change does. ``dedupe_key`` is unique: however many engine copies try, each
 notification is enqueued once. Quiet hours (the care centre's local time) delay non-critical
-notifications to the end of the quiet period; they are never dropped.
+notifications (except the catalogue's ``immediate`` kinds, a water leak) to the end of the quiet period; they are never dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.notify.messages import build_payload
-from eldercare.domain.alerts.catalogue import LAST_ESCALATION_LEVEL, severity_rank
+from eldercare.domain.alerts.catalogue import LAST_ESCALATION_LEVEL, held_by_quiet_hours, severity_rank
 
 _INSERT = """
 INSERT INTO notification_outbox (alert_id, channel_id, recipient, purpose, escalation_level, dedupe_key,
@@ -50,7 +50,7 @@ async def enqueue(
 ) -> int:
     """Enqueue the notifications of one alert change; returns how many rows were new."""
     due = now
-    if alert["severity"] != "critical":
+    if held_by_quiet_hours(alert["kind"], alert["severity"]):
         due = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
     payload = Jsonb(build_payload(alert, purpose, level))
     rows: list[tuple[Any, ...]] = []

@@ -69,6 +69,11 @@ class SimulatedDriver:
     async def sos(self, press: Literal["single", "double", "long"] = "single", name: str = "sos-1") -> None:
         self.sink.event(self.device(name, DeviceKind.SOS_BUTTON), {"type": "sos", "press": press})
 
+    async def hazard(self, hazard: str, detected: bool, *, name: str, kind: DeviceKind, room: Room | None = None) -> None:
+        """A home-safety alarm starts (``detected``) or stops: smoke, gas, co or water_leak."""
+        state = "detected" if detected else "cleared"
+        self.sink.event(self.device(name, kind, room), {"type": "hazard", "hazard": hazard, "state": state})
+
     async def plug_power(self, watts: float, name: str = "plug-1", room: Room | None = None) -> None:
         self.sink.reading(self.device(name, DeviceKind.PLUG, room), Metric.POWER_W, watts)
 

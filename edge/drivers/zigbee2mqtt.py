@@ -11,18 +11,28 @@ per "expose", for example ``{"occupancy": true, "battery": 87, "linkquality": 12
 | ``sos`` (bool) | SOS event for an ``sos_button`` when it turns true (the binary ``sos`` preset: Feibit SEB01ZB, Konke) |
 | ``power`` / ``energy`` (number) | ``power_w`` / ``energy_kwh`` readings |
 | ``temperature`` / ``humidity`` (number) | ``temperature_c`` / ``humidity_pct`` readings |
+| ``smoke`` / ``gas`` / ``carbon_monoxide`` / ``water_leak`` (bool) | hazard event when it turns true / false (below) |
+| a ``presence`` radar's ``presence``, ``occupancy``, ``*_state`` | presence event on change; motion only while moving |
+| ``fall_down_status`` ``fall`` of a ``presence`` radar | fall event with the radar's evidence (status, target distance) |
 | ``battery`` (number, %), ``linkquality`` (0-255) | device health in the heartbeat; a changed battery is a reading |
+| ``battery_low`` / ``tamper`` (bool) | the device's own flags, device health in the heartbeat (IAS zone status bits 3 and 2) |
 
-Nothing a mapped device says vanishes unseen: any other property (voltage, tamper, state, a
-smoke alarm of a model we do not know yet...), an ``action`` value we do not map, and an ``sos`` or
+Nothing a mapped device says vanishes unseen: any other property (voltage, state, a
+smoke density...), an ``action`` value we do not map, and an ``sos`` or
 ``action`` of a device not mapped as an ``sos_button``, is counted per property name in
 :attr:`Zigbee2MqttDriver.unmapped` and logged (``edge_z2m_property_unmapped``, once per device and
 property). zigbee2mqtt repeats a device's cached state in every message, so a binary ``sos`` raises
-an event only when it turns true. Bridge topics, ``/set``, ``/get`` and ``/availability`` are not
-device states; retained states are old news and skipped. A message that cannot be mapped (not
+an event only when it turns true. Bridge topics, ``/set`` and ``/get`` are not device states;
+retained states are old news and skipped. ``<name>/availability`` (a retained one too: it is the
+current availability) becomes the device's availability in the heartbeat, the JSON
+``{"state": "online"}`` and the older plain ``offline`` alike. A message that cannot be mapped (not
 JSON, nested too deep, not an object, a wrong type, a value outside the contract, a friendly name
 missing from the device map) is logged with a reason, counted in :attr:`Zigbee2MqttDriver.rejected`,
 and the driver carries on.
+
+A hazard (``smoke``, ``gas``, ``co``, ``water_leak``) is an event ``detected`` when the alarm turns
+true and ``cleared`` when it turns false, from any mapped device whatever its kind: a fire alarm is
+never dropped for a wrong entry in the device map.
 
 The alarm actions are zigbee-herdsman-converters' ``fz.command_emergency`` (IAS ACE emergency:
 Tuya TS0215A_sos and its white labels, TS0601_sos, Heiman and Smart9 remotes, Develco keypads) and
@@ -45,12 +55,14 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from edge.model import DeviceRef, Sink
 from eldercare import logs
 from eldercare.config import MqttEndpoint, MqttSettings
-from eldercare.contracts.payloads import DeviceId, DeviceKind, Metric, Room
+from eldercare.contracts.payloads import DeviceId, DeviceKind, Hazard, Metric, Room
 from eldercare.errors import ConfigError, PermanentError, TransientError
 from eldercare.mqtt.edge_client import connect_edge
 from eldercare.retry import Backoff, cancelled_on_stop, sleep_until
 
-_NOT_STATES = ("/set", "/get", "/availability")
+_NOT_STATES = ("/set", "/get")
+_AVAILABILITY = "/availability"
+_AVAILABILITY_STATES = {"online": True, "offline": False}
 _MAX_STATE_BYTES = 64 * 1024  # a device state is a few hundred bytes
 # action value of an sos_button -> press. The alarm actions come from zigbee-herdsman-converters'
 # fz.command_emergency / fz.command_panic (IAS ACE) and from buttons that send "sos".
@@ -62,7 +74,27 @@ _SOS_PRESS = {
     "emergency": "single",
     "panic": "single",
     "sos": "single",
+    # A light remote installed as the SOS button (IKEA E1812/E1743, fz.command_on/off/toggle and
+    # command_move): any press is the call; holding it sends a move.
+    "on": "single",
+    "off": "single",
+    "toggle": "single",
+    "brightness_move_up": "long",
+    "brightness_move_down": "long",
 }
+# zigbee-herdsman-converters' binary hazard exposes (e.smoke(), e.gas(), e.carbon_monoxide(),
+# e.water_leak(); the IAS zone alarm bit of fz.ias_smoke_alarm_1, ias_gas_alarm_1/2,
+# ias_carbon_monoxide_alarm_1, ias_water_leak_alarm_1 and the Aqara/Tuya converters) -> hazard.
+_HAZARDS = {"smoke": Hazard.SMOKE, "gas": Hazard.GAS, "carbon_monoxide": Hazard.CO, "water_leak": Hazard.WATER_LEAK}
+# mmWave radar exposes (Tuya ZY-M100 and TS0601 radars, Aqara FP1...): presence / occupancy (bool),
+# presence_state and motion_state (enums whose values differ by model), fall_down_status (Tuya
+# MIR-HE200-TY fall models: none, maybe_fall, fall), target_distance (m).
+_RADAR = frozenset({"presence", "occupancy", "presence_state", "motion_state", "fall_down_status", "target_distance"})
+_RADAR_MOVING = frozenset(
+    {"move", "moving", "motion", "small_move", "large_move", "small_movement", "large_movement", "small", "medium", "large"}
+)
+_RADAR_STILL = frozenset({"presence", "present", "peaceful", "static", "stationary", "occupied"})
+_RADAR_ABSENT = frozenset({"none", "absent", "unoccupied", ""})
 _NUMERIC = {
     "power": Metric.POWER_W,
     "energy": Metric.ENERGY_KWH,
@@ -81,7 +113,9 @@ class MapEntry(BaseModel):
 _MAP = TypeAdapter(dict[str, MapEntry])
 _STATE = TypeAdapter(dict[str, Any])
 # What map_state reads; every other property of a mapped device is reported as unmapped.
-_MAPPED = frozenset({"occupancy", "contact", "action", "battery", "linkquality", "sos", *_NUMERIC})
+_MAPPED = frozenset(
+    {"occupancy", "contact", "action", "battery", "linkquality", "sos", "battery_low", "tamper", *_NUMERIC, *_HAZARDS}
+)
 
 
 def load_device_map(path: Path) -> dict[str, DeviceRef]:
@@ -112,6 +146,8 @@ class Mapped:
     events: tuple[Mapping[str, object], ...] = ()
     battery_pct: float | None = None
     signal_lqi: int | None = None
+    battery_low: bool | None = None
+    tamper: bool | None = None
     unmapped: tuple[str, ...] = ()  # property names (or "action:<value>") this state carried that we do not map
 
 
@@ -126,6 +162,17 @@ def parse_state(payload: bytes) -> dict[str, Any]:
         if error["type"] == "json_invalid":
             raise RejectedError("not_json", f"payload is not JSON: {error['msg']}") from None
         raise RejectedError("not_an_object", "expected a JSON object") from None
+
+
+def parse_availability(payload: bytes) -> bool:
+    """zigbee2mqtt's ``<name>/availability``: ``{"state": "online"}`` (JSON, zigbee2mqtt 1.x
+    ``advanced.legacy_availability_payload: false`` and 2.x) or the older plain ``online`` /
+    ``offline``; True when online. Anything else raises RejectedError."""
+    text = payload.strip()
+    state = parse_state(text).get("state") if text.startswith(b"{") else text.decode("ascii", errors="replace")
+    if not isinstance(state, str) or state not in _AVAILABILITY_STATES:
+        raise RejectedError("bad_availability", "availability is neither online nor offline")
+    return _AVAILABILITY_STATES[state]
 
 
 def _bool(state: Mapping[str, Any], key: str) -> bool | None:
@@ -150,7 +197,7 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     readings: list[tuple[Metric, float]] = []
     events: list[Mapping[str, object]] = []
     occupancy = _bool(state, "occupancy")
-    if occupancy is not None:
+    if occupancy is not None and device.kind is not DeviceKind.PRESENCE:  # a radar's occupancy is presence
         if device.kind is DeviceKind.BED:
             readings.append((Metric.BED_OCCUPIED, float(occupancy)))
             _on_change(events, previous, device.id, "bed", "occupied" if occupancy else "vacated")
@@ -161,10 +208,14 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
         # zigbee2mqtt's contact is true when the magnet touches, i.e. the door is CLOSED.
         readings.append((Metric.DOOR_OPEN, 0.0 if contact else 1.0))
         _on_change(events, previous, device.id, "door", "closed" if contact else "open")
-    unmapped = [key for key in state if key not in _MAPPED]
+    radar = device.kind is DeviceKind.PRESENCE
+    unmapped = [key for key in state if key not in _MAPPED and not (radar and key in _RADAR)]
+    if radar:
+        _radar(device, state, previous, readings, events, unmapped)
     sos_events, ignored = _sos(device, state, previous)
     events.extend(sos_events)
     unmapped.extend(ignored)
+    events.extend(_hazard_events(device, state, previous))
     for key, metric in _NUMERIC.items():
         value = _number(state, key)
         if value is not None:
@@ -173,7 +224,79 @@ def map_state(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, s
     lqi = _number(state, "linkquality")
     if lqi is not None and not lqi.is_integer():
         raise RejectedError("wrong_type", "linkquality: expected an integer")
-    return Mapped(tuple(readings), tuple(events), battery, None if lqi is None else int(lqi), tuple(unmapped))
+    return Mapped(
+        tuple(readings),
+        tuple(events),
+        battery,
+        None if lqi is None else int(lqi),
+        _bool(state, "battery_low"),
+        _bool(state, "tamper"),
+        tuple(unmapped),
+    )
+
+
+def _radar(
+    device: DeviceRef,
+    state: Mapping[str, Any],
+    previous: dict[str, str],
+    readings: list[tuple[Metric, float]],
+    events: list[Mapping[str, object]],
+    unmapped: list[str],
+) -> None:
+    """An mmWave radar: present (moving or still) or not, and its own fall report.
+
+    Presence is no sign of activity: a resident lying still on the floor is present. So only a
+    moving target is a motion reading; presence is an event when it starts or ends."""
+    present = _bool(state, "presence")
+    if present is None:
+        present = _bool(state, "occupancy")
+    for key in ("presence_state", "motion_state"):
+        value = _text(state, key)
+        if value is None:
+            continue
+        if value in _RADAR_ABSENT:  # presence_state "none": nobody; motion_state "none": nobody moving
+            present = False if present is None and key == "presence_state" else present
+        elif value in _RADAR_MOVING or value in _RADAR_STILL:
+            present = True
+            if value in _RADAR_MOVING:
+                readings.append((Metric.MOTION, 1.0))
+        else:
+            unmapped.append(f"{key}:{value}")  # a state this model names that we do not know yet
+    if present is not None:
+        _on_change(events, previous, device.id, "presence", "detected" if present else "cleared")
+    fall = _text(state, "fall_down_status")
+    if fall is not None:
+        slot = f"{device.id}/fall"
+        if fall == "fall" and previous.get(slot) != "fall":
+            distance = _number(state, "target_distance")
+            evidence = {"source": "radar", "status": fall, "target_distance_m": distance}
+            # The radar's own verdict: it gives no confidence, so the event carries full confidence.
+            events.append({"type": "fall", "confidence": 1.0, "evidence": evidence})
+        previous[slot] = fall
+
+
+def _text(state: Mapping[str, Any], key: str) -> str | None:
+    value = state.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise RejectedError("wrong_type", f"{key}: expected a string, got {type(value).__name__}")
+
+
+def _hazard_events(device: DeviceRef, state: Mapping[str, Any], previous: dict[str, str]) -> list[Mapping[str, object]]:
+    """A hazard event per alarm that changed; zigbee2mqtt repeats the cached state in every message
+    (a battery report says ``"smoke": false`` again), so only a change is an event, and a first
+    ``false`` after the agent started is no news."""
+    events: list[Mapping[str, object]] = []
+    for key, hazard in _HAZARDS.items():
+        on = _bool(state, key)
+        if on is None:
+            continue
+        slot = f"{device.id}/{key}"
+        now_state = "detected" if on else "cleared"
+        if previous.get(slot, "cleared") != now_state:
+            events.append({"type": "hazard", "hazard": hazard.value, "state": now_state})
+        previous[slot] = now_state
+    return events
 
 
 def _on_change(events: list[Mapping[str, object]], previous: dict[str, str], device_id: str, kind: str, state: str) -> None:
@@ -257,19 +380,28 @@ class Zigbee2MqttDriver:
             self.sessions += 1
             self.subscribed.set()
             async for incoming in conn.messages():
-                if not incoming.retain:
-                    self.handle(sink, incoming.topic, incoming.payload)
+                self.handle(sink, incoming.topic, incoming.payload, retained=incoming.retain)
 
-    def handle(self, sink: Sink, topic: str, payload: bytes) -> None:
-        """Map one zigbee2mqtt message into ``sink``; a bad one is logged and counted, never raised."""
+    def handle(self, sink: Sink, topic: str, payload: bytes, *, retained: bool = False) -> None:
+        """Map one zigbee2mqtt message into ``sink``; a bad one is logged and counted, never raised.
+
+        A retained device state is old news (skipped); a retained availability is the current one."""
         name = topic[len(self._base) + 1 :] if topic.startswith(self._base + "/") else ""
         if not name or name.startswith("bridge/") or name.endswith(_NOT_STATES):
+            return
+        available = name.endswith(_AVAILABILITY)
+        if available:
+            name = name[: -len(_AVAILABILITY)]
+        elif retained:
             return
         device = self._devices.get(name)
         try:
             if device is None:
                 raise RejectedError("unknown_device", "no entry in the device map for this friendly name")
-            self._apply(sink, device, map_state(device, parse_state(payload), self._previous))
+            if available:
+                sink.availability(device, parse_availability(payload))
+            else:
+                self._apply(sink, device, map_state(device, parse_state(payload), self._previous))
         except RejectedError as exc:
             self._reject(exc.reason, str(exc), name if device is None else None, device)
             return
@@ -280,8 +412,15 @@ class Zigbee2MqttDriver:
 
     def _apply(self, sink: Sink, device: DeviceRef, mapped: Mapped) -> None:
         self._note_unmapped(device, mapped.unmapped)
-        if mapped.battery_pct is not None or mapped.signal_lqi is not None:
-            sink.health(device, battery_pct=mapped.battery_pct, signal_lqi=mapped.signal_lqi)
+        flags = (mapped.battery_pct, mapped.signal_lqi, mapped.battery_low, mapped.tamper)
+        if any(value is not None for value in flags):
+            sink.health(
+                device,
+                battery_pct=mapped.battery_pct,
+                signal_lqi=mapped.signal_lqi,
+                battery_low=mapped.battery_low,
+                tamper=mapped.tamper,
+            )
         for metric, value in mapped.readings:
             sink.reading(device, metric, value)
         for event in mapped.events:

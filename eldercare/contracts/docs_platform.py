@@ -87,9 +87,16 @@ TRIGGERS: dict[str, str] = {
     "cold_home": f"every `temperature_c` reading over {duration(R.cold.hold_s)} below {R.cold.below_c:g} °C "
     f"(clears {R.cold.clear_margin_c:g} °C above)",
     "low_battery": f"a device's `battery_pct` (a reading or the heartbeat) below {R.battery.below_pct:g} "
-    f"(clears at {R.battery.clear_above_pct:g})",
-    "device_offline": "a device without a reading, an event or a heartbeat `last_seen` for "
-    f"{duration(R.devices.offline_after_s)}",
+    f"(clears at {R.battery.clear_above_pct:g}), or its own heartbeat `battery_low` true",
+    "device_offline": "a device silent (no reading, event or heartbeat `last_seen`) beyond 2 x its learned longest "
+    f"silence + 15 min (at least {duration(R.devices.offline_after_s)}, at most 26.1 h; before it is learned 26.1 h "
+    "for battery devices), or its heartbeat `availability` `offline` since it last spoke",
+    "device_tampered": "a device's heartbeat `tamper` true (clears when false)",
+    "smoke": "an `events` message with a `hazard` event, `hazard` `smoke`, `state` `detected` (opened at once)",
+    "gas": "an `events` message with a `hazard` event, `hazard` `gas`, `state` `detected` (opened at once)",
+    "co": "an `events` message with a `hazard` event, `hazard` `co`, `state` `detected` (opened at once)",
+    "water_leak": "an `events` message with a `hazard` event, `hazard` `water_leak`, `state` `detected` "
+    "(opened at once, notified in quiet hours too)",
     "no_motion_sensor": f"the gateway online for {duration(R.devices.offline_after_s)} and no `motion` device ever reported",
     "gateway_offline": f"the gateway's `status` `offline` (a clean shutdown or its last will) for "
     f"{duration(R.devices.gateway_offline_after_s)}",

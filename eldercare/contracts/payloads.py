@@ -50,6 +50,28 @@ class DeviceKind(StrEnum):
     SOS_BUTTON = "sos_button"
     PLUG = "plug"
     TEMPERATURE = "temperature"
+    # Home-safety alarms (zigbee2mqtt's smoke, gas, carbon_monoxide and water_leak exposes). A
+    # combined model (a gas and CO alarm) is one device of either kind reporting both hazards.
+    SMOKE = "smoke"
+    GAS = "gas"
+    CO = "co"
+    WATER_LEAK = "water_leak"
+    # An mmWave presence radar: sees a person who sits or lies still (zigbee2mqtt's presence,
+    # occupancy, presence_state or motion_state exposes); some models also report falls.
+    PRESENCE = "presence"
+
+
+class Hazard(StrEnum):
+    """What a home-safety alarm detects; each is an alert kind of the same name."""
+
+    SMOKE = "smoke"
+    GAS = "gas"  # combustible gas (natural gas, LPG)
+    CO = "co"  # carbon monoxide
+    WATER_LEAK = "water_leak"
+
+
+#: The device kinds that are home-safety alarms.
+HAZARD_KINDS = frozenset({DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CO, DeviceKind.WATER_LEAK})
 
 
 class Room(StrEnum):
@@ -137,10 +159,20 @@ class _EventBase(_Model):
     room: Room | None = None
 
 
+class RadarFallEvidence(_Model):
+    """Why the gateway reports a fall seen by an mmWave radar: the radar's own fall report."""
+
+    source: Literal["radar"]
+    status: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="the radar's fall status as it reported it (zigbee2mqtt's fall_down_status, e.g. fall)"
+    )
+    target_distance_m: Number | None = Field(default=None, ge=0, le=50, description="distance to the person, when reported")
+
+
 class FallEvent(_EventBase):
     type: Literal["fall"]
     confidence: Number = Field(ge=0, le=1)
-    evidence: FallEvidence
+    evidence: FallEvidence | RadarFallEvidence
 
 
 class SosEvent(_EventBase):
@@ -163,7 +195,19 @@ class PresenceEvent(_EventBase):
     state: Literal["detected", "cleared"]
 
 
-Event = Annotated[FallEvent | SosEvent | DoorEvent | BedEvent | PresenceEvent, Field(discriminator="type")]
+class HazardEvent(_EventBase):
+    """A home-safety alarm changed state: sent when it starts (``detected``) and when it stops
+    (``cleared``); an alarm that keeps reporting the same state sends nothing more."""
+
+    type: Literal["hazard"]
+    hazard: Hazard
+    state: Literal["detected", "cleared"]
+
+
+Event = Annotated[FallEvent | SosEvent | DoorEvent | BedEvent | PresenceEvent | HazardEvent, Field(discriminator="type")]
+#: Event types that may be a call for help or a danger: never refused for a wrong clock
+#: (eldercare.contracts.window), and judged in the alert engine's urgent lane.
+ALARM_EVENTS = frozenset({"sos", "fall", "hazard"})
 
 
 class EventBatch(_Model):
@@ -188,6 +232,9 @@ class GatewayStatus(_Model):
     agent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
+Availability = Literal["online", "offline"]
+
+
 class DeviceHealth(_Model):
     device: DeviceId
     kind: DeviceKind
@@ -195,6 +242,14 @@ class DeviceHealth(_Model):
     battery_pct: Number | None = Field(default=None, ge=0, le=100)
     signal_lqi: Integer | None = Field(default=None, ge=0, le=255, description="link quality, 0-255 (Zigbee LQI)")
     last_seen: Timestamp | None = None
+    battery_low: Flag | None = Field(default=None, description="the device's own low-battery flag (IAS zone status)")
+    tamper: Flag | None = Field(
+        default=None, description="the device's own tamper switch: its cover is open or it was taken down"
+    )
+    availability: Availability | None = Field(
+        default=None,
+        description="what the gateway's device network (zigbee2mqtt's availability) says of the device; None: not tracked",
+    )
 
 
 class Heartbeat(_Model):

@@ -5,8 +5,8 @@ a future motion would make the home look active until that date and silence the 
 So every ``ts`` of a message must lie in ``[received - max_age_s, received + max_ahead_s]``, or the
 message is refused (``ts_too_old`` / ``ts_in_future``). Two exceptions, both about safety:
 
-- an ``events`` message carrying a ``sos`` or ``fall`` is never refused for its timestamps (a wrong
-  clock must not silence a call for help); it is stored as sent, and flagged so that the receiver
+- an ``events`` message carrying a ``sos``, ``fall`` or ``hazard`` is never refused for its timestamps
+  (a wrong clock must not silence a call for help or a fire); it is stored as sent, and flagged so that the receiver
   counts it;
 - a ``status`` last will (``connection_lost``) carries its session's start and is dated by its
   arrival anyway, so only the future bound applies to it;
@@ -22,10 +22,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from operator import attrgetter
 
-from eldercare.contracts.payloads import EventBatch, GatewayStatus, Message, ReadingBatch
+from eldercare.contracts.payloads import ALARM_EVENTS, EventBatch, GatewayStatus, Message, ReadingBatch
 
 _TS = attrgetter("ts")
-ALARM_EVENTS = frozenset({"sos", "fall"})
 
 
 class Verdict(StrEnum):

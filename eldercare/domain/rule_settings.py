@@ -103,8 +103,9 @@ class BatteryRule(_Group):
 
 
 class DevicesRule(_Group):
-    # Any device (from its readings, events or the gateway's heartbeat) silent this long is offline;
-    # an offline motion sensor also pauses the welfare rules.
+    # The shortest silence (readings, events or the gateway's heartbeat) for which a device may be
+    # called offline; beyond it, each device is judged by its own reporting rhythm or zigbee2mqtt's
+    # availability (eldercare.domain.liveness). An offline motion sensor also pauses the welfare rules.
     offline_after_s: int = Field(default=2 * 3600, ge=60, le=7 * 86_400)
     gateway_offline_after_s: int = Field(default=300, ge=0, le=86_400)
 

@@ -489,6 +489,8 @@ async def test_an_open_device_alert_lists_a_sensor_that_goes_offline_later(
         " VALUES ('h1-door', 'h1', 'door', 'entry', %s, %s)",
         (T0, T0 + timedelta(hours=5)),
     )
+    # Both report at least hourly, as ingest learned over the last nine days: 2 h 15 min is their bound.
+    sql(db_url, "UPDATE devices SET usual_gap_s = 3600, gaps_learned = 200, first_seen_at = %s", (T0 - timedelta(days=9),))
     clock = FixedClock(T0 + timedelta(hours=3))  # the motion sensor has been silent for 3 h
     async with engine_for(settings_for(make_settings), clock) as engine:
         assert (await engine.evaluate_once()).opened == ["device_offline"]

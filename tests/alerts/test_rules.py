@@ -31,7 +31,7 @@ def home(**kw: object) -> HomeSnapshot:
         "events": [motion(NOW - timedelta(minutes=1))],
     }
     values.update(kw)
-    return HomeSnapshot(**values)  # type: ignore[arg-type]
+    return HomeSnapshot(**values)
 
 
 def ago(**kw: float) -> datetime:
@@ -62,6 +62,32 @@ def test_sos_is_critical_and_door_events_raise_nothing_by_themselves() -> None:
     assert sos.severity == "critical"
     assert "紧急呼叫" in sos.explanation_zh
     assert event_finding(item("door", state="open"), DEFAULT_RULES, UTC_ZONE) is None
+
+
+@pytest.mark.parametrize(
+    ("hazard", "severity", "zh"),
+    [("smoke", "critical", "烟雾"), ("gas", "critical", "燃气"), ("co", "critical", "一氧化碳"), ("water_leak", "high", "漏水")],
+)
+def test_a_hazard_alarm_raises_its_own_kind_with_what_to_do_in_both_languages(hazard: str, severity: str, zh: str) -> None:
+    found = event_finding(item("hazard", hazard=hazard, state="detected"), DEFAULT_RULES, UTC_ZONE)
+    assert found is not None
+    assert (found.kind, found.severity) == (hazard, severity)
+    assert "14:00" in found.explanation_en
+    assert "bedroom" in found.explanation_en
+    assert zh in found.explanation_zh
+    assert "卧室" in found.explanation_zh
+    assert found.evidence["event"]["device"] == "w1"
+    assert event_finding(item("hazard", hazard=hazard, state="cleared"), DEFAULT_RULES, UTC_ZONE) is None
+
+
+def test_a_radar_fall_is_a_fall_explained_as_the_radars() -> None:
+    evidence = {"source": "radar", "status": "fall", "target_distance_m": 0.8}
+    found = event_finding(item("fall", confidence=1.0, evidence=evidence), DEFAULT_RULES, UTC_ZONE)
+    assert found is not None
+    assert (found.kind, found.severity) == ("fall", "critical")
+    assert "presence radar in the bedroom reported a fall at 14:00, 0.8 m" in found.explanation_en
+    assert "毫米波雷达" in found.explanation_zh
+    assert found.evidence["radar"] == evidence
 
 
 def test_disabled_fall_rule_raises_nothing() -> None:
@@ -109,15 +135,67 @@ def test_gateway_offline_after_its_grace_and_welfare_rules_not_judged() -> None:
     assert later["gateway_offline"].severity == "high"
 
 
+LEARNED = {"gaps_learned": 40, "first_seen_at": ago(days=9)}
+HOURLY = {"usual_gap_s": 3_600.0, **LEARNED}  # an Aqara PIR's own heartbeat, learned
+SPARSE = {"usual_gap_s": 62_000.0, **LEARNED}  # a PIR reporting what zigbee2mqtt configured
+
+
 def test_silent_motion_sensor_gives_device_offline_never_inactivity() -> None:
-    stale = [DeviceInfo("m1", "motion", "kitchen", ago(hours=2, seconds=1), 80.0)]
+    # An hourly reporter silent 2 h 15 min is dead (2 x 1 h + 15 min); inactivity is not judged on it.
+    stale = [DeviceInfo("m1", "motion", "kitchen", ago(hours=2, minutes=15, seconds=1), 80.0, **HOURLY)]
     result = evaluate_home(home(devices=stale, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
-    assert result["device_offline"] is not None
+    found = result["device_offline"]
+    assert found is not None
+    assert "beyond its limit of 2 h 15 min (it reports within 1 h)" in found.explanation_en
+    assert found.evidence["devices"][0]["limit_s"] == 8100
     assert "inactivity" not in result
-    fresh = [DeviceInfo("m1", "motion", "kitchen", ago(hours=1, minutes=59), 80.0)]
+    fresh = [DeviceInfo("m1", "motion", "kitchen", ago(hours=2, minutes=14), 80.0, **HOURLY)]
     result = evaluate_home(home(devices=fresh, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
     assert result["device_offline"] is None
     assert result["inactivity"] is not None
+
+
+def test_a_silent_but_alive_pir_is_never_offline_and_never_suspends_welfare_checks() -> None:
+    # Reports every 17 h by itself and saw nobody all night: silent 20 h, alive, welfare still judged.
+    quiet = [DeviceInfo("m1", "motion", "bedroom", ago(hours=20), 80.0, **SPARSE)]
+    result = evaluate_home(home(devices=quiet, events=[motion(ago(hours=20))]), DEFAULT_RULES, NOW)
+    assert result["device_offline"] is None
+    assert result["inactivity"] is not None, "the welfare checks run on its silence"
+    # Not learned yet: its kind's default (17.2 h rhythm) stands in.
+    new = [DeviceInfo("m1", "motion", "bedroom", ago(hours=20), 80.0)]
+    assert evaluate_home(home(devices=new, events=[motion(ago(hours=1))]), DEFAULT_RULES, NOW)["device_offline"] is None
+    # A truly dead one is found at its bound: at most 26.1 h (1.5 x 17.2 h + 15 min).
+    dead = [DeviceInfo("m1", "motion", "bedroom", ago(hours=26, minutes=10), 80.0, **SPARSE)]
+    found = evaluate_home(home(devices=dead, events=[motion(ago(hours=27))]), DEFAULT_RULES, NOW)["device_offline"]
+    assert found is not None
+    assert "26 h" in found.explanation_en
+
+
+def test_zigbee2mqtt_marking_a_device_offline_is_believed_until_the_device_speaks_again() -> None:
+    said = {"availability": "offline", "availability_at": ago(minutes=3), **HOURLY}
+    marked = [DeviceInfo("m1", "motion", "kitchen", ago(minutes=20), 80.0, **said)]
+    result = evaluate_home(home(devices=marked), DEFAULT_RULES, NOW)
+    found = result["device_offline"]
+    assert found is not None
+    assert "marked offline" in found.explanation_en
+    assert "Zigbee" in found.explanation_zh
+    assert "inactivity" not in result
+    spoke = [DeviceInfo("m1", "motion", "kitchen", ago(minutes=1), 80.0, **said)]
+    assert evaluate_home(home(devices=spoke), DEFAULT_RULES, NOW)["device_offline"] is None
+    online = {**said, "availability": "online"}
+    assert (
+        evaluate_home(home(devices=[DeviceInfo("m1", "motion", "kitchen", ago(minutes=20), 80.0, **online)]), DEFAULT_RULES, NOW)[
+            "device_offline"
+        ]
+        is None
+    )
+
+
+def test_a_mains_plug_silent_past_its_hourly_rhythm_is_offline() -> None:
+    plug = [*home().devices, DeviceInfo("p1", "plug", "kitchen", ago(hours=2, minutes=15, seconds=1), None)]
+    assert evaluate_home(home(devices=plug), DEFAULT_RULES, NOW)["device_offline"] is not None
+    alive = [*home().devices, DeviceInfo("p1", "plug", "kitchen", ago(hours=2, minutes=14), None)]
+    assert evaluate_home(home(devices=alive), DEFAULT_RULES, NOW)["device_offline"] is None
 
 
 def test_a_home_without_any_motion_sensor_is_flagged_instead_of_silently_unwatched() -> None:
@@ -252,6 +330,24 @@ def test_low_battery_with_a_clear_band() -> None:
     assert evaluate_home(with_battery(19.9), DEFAULT_RULES, NOW)["low_battery"] is not None
     assert "low_battery" not in evaluate_home(with_battery(20.0), DEFAULT_RULES, NOW)
     assert evaluate_home(with_battery(30.0), DEFAULT_RULES, NOW)["low_battery"] is None
+
+
+def test_a_device_that_says_its_own_battery_is_low_is_low_battery() -> None:
+    alarm = DeviceInfo("co1", "co", "kitchen", NOW, None, battery_low=True)
+    found = evaluate_home(home(devices=[*home().devices, alarm]), DEFAULT_RULES, NOW)["low_battery"]
+    assert found is not None
+    assert "co (kitchen)" in found.explanation_en
+    cleared = DeviceInfo("co1", "co", "kitchen", NOW, None, battery_low=False)
+    assert evaluate_home(home(devices=[*home().devices, cleared]), DEFAULT_RULES, NOW)["low_battery"] is None
+
+
+def test_an_open_tamper_switch_is_a_device_alert_that_clears_itself() -> None:
+    leak = DeviceInfo("l1", "water_leak", "bathroom", NOW, 90.0, tamper=True)
+    found = evaluate_home(home(devices=[*home().devices, leak]), DEFAULT_RULES, NOW)["device_tampered"]
+    assert found is not None
+    assert "bathroom" in found.explanation_en
+    assert "卫生间" in found.explanation_zh
+    assert evaluate_home(home(), DEFAULT_RULES, NOW)["device_tampered"] is None
 
 
 def test_night_window_settings_are_times_of_day() -> None:

@@ -20,6 +20,8 @@ from eldercare.contracts.payloads import (
     FallEvidence,
     GatewayConfig,
     GatewayStatus,
+    Hazard,
+    HazardEvent,
     Heartbeat,
     Metric,
     PresenceEvent,
@@ -78,6 +80,13 @@ events = st.one_of(
     st.builds(DoorEvent, type=st.just("door"), state=st.sampled_from(["open", "closed"]), **_common),
     st.builds(BedEvent, type=st.just("bed"), state=st.sampled_from(["occupied", "vacated"]), **_common),
     st.builds(PresenceEvent, type=st.just("presence"), state=st.sampled_from(["detected", "cleared"]), **_common),
+    st.builds(
+        HazardEvent,
+        type=st.just("hazard"),
+        hazard=st.sampled_from(Hazard),
+        state=st.sampled_from(["detected", "cleared"]),
+        **_common,
+    ),
 )
 
 reading_batches = st.builds(ReadingBatch, home_id=home_ids, readings=st.lists(readings, min_size=1, max_size=5))
@@ -105,6 +114,9 @@ heartbeats = st.builds(
             battery_pct=st.none() | st.floats(min_value=0, max_value=100, allow_nan=False),
             signal_lqi=st.none() | st.integers(min_value=0, max_value=255),
             last_seen=st.none() | timestamps,
+            battery_low=st.none() | st.booleans(),
+            tamper=st.none() | st.booleans(),
+            availability=st.none() | st.sampled_from(["online", "offline"]),
         ),
         max_size=3,
     ),

@@ -75,15 +75,27 @@ def truth_start(run: Run, kind: str) -> datetime:
     return datetime.fromisoformat(record["start"])
 
 
-def test_night_wandering_is_detected(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
+HAZARDS = {"kitchen_fire": "smoke", "gas_leak": "gas", "burst_pipe": "water_leak"}
+
+
+def test_night_wandering_and_the_kits_alarms_are_detected(env_for: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     # At 02:00 resident 0 gets out of bed, goes out of the front door and comes back 15 min later;
-    # the others sleep, two of them with a bathroom trip (homes 3 and 4).
+    # the others sleep, two of them with a bathroom trip (homes 3 and 4), while the kitchen of home 1
+    # catches fire, gas leaks in home 2 and a pipe bursts in home 3's bathroom.
     scenario = {
-        "incidents": [{"kind": "night_wandering", "home": 0, "at": at(2, 0).isoformat(), "duration": "15m"}],
+        "incidents": [
+            {"kind": "night_wandering", "home": 0, "at": at(2, 0).isoformat(), "duration": "15m"},
+            {"kind": "kitchen_fire", "home": 1, "at": at(2, 2).isoformat()},
+            {"kind": "gas_leak", "home": 2, "at": at(2, 4).isoformat()},
+            {"kind": "burst_pipe", "home": 3, "at": at(2, 6).isoformat()},
+        ],
         "rule_settings": {"night_wandering": {"return_within_s": RETURN_WITHIN_S}},
     }
     run = simulate(env_for, tmp_path, homes=5, speed=SPEED, clock_start=at(1, 50), until=at(2, 25), scenario=scenario)
-    assert (run.summary["failed_homes"], run.summary["incidents"]) == (0, 1)
+    assert (run.summary["failed_homes"], run.summary["incidents"]) == (0, 4)
+    # The alarms are events, judged on arrival: well before a periodic pass would see anything.
+    for incident in HAZARDS:
+        check_detected(run, incident, 0, 2 * EVALUATION_S)
     # Ground truth dates it from the door opening, a minute after getting up.
     assert truth_start(run, "night_wandering") == at(2, 1)
     # Nobody moved inside for return_within_s after the door opened: judged at the next pass.

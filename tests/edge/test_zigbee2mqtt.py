@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from edge.drivers.zigbee2mqtt import Mapped, RejectedError, Zigbee2MqttDriver, load_device_map, map_state, parse_state
+from edge.drivers.zigbee2mqtt import (
+    Mapped,
+    RejectedError,
+    Zigbee2MqttDriver,
+    load_device_map,
+    map_state,
+    parse_availability,
+    parse_state,
+)
 from edge.model import DeviceRef
 from eldercare.config import Settings, parse_mqtt_url
 from eldercare.contracts.payloads import DeviceKind, Metric, Room
@@ -93,12 +101,128 @@ def test_a_binary_sos_raises_once_per_press_not_on_every_report_of_the_cached_st
 
 
 def test_properties_the_driver_does_not_map_are_named() -> None:
-    assert mapped(PIR, {"occupancy": True, "illuminance": 31, "tamper": False, "battery": 80}).unmapped == (
-        "illuminance",
-        "tamper",
-    )
-    assert mapped(TEMP, {"temperature": 19.5, "smoke": True}).unmapped == ("smoke",)
+    assert mapped(PIR, {"occupancy": True, "illuminance": 31, "tamper": False, "battery": 80}).unmapped == ("illuminance",)
+    assert mapped(TEMP, {"temperature": 19.5, "pressure": 1012}).unmapped == ("pressure",)
     assert mapped(PIR, {"sos": True}).unmapped == ("sos",), "an SOS property on a device not mapped as a button"
+
+
+SMOKE = DeviceRef("smoke-kitchen", DeviceKind.SMOKE, Room.KITCHEN)
+GAS = DeviceRef("gas-kitchen", DeviceKind.GAS, Room.KITCHEN)
+CO = DeviceRef("co-living", DeviceKind.CO, Room.LIVING_ROOM)
+LEAK = DeviceRef("leak-bathroom", DeviceKind.WATER_LEAK, Room.BATHROOM)
+# States as zigbee2mqtt publishes them, written from zigbee-herdsman-converters' exposes:
+# Aqara JY-GZ-01AQ smoke detector (e.smoke, smoke_density, smoke_density_dbm, test, buzzer...), Aqara
+# JT-BZ-01AQ/A gas detector (e.gas, gas_density, sensitivity, selftest...), Heiman HS1CA-E CO alarm
+# (fz.ias_carbon_monoxide_alarm_1: carbon_monoxide, tamper, battery_low), Aqara SJCGQ11LM leak sensor
+# (fz.ias_water_leak_alarm_1: water_leak, battery_low, tamper; voltage, device_temperature).
+AQARA_SMOKE = {"smoke": False, "smoke_density": 0, "smoke_density_dbm": 0, "test": False, "battery": 100, "linkquality": 96}
+AQARA_GAS = {"gas": False, "gas_density": 0, "sensitivity": "15%LEL", "linkquality": 160}
+HEIMAN_CO = {"carbon_monoxide": False, "tamper": False, "battery_low": False, "battery": 95, "linkquality": 72}
+AQARA_LEAK = {"water_leak": False, "battery_low": False, "tamper": False, "battery": 91, "voltage": 3005, "linkquality": 54}
+
+
+@pytest.mark.parametrize(
+    ("device", "quiet", "key", "hazard"),
+    [(SMOKE, AQARA_SMOKE, "smoke", "smoke"), (GAS, AQARA_GAS, "gas", "gas"), (CO, HEIMAN_CO, "carbon_monoxide", "co"),
+     (LEAK, AQARA_LEAK, "water_leak", "water_leak")],
+    ids=["aqara-smoke", "aqara-gas", "heiman-co", "aqara-leak"],
+)  # fmt: skip
+def test_a_hazard_alarm_is_an_event_when_it_starts_and_when_it_stops(
+    device: DeviceRef, quiet: dict[str, Any], key: str, hazard: str
+) -> None:
+    previous: dict[str, str] = {}
+    assert mapped(device, quiet, previous).events == (), "an alarm's periodic all-clear report is no news"
+    assert mapped(device, {**quiet, key: True}, previous).events == ({"type": "hazard", "hazard": hazard, "state": "detected"},)
+    assert mapped(device, {**quiet, key: True}, previous).events == (), "zigbee2mqtt repeats the cached state"
+    assert mapped(device, quiet, previous).events == ({"type": "hazard", "hazard": hazard, "state": "cleared"},)
+    assert mapped(device, {key: True}, {}).events[0]["state"] == "detected", "an alarm already sounding at start-up"
+
+
+def test_a_combined_gas_and_co_alarm_reports_each_hazard() -> None:
+    # Oujiabao CR701-YZ (fz.ias_carbon_monoxide_alarm_1_gas_alarm_2): gas, carbon_monoxide, tamper, battery_low.
+    state = {"gas": True, "carbon_monoxide": True, "tamper": False, "battery_low": False}
+    assert {e["hazard"] for e in mapped(GAS, state).events} == {"gas", "co"}
+
+
+def test_a_hazard_from_a_device_mapped_as_another_kind_is_still_raised() -> None:
+    assert mapped(TEMP, {"temperature": 19.5, "smoke": True}).events == (
+        {"type": "hazard", "hazard": "smoke", "state": "detected"},
+    )
+
+
+def test_tamper_and_battery_low_are_device_health() -> None:
+    result = mapped(LEAK, {**AQARA_LEAK, "battery_low": True, "tamper": True})
+    assert (result.battery_low, result.tamper, result.battery_pct) == (True, True, 91.0)
+    assert result.unmapped == ("voltage",)
+    assert (mapped(PIR, {"occupancy": True}).battery_low, mapped(PIR, {"occupancy": True}).tamper) == (None, None)
+
+
+@pytest.mark.parametrize("state", [{"smoke": "true"}, {"water_leak": 1}, {"tamper": "open"}, {"battery_low": None, "gas": []}])
+def test_a_hazard_or_flag_of_the_wrong_type_is_rejected(state: dict[str, Any]) -> None:
+    with pytest.raises(RejectedError) as caught:
+        mapped(SMOKE, state)
+    assert caught.value.reason == "wrong_type"
+
+
+@pytest.mark.parametrize(
+    ("payload", "online"),
+    [(b'{"state": "online"}', True), (b'{"state":"offline"}', False), (b"online", True), (b"offline\n", False)],
+    ids=["json-online", "json-offline", "plain-online", "plain-offline"],
+)
+def test_availability_in_both_forms_zigbee2mqtt_publishes(payload: bytes, online: bool) -> None:
+    assert parse_availability(payload) is online
+
+
+@pytest.mark.parametrize("payload", [b"", b"ONLINE", b'{"state": true}', b'{"availability": "online"}', b"[", b"\xff\xfe"])
+def test_an_availability_that_is_neither_online_nor_offline_is_rejected(payload: bytes) -> None:
+    with pytest.raises(RejectedError) as caught:
+        parse_availability(payload)
+    assert caught.value.reason in {"bad_availability", "not_json"}
+
+
+RADAR = DeviceRef("radar-bathroom", DeviceKind.PRESENCE, Room.BATHROOM)
+
+
+def test_a_radar_reports_presence_on_change_and_motion_only_while_the_target_moves() -> None:
+    previous: dict[str, str] = {}
+    # Tuya ZY-M100: presence, target_distance, illuminance_lux.
+    entered = mapped(RADAR, {"presence": True, "target_distance": 1.4, "illuminance_lux": 20}, previous)
+    assert entered.events == ({"type": "presence", "state": "detected"},)
+    assert entered.readings == (), "present is not moving: a still person must not look active"
+    assert entered.unmapped == ("illuminance_lux",)
+    assert mapped(RADAR, {"presence": True, "motion_state": "large"}, previous).readings == ((Metric.MOTION, 1.0),)
+    assert mapped(RADAR, {"presence": True, "motion_state": "static"}, previous) == Mapped()
+    left = mapped(RADAR, {"presence_state": "none", "motion_state": "none"}, previous)
+    assert left.events == ({"type": "presence", "state": "cleared"},)
+
+
+@pytest.mark.parametrize(
+    ("state", "present", "moving"),
+    [({"occupancy": True}, True, False), ({"presence_state": "peaceful"}, True, False),
+     ({"presence_state": "small_move"}, True, True), ({"presence_state": "none"}, False, False),
+     ({"presence": False, "motion_state": "none"}, False, False)],
+)  # fmt: skip
+def test_the_presence_variants_radar_models_use(state: dict[str, Any], present: bool, moving: bool) -> None:
+    result = mapped(RADAR, state)
+    assert result.events == ({"type": "presence", "state": "detected" if present else "cleared"},)
+    assert result.readings == (((Metric.MOTION, 1.0),) if moving else ())
+
+
+def test_a_radar_fall_report_is_a_fall_event_with_its_evidence_once() -> None:
+    # Tuya MIR-HE200-TY fall model: presence, fall_down_status (none / maybe_fall / fall), target_distance.
+    previous: dict[str, str] = {}
+    state = {"presence": True, "fall_down_status": "fall", "target_distance": 0.8, "static_dwell_alarm": ""}
+    fall = {"type": "fall", "confidence": 1.0, "evidence": {"source": "radar", "status": "fall", "target_distance_m": 0.8}}
+    assert mapped(RADAR, state, previous).events == ({"type": "presence", "state": "detected"}, fall)
+    assert mapped(RADAR, state, previous).events == (), "the cached state repeats"
+    assert mapped(RADAR, {**state, "fall_down_status": "maybe_fall"}, previous).events == ()
+    assert mapped(RADAR, state, previous).events == (fall,)
+
+
+def test_an_unknown_radar_state_is_named_and_a_wrong_type_refused() -> None:
+    assert mapped(RADAR, {"presence_state": "levitating"}).unmapped == ("presence_state:levitating",)
+    with pytest.raises(RejectedError):
+        mapped(RADAR, {"motion_state": 3})
 
 
 def test_a_deeply_nested_state_is_rejected_not_raised() -> None:
@@ -218,6 +342,40 @@ async def test_the_driver_in_a_running_agent_maps_and_survives_garbage(
 def _heartbeat_devices(collector: Collector) -> dict[str, Any]:
     beats = collector.heartbeats()
     return {d.device: d for d in beats[-1].devices} if beats else {}
+
+
+async def test_retained_availability_is_the_current_one_and_a_retained_state_is_old_news(
+    edge_settings: Callable[..., Settings], home_id: str, topic_root: str, tmp_path: Path
+) -> None:
+    settings = edge_settings()
+    map_file = tmp_path / "devices.json"
+    map_file.write_text(json.dumps(DEVICE_MAP))
+    base = f"{topic_root}-z2m"
+    async with connect(settings, client_id=f"z2m-pub-{home_id}") as z2m:
+        # What zigbee2mqtt left on its broker before the gateway's agent started (both forms).
+        await z2m.publish(f"{base}/Kitchen PIR/availability", b'{"state":"offline"}', qos=1, retain=True)
+        await z2m.publish(f"{base}/Front door/availability", b"online", qos=1, retain=True)
+        await z2m.publish(f"{base}/Front door", b'{"contact": false, "battery": 100}', qos=1, retain=True)
+        driver = Zigbee2MqttDriver(
+            endpoint=parse_mqtt_url(settings.mqtt_url), mqtt=settings.mqtt, base_topic=base,
+            devices=load_device_map(map_file), client_id=f"z2m-{home_id}",
+        )  # fmt: skip
+        agent = make_agent(agent_config(settings, home_id, tmp_path / "q.sqlite3", heartbeat_interval_s=0.2), driver)
+        try:
+            async with Collector(settings, home_id) as collector, running(agent):
+                await collector.wait_for(lambda: {"pir-kitchen", "door-front"} <= set(_heartbeat_devices(collector)))
+                beat = _heartbeat_devices(collector)
+                assert (beat["pir-kitchen"].availability, beat["door-front"].availability) == ("offline", "online")
+                assert beat["pir-kitchen"].last_seen is None, "zigbee2mqtt speaking of a device is not the device speaking"
+                await z2m.publish(f"{base}/Kitchen PIR/availability", b"online", qos=1)
+                await z2m.publish(f"{base}/Kitchen PIR/availability", b"maybe", qos=1)
+                await collector.wait_for(lambda: _heartbeat_devices(collector)["pir-kitchen"].availability == "online")
+                await wait_until(lambda: driver.rejected["bad_availability"] == 1)
+            assert collector.events() == [], "the retained door state was old news"
+            assert collector.readings() == []
+        finally:
+            for name in ("Kitchen PIR/availability", "Front door/availability", "Front door"):
+                await z2m.publish(f"{base}/{name}", b"", qos=1, retain=True)  # clear the retained messages
 
 
 async def test_the_driver_reconnects_when_the_zigbee2mqtt_broker_restarts(

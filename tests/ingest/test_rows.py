@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from eldercare.contracts.payloads import DeviceKind, Metric, Reading, ReadingBatch, Room
+from eldercare.contracts.payloads import (
+    DeviceKind,
+    EventBatch,
+    Hazard,
+    HazardEvent,
+    Metric,
+    Reading,
+    ReadingBatch,
+    Room,
+    SosEvent,
+)
 from ingest.rows import build_rows
 from tests.ingest.support import T0
 
@@ -54,3 +64,14 @@ def test_readings_that_show_no_person_leave_the_home_untouched() -> None:
         ],
     )
     assert build_rows([batch], T0).homes == {}
+
+
+def test_a_hazard_alarm_is_no_sign_of_a_person_but_an_sos_is() -> None:
+    smoke = HazardEvent(
+        device="smoke-1", kind=DeviceKind.SMOKE, seq=1, ts=T0, type="hazard", hazard=Hazard.SMOKE, state="detected"
+    )
+    sos = SosEvent(device="sos-1", kind=DeviceKind.SOS_BUTTON, seq=1, ts=T0 + timedelta(minutes=1), type="sos")
+    assert build_rows([EventBatch(home_id="home-a", events=[smoke])], T0).homes["home-a"].activity_at is None
+    both = build_rows([EventBatch(home_id="home-a", events=[smoke, sos])], T0)
+    assert both.homes["home-a"].activity_at == T0 + timedelta(minutes=1)
+    assert both.devices["smoke-1"].seen_at == T0, "the alarm itself spoke: it is alive"

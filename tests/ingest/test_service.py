@@ -17,6 +17,8 @@ from eldercare.contracts.payloads import (
     FallEvent,
     FallEvidence,
     GatewayStatus,
+    Hazard,
+    HazardEvent,
     Heartbeat,
     Metric,
     Reading,
@@ -148,6 +150,35 @@ async def test_new_events_reach_the_alert_inbox_once_and_redelivery_adds_nothing
     assert inbox[1][3] == {"press": "long"}
     assert inbox[0][3]["confidence"] == 0.9  # type: ignore[index]
     assert rows(db_url, "SELECT last_door_state, last_activity_at FROM home_state") == [("closed", T0 + timedelta(minutes=9))]
+
+
+async def test_a_hazard_alarm_reaches_the_inbox_and_its_own_flags_are_device_health(
+    db_url: str, make_settings: Callable[..., Settings], topic_root: str
+) -> None:
+    register_homes(db_url, ["home-a"])
+    settings = _settings(make_settings, topic_root)
+    smoke = HazardEvent(
+        device="smoke-1", kind=DeviceKind.SMOKE, seq=1, ts=T0, type="hazard", hazard=Hazard.SMOKE, state="detected",
+        room=Room.KITCHEN,
+    )  # fmt: skip
+    heartbeat = Heartbeat(
+        home_id="home-a", ts=T0 + timedelta(minutes=1), uptime_s=100, queue_depth=0,
+        devices=[
+            DeviceHealth(device="smoke-1", kind=DeviceKind.SMOKE, battery_low=True, tamper=False),
+            DeviceHealth(device="leak-1", kind=DeviceKind.WATER_LEAK, battery_pct=90, tamper=True),
+        ],
+    )  # fmt: skip
+    async with running_ingest(settings):
+        await publish(settings, [EventBatch(home_id="home-a", events=[smoke]), heartbeat])
+        await wait_until(lambda: scalar(db_url, "SELECT last_heartbeat_at FROM home_state") is not None, what="heartbeat")
+        await wait_until(lambda: scalar(db_url, "SELECT count(*) FROM alert_inbox") == 1, what="inbox")
+    assert rows(db_url, "SELECT type, room, data FROM alert_inbox") == [
+        ("hazard", "kitchen", {"hazard": "smoke", "state": "detected"})
+    ]
+    assert rows(db_url, "SELECT id, kind, battery_low, tamper FROM devices ORDER BY id") == [
+        ("leak-1", "water_leak", None, True),
+        ("smoke-1", "smoke", True, False),
+    ]
 
 
 async def test_gateway_status_sets_state_and_reaches_the_inbox_once(

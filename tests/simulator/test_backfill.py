@@ -10,6 +10,7 @@ import psycopg
 
 from eldercare.config import Settings
 from simulator.backfill import HISTORY_SEQ_BASE, backfill
+from simulator.home import HAZARD_KIT
 
 END = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ async def test_backfill_writes_days_of_history_once(make_settings: Callable[...,
     assert first.events == after_first["events"] > 0
     assert after_first["homes"] == 2
     assert after_first["residents"] == 2
-    assert after_first["devices"] == 2 * 11
+    assert after_first["devices"] == 2 * (11 + len(HAZARD_KIT))  # the routine's 11 and the home-safety alarms
     assert after_first["activity_hourly"] > 2 * 3 * 20
     again = await backfill(settings, days=3, end=END, homes=2)
     assert again.readings == first.readings  # generated again, deterministically...

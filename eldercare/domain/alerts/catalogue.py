@@ -64,6 +64,9 @@ class Kind:
     auto_resolve: bool
     # Paused by the absence calendar (nobody home: nothing to worry about).
     welfare: bool
+    # Notified at once though not critical: never held back by quiet hours (a leak at 3 am floods
+    # the flat below by the morning shift). Critical alerts always are.
+    immediate: bool = False
 
 
 KINDS: Final[Mapping[str, Kind]] = {
@@ -92,6 +95,15 @@ KINDS: Final[Mapping[str, Kind]] = {
         welfare=False,
     ),
     "gateway_offline": Kind("high", Names("Gateway offline", "网关离线"), auto_resolve=True, welfare=False),
+    # Home-safety alarms, raised the moment the alarm reports (alerts.event_rules), whoever is home:
+    # a fire in an empty flat still spreads to the neighbours. Only staff resolve them: an alarm
+    # that stops sounding may mean the battery or the sensor burnt, not that the danger is gone.
+    "smoke": Kind("critical", Names("Smoke alarm", "烟雾报警"), auto_resolve=False, welfare=False),
+    "gas": Kind("critical", Names("Gas leak alarm", "燃气泄漏报警"), auto_resolve=False, welfare=False),
+    "co": Kind("critical", Names("Carbon monoxide alarm", "一氧化碳报警"), auto_resolve=False, welfare=False),
+    "water_leak": Kind("high", Names("Water leak", "漏水报警"), auto_resolve=False, welfare=False, immediate=True),
+    # The device's own tamper switch: its cover is open or it was taken off the wall.
+    "device_tampered": Kind("medium", Names("Sensor tampered with", "传感器被拆动"), auto_resolve=True, welfare=False),
 }
 
 SEVERITY_NAMES: Final[Mapping[Severity, Names]] = {
@@ -149,6 +161,12 @@ def kind(name: str) -> Kind:
         return KINDS[name]
     except KeyError:
         raise ValueError(f"unknown alert kind {name!r}") from None
+
+
+def held_by_quiet_hours(kind_name: str, severity: str) -> bool:
+    """Whether notifications of an alert wait for the end of the centre's quiet hours: only
+    non-critical ones of kinds that are not ``immediate``."""
+    return severity != "critical" and not kind(kind_name).immediate
 
 
 def severity_rank(severity: str) -> int:
