@@ -1,4 +1,4 @@
-"""Rules that fire on one event from the inbox (fall, SOS): pure, no I/O."""
+"""Rules that fire on one event from the inbox (SOS; a fall is judged by alerts.falls): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -36,27 +36,11 @@ class InboxItem:
 
 
 def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Finding | None:
-    """The alert an event raises by itself, or None (other events only feed periodic rules)."""
-    if item.type == "fall" and rules.fall.enabled:
-        return _fall(item, zone)
+    """The alert an event raises by itself, or None (other events only feed periodic rules). A fall
+    is a candidate first: :mod:`alerts.falls` judges it with the resident's answer and the home."""
     if item.type == "sos" and rules.sos.enabled:
         return _sos(item, zone)
     return None
-
-
-def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
-    at = clock_text(item.ts, zone)
-    confidence = _number(item.data.get("confidence"))
-    conf_text = f" (confidence {confidence:.0%})" if confidence is not None else ""
-    conf_zh = f"（置信度 {confidence:.0%}）" if confidence is not None else ""
-    where_en = f" in the {room_en(item.room)}" if item.room else ""
-    where_zh = f"在{room_zh(item.room)}" if item.room else ""
-    return finding(
-        "fall",
-        f"The wearable detected a fall{where_en} at {at}{conf_text}.",
-        f"{at} 可穿戴设备{where_zh}检测到跌倒{conf_zh}。",
-        {"event": _event_evidence(item), "confidence": confidence, "fall_at": item.ts.isoformat()},
-    )
 
 
 def _sos(item: InboxItem, zone: ZoneInfo) -> Finding:

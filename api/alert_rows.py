@@ -13,7 +13,7 @@ from eldercare.domain.alerts.catalogue import Outcome, Severity, Status
 COLS = (
     "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
     " a.explanation_en, a.explanation_zh, a.evidence, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by,"
-    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level"
+    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.pending_until"
 )
 FROM = " FROM alerts a LEFT JOIN residents r ON r.id = a.resident_id WHERE " + ALERT_VISIBLE
 ONE = "SELECT " + COLS + FROM + " AND a.id = %(id)s"
@@ -58,6 +58,7 @@ class Alert(BaseModel):
                     "resolution_note": None,
                     "assigned_to": None,
                     "escalation_level": 0,
+                    "pending_until": None,
                 }
             ]
         }
@@ -83,6 +84,10 @@ class Alert(BaseModel):
     resolution_note: str | None
     assigned_to: int | None
     escalation_level: int
+    pending_until: datetime | None = Field(
+        default=None,
+        description="status pending: a possible fall waits for the resident until then (the countdown staff see)",
+    )
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ const I18N = {
     usual: "usual", hours: "h", motion: "motion", none: "none",
   },
 };
-const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), drafts: new Map(), streamAbort: null, view: "login" };
+const state = { lang: localStorage.getItem("lang") || "zh-CN", alerts: new Map(), drafts: new Map(), streamAbort: null, view: "login", agesAt: 0 };
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => (I18N[state.lang][key] ?? key);
 
@@ -82,6 +82,13 @@ function applyLanguage() {
   renderQueues();
   if (state.view === "board") loadBoard();
   if (state.view === "resident" && state.resident) loadResident(state.resident);
+}
+
+// A pending fall counts down to the end of its cancel window; every other alert shows its age.
+function age(alert) {
+  if (alert.status !== "pending" || !alert.pending_until) return ago(alert.opened_at);
+  const left = Math.max(0, Math.round((Date.parse(alert.pending_until) - Date.now()) / 1000));
+  return `${named("statuses", "pending")} · ${left} s`;
 }
 
 function ago(iso) {
@@ -183,10 +190,11 @@ function renderQueues() {
   for (const [status, list, count] of [["open", "#open-queue", "#open-count"], ["acknowledged", "#ack-queue", "#ack-count"]]) {
     const host = $(list);
     const existing = new Map([...host.children].map((li) => [Number(li.dataset.alertId), li]));
-    const items = all.filter((a) => a.status === status).sort(queueOrder).map((alert) => {
+    // A pending fall (waiting for the resident's "I'm OK") is shown with the open ones, with its countdown.
+    const items = all.filter((a) => a.status === status || (status === "open" && a.status === "pending")).sort(queueOrder).map((alert) => {
       const li = existing.get(alert.id);
       if (li && li.dataset.version === version(alert) && li.dataset.lang === state.lang) {
-        li.querySelector(".age").textContent = ago(alert.opened_at);
+        li.querySelector(".age").textContent = age(alert);
         return li;
       }
       return renderAlert(alert);
@@ -215,7 +223,8 @@ function renderAlert(alert) {
   li.querySelector(".sev").textContent = named("severities", alert.severity);
   li.querySelector(".kind").textContent = named("kinds", alert.kind);
   li.querySelector(".who").textContent = alert.resident_name || alert.home_id;
-  li.querySelector(".age").textContent = ago(alert.opened_at);
+  li.querySelector(".age").textContent = age(alert);
+  li.dataset.status = alert.status;
   li.querySelector(".explanation").textContent = state.lang === "zh-CN" ? alert.explanation_zh : alert.explanation_en;
   li.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   const noteInput = li.querySelector(".note");
@@ -324,7 +333,11 @@ document.addEventListener("DOMContentLoaded", () => {
     $("#login-password").value = "";
     await startSession();
   };
-  setInterval(() => { if (state.view === "queue") renderQueues(); }, 30000);  // keep the ages fresh
+  // Keep the ages fresh, and a pending fall's countdown each second while one is shown.
+  setInterval(() => {
+    const pending = [...state.alerts.values()].some((a) => a.status === "pending");
+    if (state.view === "queue" && (pending || Date.now() - state.agesAt >= 30000)) { state.agesAt = Date.now(); renderQueues(); }
+  }, 1000);
   applyLanguage();
   if (tokens.access) startSession().catch(() => show("login")); else show("login");
 });
