@@ -48,6 +48,20 @@ async def open_or_update(
     return change
 
 
+async def confirm(
+    conn: AsyncConnection[Any], ctx: HomeContext, alert_id: int, found: Finding, *, now: datetime, settings: AlertsSettings
+) -> dict[str, Any] | None:
+    """Raise a pending alert (a fall nobody cancelled) as ``found`` and enqueue its notifications,
+    as :func:`open_or_update` does for a new alert. None when it was no longer pending."""
+    told_at = now
+    if found.severity != "critical":
+        told_at = quiet_until(now, ctx.centre_zone, ctx.quiet_start, ctx.quiet_end) or now
+    alert = await lifecycle.confirm(conn, alert_id, found, now=now, told_at=told_at, settings=settings)
+    if alert is not None and not await enqueue(conn, ctx, alert, purpose="opened", level=0, now=now):
+        log.warning("alert_without_channels", alert_id=alert_id, care_centre_id=ctx.care_centre_id)
+    return alert
+
+
 async def auto_resolve(conn: AsyncConnection[Any], ctx: HomeContext, kind: str, now: datetime) -> int | None:
     """The system resolves the unresolved alert of ``kind`` (its condition is gone) and tells the duty staff."""
     resolved = await lifecycle.auto_resolve(conn, ctx.home_id, kind, now)

@@ -12,8 +12,8 @@
   capped at ``db.pool_max_size - 2``, so a pass never makes a fall wait for a connection. Copies
   still share the work (each home's turn is claimed in the database): beyond what one copy judges
   in an interval, run more copies.
-- escalation and outbox: due escalations, then due notifications, woken early when this copy
-  has just enqueued something.
+- escalation and outbox: falls whose cancel window is over (raised or closed, alerts.fall_window),
+  due escalations, then due notifications, woken early when this copy has just enqueued something.
 - platform: every ``platform_check_interval_s`` (wall time) the platform's own health: notices to
   the care centres when alerts may be delayed, and the outside dead-man's switch pinged while all
   is well (:mod:`alerts.platform`).
@@ -34,6 +34,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from alerts import platform
 from alerts.escalation import escalate_due
+from alerts.fall_window import Decided, decide_due
 from alerts.metrics import Metrics
 from alerts.notify.channels import Senders
 from alerts.notify.outbox import BatchReport, deliver_batch
@@ -175,6 +176,16 @@ class Engine:
             log.error("home_evaluation_failed", home_id=home_id, error=type(exc).__name__)
             return None
 
+    async def decide_falls_once(self) -> Decided:
+        """Raise or close the pending falls whose wait is over (alerts.fall_window)."""
+        async with self.pool.connection() as conn:
+            decided = await decide_due(conn, self.cfg, self.clock.now())
+        for kind in decided.raised:
+            self.metrics.alerts_opened.labels(kind).inc()
+        if decided.raised:
+            self.outbox_wake.set()
+        return decided
+
     async def escalate_once(self) -> int:
         async with self.pool.connection() as conn:
             count = await escalate_due(conn, self.cfg, self.clock.now())
@@ -268,6 +279,8 @@ class Engine:
         await self.platform_once()
 
     async def _outbox_step(self) -> None:
+        # A fall whose cancel window just ended first: its notifications are then what is waiting.
+        await self.decide_falls_once()
         # Deliver first: when a new alert woke this loop, its notification is what is waiting.
         while (await self.deliver_once()).handled:
             pass

@@ -1,4 +1,4 @@
-"""Rules that fire on one event from the inbox (fall, SOS, a home-safety alarm): pure, no I/O."""
+"""Rules that fire on one event from the inbox (SOS, a home-safety alarm; a fall is judged by alerts.falls): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -36,9 +36,8 @@ class InboxItem:
 
 
 def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Finding | None:
-    """The alert an event raises by itself, or None (other events only feed periodic rules)."""
-    if item.type == "fall" and rules.fall.enabled:
-        return _fall(item, zone)
+    """The alert an event raises by itself, or None (other events only feed periodic rules). A fall
+    is a candidate first: :mod:`alerts.falls` judges it with the resident's answer and the home."""
     if item.type == "sos" and rules.sos.enabled:
         return _sos(item, zone)
     if item.type == "hazard" and item.data.get("state") == "detected":
@@ -46,40 +45,6 @@ def event_finding(item: InboxItem, rules: RuleSettings, zone: ZoneInfo) -> Findi
         # "cleared" raises nothing and resolves nothing: staff resolve hazards after checking.
         return _hazard(item, zone)
     return None
-
-
-def _fall(item: InboxItem, zone: ZoneInfo) -> Finding:
-    evidence = item.data.get("evidence")
-    if isinstance(evidence, dict) and evidence.get("source") == "radar":
-        return _radar_fall(item, zone, evidence)
-    at = clock_text(item.ts, zone)
-    confidence = _number(item.data.get("confidence"))
-    conf_text = f" (confidence {confidence:.0%})" if confidence is not None else ""
-    conf_zh = f"（置信度 {confidence:.0%}）" if confidence is not None else ""
-    where_en = f" in the {room_en(item.room)}" if item.room else ""
-    where_zh = f"在{room_zh(item.room)}" if item.room else ""
-    return finding(
-        "fall",
-        f"The wearable detected a fall{where_en} at {at}{conf_text}.",
-        f"{at} 可穿戴设备{where_zh}检测到跌倒{conf_zh}。",
-        {"event": _event_evidence(item), "confidence": confidence, "fall_at": item.ts.isoformat()},
-    )
-
-
-def _radar_fall(item: InboxItem, zone: ZoneInfo, evidence: dict[str, Any]) -> Finding:
-    """A presence radar's own fall report: it sees the person on the floor without anything worn."""
-    at = clock_text(item.ts, zone)
-    where_en = f" in the {room_en(item.room)}" if item.room else ""
-    where_zh = room_zh(item.room) if item.room else ""
-    distance = _number(evidence.get("target_distance_m"))
-    far_en = f", {distance:.1f} m from it" if distance is not None else ""
-    far_zh = f"（距雷达 {distance:.1f} 米）" if distance is not None else ""
-    return finding(
-        "fall",
-        f"The presence radar{where_en} reported a fall at {at}{far_en}.",
-        f"{at} {where_zh}毫米波雷达报告有人跌倒{far_zh}。",
-        {"event": _event_evidence(item), "source": "radar", "radar": evidence, "fall_at": item.ts.isoformat()},
-    )
 
 
 def _sos(item: InboxItem, zone: ZoneInfo) -> Finding:

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from alerts import fall_window
 from alerts.changes import open_or_update
 from alerts.context import HomeContext, load_context
 from alerts.event_rules import InboxItem, event_finding
@@ -125,7 +126,16 @@ async def _home_items(
     if ctx is None:
         log.warning("inbox_unknown_home", home_id=home_id, items=len(items))
         return
-    for item in items:
+    # In the order things happened (a fall before the press that answers it, even at the same
+    # instant), whatever order the items reached the inbox in.
+    for item in sorted(items, key=lambda i: (i.ts, i.type != "fall", i.id)):
+        if item.type == "fall" and ctx.rules.fall.enabled:
+            change = await fall_window.on_fall(conn, ctx, item, settings=settings, now=now)
+            if change is not None and change.created and change.alert["status"] == "open":
+                outcome.opened.append("fall")
+            continue
+        if item.type == "sos" and await fall_window.on_press(conn, ctx, item, settings=settings, now=now):
+            continue  # "I'm OK" in a fall's cancel window: the fall is closed, the press raises nothing
         found = event_finding(item, ctx.rules, ctx.zone)
         if found is None:
             continue

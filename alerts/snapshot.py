@@ -71,7 +71,7 @@ _SUMMARY = """
 SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s.last_activity_at,
        t.first_at, t.min_c, t.max_c,
        (SELECT (evidence->>'fall_at')::timestamptz FROM alerts
-         WHERE home_id = %(home)s AND kind = 'fall' AND status <> 'resolved') AS fall_at,
+         WHERE home_id = %(home)s AND kind = 'fall' AND status IN ('open', 'acknowledged')) AS fall_at,
        (SELECT model FROM routine_models WHERE resident_id = %(resident)s) AS routine_model,
        (SELECT learned_at FROM routine_models WHERE resident_id = %(resident)s) AS routine_learned_at,
        (SELECT array_agg(starts_at ORDER BY starts_at) FROM absences

@@ -13,7 +13,7 @@ from eldercare.domain.alerts.catalogue import Outcome, Severity, Status
 COLS = (
     "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
     " a.explanation_en, a.explanation_zh, a.evidence, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by,"
-    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.next_escalation_at,"
+    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.next_escalation_at, a.pending_until,"
     # Who has it, by name: a claimed alert says whose it is on every screen.
     " coalesce(ack.display_name, ack.username) AS acknowledged_by_name,"
     " coalesce(own.display_name, own.username) AS assigned_to_name,"
@@ -69,6 +69,7 @@ class Alert(BaseModel):
                     "acknowledged_by_name": None,
                     "assigned_to_name": None,
                     "resolved_by_name": None,
+                    "pending_until": None,
                 }
             ]
         }
@@ -98,6 +99,10 @@ class Alert(BaseModel):
     acknowledged_by_name: str | None
     assigned_to_name: str | None = Field(description="whose it is: whoever claimed it, or was assigned it")
     resolved_by_name: str | None
+    pending_until: datetime | None = Field(
+        default=None,
+        description="status pending: a possible fall waits for the resident until then (the countdown staff see)",
+    )
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -333,8 +333,9 @@ class ImpactScanner:
     """
 
     # Longest stretch processed at once; bounds the buffer (and so the memory) whatever
-    # chunk size the caller pushes.
-    _BLOCK_S = 10.0
+    # chunk size the caller pushes. Longer than the wearable monitor's blocks (14 s, completed
+    # by whatever packet crosses them): a block cut in two costs two pushes.
+    _BLOCK_S = 15.0
     # Relative margins of the necessary checks: they may let a hopeless candidate through
     # to the exact gate, never reject one that the exact gate would accept.
     _LOUD_MARGIN = 1e-9

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 from edge.devices import DeviceRegistry, Flags
 from edge.model import DeviceRef, check_device_id
 from edge.queue import READINGS, DiskQueue, Dropped
-from edge.wearable import Pushed, WearableMonitor
+from edge.wearable import MIN_BLOCK_S, Pushed, WearableMonitor
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.contracts.payloads import (
@@ -52,6 +52,8 @@ class Tuning:
     heartbeat_interval_s: float
     fall_detection_enabled: bool = True
     activity_interval_s: float = 60.0
+    # Samples per detector push (edge.wearable.MIN_BLOCK_S); the benchmark compares block lengths.
+    wearable_block_s: float = MIN_BLOCK_S
 
 
 class Intake:
@@ -77,6 +79,7 @@ class Intake:
         self._events_topic = str(Topic(topic_root, home_id, MessageKind.EVENTS))
         self._buffer_started = asyncio.Event()
         self._wearables: dict[str, WearableMonitor] = {}
+        self._wearable_refs: dict[str, DeviceRef] = {}
         self._checked_ids: set[str] = set()
         self._drops_unreported = 0
         self._last_drop_warning: datetime | None = None
@@ -97,7 +100,15 @@ class Intake:
         self._reading(device, metric, value, self._clock.now())
 
     def event(self, device: DeviceRef, detail: Mapping[str, object]) -> None:
-        self._event(device, detail, self._clock.now())
+        now = self._clock.now()
+        if detail.get("type") == "sos":
+            # A press may answer a fall whose samples still wait for their block ("I'm OK" within
+            # the platform's cancel window): judge them first, and send a fall they hold in the same
+            # message as the press, so that the platform always sees the fall before the press
+            # (separate messages may be stored in either order by ingest's parallel lanes).
+            self._events([*self._flush_wearables(), (device, detail, now)])
+            return
+        self._event(device, detail, now)
 
     def health(
         self,
@@ -129,33 +140,62 @@ class Intake:
         monitor = self._wearables.get(device.id)
         if monitor is None or monitor.rate_hz != rate_hz:
             self._check_id(device.id)
-            monitor = self._wearables[device.id] = WearableMonitor(rate_hz, self.tuning.activity_interval_s)
+            tuning = self.tuning
+            monitor = WearableMonitor(rate_hz, tuning.activity_interval_s, tuning.wearable_block_s)
+            self._wearables[device.id] = monitor
+            self._wearable_refs[device.id] = device
         pushed = monitor.push(samples, self.tuning.fall_detection_enabled)
         if pushed is not None:
             self._wearable_pushed(device, pushed)
+            _raise_refused(pushed)
 
     def accelerometer_paused(self, device: DeviceRef) -> None:
         monitor = self._wearables.get(device.id)
         pushed = monitor.flush(self.tuning.fall_detection_enabled) if monitor is not None else None
         if pushed is not None:
             self._wearable_pushed(device, pushed)
+            _raise_refused(pushed)
+
+    def _flush_wearables(self) -> list[tuple[DeviceRef, Mapping[str, object], datetime]]:
+        """Judge every wearable's waiting samples now; returns the falls they held (not yet queued)."""
+        found: list[tuple[DeviceRef, Mapping[str, object], datetime]] = []
+        for device_id, monitor in self._wearables.items():
+            pushed = monitor.flush(self.tuning.fall_detection_enabled)
+            if pushed is None:
+                continue
+            device = self._wearable_refs[device_id]
+            found += self._falls(device, pushed)
+            self._activity(device, pushed)
+            if pushed.refused:  # the press must go out whatever the samples held: say it, go on
+                self._log.warning("edge_accelerometer_refused", device=device_id, samples=pushed.refused)
+        return found
 
     def _wearable_pushed(self, device: DeviceRef, pushed: Pushed) -> None:
-        """Queue what a block gave (falls at once, activity readings batched), then report the
-        refused packets, if any, the way a driver expects bad values: ValueError."""
-        if pushed.falls or pushed.activity:
+        """Queue what a block gave: falls at once (one message each), activity readings batched."""
+        for fall in self._falls(device, pushed):
+            self._events([fall])
+        self._activity(device, pushed)
+
+    def _falls(self, device: DeviceRef, pushed: Pushed) -> list[tuple[DeviceRef, Mapping[str, object], datetime]]:
+        if not pushed.falls:
+            return []
+        now = self._clock.now()
+        for fall in pushed.falls:
+            self._log.info("edge_fall_detected", device=device.id, pattern=fall.detection.pattern.value)
+        return [
+            (
+                device,
+                {"type": "fall", "confidence": f.detection.confidence, "evidence": f.evidence},
+                now - timedelta(seconds=f.ago_s),
+            )
+            for f in pushed.falls
+        ]
+
+    def _activity(self, device: DeviceRef, pushed: Pushed) -> None:
+        if pushed.activity:
             now = self._clock.now()
-            for fall in pushed.falls:
-                detail = {"type": "fall", "confidence": fall.detection.confidence, "evidence": fall.evidence}
-                self._event(device, detail, now - timedelta(seconds=fall.ago_s))
-                self._log.info("edge_fall_detected", device=device.id, pattern=fall.detection.pattern.value)
             for window in pushed.activity:
                 self._reading(device, Metric.ACTIVITY_G, window.rms_g, now - timedelta(seconds=window.ago_s))
-        if pushed.refused:
-            raise ValueError(
-                f"{pushed.refused} accelerometer samples refused: a packet held a value that is not finite"
-                " or a magnitude beyond 64 g"
-            )
 
     # -- batching ----------------------------------------------------------------------------
 
@@ -210,20 +250,29 @@ class Intake:
     # -- events ------------------------------------------------------------------------------
 
     def _event(self, device: DeviceRef, detail: Mapping[str, object], ts: datetime) -> None:
-        device = self._registry.resolve(device)
-        fields: dict[str, Any] = {**detail, "device": device.id, "kind": device.kind, "seq": 0, "ts": ts}
-        if device.room is not None:
-            fields["room"] = device.room
-        template = _EVENT.validate_python(fields)  # raises ValueError before any number is used
-        self._registry.seen(device, ts)
+        self._events([(device, detail, ts)])
+
+    def _events(self, happened: list[tuple[DeviceRef, Mapping[str, object], datetime]]) -> None:
+        """Queue events as one message (in this order: the platform stores them by time)."""
+        templates: list[Event] = []
+        resolved = [(self._registry.resolve(device), ts) for device, _, ts in happened]
+        for (device, ts), (_, detail, _) in zip(resolved, happened, strict=True):
+            fields: dict[str, Any] = {**detail, "device": device.id, "kind": device.kind, "seq": 0, "ts": ts}
+            if device.room is not None:
+                fields["room"] = device.room
+            templates.append(_EVENT.validate_python(fields))  # raises ValueError before any number is used
+        for device, ts in resolved:
+            self._registry.seen(device, ts)
+        devices = [device.id for device, _ in resolved]
 
         def render(seqs: list[int]) -> bytes:
-            event = template.model_copy(update={"seq": seqs[0]})
-            return EventBatch(home_id=self.home_id, events=[event]).model_dump_json(exclude_none=True).encode()
+            events = [t.model_copy(update={"seq": seq}) for t, seq in zip(templates, seqs, strict=True)]
+            return EventBatch(home_id=self.home_id, events=events).model_dump_json(exclude_none=True).encode()
 
-        seqs = self._queue.put(MessageKind.EVENTS.value, self._events_topic, [device.id], render)
-        self.events_queued += 1
-        self._log.info("edge_event_queued", device=device.id, seq=seqs[0], queue_depth=self._queue.depth)
+        seqs = self._queue.put(MessageKind.EVENTS.value, self._events_topic, devices, render)
+        self.events_queued += len(seqs)
+        for device_id, seq in zip(devices, seqs, strict=True):
+            self._log.info("edge_event_queued", device=device_id, seq=seq, queue_depth=self._queue.depth)
         self._on_queued()
 
     # -- bound policy reporting --------------------------------------------------------------
@@ -243,6 +292,14 @@ class Intake:
         )
         self._drops_unreported = 0
         self._last_drop_warning = now
+
+
+def _raise_refused(pushed: Pushed) -> None:
+    """Refused packets reach the driver the way bad values do: ValueError (after the good ones were queued)."""
+    if pushed.refused:
+        raise ValueError(
+            f"{pushed.refused} accelerometer samples refused: a packet held a value that is not finite or a magnitude beyond 64 g"
+        )
 
 
 def _check_value(metric: Metric, value: float) -> None:

@@ -271,7 +271,7 @@ class HomePlayer:
         if isinstance(item, FallWear):
             await self.driver.accelerometer(item.samples, self.setup.wearable_rate_hz)
         elif isinstance(item, Sos):
-            await self.driver.sos()
+            await self.driver.sos(item.press)
         elif isinstance(item, Temperature):
             self._temperature_override = item.celsius
             await self.driver.temperature(item.celsius, name=THERMOMETER, room=Room.LIVING_ROOM)

@@ -36,6 +36,11 @@ from eldercare.errors import ConfigError
 
 class IncidentKind(StrEnum):
     FALL = "fall"
+    FALL_CANCELLED = "fall_cancelled"
+    SOFT_FALL = "soft_fall"
+    TURNING_OVER = "turning_over"
+    FALL_OUT_OF_BED = "fall_out_of_bed"
+    SOFA_REST = "sofa_rest"
     LONG_LIE = "long_lie"
     SOS = "sos"
     NOT_UP = "not_up"
@@ -56,13 +61,21 @@ class IncidentKind(StrEnum):
 class Expectation:
     """Which alert kind detects an incident, which others are also true, and its default length."""
 
-    detect: str | None  # None: nothing to detect (an outage shorter than the offline limit)
+    detect: str | None  # None: nothing to detect (an outage shorter than the offline limit, a false trigger)
     also: tuple[str, ...]
     default_duration_s: float
+    # No alarm is right; a fall candidate the platform closes with this outcome is what it should
+    # do (None: no candidate either, or one closed any way).
+    closed_as: str | None = None
 
 
 EXPECT: dict[IncidentKind, Expectation] = {
     IncidentKind.FALL: Expectation("fall", (), 120),
+    IncidentKind.FALL_CANCELLED: Expectation(None, (), 120, closed_as="cancelled_by_resident"),
+    IncidentKind.SOFT_FALL: Expectation("fall", ("inactivity",), 300),
+    IncidentKind.TURNING_OVER: Expectation(None, (), 120, closed_as="rolled_over_in_bed"),
+    IncidentKind.FALL_OUT_OF_BED: Expectation("fall", ("inactivity", "bed_exit"), 300),
+    IncidentKind.SOFA_REST: Expectation(None, (), 1200),
     IncidentKind.LONG_LIE: Expectation("long_lie", ("fall", "inactivity", "bed_exit"), 1800),
     IncidentKind.SOS: Expectation("sos", (), 0),
     IncidentKind.NOT_UP: Expectation("not_up", ("inactivity",), 4 * 3600),
@@ -83,6 +96,11 @@ EXPECT: dict[IncidentKind, Expectation] = {
 PERSON_INCIDENTS = frozenset(
     {
         IncidentKind.FALL,
+        IncidentKind.FALL_CANCELLED,
+        IncidentKind.SOFT_FALL,
+        IncidentKind.TURNING_OVER,
+        IncidentKind.FALL_OUT_OF_BED,
+        IncidentKind.SOFA_REST,
         IncidentKind.LONG_LIE,
         IncidentKind.NOT_UP,
         IncidentKind.COLLAPSE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,7 +19,14 @@ import numpy.typing as npt
 from eldercare.contracts.payloads import Room
 from simulator.incidents import PERSON_INCIDENTS, Incident, IncidentKind
 from simulator.routine import Bed, Door, Emission, Motion, Wear
-from simulator.signals import SisFallLibrary, synthetic_fall
+from simulator.signals import (
+    SisFallLibrary,
+    fall_from_bed,
+    lie_down_to_rest,
+    restless_turn,
+    soft_fall,
+    synthetic_fall,
+)
 
 PERSON = PERSON_INCIDENTS
 COLD_C = 12.5
@@ -32,7 +40,8 @@ class FallWear:
 
 @dataclass(frozen=True, slots=True)
 class Sos:
-    pass
+    # "single" is also the wearer's "I'm OK" in a fall's cancel window; "double" and "long" ask for help.
+    press: Literal["single", "double", "long"] = "single"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +126,91 @@ def _fall(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Play
     else:
         samples, impact_s = synthetic_fall(ctx.rate_hz, ctx.np_rng)
         source = "synthetic"
-    # The wearable streams one-second chunks, each sent when its last sample was taken; the agent
-    # dates the impact from the samples, ``impact_s`` after ``at``.
     played = Played(at + timedelta(seconds=impact_s), details={"room": ctx.room.value, "signal": source})
-    step = max(1, round(ctx.rate_hz))
-    for offset in range(0, len(samples), step):
-        chunk = samples[offset : offset + step]
-        played.add(at + timedelta(seconds=(offset + len(chunk)) / ctx.rate_hz), FallWear(chunk))
-    pushed = at + timedelta(seconds=len(samples) / ctx.rate_hz)
+    pushed = _stream(played, at, samples, ctx)
     _minutes(played, pushed, end, "lying")
     if incident.kind is IncidentKind.FALL:  # gets up by themselves
         played.add(end, Motion(ctx.room, True))
     return played
 
 
+def _stream(played: Played, at: datetime, samples: npt.NDArray[np.float64], ctx: Context, after_s: float = 20.0) -> datetime:
+    """The wearable streams one-second chunks, each sent when its last sample was taken (the agent
+    dates the impact from the samples), and goes on streaming the still body for ``after_s``, as a
+    real wearable does. Returns when the last chunk was sent."""
+    still = np.tile(samples[-1], (round(after_s * ctx.rate_hz), 1))
+    samples = np.vstack([samples, still + ctx.np_rng.normal(0.0, 0.01, still.shape)])
+    step = max(1, round(ctx.rate_hz))
+    for offset in range(0, len(samples), step):
+        chunk = samples[offset : offset + step]
+        played.add(at + timedelta(seconds=(offset + len(chunk)) / ctx.rate_hz), FallWear(chunk))
+    return at + timedelta(seconds=len(samples) / ctx.rate_hz)
+
+
+def _fall_cancelled(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """A false trigger (a hard landing in a chair, a dropped wearable): the resident presses
+    "I'm OK" 10 s after it and walks on."""
+    samples, impact_s = synthetic_fall(ctx.rate_hz, ctx.np_rng)
+    impact = at + timedelta(seconds=impact_s)
+    played = Played(impact, details={"room": ctx.room.value, "signal": "synthetic"})
+    _stream(played, at, samples, ctx, after_s=8.0)
+    played.add(impact + timedelta(seconds=10), Sos("single"))
+    played.add(impact + timedelta(seconds=20), Motion(ctx.room, True))
+    _minutes(played, impact + timedelta(seconds=20), end, "sitting")
+    return played
+
+
+def _soft_fall(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """A faint from a chair in the living room, then lying still until the incident ends."""
+    samples, impact_s = soft_fall(ctx.rate_hz, ctx.np_rng)
+    played = Played(at + timedelta(seconds=impact_s), details={"room": Room.LIVING_ROOM.value, "signal": "synthetic"})
+    played.add(at, Motion(Room.LIVING_ROOM, True))
+    _minutes(played, _stream(played, at, samples, ctx), end, "lying")
+    played.add(end, Motion(Room.LIVING_ROOM, True))
+    return played
+
+
+def _turning_over(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """In bed (the mat says so): turning over, then sitting up and dropping back onto the mattress."""
+    samples, drop_s = restless_turn(ctx.rate_hz, ctx.np_rng)
+    played = Played(at + timedelta(seconds=10 + drop_s), details={"room": Room.BEDROOM.value, "signal": "synthetic"})
+    played.add(at, Bed(True))
+    _minutes(played, _stream(played, at + timedelta(seconds=10), samples, ctx), end, "lying")
+    return played
+
+
+def _fall_out_of_bed(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """In bed at night: sits up on the edge, falls to the floor (the mat empties as they go) and
+    lies there, nothing moving anywhere else, until the incident ends."""
+    samples, impact_s = fall_from_bed(ctx.rate_hz, ctx.np_rng)
+    start = at + timedelta(seconds=10)
+    impact = start + timedelta(seconds=impact_s)
+    played = Played(impact, details={"room": Room.BEDROOM.value, "signal": "synthetic"})
+    played.add(at, Bed(True))
+    played.add(impact - timedelta(seconds=0.3), Bed(False))
+    _minutes(played, _stream(played, start, samples, ctx), end, "lying")
+    played.add(end, Motion(Room.BEDROOM, True))
+    return played
+
+
+def _sofa_rest(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """Lying down to rest on the sofa; shifting now and then (the living room's PIR sees it)."""
+    samples, lying_s = lie_down_to_rest(ctx.rate_hz, ctx.np_rng)
+    played = Played(at + timedelta(seconds=lying_s), details={"room": Room.LIVING_ROOM.value, "signal": "synthetic"})
+    played.add(at, Motion(Room.LIVING_ROOM, True))
+    pushed = _stream(played, at, samples, ctx)
+    _minutes(played, pushed, end, "lying")
+    shift = pushed + timedelta(seconds=240)
+    while shift < end:
+        played.add(shift, Motion(Room.LIVING_ROOM, True))
+        shift += timedelta(seconds=240)
+    played.add(end, Motion(Room.LIVING_ROOM, True))
+    return played
+
+
 def _sos(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
     played = Played(at, details={"room": ctx.room.value})
-    played.add(at, Sos())
+    played.add(at, Sos("double"))  # the help pattern: a single press may be "I'm OK" after a fall
     return played
 
 
@@ -239,6 +316,11 @@ def _hazard(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Pl
 
 _BUILDERS = {
     IncidentKind.FALL: _fall,
+    IncidentKind.FALL_CANCELLED: _fall_cancelled,
+    IncidentKind.SOFT_FALL: _soft_fall,
+    IncidentKind.TURNING_OVER: _turning_over,
+    IncidentKind.FALL_OUT_OF_BED: _fall_out_of_bed,
+    IncidentKind.SOFA_REST: _sofa_rest,
     IncidentKind.LONG_LIE: _fall,
     IncidentKind.SOS: _sos,
     IncidentKind.NOT_UP: _not_up,

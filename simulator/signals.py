@@ -104,3 +104,58 @@ def resample(samples: FloatArray, from_hz: float, to_hz: float) -> FloatArray:
     t_src = np.arange(len(samples)) / from_hz
     t_dst = np.arange(0.0, t_src[-1], 1.0 / to_hz)
     return np.column_stack([np.interp(t_dst, t_src, samples[:, axis]) for axis in range(3)])
+
+
+def _hold(direction: FloatArray, seconds: float, rate_hz: float) -> FloatArray:
+    return np.tile(direction, (round(seconds * rate_hz), 1))
+
+
+def _leaning(degrees: float) -> FloatArray:
+    """Upright tilted back towards lying by ``degrees`` (sitting back in a chair)."""
+    angle = np.radians(degrees)
+    leaning: FloatArray = np.cos(angle) * UP + np.sin(angle) * LYING
+    return leaning
+
+
+SIDE = np.array([1.0, 0.0, 0.0])  # lying on the side
+
+
+def soft_fall(rate_hz: float, rng: np.random.Generator, lie_s: float = 8.0) -> tuple[FloatArray, float]:
+    """A faint from a chair: sitting back 30 degrees, the body slumps (support lost) to lying
+    and lands softly (1.6 g): the detector's UPRIGHT_TO_LYING pattern, below the alarm confidence."""
+    sitting = _hold(_leaning(30.0), 6.0, rate_hz)
+    slump = 0.6 * _rotate(_leaning(30.0), LYING, 0.8, rate_hz)
+    landing = _impact(LYING, 1.6, rate_hz, width_s=0.1)
+    signal = np.vstack([sitting, slump, landing, _hold(LYING, lie_s, rate_hz)])
+    impact_s = (len(sitting) + len(slump) + len(landing) / 2) / rate_hz
+    return signal + _noise(rng, len(signal), 0.01), impact_s
+
+
+def restless_turn(rate_hz: float, rng: np.random.Generator) -> tuple[FloatArray, float]:
+    """Turning over in bed: from the back onto the side and back (the detector never sees an
+    upright trunk: no candidate), then sitting up and dropping back onto the mattress (2.2 g):
+    a candidate, which only the bed mat tells from a fall. Returns (signal, drop_s)."""
+    roll = [_hold(LYING, 4.0, rate_hz), _rotate(LYING, SIDE, 1.5, rate_hz), _hold(SIDE, 5.0, rate_hz)]
+    roll += [_rotate(SIDE, LYING, 1.5, rate_hz), _hold(LYING, 3.0, rate_hz)]
+    sit_up = [_rotate(LYING, UP, 1.0, rate_hz), _hold(UP, 3.0, rate_hz), 0.5 * _rotate(UP, LYING, 0.35, rate_hz)]
+    drop = _impact(LYING, 2.2, rate_hz)
+    signal = np.vstack([*roll, *sit_up, drop, _hold(LYING, 8.0, rate_hz)])
+    drop_s = (sum(len(p) for p in roll + sit_up) + len(drop) / 2) / rate_hz
+    return signal + _noise(rng, len(signal), 0.01), drop_s
+
+
+def fall_from_bed(rate_hz: float, rng: np.random.Generator, lie_s: float = 8.0) -> tuple[FloatArray, float]:
+    """Sitting up on the edge of the bed at night, then falling to the floor (4 g)."""
+    parts = [_hold(LYING, 3.0, rate_hz), _rotate(LYING, UP, 1.5, rate_hz), _hold(UP, 4.0, rate_hz)]
+    parts.append(0.3 * _rotate(UP, LYING, 0.4, rate_hz))
+    landing = _impact(LYING, 4.0, rate_hz)
+    signal = np.vstack([*parts, landing, _hold(LYING, lie_s, rate_hz)])
+    impact_s = (sum(len(p) for p in parts) + len(landing) / 2) / rate_hz
+    return signal + _noise(rng, len(signal), 0.01), impact_s
+
+
+def lie_down_to_rest(rate_hz: float, rng: np.random.Generator, lie_s: float = 8.0) -> tuple[FloatArray, float]:
+    """Walking to the sofa, sitting, then lying down on it over 3 s. Returns (signal, lying_s)."""
+    parts = [everyday("walking", 4.0, rate_hz, rng), _hold(UP, 5.0, rate_hz), _rotate(UP, LYING, 3.0, rate_hz)]
+    signal = np.vstack([*parts, _hold(LYING, lie_s, rate_hz)])
+    return signal + _noise(rng, len(signal), 0.01), sum(len(p) for p in parts) / rate_hz

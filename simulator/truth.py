@@ -32,6 +32,7 @@ class TruthRecord:
     detect: str | None
     also: tuple[str, ...]
     details: dict[str, Any]
+    closed_as: str | None = None  # a false trigger: the fall candidate should be closed so
 
     def to_json(self) -> str:
         return json.dumps(
@@ -46,6 +47,7 @@ class TruthRecord:
                 "detect": self.detect,
                 "also": list(self.also),
                 "details": self.details,
+                "closed_as": self.closed_as,
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -65,6 +67,7 @@ class TruthRecord:
             detect=data.get("detect"),
             also=tuple(data.get("also", ())),
             details=dict(data.get("details", {})),
+            closed_as=data.get("closed_as"),
         )
 
 
@@ -90,6 +93,7 @@ class TruthWriter:
             detect=expect.detect,
             also=expect.also,
             details=details,
+            closed_as=expect.closed_as,
         )
         self._file.write(record.to_json() + "\n")
         self._file.flush()

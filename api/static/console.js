@@ -25,11 +25,12 @@ function sevBadge(e, severity) {
 function renderQueues() {
   const all = [...state.alerts.values()];
   for (const [status, list, count] of [["open", "#open-queue", "#open-count"], ["acknowledged", "#ack-queue", "#ack-count"]]) {
-    const mine = all.filter((a) => a.status === status);
+    // A pending fall (waiting for the resident's "I'm OK") is shown with the open ones, with its countdown.
+    const mine = all.filter((a) => a.status === status || (status === "open" && a.status === "pending"));
     $(list).replaceChildren(...mine.filter(matches).sort(queueOrder).map(renderAlert));
     $(count).textContent = mine.length;
   }
-  $("#open-empty").hidden = all.some((a) => a.status === "open");
+  $("#open-empty").hidden = all.some((a) => a.status === "open" || a.status === "pending");
   updateTitle();
 }
 
@@ -55,6 +56,12 @@ function renderAlert(alert) {
 
 // The counters: how long it has waited (until claimed), and when it escalates next.
 function tickAlert(li, alert) {
+  if (alert.status === "pending" && alert.pending_until) {
+    const left = (Date.parse(alert.pending_until) - serverNow()) / 1000;
+    li.querySelector(".waited").textContent = `${named("statuses", "pending")} · ${duration(left)}`;
+    li.querySelector(".escalation").textContent = "";
+    return;
+  }
   // Open: how long it has waited so far; claimed: how long it took to claim (the acknowledgement time).
   const open = alert.status === "open";
   const waited = open ? since(alert.opened_at) : (Date.parse(alert.acknowledged_at) - Date.parse(alert.opened_at)) / 1000;

@@ -69,9 +69,15 @@ _PERSON = (
     f"sign of a person (`motion` 1, any `door_open` or `bed_occupied` reading, `power_w` above {PLUG_ACTIVITY_W:g} W, any event)"
 )
 TRIGGERS: dict[str, str] = {
-    "fall": "an `events` message with a `fall` event (opened at once, whatever its timestamp)",
+    "fall": f"an `events` message with a `fall` event: pending (nobody told) until {R.fall.cancel_window_s} s after its "
+    '`ts`, when it is raised unless the resident pressed "I\'m OK" (an `sos` `single` press in that window: closed, '
+    "nobody called) or moved in another room (raised `medium`); a `confidence` below "
+    f"{R.fall.alarm_confidence:g} only after {duration(R.fall.soft_confirm_s)} with no sign of a person; while the "
+    "`bed` says occupied, only if the bed then empties with no `motion` elsewhere",
     "long_lie": f"after a `fall`, no `motion` anywhere for {duration(R.fall.long_lie_s)}",
-    "sos": "an `events` message with an `sos` event, any `press` (opened at once, whatever its timestamp)",
+    "sos": "an `events` message with an `sos` event, any `press` (opened at once, whatever its timestamp); a `single` "
+    "press within a pending fall's window is that fall's \"I'm OK\" instead (send a `fall` the press answers in the same "
+    "message or before it)",
     "inactivity": f"no {_PERSON} for longer than the resident's learned limit; until {R.inactivity.min_history_days} "
     f"days of history, {duration(R.inactivity.default_threshold_s)} by day and "
     f"{duration(R.inactivity.default_night_threshold_s)} at night; never sooner than {duration(R.inactivity.floor_s)}",

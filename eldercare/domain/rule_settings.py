@@ -11,7 +11,8 @@ with the defaults (see ``lenient``), because a typo in a setting must never sile
 Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
 
     {
-      "fall":            {"enabled": true, "long_lie_s": 600},
+      "fall":            {"enabled": true, "long_lie_s": 600, "cancel_window_s": 30,
+                          "alarm_confidence": 0.5, "soft_confirm_s": 120},
       "sos":             {"enabled": true},
       "inactivity":      {"enabled": true, "min_history_days": 7, "default_threshold_s": 10800,
                           "default_night_threshold_s": 36000, "floor_s": 600, "ceiling_s": 43200,
@@ -44,6 +45,13 @@ class _Group(BaseModel):
 class FallRule(_Group):
     # Lying still this long after a fall (no motion anywhere) opens a critical long-lie alert.
     long_lie_s: int = Field(default=600, ge=30, le=86_400)
+    # After a fall candidate, the resident may press "I'm OK" this long before anyone is called
+    # (0: a hard candidate is raised at once). alerts/falls.py says what happens in the window.
+    cancel_window_s: int = Field(default=30, ge=0, le=600)
+    # A candidate below this confidence (a soft fall: upright to lying without a hard impact) is
+    # never an alarm alone: it is raised only when nothing in the home moves for soft_confirm_s.
+    alarm_confidence: float = Field(default=0.5, ge=0, le=1)
+    soft_confirm_s: int = Field(default=120, ge=30, le=3600)
 
 
 class SosRule(_Group):

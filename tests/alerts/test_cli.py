@@ -73,7 +73,8 @@ def test_two_engine_processes_one_alert_and_one_notification_per_event(
     homes = [f"h{i}" for i in range(6)]
     with webhook_receiver() as receiver:
         for home in homes:
-            centre, _ = seed_home(db_url, home)
+            # A short cancel window: both copies judge the pending falls when it ends, each fall once.
+            centre, _ = seed_home(db_url, home, rule_settings={"fall": {"cancel_window_s": 2}})
             add_channel(db_url, centre, "webhook", receiver.url)
         copies = [engine(env_for, tmp_path, f"copy{i}").start() for i in range(2)]
         try:

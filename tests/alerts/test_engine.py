@@ -43,7 +43,8 @@ def settings_for(make_settings: Callable[..., Settings], **alerts: object) -> Se
 async def test_fall_opens_one_alert_notifies_once_and_ignores_repeats(
     db_url: str, make_settings: Callable[..., Settings]
 ) -> None:
-    centre, _ = seed_home(db_url)
+    # Without a cancel window a fall is raised at once (tests/alerts/test_fall_window.py has the window).
+    centre, _ = seed_home(db_url, rule_settings={"fall": {"cancel_window_s": 0}})
     clock = FixedClock(T0)
     with webhook_receiver() as receiver:
         add_channel(db_url, centre, "webhook", receiver.url)
@@ -200,7 +201,7 @@ async def test_offline_gateway_gives_a_gateway_alert_not_inactivity_and_resolves
 
 
 async def test_long_lie_after_a_fall_without_motion(db_url: str, make_settings: Callable[..., Settings]) -> None:
-    seed_home(db_url, rule_settings={"fall": {"long_lie_s": 300}})
+    seed_home(db_url, rule_settings={"fall": {"long_lie_s": 300, "cancel_window_s": 0}})
     healthy_home(db_url, "h1", T0 + timedelta(hours=1))
     add_motion(db_url, "h1", T0 - timedelta(seconds=10), room="bathroom")
     clock = FixedClock(T0)

@@ -46,7 +46,7 @@ async def test_receiver_down_for_a_while_gets_the_notification_later_exactly_onc
 async def test_the_receiver_verifies_the_signature_over_the_exact_body(
     db_url: str, make_settings: Callable[..., Settings]
 ) -> None:
-    centre, _ = seed_home(db_url)
+    centre, _ = seed_home(db_url, rule_settings={"fall": {"cancel_window_s": 0}})
     with webhook_receiver() as receiver:
         add_channel(db_url, centre, "webhook", receiver.url)
         add_inbox(db_url, "h1", "fall", T0, room="kitchen", confidence=0.8)

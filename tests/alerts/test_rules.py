@@ -45,15 +45,9 @@ def item(kind: str, **data: object) -> InboxItem:
     return InboxItem(1, "h1", "w1", 7, NOW, kind, "bedroom", dict(data))
 
 
-def test_fall_event_is_critical_with_a_bilingual_explanation() -> None:
-    found = event_finding(item("fall", confidence=0.93), DEFAULT_RULES, UTC_ZONE)
-    assert found is not None
-    assert found.kind == "fall"
-    assert found.severity == "critical"
-    assert "bedroom" in found.explanation_en
-    assert "93%" in found.explanation_en
-    assert "卧室" in found.explanation_zh
-    assert "跌倒" in found.explanation_zh
+def test_a_fall_event_is_a_candidate_not_an_alert_by_itself() -> None:
+    """alerts.falls judges it with the resident's answer and the home (tests/alerts/test_falls.py)."""
+    assert event_finding(item("fall", confidence=0.93), DEFAULT_RULES, UTC_ZONE) is None
 
 
 def test_sos_is_critical_and_door_events_raise_nothing_by_themselves() -> None:

@@ -17,4 +17,4 @@ async def test_every_kind_is_served_with_both_names_to_any_user(client: httpx.As
     assert names["gateway_offline"] == ("Gateway offline", "网关离线")
     assert [(s["key"], s["rank"]) for s in body["severities"]] == [(s, i) for i, s in enumerate(SEVERITIES)]
     assert [o["key"] for o in body["outcomes"] if o["staff"]] == list(STAFF_OUTCOMES)
-    assert [s["key"] for s in body["statuses"]] == ["open", "acknowledged", "resolved"]
+    assert [s["key"] for s in body["statuses"]] == ["pending", "open", "acknowledged", "resolved"]

@@ -3,6 +3,7 @@ changing what it finds or when the agent says the fall happened."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,3 +153,32 @@ def test_a_paused_stream_is_judged_without_waiting_for_its_block() -> None:
     assert pushed is not None
     assert len(pushed.falls) == 1
     assert monitor.flush(True) is None  # nothing waits any more
+
+
+def test_a_button_press_queues_the_fall_it_may_answer_first(tmp_path: Path) -> None:
+    """The resident presses "I'm OK" a few seconds after a fall whose samples still wait for their
+    block: the fall must reach the platform with or before the press, or the press would find no
+    fall to cancel."""
+    queue = DiskQueue(tmp_path / "q.sqlite3", max_messages=100, sync="normal")
+    tuning = Tuning(batch_max_readings=100, batch_max_delay_s=60.0, heartbeat_interval_s=60.0)
+    intake = Intake(
+        home_id="h1",
+        topic_root="t",
+        queue=queue,
+        registry=DeviceRegistry(),
+        clock=FixedClock(T0),
+        tuning=tuning,
+        on_queued=lambda: None,
+    )
+    stream = signals.fall(RATE)  # 11.8 s, shorter than a block: nothing is judged by the packets alone
+    assert len(stream) < MIN_BLOCK_S * RATE
+    try:
+        for start in range(0, len(stream), 12):
+            intake.accelerometer(WEARABLE, stream[start : start + 12], RATE)
+        assert queue.depth == 0
+        intake.event(DeviceRef("h1:sos", DeviceKind.SOS_BUTTON), {"type": "sos", "press": "single"})
+        # One message, the fall first: ingest's parallel lanes may store separate messages in either order.
+        (message,) = queue.peek(0, 10)
+        assert [e["type"] for e in json.loads(message.payload)["events"]] == ["fall", "sos"]
+    finally:
+        queue.close()

@@ -12,7 +12,7 @@ import pytest
 from eldercare.errors import ConfigError
 from simulator.incidents import IncidentKind, Scenario, load_scenario, parse_duration, schedule
 from simulator.routine import Bed, Door, Motion, Profile, home_rng, routine, stays_from
-from simulator.score import AlertRow, match, percentiles
+from simulator.score import AlertRow, ClosedCandidate, match, percentiles, render
 from simulator.truth import TruthRecord
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -144,3 +144,21 @@ def test_match_counts_detected_missed_false_and_latency() -> None:
 def test_percentiles_nearest_rank() -> None:
     assert percentiles([]) is None
     assert percentiles([5.0, 1.0, 3.0, 2.0, 4.0]) == {"p50": 3.0, "p90": 5.0, "p99": 5.0, "max": 5.0}
+
+
+def test_a_false_trigger_is_closed_not_alerted_and_an_alert_of_it_is_false() -> None:
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    cancelled = TruthRecord(
+        "h-1/fall_cancelled/0", "fall_cancelled", "h-1", start, start + timedelta(minutes=2), 0.0, 60.0, None, (), {},
+        closed_as="cancelled_by_resident",
+    )  # fmt: skip
+    turned = TruthRecord(
+        "h-2/turning_over/0", "turning_over", "h-2", start, start + timedelta(minutes=2), 0.0, 60.0, None, (), {},
+        closed_as="rolled_over_in_bed",
+    )  # fmt: skip
+    closed = [ClosedCandidate("h-1", "fall", "cancelled_by_resident", start, start + timedelta(seconds=10))]
+    score = match([cancelled, turned], [alert(1, "h-2", "fall", 0, 30)], closed)
+    assert (score.kinds["fall_cancelled"].closed, score.kinds["fall_cancelled"].closed_after_sim_s) == (1, [10.0])
+    assert score.kinds["turning_over"].closed == 0
+    assert score.false_alerts == {"fall": 1}  # turning over in bed must not alarm
+    assert "no alert; closed after 10 s" in render(score)

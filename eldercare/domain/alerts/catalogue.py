@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 Severity = Literal["low", "medium", "high", "critical"]
-Status = Literal["open", "acknowledged", "resolved"]
+# pending: a fall waiting for the resident's answer (the cancel window) or for the home's sensors;
+# nobody has been told yet (alerts/fall_window.py decides, lifecycle.confirm / close_pending write).
+Status = Literal["pending", "open", "acknowledged", "resolved"]
 # Outcomes staff choose when they resolve an alert, in the order the dashboard offers them.
 StaffOutcome = Literal["resident_ok", "visited", "false_alarm", "ambulance_called", "hospitalised", "other"]
-Outcome = Literal[StaffOutcome, "auto_resolved"]
+# Outcomes the system sets when it closes a pending fall, so nobody is called; kept in the history and the KPIs.
+SystemOutcome = Literal["auto_resolved", "cancelled_by_resident", "resident_got_up", "rolled_over_in_bed"]
+Outcome = Literal[StaffOutcome, SystemOutcome]
 # One alert_history row per change; actor NULL = the system.
-Action = Literal["opened", "updated", "acknowledged", "commented", "assigned", "escalated", "attempted", "resolved"]
+Action = Literal["opened", "confirmed", "updated", "acknowledged", "commented", "assigned", "escalated", "attempted", "resolved"]
 # The care centre's protocol for an alarm, in the order the incident view guides staff through it:
 # call the resident, call the emergency contacts in their order, send someone.
 Step = Literal["call_resident", "call_contact", "dispatch"]
@@ -113,6 +117,7 @@ SEVERITY_NAMES: Final[Mapping[Severity, Names]] = {
     "critical": Names("critical", "紧急"),
 }
 STATUS_NAMES: Final[Mapping[Status, Names]] = {
+    "pending": Names("Possible fall, waiting for the resident", "疑似跌倒，等待老人回应"),
     "open": Names("Open", "待处理"),
     "acknowledged": Names("Acknowledged", "处理中"),
     "resolved": Names("Resolved", "已解决"),
@@ -125,10 +130,14 @@ OUTCOME_NAMES: Final[Mapping[Outcome, Names]] = {
     "hospitalised": Names("Hospitalised", "已送医"),
     "other": Names("Other", "其他"),
     "auto_resolved": Names("Resolved by the system", "系统自动解除"),
+    "cancelled_by_resident": Names("Cancelled by the resident", "老人自行取消"),
+    "resident_got_up": Names("The resident got up", "老人已起身活动"),
+    "rolled_over_in_bed": Names("Turning over in bed", "床上翻身"),
 }
 
 ACTION_NAMES: Final[Mapping[Action, Names]] = {
     "opened": Names("Opened", "警报产生"),
+    "confirmed": Names("Raised after the wait", "等待后确认报警"),
     "updated": Names("Updated", "警报更新"),
     "acknowledged": Names("Claimed", "已认领"),
     "commented": Names("Note", "备注"),

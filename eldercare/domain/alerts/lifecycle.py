@@ -31,6 +31,7 @@ from eldercare.domain.alerts.catalogue import (
     Severity,
     StaffOutcome,
     Step,
+    SystemOutcome,
     worst,
 )
 from eldercare.errors import TransientError
@@ -42,9 +43,9 @@ _COLUMNS = (
 )
 _INSERT = f"""
 INSERT INTO alerts (home_id, resident_id, care_centre_id, kind, severity, explanation_en, explanation_zh, evidence,
-                    source_key, opened_at, updated_at, next_escalation_at)
+                    source_key, opened_at, updated_at, next_escalation_at, status, pending_until)
 SELECT %(home)s, %(resident)s, %(centre)s, %(kind)s, %(severity)s, %(en)s, %(zh)s, %(evidence)s, %(source)s::text,
-       %(now)s, %(now)s, %(escalate_at)s
+       %(now)s, %(now)s, %(escalate_at)s, %(status)s, %(pending_until)s
  WHERE %(source)s::text IS NULL OR NOT EXISTS (SELECT 1 FROM alerts WHERE source_key = %(source)s::text)
 ON CONFLICT DO NOTHING
 RETURNING {_COLUMNS}
@@ -78,6 +79,26 @@ _RESOLVE = (
     " acknowledged_by = coalesce(acknowledged_by, %(actor)s), updated_at = %(now)s, next_escalation_at = NULL"
     " WHERE id = %(id)s AND status <> 'resolved' RETURNING id"
 )
+# A pending alert (a fall waiting for the resident): nothing escalates it until it is confirmed.
+_PENDING_DUE = f"""
+SELECT {_COLUMNS}, evidence, pending_until FROM alerts
+ WHERE status = 'pending' AND pending_until <= %s
+ ORDER BY pending_until LIMIT %s
+   FOR UPDATE SKIP LOCKED
+"""
+_PENDING_OF = (
+    f"SELECT {_COLUMNS}, evidence, pending_until FROM alerts WHERE home_id = %s AND kind = %s AND status = 'pending' FOR UPDATE"
+)
+_CONFIRM = f"""
+UPDATE alerts SET status = 'open', severity = %(severity)s, explanation_en = %(en)s, explanation_zh = %(zh)s,
+       evidence = %(evidence)s, pending_until = NULL, updated_at = %(now)s, next_escalation_at = %(escalate_at)s
+ WHERE id = %(id)s AND status = 'pending' RETURNING {_COLUMNS}
+"""
+_CLOSE_PENDING = f"""
+UPDATE alerts SET status = 'resolved', resolved_at = %(now)s, outcome = %(outcome)s, explanation_en = %(en)s,
+       explanation_zh = %(zh)s, evidence = %(evidence)s, pending_until = NULL, updated_at = %(now)s, next_escalation_at = NULL
+ WHERE id = %(id)s AND status = 'pending' RETURNING {_COLUMNS}
+"""
 _TOUCH = "UPDATE alerts SET updated_at = %s WHERE id = %s"
 _ASSIGN = "UPDATE alerts SET assigned_to = %s, updated_at = %s WHERE id = %s"
 _HISTORY = "INSERT INTO alert_history (alert_id, at, actor_id, action, note, details) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -153,12 +174,16 @@ async def open_or_update(
     told_at: datetime,
     settings: AlertsSettings,
     source_key: str | None = None,
+    pending_until: datetime | None = None,
 ) -> Change | None:
     """Open an alert for ``found``, or update the open one of its kind (severity only ever rises).
 
     ``told_at`` is when staff can first be told (after quiet hours): escalation counts from then.
+    With ``pending_until`` a new alert opens as pending: nothing escalates it until :func:`confirm`.
     Returns None when ``source_key`` was already used (a redelivered event: nothing to do)."""
     params = _insert_params(subject, found, now, told_at, settings, source_key)
+    if pending_until is not None:
+        params.update(status="pending", pending_until=pending_until, escalate_at=None)
     # Two tries: the open alert that blocked the insert may be resolved (by staff) before we read it.
     for _ in range(2):
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -187,7 +212,7 @@ def _insert_params(
         "home": subject.home_id, "resident": subject.resident_id, "centre": subject.care_centre_id, "kind": found.kind,
         "severity": found.severity, "en": found.explanation_en, "zh": found.explanation_zh,
         "evidence": Jsonb(found.evidence), "source": source_key, "now": now,
-        "escalate_at": told_at + delay if delay else None,
+        "escalate_at": told_at + delay if delay else None, "status": "open", "pending_until": None,
     }  # fmt: skip
 
 
@@ -235,6 +260,55 @@ async def auto_resolve(conn: AsyncConnection[Any], home_id: str, kind: str, now:
     assert resolved is not None
     await _history(conn, resolved["id"], now, "resolved", "condition cleared", outcome=AUTO_RESOLVED)
     return resolved
+
+
+async def pending_due(conn: AsyncConnection[Any], now: datetime, *, limit: int) -> list[Row]:
+    """Pending alerts whose wait is over, locked for this transaction (other copies skip them)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_PENDING_DUE, (now, limit))
+        return await cur.fetchall()
+
+
+async def pending_of(conn: AsyncConnection[Any], home_id: str, kind: str) -> Row | None:
+    """The home's pending alert of ``kind``, locked; None when there is none."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_PENDING_OF, (home_id, kind))
+        return await cur.fetchone()
+
+
+async def confirm(
+    conn: AsyncConnection[Any], alert_id: int, found: Raised, *, now: datetime, told_at: datetime, settings: AlertsSettings
+) -> Row | None:
+    """A pending alert becomes open (staff are told now): its severity, explanation and evidence are
+    ``found``'s and escalation counts from ``told_at``. None when it was no longer pending."""
+    delay = escalation_delay(settings, found.severity)
+    params = {
+        "id": alert_id, "severity": found.severity, "en": found.explanation_en, "zh": found.explanation_zh,
+        "evidence": Jsonb(found.evidence), "now": now, "escalate_at": told_at + delay if delay else None,
+    }  # fmt: skip
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_CONFIRM, params)
+        confirmed = await cur.fetchone()
+    if confirmed is not None:
+        await _history(conn, alert_id, now, "confirmed", severity=found.severity)
+    return confirmed
+
+
+async def close_pending(
+    conn: AsyncConnection[Any], alert_id: int, found: Raised, *, outcome: SystemOutcome, now: datetime
+) -> Row | None:
+    """The system closes a pending alert with ``outcome`` (the resident answered, got up, turned
+    over): nobody is told, the alert stays in the history. None when it was no longer pending."""
+    params = {
+        "id": alert_id, "outcome": outcome, "en": found.explanation_en, "zh": found.explanation_zh,
+        "evidence": Jsonb(found.evidence), "now": now,
+    }  # fmt: skip
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_CLOSE_PENDING, params)
+        closed = await cur.fetchone()
+    if closed is not None:
+        await _history(conn, alert_id, now, "resolved", outcome=outcome)
+    return closed
 
 
 async def note_cleared(conn: AsyncConnection[Any], home_id: str, kind: str, now: datetime) -> None:
