@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.config import MqttEndpoint, Settings
 from eldercare.contracts.codec import encode
@@ -47,8 +49,12 @@ def translate(exc: BaseException) -> Exception:
     if refused_certificate is not None:
         return refused_certificate
     rc = getattr(exc, "rc", None)
-    code = getattr(rc, "value", rc)
-    if isinstance(code, int) and (code in _FATAL_CONNECT_CODES or code in _FATAL_CONNECT_CODES_V3):
+    if isinstance(rc, ReasonCode) and rc.value in _FATAL_CONNECT_CODES:
+        return PermanentError(f"broker refused the connection: {exc}")
+    # A bare integer is a CONNACK return code only in a refused connect; elsewhere it is one of paho's
+    # own MQTT_ERR_* codes, and 4 is MQTT_ERR_NO_CONN ("the client is not currently connected"): a
+    # broker restarting under a gateway once ended that gateway's agent for good as "bad credentials".
+    if isinstance(exc, MqttConnectError) and isinstance(rc, int) and rc in _FATAL_CONNECT_CODES_V3:
         return PermanentError(f"broker refused the connection: {exc}")
     return TransientError(f"MQTT connection problem: {exc}")
 
