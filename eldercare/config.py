@@ -178,7 +178,7 @@ class IngestSettings(_Group):
     commit_acks: bool = Field(
         default=False,
         description="after each commit, tell every home which readings and events are stored (topic kind ack); opt-in for now",
-
+    )
 
 
 def _config_default(name: str) -> Any:

@@ -116,7 +116,13 @@ async def homes_running(settings: Settings, ids: list[str], tmp_path: Path, **ov
 
 
 def _ingest(env_for: Callable[..., dict[str, str]], broker: PrivateBroker, log: Path, client_id: str) -> ServiceProcess:
-    env = env_for(mqtt_url=broker.url, ingest__client_id=client_id, ingest__commit_acks="true", ingest__metrics_port="0", db__retry_max_s="1")
+    env = env_for(
+        mqtt_url=broker.url,
+        ingest__client_id=client_id,
+        ingest__commit_acks="true",
+        ingest__metrics_port="0",
+        db__retry_max_s="1",
+    )
     return ServiceProcess(["ingest"], env, log)
 
 
