@@ -241,6 +241,8 @@ def run(args: argparse.Namespace) -> None:
 def _run(bench: Bench, url: str, broker_url: str) -> None:
     args = bench.args
     env = base_env(url, broker_url, bench.workdir, args.homes, args.speed)
+    acks = "true" if args.commit_acks == "on" else "false"
+    env.update({"ELDERCARE_INGEST__COMMIT_ACKS": acks, "ELDERCARE_EDGE__COMMIT_ACK": acks})
     for _ in range(args.ingest):
         bench.start("ingest", ["ingest"], env)
     if not args.no_alerts:
@@ -283,6 +285,7 @@ def _measure(bench: Bench, url: str) -> None:
     exited = [f"{p.group} ({p.popen.returncode})" for p in bench.procs if p.popen.poll() is not None]
     report = {
         "homes": args.homes,
+        "commit_acks": args.commit_acks,
         "simulator_processes": args.processes,
         "ingest_processes": args.ingest,
         "connected_start": before["connected"],
@@ -320,6 +323,10 @@ def main() -> None:
     parser.add_argument("--ramp-s", type=float, default=300.0, help="at most this long to connect every home")
     parser.add_argument("--measure-s", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="keep the logs (printed directory)")
+    parser.add_argument(
+        "--commit-acks", choices=("on", "off"), default="on",
+        help="ingest acknowledges commits and the gateways wait for them (on), or gateways trust PUBACKs (off)",
+    )  # fmt: skip
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     run(parser.parse_args())
 

@@ -50,6 +50,11 @@ class AgentConfig:
     # Apply the config's heartbeat and batching values. The simulator keeps its own: it stretches them
     # with its clock's speed so that thousands of virtual homes fit on one machine.
     platform_tuning: bool = True
+    # Keep each message until ingest acknowledges its commit (edge/commits.py), not merely its PUBACK.
+    commit_ack: bool = False  # opt-in for now (eldercare/config.py EdgeSettings.commit_ack)
+    max_awaiting_commit: int = 200  # readings messages sent and not yet acknowledged; events are not held back
+    commit_timeout_events_s: float = 10.0
+    commit_timeout_readings_s: float = 60.0
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -90,6 +95,10 @@ class AgentConfig:
             "ack_timeout_s": edge.ack_timeout_s,
             "shutdown_grace_s": edge.shutdown_grace_s,
             "activity_interval_s": edge.activity_interval_s,
+            "commit_ack": edge.commit_ack,
+            "max_awaiting_commit": edge.max_awaiting_commit,
+            "commit_timeout_events_s": edge.commit_timeout_events_s,
+            "commit_timeout_readings_s": edge.commit_timeout_readings_s,
         }
         values.update(overrides)
         return cls(**values)
@@ -106,6 +115,11 @@ class AgentStats:
     messages_dropped: int
     publishes_refused: int  # PUBACKs with a failure reason code; the message stays queued
     config_revision: int | None
+    awaiting_commit: int = 0  # sent in this session, not yet acknowledged by ingest
+    oldest_awaiting_s: float = 0.0  # since the first send of the oldest of them
+    committed: int = 0  # messages ingest acknowledged as stored
+    dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> messages ingest dead-lettered
+    resent: int = 0  # sent again after no acknowledgement in time
 
 
 class EdgeAgent:
@@ -135,6 +149,10 @@ class EdgeAgent:
                 ack_timeout_s=config.ack_timeout_s,
                 shutdown_grace_s=config.shutdown_grace_s,
                 agent_version=__version__,
+                commit_ack=config.commit_ack,
+                max_awaiting_commit=config.max_awaiting_commit,
+                commit_timeout_events_s=config.commit_timeout_events_s,
+                commit_timeout_readings_s=config.commit_timeout_readings_s,
             ),
             queue=self.queue,
             registry=self.registry,
@@ -155,7 +173,13 @@ class EdgeAgent:
 
     @property
     def stats(self) -> AgentStats:
+        commits = self.uplink.commits
         return AgentStats(
+            awaiting_commit=len(commits) if commits is not None else 0,
+            oldest_awaiting_s=commits.oldest_age_s() if commits is not None else 0.0,
+            committed=commits.committed if commits is not None else 0,
+            dead_lettered=dict(commits.dead_lettered) if commits is not None else {},
+            resent=commits.resent if commits is not None else 0,
             connected=self.uplink.connected,
             sessions=self.uplink.sessions,
             queue_depth=self.queue.depth,

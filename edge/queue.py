@@ -1,12 +1,14 @@
-"""The gateway's disk queue (SQLite, WAL): messages waiting for their PUBACK, readings waiting
-for their batch, and sequence numbers.
+"""The gateway's disk queue (SQLite, WAL): messages waiting for their commit acknowledgement (or,
+without one, their PUBACK), readings waiting for their batch, and sequence numbers.
 
 A reading is written to the ``staged`` table the moment the agent accepts it (:meth:`DiskQueue.stage`),
 so the readings of a batch that is still filling survive a crash or a power cut. Sealing a batch
 (:meth:`DiskQueue.seal`) numbers its readings, renders one message and removes them from ``staged``
 in one transaction. A message is committed together with the sequence numbers it used, so a crash
 at any moment neither loses a queued message nor hands out a number twice. A message leaves the
-queue only when the broker has acknowledged it (:meth:`DiskQueue.delete`).
+queue only when the platform has acknowledged it (:meth:`DiskQueue.delete`): ingest's commit
+acknowledgement, or the broker's PUBACK for a platform that sends none. The queue is therefore the
+whole acknowledgement state: after ``kill -9`` everything still in it is sent again.
 
 Bound policy, when ``max_messages`` are waiting: the OLDEST *readings* messages are dropped to
 make room (sensor time series lose their oldest stretch first). Events and anything else are never
@@ -46,7 +48,10 @@ _SCHEMA = (
     )""",
 )
 _INSERT = "INSERT INTO outbox (kind, topic, payload) VALUES (?, ?, ?)"
-_PEEK = "SELECT id, topic, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
+_PEEK = "SELECT id, topic, payload, kind FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
+_PEEK_KIND = "SELECT id, topic, payload, kind FROM outbox WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
+_PEEK_OTHER = "SELECT id, topic, payload, kind FROM outbox WHERE kind <> ? AND id > ? ORDER BY id LIMIT ?"
+_GET = "SELECT id, topic, payload, kind FROM outbox WHERE id = ?"
 _OLDEST_READINGS = "SELECT id FROM outbox WHERE kind = ? ORDER BY id LIMIT ?"
 _STAGE = "INSERT INTO staged (device, record) VALUES (?, ?)"
 _STAGED = "SELECT id, device, record FROM staged ORDER BY id LIMIT ?"
@@ -62,6 +67,7 @@ class QueuedMessage:
     id: int
     topic: str
     payload: bytes
+    kind: str = READINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +187,10 @@ class DiskQueue:
         row = self._db.execute(_GET_SEQ, (device,)).fetchone()
         return int(row[0]) if row else 0
 
+    def next_seqs(self) -> dict[str, int]:
+        """Per device, the number its next reading or event will get (how many it has been given)."""
+        return {str(device): int(upto) for device, upto in self._db.execute("SELECT device, next_seq FROM seqs")}
+
     def _make_room(self) -> int:
         excess = self._depth - self.max_messages + 1
         ids = [row[0] for row in self._db.execute(_OLDEST_READINGS, (READINGS, excess))]
@@ -195,10 +205,20 @@ class DiskQueue:
         row = self._db.execute("SELECT payload FROM config WHERE id = 1").fetchone()
         return bytes(row[0]) if row else None
 
-    def peek(self, after_id: int, limit: int) -> list[QueuedMessage]:
-        """Up to ``limit`` messages with an id above ``after_id``, oldest first."""
-        rows = self._db.execute(_PEEK, (after_id, limit)).fetchall()
-        return [QueuedMessage(int(i), str(t), bytes(p)) for i, t, p in rows]
+    def peek(self, after_id: int, limit: int, *, kind: str | None = None, other_than: str | None = None) -> list[QueuedMessage]:
+        """Up to ``limit`` messages with an id above ``after_id``, oldest first (only ``kind``, or all but ``other_than``)."""
+        if kind is not None:
+            rows = self._db.execute(_PEEK_KIND, (kind, after_id, limit)).fetchall()
+        elif other_than is not None:
+            rows = self._db.execute(_PEEK_OTHER, (other_than, after_id, limit)).fetchall()
+        else:
+            rows = self._db.execute(_PEEK, (after_id, limit)).fetchall()
+        return [QueuedMessage(int(i), str(t), bytes(p), str(k)) for i, t, p, k in rows]
+
+    def get(self, message_id: int) -> QueuedMessage | None:
+        """The message with this id, or None when it has left the queue (acknowledged, or dropped by the bound)."""
+        row = self._db.execute(_GET, (message_id,)).fetchone()
+        return QueuedMessage(int(row[0]), str(row[1]), bytes(row[2]), str(row[3])) if row else None
 
     def delete(self, ids: Sequence[int]) -> None:
         """Forget acknowledged messages (ids already dropped are ignored)."""

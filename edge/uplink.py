@@ -2,8 +2,11 @@
 
 One session = one MQTT connection. It subscribes to the home's retained ``config`` topic, publishes
 a retained ``online`` status (the will says ``offline``/``connection_lost``), then replays the disk
-queue oldest first with at most ``max_unacked`` messages awaiting their PUBACK; each message is
-deleted from the queue only after a PUBACK with a success reason code. Any connection problem ends
+queue oldest first with at most ``max_unacked`` messages awaiting their PUBACK. With commit
+acknowledgement (the default; edge/commits.py) a message leaves the queue only when ingest's ``ack``
+says it is stored or dead-lettered: events are sent whenever they come, other messages while fewer
+than ``max_awaiting_commit`` await their acknowledgement, and one PUBACKed but not acknowledged in
+time is sent again. Without it, a message leaves the queue at its PUBACK. Any connection problem ends
 the session (whatever was in flight stays queued and is replayed by the next one); reconnects back
 off exponentially with jitter. Refused credentials are fatal: they raise PermanentError out of
 :meth:`Uplink.run`. A broker certificate that fails verification (expired, another CA, another host)
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
+from edge.commits import EVENTS, CommitTracker
 from edge.devices import DeviceRegistry
 from edge.intake import Tuning
 from edge.queue import DiskQueue, QueuedMessage
@@ -34,7 +38,7 @@ from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import MqttEndpoint, MqttSettings
 from eldercare.contracts.codec import Rejection, decode, encode
-from eldercare.contracts.payloads import GatewayConfig, GatewayStatus, Heartbeat
+from eldercare.contracts.payloads import CommitAck, GatewayConfig, GatewayStatus, Heartbeat
 from eldercare.contracts.topics import MessageKind, Topic
 from eldercare.errors import CertificateError, PermanentError, TransientError
 from eldercare.mqtt import Will
@@ -55,6 +59,10 @@ class UplinkConfig:
     ack_timeout_s: float
     shutdown_grace_s: float
     agent_version: str
+    commit_ack: bool = True
+    max_awaiting_commit: int = 200
+    commit_timeout_events_s: float = 10.0
+    commit_timeout_readings_s: float = 60.0
 
 
 class _Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -88,6 +96,14 @@ class Uplink:
         self._drained = asyncio.Event()
         self._inflight = 0
         self._acked: list[int] = []
+        self._refused: set[int] = set()  # queued messages the broker refused, retried alone while holding
+        self.commits = (
+            CommitTracker(
+                queue, events_timeout_s=config.commit_timeout_events_s, readings_timeout_s=config.commit_timeout_readings_s
+            )
+            if config.commit_ack
+            else None
+        )
         self.holding = False  # a queued message was refused: nothing new is sent until the head is accepted
         self.connected = False
         self.sessions = 0
@@ -150,6 +166,9 @@ class Uplink:
             max_inflight=self.config.max_unacked,
         ) as conn:
             await conn.subscribe(self._topic(MessageKind.CONFIG), timeout_s=self.config.ack_timeout_s)
+            if self.commits is not None:
+                self.commits.reset()  # this session sends the whole queue again
+                await conn.subscribe(self._topic(MessageKind.ACK), qos=0, timeout_s=self.config.ack_timeout_s)
             topic, payload = self._status("online", "connected", started)
             await self._publish_unqueued(conn, topic, payload, retain=True)
             self.sessions += 1
@@ -191,6 +210,8 @@ class Uplink:
                 tasks.create_task(self._receive(conn), name="edge-config")
                 tasks.create_task(self._heartbeats(conn), name="edge-heartbeat")
                 tasks.create_task(self._pump(conn, tasks), name="edge-pump")
+                if self.commits is not None:
+                    tasks.create_task(self._resend_overdue(conn, tasks), name="edge-resend")
                 tasks.create_task(self._until_stopped(stop), name="edge-stop")
         except* _Stopped:
             pass
@@ -209,63 +230,101 @@ class Uplink:
         raise _Stopped
 
     async def _pump(self, conn: EdgeConnection, tasks: asyncio.TaskGroup) -> NoReturn:
-        """Send queued messages oldest first, at most ``max_unacked`` awaiting their PUBACK."""
-        cursor = 0  # every session replays the whole queue from its oldest message
+        """Send queued messages oldest first, at most ``max_unacked`` awaiting their PUBACK.
+
+        Two cursors: events go whenever a PUBACK slot is free; other messages also need room in the
+        commit window, so a platform that commits nothing holds back readings, never an SOS.
+        """
+        events_cursor = others_cursor = 0  # every session replays the whole queue from its oldest message
         while True:
             if self.holding:
-                cursor = await self._retry_head(conn)
+                await self._retry_head(conn)
+                events_cursor = others_cursor = 0  # resume from the oldest; what awaits its ack is skipped
                 continue
             free = self.config.max_unacked - self._inflight
             if free <= 0:
-                self._slot_free.clear()
-                await self._slot_free.wait()
+                await self._slot_freed()
                 continue
             self._wake.clear()
-            rows = self._queue.peek(cursor, min(free, _PEEK_LIMIT))
+            rows = self._next_rows(events_cursor, others_cursor, min(free, _PEEK_LIMIT))
             if not rows:
                 await self._wake.wait()
                 continue
             for row in rows:
-                cursor = row.id
+                if self.commits is None:
+                    events_cursor = others_cursor = row.id  # one stream, one cursor
+                elif row.kind == EVENTS:
+                    events_cursor = max(events_cursor, row.id)
+                else:
+                    others_cursor = max(others_cursor, row.id)
+                if self.commits is not None and row.id in self.commits:
+                    continue  # sent in this session, awaiting its acknowledgement
                 self._inflight += 1
                 tasks.create_task(self._send(conn, row))
             await asyncio.sleep(0)  # let the sends hand their packets to paho before peeking again
 
-    async def _retry_head(self, conn: EdgeConnection) -> int:
-        """Hold the queue head after a refusal; return the cursor to resume from once it is accepted.
+    def _next_rows(self, events_cursor: int, others_cursor: int, limit: int) -> list[QueuedMessage]:
+        if self.commits is None:
+            return self._queue.peek(min(events_cursor, others_cursor), limit)
+        rows = self._queue.peek(events_cursor, limit, kind=EVENTS)
+        room = min(limit - len(rows), self.config.max_awaiting_commit - self.commits.awaiting_readings())
+        if room > 0:
+            rows += self._queue.peek(others_cursor, room, other_than=EVENTS)
+        return rows
+
+    async def _slot_freed(self) -> None:
+        self._slot_free.clear()
+        await self._slot_free.wait()
+
+    async def _retry_head(self, conn: EdgeConnection) -> None:
+        """Hold the queue after a refusal until the oldest refused message is accepted.
 
         Nothing new is sent meanwhile, so later messages cannot overtake the refused one (only those
-        already in flight when the refusal came may have been accepted past it). The head is retried
-        alone, with the reconnect backoff between attempts: a message refused for good costs one
+        already in flight when the refusal came may have been accepted past it). The refused message is
+        retried alone, with the reconnect backoff between attempts: a message refused for good costs one
         publish per ``reconnect_max_s``, not a busy loop. It stays queued throughout.
         """
         backoff = Backoff(self.config.mqtt.reconnect_min_s, self.config.mqtt.reconnect_max_s)
         while True:
             while self._inflight > 0:  # let the rest of the window settle (accepted or refused)
-                self._slot_free.clear()
-                await self._slot_free.wait()
-            self._delete_acked()  # before peeking: what was accepted must not be sent again
+                await self._slot_freed()
+            self._delete_acked()  # before resuming: what was accepted must not be sent again
             await asyncio.sleep(backoff.next_delay())
-            rows = self._queue.peek(0, 1)
-            if not rows:  # the queue's bound policy dropped what was refused: nothing left to hold
+            head = self._oldest_refused()
+            if head is None:  # the queue's bound policy dropped what was refused: nothing left to hold
                 self.holding = False
-                return 0
-            head = rows[0]
+                return
             self._inflight += 1
             if await self._send(conn, head):
                 self._log.info(
                     "edge_refused_message_accepted", topic=head.topic, attempts=backoff.attempt, queue_depth=self._queue.depth
                 )
-                self.holding = False
-                return head.id
+                if not self._refused:
+                    self.holding = False
+                    self._delete_acked()
+                    return
+
+    def _oldest_refused(self) -> QueuedMessage | None:
+        while self._refused:
+            oldest = min(self._refused)
+            message = self._queue.get(oldest)
+            if message is not None:
+                return message
+            self._refused.discard(oldest)
+        return None
 
     async def _send(self, conn: EdgeConnection, message: QueuedMessage) -> bool:
         """Publish one queued message; False (and the queue head held) when the broker refuses it."""
+        if self.commits is not None:
+            self.commits.sending(message)
         try:
             await conn.publish(message.topic, message.payload, timeout_s=self.config.ack_timeout_s)
         except PublishRefusedError as exc:
             self.refused += 1
             self.holding = True
+            self._refused.add(message.id)
+            if self.commits is not None:
+                self.commits.forget(message.id)
             self._wake.set()  # the pump may be waiting for new messages: it must start holding
             self._log.error(
                 "edge_publish_refused",
@@ -280,6 +339,10 @@ class Uplink:
             self._inflight -= 1
             self._slot_free.set()
         self.published += 1
+        self._refused.discard(message.id)
+        if self.commits is not None:
+            self.commits.pubacked(message.id)  # kept until ingest's acknowledgement
+            return True
         self._acked.append(message.id)
         if len(self._acked) == 1:
             # The first PUBACK of a burst waits one loop turn so that the others arriving in the same
@@ -292,8 +355,46 @@ class Uplink:
         if self._acked:
             acked, self._acked = self._acked, []
             self._queue.delete(acked)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
         if self._queue.depth == 0 and self._inflight == 0:
             self._drained.set()
+
+    async def _resend_overdue(self, conn: EdgeConnection, tasks: asyncio.TaskGroup) -> NoReturn:
+        """Send again what was PUBACKed and not acknowledged in time (the broker may have lost it)."""
+        assert self.commits is not None
+        while True:
+            due_in = self.commits.next_due_in_s()
+            await asyncio.sleep(min(1.0, due_in) if due_in is not None else 1.0)
+            if self.holding:
+                continue
+            overdue = self.commits.overdue()
+            if overdue:
+                self._log.info("edge_commit_overdue", messages=len(overdue), oldest_s=round(self.commits.oldest_age_s(), 1))
+            for message_id in overdue:
+                while self.config.max_unacked - self._inflight <= 0:
+                    await self._slot_freed()
+                message = self._queue.get(message_id)
+                if message is None:  # dropped by the queue's bound meanwhile
+                    self.commits.forget(message_id)
+                    continue
+                if message_id not in self.commits:
+                    continue  # acknowledged while we waited for a slot
+                self.commits.resent += 1
+                self._inflight += 1
+                tasks.create_task(self._send(conn, message))
+
+    def _committed(self, ack: CommitAck) -> None:
+        assert self.commits is not None
+        settled = self.commits.apply(ack)
+        for reason, count in settled.dead_lettered.items():
+            # The platform refused these for good: sending them again would not help. Counted, and said.
+            self._log.error("edge_messages_dead_lettered", reason=reason, messages=count, queue_depth=self._queue.depth)
+        if settled.committed or settled.dead_lettered:
+            self._slot_free.set()  # room in the commit window
+            self._wake.set()
+            self._check_drained()
 
     async def _heartbeats(self, conn: EdgeConnection) -> NoReturn:
         while True:
@@ -306,6 +407,12 @@ class Uplink:
             )
             topic, payload = encode(self.config.topic_root, heartbeat)
             await self._publish_unqueued(conn, topic, payload)
+            if self.commits is not None:  # the gateway's own status line, with the heartbeat's period
+                self._log.info(
+                    "edge_status", queue_depth=self._queue.depth, awaiting_commit=len(self.commits),
+                    oldest_awaiting_s=round(self.commits.oldest_age_s(), 1), committed=self.commits.committed,
+                    dead_lettered=sum(self.commits.dead_lettered.values()), resent=self.commits.resent,
+                )  # fmt: skip
             self._retuned.clear()
             await sleep_until(self._never, self._tuning.heartbeat_interval_s, wake=self._retuned, clock=self._clock)
 
@@ -317,8 +424,12 @@ class Uplink:
             if isinstance(decoded, Rejection):
                 self._log.error("edge_config_rejected", reason=decoded.reason.value, detail=decoded.detail)
                 continue
-            if isinstance(decoded.message, GatewayConfig) and decoded.message.home_id == self.config.home_id:
+            if decoded.message.home_id != self.config.home_id:
+                continue
+            if isinstance(decoded.message, GatewayConfig):
                 self._on_config(decoded.message)
+            elif isinstance(decoded.message, CommitAck) and self.commits is not None:
+                self._committed(decoded.message)
         raise TransientError("the config subscription ended")
 
     @property

@@ -224,6 +224,10 @@ class IngestSettings(_Group):
         description="every home's retained config is published again this often (and on start), for a broker that lost it",
     )
     config_batch_size: int = Field(default=200, ge=1, le=10_000, description="homes' configs published per transaction")
+    commit_acks: bool = Field(
+        default=False,
+        description="after each commit, tell every home which readings and events are stored (topic kind ack); opt-in for now",
+    )
 
 
 def _config_default(name: str) -> Any:
@@ -288,6 +292,17 @@ class EdgeSettings(_Group):
         default="full", description="full: fsync each queue commit (survives power loss); normal: survives a crash only"
     )
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600, description="no PUBACK within this: reconnect and replay")
+    commit_ack: bool = Field(
+        default=False,
+        description="keep each message until ingest acknowledges its commit (topic kind ack), not its PUBACK; opt-in for now",
+    )
+    max_awaiting_commit: int = Field(
+        default=200, ge=1, le=65_535, description="readings messages sent and awaiting their commit acknowledgement"
+    )
+    commit_timeout_events_s: float = Field(
+        default=10.0, gt=0, le=3600, description="an event PUBACKed but not acknowledged within this is sent again (doubling)"
+    )
+    commit_timeout_readings_s: float = Field(default=60.0, gt=0, le=86_400, description="the same for other messages")
     shutdown_grace_s: float = Field(default=5.0, ge=0, le=600, description="time to drain the queue on SIGTERM")
     activity_interval_s: float = Field(default=60.0, gt=0, le=3600, description="wearable activity_g reading period")
     replay_file: Path | None = Field(

@@ -39,6 +39,13 @@ class IngestMetrics:
             buckets=_OFFSET_BUCKETS,
             registry=r,
         )
+        self.acks_published = Counter(
+            "ingest_commit_acks_published", "commit acknowledgements published to homes (one per home per batch)", registry=r
+        )
+        self.acks_unsent = Counter(
+            "ingest_commit_acks_unsent", "commit acknowledgements not sent: the broker session was down (the gateway resends)",
+            registry=r,
+        )  # fmt: skip
         backlog = Gauge("ingest_unacknowledged_messages", "messages received and not yet acknowledged", registry=r)
         backlog.set_function(unacknowledged)
         # The most the broker lets this copy hold unacknowledged (the lanes' receive maximums): a backlog

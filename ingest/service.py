@@ -9,7 +9,9 @@ batcher and a writer; with the rollup, all share one event loop:
   contract and closes a batch when it reaches ``batch_size`` readings, half the receive maximum in
   messages, ``flush_interval_s`` of age, or at once when it holds an event or a gateway status;
 - the writer commits one batch at a time (retrying transient failures with backoff and jitter),
-  and only then acknowledges the batch's deliveries, in arrival order;
+  then tells each home in the batch which of its readings and events are stored or dead-lettered
+  (commit acknowledgements, ingest/acks.py), and only then acknowledges the batch's deliveries to
+  the broker, in arrival order;
 - the rollup keeps activity_hourly fresh on plain PostgreSQL; on TimescaleDB the policy watch
   publishes the health of the extension's policies (``db_policy_*`` metrics, a warning when overdue).
 
@@ -57,6 +59,7 @@ from eldercare.errors import EldercareError, PermanentError, TransientError
 from eldercare.lifecycle import clock_from
 from eldercare.mqtt.manual_ack import Delivery, ManualAckSubscriber
 from eldercare.retry import Backoff, StoppedError, retrying, sleep_until
+from ingest.acks import CommitAcker
 from ingest.batch import Batch, Skip
 from ingest.configs import ConfigPublisher
 from ingest.metrics import IngestMetrics
@@ -193,6 +196,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = 
                 client_id=client_id + lane.client_suffix,
                 topic_filters=lane.topic_filters(settings),
                 receive_maximum=lane.receive_maximum,
+                drop_qos0_marked=ORIGIN_PROPERTY,
             )
         pipelines = []
         for name, subscriber in subscribers.items():
@@ -289,6 +293,7 @@ class Pipeline:
         self._root = settings.mqtt.topic_root
         # Half the receive maximum: the next batch can fill while this one commits.
         self._max_messages = max(1, settings.ingest.max_inflight_messages // 2)
+        self._acker = CommitAcker(subscriber, self._root) if settings.ingest.commit_acks else None
 
     def _full(self, batch: Batch) -> bool:
         return batch.readings >= self._settings.ingest.batch_size or len(batch) >= self._max_messages or batch.urgent
@@ -398,6 +403,8 @@ class Pipeline:
         return batch
 
     def _acknowledge(self, batch: Batch, result: WriteResult, *, held_s: float, commit_s: float) -> None:
+        """Committed (rows and dead letters): tell the homes (commit acknowledgements), then the broker (PUBACK)."""
+        commit_acks = self._tell_homes(batch, result)
         acked = self._subscriber.ack([item.delivery for item in batch.items])
         self._metrics.committed(self.lane, result, seconds=commit_s, lag_s=held_s + commit_s)
         self._rollup.touched(result.reading_hours)
@@ -412,9 +419,19 @@ class Pipeline:
             statuses=result.statuses_new,
             dead_letters=sum(result.dead_letters.values()),
             acked=acked,
+            commit_acks=commit_acks,
             held_ms=round(held_s * 1000, 1),
             commit_ms=round(commit_s * 1000, 1),
         )
+
+    def _tell_homes(self, batch: Batch, result: WriteResult) -> int:
+        if self._acker is None:
+            return 0
+        unsent = self._acker.unsent
+        sent = self._acker.send(batch, result.rejected, self._clock.now())
+        self._metrics.acks_published.inc(sent)
+        self._metrics.acks_unsent.inc(self._acker.unsent - unsent)
+        return sent
 
     async def _commit(self, batch: Batch) -> WriteResult:
         """Commit ``batch``; a message the database refuses is isolated by halving and dead-lettered.

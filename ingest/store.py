@@ -51,6 +51,8 @@ class WriteResult:
     reading_hours: set[int] = field(default_factory=set)  # UNIX hours touched, for the rollup
     deferred_state: list[Rows] = field(default_factory=list)  # still to write (Store(defer_state=True))
     clock_offsets_s: list[float] = field(default_factory=list)  # per home with a heartbeat in the batch
+    # id() of each dead-lettered message's Delivery -> its reason (the commit acknowledgement names them).
+    rejected: dict[int, str] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -67,6 +69,7 @@ class WriteResult:
             reading_hours=self.reading_hours | other.reading_hours,
             deferred_state=self.deferred_state + other.deferred_state,
             clock_offsets_s=self.clock_offsets_s + other.clock_offsets_s,
+            rejected=self.rejected | other.rejected,
         )
 
 
@@ -77,6 +80,7 @@ class DeadLetter:
     payload: bytes
     reason: str
     detail: str
+    key: int = 0  # id() of the message's Delivery
 
 
 class Store:
@@ -170,7 +174,7 @@ class Store:
 
     async def write_failed(self, item: Item, error: str, now: datetime, *, attempt: bytes | None = None) -> WriteResult:
         """Dead-letter one message the database refused (reason ``write_failed``), in its own transaction."""
-        letter = DeadLetter(item.delivery.topic, _home_of(item), item.delivery.payload, WRITE_FAILED, error)
+        letter = DeadLetter(item.delivery.topic, _home_of(item), item.delivery.payload, WRITE_FAILED, error, id(item.delivery))
         try:
             conn = await self._connection()
             async with conn.transaction(), conn.cursor() as cur:
@@ -179,7 +183,7 @@ class Store:
                     await cur.execute(sql.FORGET_ATTEMPT, (attempt,))
         except BaseException as exc:
             raise await self._translate(exc) from exc
-        return WriteResult(messages=1, dead_letters=Counter({WRITE_FAILED: 1}))
+        return WriteResult(messages=1, dead_letters=Counter({WRITE_FAILED: 1}), rejected={letter.key: WRITE_FAILED})
 
     async def _translate(self, exc: BaseException) -> BaseException:
         """A refused value (DatabaseRefusedError) fails forever: the caller isolates and dead-letters it."""
@@ -225,6 +229,7 @@ async def _write(
         if result.events_new or result.statuses_new:
             await cur.execute(sql.NOTIFY_INBOX)  # delivered at commit; the engine also polls
     result.dead_letters.update(letter.reason for letter in dead)
+    result.rejected = {letter.key: letter.reason for letter in dead}
     result.reading_hours = rows.hours
     result.clock_offsets_s = [home.clock_offset_s for home in rows.homes.values() if home.clock_offset_s is not None]
     return result, homes
@@ -265,7 +270,9 @@ def _conflict_letters(items: list[Item], conflicts: set[Staged]) -> list[DeadLet
 def _contract_dead_letter(item: Item) -> DeadLetter:
     rejection = item.result
     assert isinstance(rejection, Rejection)
-    return DeadLetter(item.delivery.topic, rejection.home_id, item.delivery.payload, rejection.reason.value, rejection.detail)
+    return DeadLetter(
+        item.delivery.topic, rejection.home_id, item.delivery.payload, rejection.reason.value, rejection.detail, id(item.delivery)
+    )
 
 
 async def _known_homes(conn: psycopg.AsyncConnection, decoded: list[Item], cached: set[str]) -> set[str]:
@@ -319,7 +326,7 @@ def _verdicts(decoded: list[Item], homes: set[str], owners: dict[str, str]) -> t
 
 
 def _dead(item: Item, home: str, reason: RejectReason, detail: str) -> DeadLetter:
-    return DeadLetter(item.delivery.topic, home, item.delivery.payload, reason.value, detail)
+    return DeadLetter(item.delivery.topic, home, item.delivery.payload, reason.value, detail, id(item.delivery))
 
 
 def _home_of(item: Item) -> str | None:

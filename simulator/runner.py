@@ -82,6 +82,10 @@ def agent_config(settings: Settings, home_id: str, password: str | None, relay: 
         shutdown_grace_s=3.0,
         activity_interval_s=60.0,
         platform_tuning=False,
+        commit_ack=settings.edge.commit_ack,
+        max_awaiting_commit=settings.edge.max_awaiting_commit,
+        commit_timeout_events_s=settings.edge.commit_timeout_events_s,
+        commit_timeout_readings_s=settings.edge.commit_timeout_readings_s,
     )
 
 

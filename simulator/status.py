@@ -84,12 +84,16 @@ class StatusLine:
             return None
 
     def _counts(self) -> dict[str, Any]:
+        every = [agent.stats for agent in self.agents]
         return {
             "homes": len(self.agents),
             "connected": sum(1 for a in self.agents if a.uplink.connected),
             "msgs_per_s": round(self.rate, 1),
             "messages": sum(a.uplink.published for a in self.agents),
             "queued": sum(a.queue.depth for a in self.agents),
+            "awaiting_commit": sum(stats.awaiting_commit for stats in every),
+            "oldest_awaiting_s": round(max((stats.oldest_awaiting_s for stats in every), default=0.0), 1),
+            "dead_lettered": sum(sum(stats.dead_lettered.values()) for stats in every),
             "incidents": self.summary.incidents,
             "alerts": self.alerts,
             "failed": self.summary.failed_homes,
@@ -106,6 +110,7 @@ class StatusLine:
         line = (
             f"\r[{counts['sim_time']}] 在线 homes {counts['connected']}/{counts['homes']} · "
             f"{counts['msgs_per_s']:.0f} msg/s · queued {counts['queued']} · "
+            f"待确认 awaiting commit {counts['awaiting_commit']} (oldest {counts['oldest_awaiting_s']:.0f} s) · "
             f"事件 incidents {counts['incidents']} · 告警 alerts {alerts}"
         )
         sys.stderr.write(line.ljust(110))

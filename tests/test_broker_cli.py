@@ -80,7 +80,7 @@ async def test_the_service_reads_every_home_and_writes_only_config(
     env: Callable[..., dict[str, str]], settings: Settings, admin: BrokerAdmin, dynsec_broker: PrivateBroker, topic_root: str
 ) -> None:
     result = await asyncio.to_thread(_provision, env())
-    assert _changes(result) == [f"created role {SERVICE_ROLE} with 4 ACLs", f"created client {SERVICE} with role {SERVICE_ROLE}"]
+    assert _changes(result) == [f"created role {SERVICE_ROLE} with 5 ACLs", f"created client {SERVICE} with role {SERVICE_ROLE}"]
     assert f"  acl publishClientSend {topic_root}/v1/+/config allow" in result.stdout.splitlines()
     assert f"  acl subscribePattern $share/+/{topic_root}/# allow" in result.stdout.splitlines()
 

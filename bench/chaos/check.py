@@ -51,6 +51,7 @@ class Outcome:
     rows_events: int = 0
     staged_left: int = 0
     lost_examples: list[str] = field(default_factory=list)
+    lost_notifications: list[str] = field(default_factory=list)  # what each lost notification was, a few
     incidents_injected: Counter[str] = field(default_factory=Counter)
     events: Row = field(default_factory=Row)
     alerts: Row = field(default_factory=Row)
@@ -148,7 +149,7 @@ def read_database(db_url: str) -> Stored:
         columns = [c.name for c in cur.description or []]
         alerts = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
         cur = conn.execute(
-            "SELECT o.id, o.alert_id, o.purpose, o.escalation_level, o.status, c.tier, c.name AS channel"
+            "SELECT o.id, o.alert_id, o.incident_id, o.purpose, o.escalation_level, o.status, c.tier, c.name AS channel"
             " FROM notification_outbox o LEFT JOIN notification_channels c ON c.id = o.channel_id ORDER BY o.id"
         )
         columns = [c.name for c in cur.description or []]
@@ -251,20 +252,27 @@ def account_notifications(outcome: Outcome, stored: Stored, notifications: list[
         if got:
             outcome.notifications.delivered += 1
             outcome.notifications_resent += len(got) - 1
-            steps[(row["alert_id"], row["purpose"], row["escalation_level"], row["channel"])] += 1
+            steps[(row["alert_id"], row["incident_id"], row["purpose"], row["escalation_level"], row["channel"])] += 1
         else:
             outcome.notifications.lost += 1
+            if len(outcome.lost_notifications) < 5:
+                outcome.lost_notifications.append(
+                    f"outbox {row['id']}: alert {row['alert_id']} {row['purpose']} level {row['escalation_level']}"
+                    f" to {row['channel']}, status {row['status']}"
+                )
     outcome.notifications.duplicated = sum(n - 1 for n in steps.values() if n > 1)
     # SOS and falls nobody acknowledges escalate to the last level: every step must be in the outbox.
     by_alert: defaultdict[int, set[tuple[str, int, int]]] = defaultdict(set)
     for row in wanted:
-        if row["tier"] is not None:
+        if row["tier"] is not None and row["alert_id"] is not None:  # not a notice about a platform incident
             by_alert[int(row["alert_id"])].add((str(row["purpose"]), int(row["escalation_level"]), int(row["tier"])))  # type: ignore[call-overload]
     for alert in stored.alerts:
         if alert["kind"] in URGENT and alert["status"] == "open":
             missing = expected_steps(LAST_ESCALATION_LEVEL) - by_alert.get(int(alert["id"]), set())  # type: ignore[call-overload]
             outcome.notifications.expected += len(missing)
             outcome.notifications.lost += len(missing)
+            for step in sorted(missing)[: max(0, 5 - len(outcome.lost_notifications))]:
+                outcome.lost_notifications.append(f"alert {alert['id']} ({alert['kind']}): step {step} never queued")
 
 
 def account_other_alerts(outcome: Outcome, stored: Stored, faults: list[Fault], offline_after_s: float) -> None:

@@ -116,6 +116,7 @@ class Cluster:
         speed: float,
         seed: int,
         service_env: dict[str, str],
+        homes_env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.db_url = db_url
@@ -168,6 +169,7 @@ class Cluster:
                 "ELDERCARE_SIMULATOR__DATA_DIR": str(workdir / "sim"),
                 "ELDERCARE_SIMULATOR__GROUND_TRUTH_FILE": str(workdir / f"truth-{index}.jsonl"),
                 "ELDERCARE_SIMULATOR__STATUS_INTERVAL_S": "5",
+                **(homes_env or {}),
             }
             member = Member(f"homes-{index}", [], env, logs / f"homes-{index}.log", '"simulator_prepared"')
             self.groups.append(Group(index, first, count, proxy, member, workdir / f"truth-{index}.jsonl"))

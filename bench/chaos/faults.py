@@ -57,8 +57,11 @@ class Fault:
 
 
 class Injector:
-    def __init__(self, cluster: Cluster, ranges: Ranges, rng: random.Random, log_path: Path) -> None:
+    def __init__(
+        self, cluster: Cluster, ranges: Ranges, rng: random.Random, log_path: Path, script: tuple[Kind, ...] = ()
+    ) -> None:
         self.cluster = cluster
+        self.script = list(script)  # kinds to inject first, in this order (when possible then); then at random
         self.ranges = ranges
         self.rng = rng
         self.faults: list[Fault] = []
@@ -101,7 +104,8 @@ class Injector:
         if free:
             choices[Kind.AGENT_KILL] = free
             choices[Kind.GATEWAY_CUTOFF] = free
-        kind = self.rng.choice(sorted(choices))
+        scripted = self.script.pop(0) if self.script else None
+        kind = scripted if scripted in choices else self.rng.choice(sorted(choices))
         target = self.rng.choice(choices[kind])
         action = self._claim(kind, target)  # in this thread: the next pick sees the target taken
         thread = threading.Thread(target=self._guarded, args=(action,), daemon=True, name=f"fault-{kind.name}")

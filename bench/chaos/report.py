@@ -81,4 +81,6 @@ def render(result: ChaosResult) -> str:
         lines.append("  WARNING: the system did not drain within the timeout (see the drain lines above)")
     for example in o.lost_examples:
         lines.append(f"  lost: {example}")
+    for example in o.lost_notifications:
+        lines.append(f"  notification lost: {example}")
     return "\n".join(lines)

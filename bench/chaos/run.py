@@ -29,7 +29,7 @@ from bench.chaos.check import (
     read_gateways,
 )
 from bench.chaos.cluster import PREFIX, Cluster, Exit
-from bench.chaos.faults import Fault, Injector, Ranges
+from bench.chaos.faults import Fault, Injector, Kind, Ranges
 from bench.chaos.receiver import Notification, channel_url, notifications
 from bench.chaos.report import render
 from bench.databases import fresh_database
@@ -59,7 +59,11 @@ class ChaosConfig:
     calm_s: float = 15.0  # after the homes start, before the first fault
     drain_timeout_s: float = 900.0
     keep: bool = False
+    commit_acks: bool = True  # ingest acknowledges commits and agents keep messages until then (opt-in settings)
     extra_env: dict[str, str] = field(default_factory=dict)  # more ELDERCARE_* for the platform services
+    homes_env: dict[str, str] = field(default_factory=dict)  # more ELDERCARE_* for the homes (edge agents)
+    homes_start_s: float = HOMES_START_S
+    script: tuple[Kind, ...] = ()  # fault kinds to inject first, in order (the test suite's short run)
 
 
 @dataclass
@@ -195,6 +199,7 @@ def run_chaos(config: ChaosConfig, workdir: Path) -> ChaosResult:
         "ELDERCARE_ALERTS__NOTIFY_MAX_ATTEMPTS": "1000",
         "ELDERCARE_API__JWT_SECRET": secrets.token_urlsafe(32),
         "ELDERCARE_API__ACCESS_TOKEN_TTL_S": "86400",
+        "ELDERCARE_INGEST__COMMIT_ACKS": str(config.commit_acks).lower(),
         **config.extra_env,
     }
     keys = {channel: secrets.token_hex(16) for channel in ("duty", "supervisor")}  # each channel's webhook secret
@@ -203,15 +208,16 @@ def run_chaos(config: ChaosConfig, workdir: Path) -> ChaosResult:
         cluster = Cluster(
             workdir=workdir, db_url=db_url, homes=config.homes, groups=config.groups,
             clock_start=clock_start, speed=config.speed, seed=config.seed, service_env=service_env,
+            homes_env={"ELDERCARE_EDGE__COMMIT_ACK": str(config.commit_acks).lower(), **config.homes_env},
         )  # fmt: skip
         seed_database(db_url, hooks, keys, password, {"ELDERCARE_DATABASE_URL": db_url})
-        injector = Injector(cluster, config.ranges, rng, workdir / "faults.log")
+        injector = Injector(cluster, config.ranges, rng, workdir / "faults.log", config.script)
         drained = False
         try:
             say(f"starting broker, proxies, 2 ingest, 2 alerts, api; {config.homes} homes in {len(cluster.groups)} processes")
             cluster.start()
             # Faults (and incidents) begin once the homes have had time to register and connect.
-            faults_from = time.time() + HOMES_START_S + config.calm_s
+            faults_from = time.time() + config.homes_start_s + config.calm_s
             cluster.incidents = plan_incidents(config, clock_start, faults_from)
             cluster.start_homes()
             cluster.watch()
@@ -269,12 +275,15 @@ def parse(argv: list[str] | None) -> tuple[ChaosConfig, Path | None]:
     parser.add_argument("--cutoff", type=float, nargs=2, default=(60.0, 300.0), metavar=("MIN", "MAX"), help="seconds")
     parser.add_argument("--workdir", type=Path, help="keep logs and queues here (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--no-commit-acks", action="store_true", help="gateways keep messages until PUBACK only (the design before commit acks)"
+    )
     args = parser.parse_args(argv)
     if args.sos + args.falls > args.homes:
         parser.error("--sos + --falls must not exceed --homes (one incident per home)")
     config = ChaosConfig(
         homes=args.homes, groups=args.groups, duration_s=args.duration, faults=args.faults, sos=args.sos,
-        falls=args.falls, speed=args.speed, seed=args.seed, keep=args.keep,
+        falls=args.falls, speed=args.speed, seed=args.seed, keep=args.keep, commit_acks=not args.no_commit_acks,
         ranges=Ranges(db_outage_s=tuple(args.db_outage), cutoff_s=tuple(args.cutoff)),
     )  # fmt: skip
     return config, args.workdir

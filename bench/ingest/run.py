@@ -98,14 +98,19 @@ class IngestProcess:
         return float("nan")
 
 
-def start_ingest(db_url: str, broker_url: str, index: int, workdir: Path, batch_size: int) -> IngestProcess:
+def start_ingest(
+    db_url: str, broker_url: str, index: int, workdir: Path, batch_size: int, *, commit_acks: bool = False, tag: str = ""
+) -> IngestProcess:
     port = free_port()
     env = cli_env({
         "ELDERCARE_DATABASE_URL": db_url, "ELDERCARE_MQTT_URL": broker_url, "ELDERCARE_MQTT__TOPIC_ROOT": ROOT,
+        # The same client id in every round: a new one would leave the last round's persistent session
+        # in the share group, and the broker would go on routing half the messages to it.
         "ELDERCARE_INGEST__CLIENT_ID": f"bench-ingest-{index}", "ELDERCARE_INGEST__METRICS_PORT": str(port),
         "ELDERCARE_INGEST__BATCH_SIZE": str(batch_size), "ELDERCARE_LOG_FORMAT": "json",
+        "ELDERCARE_INGEST__COMMIT_ACKS": "true" if commit_acks else "false",
     })  # fmt: skip
-    log = workdir / f"ingest-{index}.log"
+    log = workdir / f"ingest{tag}-{index}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "eldercare", "ingest"], env=env, stdout=handle, stderr=subprocess.STDOUT
@@ -237,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--publishers", type=int, default=3)
     parser.add_argument("--homes", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--ack-cost", type=int, default=0, metavar="ROUNDS",
+        help="only measure commit acknowledgements: ROUNDS x (off, on), batched and one per message, fresh database each",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     homes = [f"bench-{index:05d}" for index in range(args.homes)]
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -244,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         broker = PrivateBroker(directory=workdir / "mosquitto", persistence=False)
         broker.start()
         try:
+            if args.ack_cost:
+                return ack_cost(args, homes, workdir, broker)
             return _run(args, homes, workdir, broker)
         finally:
             broker.stop()
@@ -255,6 +266,44 @@ def ceiling_run(flavour: Flavour, homes: Sequence[str], batched: list[list[tuple
         ceiling = copy_ceiling(url, [m for share in batched for m in share], batch_size)
     print(f"  (a) COPY ceiling (staging + INSERT ON CONFLICT), fresh database: {ceiling:,.0f} rows/s")
     return ceiling
+
+
+def ack_cost(args: argparse.Namespace, homes: list[str], workdir: Path, broker: PrivateBroker) -> dict[str, float]:
+    """Readings/s with and without commit acknowledgements, alternating in one run (the machine's load
+    drifts; alternation spreads it over both), batched and one reading per message."""
+    print(f"commit acknowledgement cost on {args.flavour}: {os.cpu_count()} CPUs, {args.copies} ingest copies")
+    batched = [plan(homes, args.readings, args.per_message, 0, share, args.publishers) for share in range(args.publishers)]
+    single = [plan(homes, args.single, 1, 5_000_000, share, args.publishers) for share in range(args.publishers)]
+    total = sum(len(json.loads(p)["readings"]) for s in batched for _, p in s)
+    rates: dict[tuple[str, bool], list[float]] = {}
+    for round_ in range(args.ack_cost):
+        for acks in (False, True):
+            with fresh_database("bench_ingest_acks", flavour=args.flavour) as url:
+                register(url, homes)
+                tag = f"-r{round_}-{'on' if acks else 'off'}"
+                copies = [start_ingest(url, broker.url, n, workdir, args.batch_size, commit_acks=acks, tag=tag)
+                          for n in range(args.copies)]  # fmt: skip
+                try:
+                    print(f"  round {round_ + 1}, acknowledgements {'on' if acks else 'off'}:")
+                    rates.setdefault(("batched", acks), []).append(end_to_end(copies, broker.url, batched, total))
+                    if args.single:
+                        rates.setdefault(("single", acks), []).append(end_to_end(copies, broker.url, single, total + args.single))
+                finally:
+                    for copy in copies:
+                        copy.process.terminate()
+                        copy.process.wait(timeout=30)
+    print("summary (readings/s, mean of the rounds; each round: off then on)")
+    result = {}
+    for shape in ("batched", "single"):
+        off, on = rates.get((shape, False)), rates.get((shape, True))
+        if not off or not on:
+            continue
+        mean_off, mean_on = sum(off) / len(off), sum(on) / len(on)
+        runs = ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in zip(off, on, strict=True))
+        ratio = mean_on / mean_off
+        print(f"  {shape:8} off {mean_off:>10,.0f}   on {mean_on:>10,.0f}   on/off {ratio:.2f}   (rounds off/on: {runs})")
+        result[f"{shape}_off"], result[f"{shape}_on"] = mean_off, mean_on
+    return result
 
 
 def _run(args: argparse.Namespace, homes: list[str], workdir: Path, broker: PrivateBroker) -> dict[str, float]:

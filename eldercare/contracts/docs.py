@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from eldercare.contracts import docs_platform
+from eldercare.contracts.acks import PROTOCOL_SECTION as COMMIT_ACK_SECTION
 from eldercare.contracts.codec import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, MAX_PAYLOAD_BYTES, RejectReason
 from eldercare.contracts.examples import examples
 from eldercare.contracts.extremes import largest_reading_bytes
@@ -53,7 +54,7 @@ _REASONS = {
 
 
 def render() -> str:
-    parts = [_intro(), _topics(), docs_platform.render(), _enums(), _kinds(), _rejections()]
+    parts = [_intro(), _topics(), docs_platform.render(), COMMIT_ACK_SECTION, _enums(), _kinds(), _rejections()]
     return "\n".join(parts)
 
 
@@ -92,7 +93,8 @@ centres) is in `docs/webhooks.md`.
   gateway restarts (persist it); never reuse one: a reused `seq` with a new `ts` is a new reading to
   the platform. Readings and events of one device may share the counter or not (ours share it); the key
   is per device.
-- Publish with QoS 1 and keep a message in the gateway's own disk queue until its PUBACK arrives;
+- Publish with QoS 1 and keep a message in the gateway's own disk queue until its PUBACK arrives
+  (better: until its commit acknowledgement, see below);
   when the broker is unreachable, queue on disk and replay oldest first, unchanged.
 - Batch readings: at most {MAX_READINGS_PER_MESSAGE} per message and at most {MAX_PAYLOAD_BYTES} bytes.
   In compact JSON (no spaces) the largest possible reading adds {largest_reading_bytes()} bytes, so

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from eldercare.contracts.payloads import (
+    CommitAck,
+    DeadLetteredRange,
     DeviceAssignment,
     DeviceHealth,
     DeviceKind,
@@ -20,6 +22,7 @@ from eldercare.contracts.payloads import (
     Reading,
     ReadingBatch,
     Room,
+    SeqRange,
     SosEvent,
 )
 from eldercare.contracts.topics import MessageKind
@@ -94,5 +97,15 @@ def examples() -> dict[MessageKind, Message]:
             timezone="Asia/Shanghai",
             heartbeat_interval_s=300,
             devices=[DeviceAssignment(device="pir-kitchen", kind=DeviceKind.MOTION, room=Room.KITCHEN)],
+        ),
+        MessageKind.ACK: CommitAck(
+            home_id=HOME,
+            ts=_T,
+            committed=[
+                SeqRange(device="pir-kitchen", first=1041, last=1041),
+                SeqRange(device="temp-living", first=5100, last=5120),
+                SeqRange(device="sos-1", first=12, last=12),
+            ],
+            dead_lettered=[DeadLetteredRange(device="door-front", first=77, last=78, reason="ts_in_future")],
         ),
     }

@@ -294,7 +294,41 @@ class GatewayConfig(_Model):
     )
 
 
-Message = ReadingBatch | EventBatch | GatewayStatus | Heartbeat | GatewayConfig
+#: Ranges of each list of a commit acknowledgement (eldercare/contracts/acks.py splits a longer one): 500 of
+#: each, with 64-character devices, 19-digit numbers and the longest reason, fit MAX_PAYLOAD_BYTES.
+MAX_ACK_RANGES = 500
+RejectReasonName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+
+
+class SeqRange(_Model):
+    device: DeviceId
+    first: Sequence
+    last: Sequence
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeqRange:
+        if self.last < self.first:
+            raise ValueError(f"last {self.last} is below first {self.first}")
+        return self
+
+
+class DeadLetteredRange(SeqRange):
+    reason: RejectReasonName = Field(description="the dead-letter reason (see What happens to a bad message)")
+
+
+class CommitAck(_Model):
+    """Topic kind ``ack``: platform to gateway, QoS 0, not retained. Sent by ingest after a batch commits:
+    every reading and event of this home in the batch, as per-device ranges of `seq`, either stored
+    (`committed`, including those stored before: a resend) or dead-lettered with the reason. Optional
+    for a gateway (see Commit acknowledgement)."""
+
+    home_id: HomeId
+    ts: Timestamp
+    committed: list[SeqRange] = Field(default_factory=list, max_length=MAX_ACK_RANGES)
+    dead_lettered: list[DeadLetteredRange] = Field(default_factory=list, max_length=MAX_ACK_RANGES)
+
+
+Message = ReadingBatch | EventBatch | GatewayStatus | Heartbeat | GatewayConfig | CommitAck
 
 MODEL_BY_KIND: dict[MessageKind, type[Message]] = {
     MessageKind.READINGS: ReadingBatch,
@@ -302,6 +336,7 @@ MODEL_BY_KIND: dict[MessageKind, type[Message]] = {
     MessageKind.STATUS: GatewayStatus,
     MessageKind.HEARTBEAT: Heartbeat,
     MessageKind.CONFIG: GatewayConfig,
+    MessageKind.ACK: CommitAck,
 }
 KIND_BY_MODEL: dict[type[Message], MessageKind] = {model: kind for kind, model in MODEL_BY_KIND.items()}
 
@@ -312,4 +347,6 @@ DELIVERY: dict[MessageKind, tuple[int, bool]] = {
     MessageKind.STATUS: (1, True),
     MessageKind.HEARTBEAT: (1, False),
     MessageKind.CONFIG: (1, True),
+    # An acknowledgement lost on the way costs a resend, never data: no broker queue for an offline gateway.
+    MessageKind.ACK: (0, False),
 }

@@ -6,8 +6,9 @@
 ACL patterns on ``%u`` confine every home to its own topics.
 
 ``kind`` says what the payload is, and each kind has one :class:`Direction`: ``readings``,
-``events``, ``status`` and ``heartbeat`` are *upstream* (gateway to platform); ``config`` (retained)
-is *downstream* (platform to gateway). The ACLs derive from the directions: a gateway may publish
+``events``, ``status`` and ``heartbeat`` are *upstream* (gateway to platform); ``config`` (retained) and
+``ack`` (ingest's commit acknowledgements, see :mod:`eldercare.contracts.acks`) are *downstream*
+(platform to gateway). The ACLs derive from the directions: a gateway may publish
 its upstream kinds and read its downstream kinds, nothing else, so it cannot overwrite its own
 config. Ingest receives everything under the root and dead-letters what a gateway may not publish
 (``topic_invalid``, ``wrong_direction``); the platform marks its own downstream publishes with the
@@ -33,6 +34,7 @@ class MessageKind(StrEnum):
     STATUS = "status"
     HEARTBEAT = "heartbeat"
     CONFIG = "config"
+    ACK = "ack"
 
 
 class Direction(StrEnum):
@@ -47,6 +49,7 @@ DIRECTION: dict[MessageKind, Direction] = {
     MessageKind.STATUS: Direction.UPSTREAM,
     MessageKind.HEARTBEAT: Direction.UPSTREAM,
     MessageKind.CONFIG: Direction.DOWNSTREAM,
+    MessageKind.ACK: Direction.DOWNSTREAM,
 }
 #: What a gateway publishes; the platform subscribes to these.
 UPSTREAM_KINDS = tuple(kind for kind in MessageKind if DIRECTION[kind] is Direction.UPSTREAM)

@@ -82,8 +82,13 @@ class ManualAckSubscriber:
         topic_filters: Sequence[str],
         receive_maximum: int,
         endpoint: MqttEndpoint | None = None,
+        drop_qos0_marked: tuple[str, str] | None = None,
     ) -> None:
         self._settings = settings
+        # A QoS 0 message with this user property is dropped on arrival, uncounted: the platform's own
+        # commit acknowledgements, which a subscription to the whole root receives back (MQTT 5 forbids
+        # No Local on a shared subscription).
+        self._drop_marked = drop_qos0_marked
         self._endpoint = endpoint or settings.mqtt_endpoint
         check_transport(self._endpoint, settings.mqtt)
         self._topic_filters = list(topic_filters)
@@ -204,6 +209,18 @@ class ManualAckSubscriber:
                 self._unacked = max(0, self._unacked - sent)
         return sent
 
+    def publish(self, topic: str, payload: bytes, *, qos: int, user_properties: Sequence[tuple[str, str]] = ()) -> bool:
+        """Hand one message to paho's network thread on this session; False when it is not connected.
+
+        Does not wait for the broker: for what the platform sends that costs a resend when lost (a
+        commit acknowledgement), never data.
+        """
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if user_properties:
+            props.UserProperty = list(user_properties)
+        info = self._client.publish(topic, payload, qos=qos, properties=props)
+        return info.rc == paho.MQTT_ERR_SUCCESS
+
     @property
     def unacknowledged(self) -> int:
         """Deliveries of the current connection received and not yet acknowledged."""
@@ -250,6 +267,8 @@ class ManualAckSubscriber:
             _log.warning("mqtt_disconnected", reason=str(reason))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if message.qos == 0 and self._drop_marked is not None and self._drop_marked in _user_properties(message):
+            return
         with self._lock:
             while len(self._inbox) >= self._capacity and not self._closing:
                 self._not_full.wait(0.5)  # backpressure: the socket is not read while we wait
@@ -260,7 +279,7 @@ class ManualAckSubscriber:
                 message.dup, _user_properties(message),
             )  # fmt: skip
             self._inbox.append(delivery)
-            self._unacked += 1
+            self._unacked += 1 if message.qos else 0  # QoS 0 is never acknowledged
             wake = self._consumer_waiting
             self._consumer_waiting = False
         if wake:

@@ -108,6 +108,7 @@ def test_topic_helpers() -> None:
         "pattern write eldercare/v1/%u/status",
         "pattern write eldercare/v1/%u/heartbeat",
         "pattern read eldercare/v1/%u/config",
+        "pattern read eldercare/v1/%u/ack",
     ]
     with pytest.raises(TopicError):
         Topic(ROOT, "UPPER", MessageKind.READINGS)

@@ -35,7 +35,12 @@ def edge_env(broker_url: str, topic_root: str) -> Callable[..., dict[str, str]]:
     """ELDERCARE_* variables for an ``eldercare edge`` subprocess; no database (the gateway has none)."""
 
     def build(**extra: str) -> dict[str, str]:
-        env = {"ELDERCARE_MQTT_URL": broker_url, "ELDERCARE_MQTT__TOPIC_ROOT": topic_root, "ELDERCARE_LOG_FORMAT": "json"}
+        env = {
+            "ELDERCARE_MQTT_URL": broker_url,
+            "ELDERCARE_MQTT__TOPIC_ROOT": topic_root,
+            "ELDERCARE_LOG_FORMAT": "json",
+            "ELDERCARE_EDGE__COMMIT_ACK": "false",  # no ingest here: a message leaves the queue at its PUBACK
+        }
         env.update({f"ELDERCARE_{key.upper()}": value for key, value in extra.items()})
         return env
 

@@ -93,6 +93,9 @@ def agent_config(settings: Settings, home_id: str, queue_path: Path, **overrides
         "batch_max_delay_s": 0.05,
         "queue_sync": "normal",
         "shutdown_grace_s": 5.0,
+        # No ingest runs in these tests: nobody acknowledges commits, so a message leaves the queue at its
+        # PUBACK (tests/edge/test_commit_ack.py and tests/ingest/test_commit_ack.py run with ingest).
+        "commit_ack": False,
     }
     values.update(overrides)
     return AgentConfig(**values)
