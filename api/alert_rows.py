@@ -13,7 +13,8 @@ from eldercare.domain.alerts.catalogue import Outcome, Severity, Status
 COLS = (
     "a.id, a.home_id, a.resident_id, r.full_name AS resident_name, a.care_centre_id, a.kind, a.severity, a.status,"
     " a.explanation_en, a.explanation_zh, a.evidence, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by,"
-    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.next_escalation_at, a.pending_until,"
+    " a.resolved_at, a.resolved_by, a.outcome, a.resolution_note, a.assigned_to, a.escalation_level, a.next_escalation_at,"
+    " a.pending_until,"
     # Who has it, by name: a claimed alert says whose it is on every screen.
     " coalesce(ack.display_name, ack.username) AS acknowledged_by_name,"
     " coalesce(own.display_name, own.username) AS assigned_to_name,"
