@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -101,7 +102,7 @@ def _staff_user(db_url: str, centre: int) -> int:
 
 @pytest.mark.parametrize("data", [{"hazard": "smoke", "state": "cleared"}, {"hazard": "lava", "state": "detected"}, {}])
 async def test_a_cleared_or_unknown_hazard_raises_nothing(
-    db_url: str, make_settings: Callable[..., Settings], data: dict[str, str]
+    db_url: str, make_settings: Callable[..., Settings], data: dict[str, Any]
 ) -> None:
     seed_home(db_url)
     add_inbox(db_url, "h1", "hazard", NIGHT, **data)

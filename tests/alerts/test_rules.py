@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,9 +21,9 @@ def motion(at: datetime, room: str = "kitchen") -> ActivityEvent:
     return ActivityEvent(at, "motion", room)
 
 
-def home(**kw: object) -> HomeSnapshot:
+def home(**kw: Any) -> HomeSnapshot:
     """A healthy home: gateway online, one motion sensor seen just now, motion a minute ago."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "home_id": "h1",
         "zone": UTC_ZONE,
         "gateway_state": "online",
@@ -129,9 +130,9 @@ def test_gateway_offline_after_its_grace_and_welfare_rules_not_judged() -> None:
     assert later["gateway_offline"].severity == "high"
 
 
-LEARNED = {"gaps_learned": 40, "first_seen_at": ago(days=9)}
-HOURLY = {"usual_gap_s": 3_600.0, **LEARNED}  # an Aqara PIR's own heartbeat, learned
-SPARSE = {"usual_gap_s": 62_000.0, **LEARNED}  # a PIR reporting what zigbee2mqtt configured
+LEARNED: dict[str, Any] = {"gaps_learned": 40, "first_seen_at": ago(days=9)}
+HOURLY: dict[str, Any] = {"usual_gap_s": 3_600.0, **LEARNED}  # an Aqara PIR's own heartbeat, learned
+SPARSE: dict[str, Any] = {"usual_gap_s": 62_000.0, **LEARNED}  # a PIR reporting what zigbee2mqtt configured
 
 
 def test_silent_motion_sensor_gives_device_offline_never_inactivity() -> None:

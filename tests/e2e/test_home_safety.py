@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,7 +32,7 @@ DEVICE_MAP = {
     "Bathroom leak": {"device": "leak-1", "kind": "water_leak", "room": "bathroom"},
 }
 # (friendly name, the alarm's property, its all-clear state as zigbee2mqtt publishes it)
-ALARMS = [
+ALARMS: list[tuple[str, str, dict[str, Any]]] = [
     ("Kitchen smoke", "smoke", {"smoke": False, "smoke_density": 0, "test": False, "battery": 100, "linkquality": 96}),
     ("Kitchen gas", "gas", {"gas": False, "gas_density": 0, "sensitivity": "15%LEL", "linkquality": 160}),
     ("Living CO", "carbon_monoxide", {"carbon_monoxide": False, "tamper": False, "battery_low": False, "battery": 95}),

@@ -15,7 +15,16 @@ import numpy as np
 from edge.drivers.simulated import SimulatedDriver
 from edge.wearable import MIN_BLOCK_S
 from eldercare.config import Settings
-from eldercare.contracts.payloads import DeviceAssignment, DeviceKind, FallEvent, GatewayConfig, Metric, ReadingBatch, Room
+from eldercare.contracts.payloads import (
+    DeviceAssignment,
+    DeviceKind,
+    FallEvent,
+    FallEvidence,
+    GatewayConfig,
+    Metric,
+    ReadingBatch,
+    Room,
+)
 from eldercare.mqtt import connect, publish
 from tests.edge import signals
 from tests.edge.helpers import Collector, agent_config, make_agent, running, wait_until
@@ -83,6 +92,7 @@ async def test_a_fall_on_the_wearable_is_published_at_once_with_its_evidence(
     assert event.device == f"{home_id}:wearable-1"
     assert event.kind is DeviceKind.WEARABLE
     assert event.confidence >= 0.5
+    assert isinstance(event.evidence, FallEvidence)
     assert event.evidence.peak_g > 3.0
     assert event.evidence.orientation_change_deg > 60
     assert event.evidence.stillness_g < 0.1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from eldercare.config import Settings
-from eldercare.contracts.payloads import FallEvent, Metric
+from eldercare.contracts.payloads import FallEvent, FallEvidence, Metric
 from eldercare.mqtt import connect
 from tests.edge import signals
 from tests.edge.helpers import Collector, wait_until
@@ -195,4 +195,5 @@ async def test_replay_driver_detects_a_recorded_fall(
     [event] = collector.events()
     assert isinstance(event, FallEvent)
     assert event.device == "wearable-7"
+    assert isinstance(event.evidence, FallEvidence)
     assert event.evidence.peak_g > 3.0

@@ -4,7 +4,8 @@ gateway says of its availability: the real service on a real database and broker
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from eldercare.config import Settings
 from eldercare.contracts.payloads import DeviceHealth, DeviceKind, Heartbeat
@@ -39,7 +40,7 @@ async def test_each_device_learns_its_usual_longest_silence_as_the_domain_says(
             expected = liveness.learn_gap(expected[0], expected[1], at - gap, gap)
             await publish(settings, [_beat(at)])  # one at a time: each heartbeat is one gap
             seen = BASE + timedelta(seconds=at)
-            await wait_until(lambda seen=seen: scalar(db_url, "SELECT last_seen_at FROM devices") == seen, what="seen")
+            await wait_until(partial(_seen_at, db_url, seen), what="seen")
         await publish(settings, [_beat(at, availability="offline")])
         await wait_until(lambda: scalar(db_url, "SELECT availability FROM devices") == "offline", what="availability")
     [(usual, learned, availability_at)] = rows(db_url, "SELECT usual_gap_s, gaps_learned, availability_at FROM devices")
@@ -49,3 +50,7 @@ async def test_each_device_learns_its_usual_longest_silence_as_the_domain_says(
     assert abs(float(usual) - expected[0]) < 1e-6  # type: ignore[arg-type]
     assert 1180 < expected[0] < 1200, "the longest usual silence, slightly decayed since (half-life: a week)"
     assert availability_at == BASE + timedelta(seconds=at + 30)
+
+
+def _seen_at(db_url: str, seen: datetime) -> bool:
+    return bool(scalar(db_url, "SELECT last_seen_at FROM devices") == seen)
