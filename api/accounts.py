@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from api import audit
-from api.params import MAX_BIGINT, NO_NUL
+from api.bounds import LINKED_RESIDENTS_MAX, MAX_ID, USERNAME_PATTERN, Body, Label, Password
 from api.security import end_access_tokens, hash_password
 from eldercare.errors import NotFoundError, PermanentError
 
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._\-]{2,63}$"
 Role = Literal["admin", "staff", "family"]
 
 _INSERT = (
@@ -44,17 +43,17 @@ class LastAdminError(PermanentError):
     """The change would leave no active administrator (answered 409)."""
 
 
-class UserFields(BaseModel):
+class UserFields(Body):
     """Everything about a new user but the password (the CLI checks these before asking for it)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
     role: Role
-    care_centre_id: int | None = Field(default=None, ge=1, le=MAX_BIGINT, validate_default=True)
-    resident_ids: list[Annotated[int, Field(ge=1, le=MAX_BIGINT)]] = Field(
-        default_factory=list, max_length=20, validate_default=True
+    care_centre_id: int | None = Field(default=None, ge=1, le=MAX_ID, validate_default=True)
+    resident_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=LINKED_RESIDENTS_MAX, validate_default=True
     )
-    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    display_name: Label | None = None
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
     @field_validator("care_centre_id")
@@ -93,7 +92,7 @@ class NewUser(UserFields):
             ]
         },
     )
-    password: str = Field(min_length=10, max_length=256)
+    password: Password
 
 
 async def create_user(conn: psycopg.AsyncConnection, new: NewUser, *, now: datetime, actor_id: int | None = None) -> int:

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import errors
 from api.alert_wakeups import AlertWakeups
+from api.body_limit import BodyLimit
 from api.deps import ApiContext
 from api.request_log import RequestLog
 from api.routes import (
@@ -24,6 +24,7 @@ from api.routes import (
     centres,
     clock,
     dashboard,
+    dead_letters,
     devices,
     health,
     homes,
@@ -38,9 +39,9 @@ from eldercare import __version__, logs
 from eldercare.clock import Clock, SystemClock
 from eldercare.config import Settings
 from eldercare.db.pool import open_pool
-from eldercare.errors import ConfigError, NotFoundError, PermanentError, TransientError
+from eldercare.errors import ConfigError
 from eldercare.lifecycle import clock_from
-from eldercare.mqtt.dynsec import BrokerAdmin, DynsecError
+from eldercare.mqtt.dynsec import BrokerAdmin
 
 log = logs.get("api")
 
@@ -48,9 +49,14 @@ DESCRIPTION = """
 REST API of eldercare for care staff and families (智慧养老平台接口：护理人员与家属).
 
 Log in at `/api/v1/auth/token` (OAuth2 password flow) and send `Authorization: Bearer <access_token>`.
-Admins see everything; care staff see their care centre's homes, residents and alerts; families see their
-linked residents only, read-only. Anything outside your scope answers 404, exactly as if it did not exist.
-Invalid input answers 422 with the offending field in `detail[].loc`.
+Admins see everything; care staff see their care centre's homes, residents, alerts and the dead letters of
+their homes (messages a gateway sent that the platform refused, with the reason); families see their linked
+residents only, read-only. Anything outside your scope answers 404, exactly as if it did not exist.
+Invalid input answers 422 with every offending field: `{"detail": [{"loc": ["body", "notes"], "msg": "...", "type": "..."}]}`
+(`loc` starts with `body`, `query` or `path`). Every other error answers `{"detail": "<English / 中文>"}`: 401 not
+logged in, 403 not allowed for your role, 404 not found or outside your scope, 409 conflicts with the current state,
+413 body larger than 64 KiB, 429 too many attempts (`Retry-After`), 503 temporarily unavailable.
+Date-times are RFC 3339 text with an offset (`2026-05-01T08:00:00+08:00`), dates `YYYY-MM-DD`; numbers are refused.
 """
 
 # Every router, in matching order: the stream's fixed path must come before `/alerts/{alert_id}`.
@@ -68,51 +74,13 @@ ROUTERS = (
     readings,
     summary,
     devices,
+    dead_letters,
     stream,
     alert_catalogue,
     alerts,
     board,
     dashboard,
 )
-
-
-def _error(code: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=code, content={"detail": detail})
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """Our exception kinds and psycopg's, mapped to HTTP once, here."""
-
-    @app.exception_handler(NotFoundError)
-    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return _error(status.HTTP_404_NOT_FOUND, "not found / 未找到")
-
-    @app.exception_handler(DynsecError)
-    async def broker_refused(_: Request, exc: DynsecError) -> JSONResponse:
-        log.error("broker_refused_command", error=str(exc))
-        return _error(status.HTTP_502_BAD_GATEWAY, "the broker refused the credentials change / 消息服务器拒绝了凭据变更")
-
-    @app.exception_handler(PermanentError)
-    async def conflict(_: Request, exc: PermanentError) -> JSONResponse:
-        return _error(status.HTTP_409_CONFLICT, str(exc))
-
-    @app.exception_handler(TransientError)
-    async def unavailable(_: Request, exc: TransientError) -> JSONResponse:
-        log.warning("dependency_unavailable", error=str(exc))
-        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "temporarily unavailable, try again / 服务暂时不可用，请重试")
-
-    @app.exception_handler(psycopg.DataError)
-    async def bad_value(_: Request, exc: psycopg.DataError) -> JSONResponse:
-        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "a value is out of range or malformed / 数值超出范围或格式错误")
-
-    @app.exception_handler(psycopg.IntegrityError)
-    async def integrity(_: Request, exc: psycopg.IntegrityError) -> JSONResponse:
-        return _error(status.HTTP_409_CONFLICT, "conflicts with existing data / 与现有数据冲突")
-
-    @app.exception_handler(psycopg.OperationalError)
-    async def db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        log.warning("database_unavailable", error=type(exc).__name__)
-        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "temporarily unavailable, try again / 服务暂时不可用，请重试")
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, wall_clock: Clock | None = None) -> FastAPI:
@@ -147,9 +115,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, wall_clock: Cl
                 await listening
 
     app = FastAPI(title="eldercare API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    _install_error_handlers(app)
+    errors.install(app, [module.router for module in ROUTERS])
     for module in ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)
     return app

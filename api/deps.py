@@ -113,6 +113,13 @@ def require_writer(user: User) -> Principal:
     return user
 
 
+def require_staff(user: User) -> Principal:
+    """Care staff and admins, for what families have no use for (dead letters): 403 for families."""
+    if user.role not in ("admin", "staff"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff and administrators only / 仅限护理人员和管理员")
+    return user
+
+
 def require_admin(user: User) -> Principal:
     if user.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators only / 仅限管理员")
@@ -120,4 +127,5 @@ def require_admin(user: User) -> Principal:
 
 
 Writer = Annotated[Principal, Depends(require_writer)]
+Staff = Annotated[Principal, Depends(require_staff)]
 Admin = Annotated[Principal, Depends(require_admin)]

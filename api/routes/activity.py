@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.bounds import DateTime
 from api.db import fetch_all, visible_resident_home
 from api.deps import Conn, Ctx, User
 from api.params import Id, check_range, shifted
@@ -98,9 +99,9 @@ async def timeline(
     conn: Conn,
     bucket: Literal["hour", "day"] = "hour",
     since: Annotated[
-        AwareDatetime | None, Query(alias="from", description="default: 24 h (hourly) or 14 days (daily) before `to`")
+        DateTime | None, Query(alias="from", description="default: 24 h (hourly) or 14 days (daily) before `to`")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="default: the end of the current hour")] = None,
+    until: Annotated[DateTime | None, Query(alias="to", description="default: the end of the current hour")] = None,
 ) -> Timeline:
     """Motion, door, bed and appliance activity. Ranges: at most 31 days hourly, 366 days daily."""
     home_id, tz = await visible_resident_home(conn, user, resident_id)

@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import alert_rows
 from api.alert_rows import Alert
+from api.bounds import Body, Comment, DateTime, IdValue, Note
 from api.db import fetch_all, fetch_one, fetch_visible
 from api.deps import Conn, Ctx, User, Writer
-from api.params import DEFAULT_PAGE, MAX_PAGE, Id
+from api.errors import InvalidInputError
+from api.params import DEFAULT_PAGE, HomeFilter, Id, IdFilter, PageSize
 from api.scope import Principal
 from eldercare import logs
 from eldercare.domain.alerts import lifecycle
@@ -24,7 +26,6 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 log = logs.get("api")
 
 _CURSOR = r"^\d{1,18}\.\d{1,19}$"
-_NOTE = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
 
 _HISTORY = (
     "SELECT h.at, h.actor_id, u.username AS actor, coalesce(u.display_name, u.username) AS actor_name, h.action, h.note,"
@@ -95,20 +96,20 @@ class AlertDetail(Alert):
     server_now: datetime = Field(description="the server's clock: ages and countdowns are counted from it")
 
 
-class AckIn(BaseModel):
+class AckIn(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "calling her now"}]})
-    note: str | None = _NOTE
+    note: Note | None = None
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(Body):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"outcome": "visited", "note": "Visited; she had slipped, no injury."}]}
     )
     outcome: StaffOutcome
-    note: str | None = _NOTE
+    note: Note | None = None
 
 
-class AttemptIn(BaseModel):
+class AttemptIn(Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"step": "call_contact", "contact_index": 0, "result": "no_answer", "note": None}]},
@@ -118,17 +119,17 @@ class AttemptIn(BaseModel):
     contact_index: int | None = Field(
         default=None, ge=0, le=9, description="for call_contact: the contact's place in the resident's list (0 = first)"
     )
-    note: str | None = _NOTE
+    note: Note | None = None
 
 
-class CommentIn(BaseModel):
+class CommentIn(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "Daughter informed."}]})
-    note: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+    note: Comment
 
 
-class AssignIn(BaseModel):
+class AssignIn(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"user_id": 3}]})
-    user_id: int | None = Field(ge=1, le=2**63 - 1, description="staff member of the alert's centre, or null to unassign")
+    user_id: IdValue | None = Field(description="staff member of the alert's centre, or null to unassign")
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime | None, int | None]:
@@ -138,7 +139,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime | None, int | None]:
     try:
         return datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), min(int(alert_id), 2**63 - 1)
     except (OverflowError, ValueError, OSError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor / 无效的分页游标") from None
+        raise InvalidInputError(("query", "cursor"), "invalid cursor / 无效的分页游标") from None
 
 
 def _encode_cursor(row: dict[str, Any]) -> str:
@@ -153,11 +154,11 @@ async def list_alerts(
     status_: Annotated[Status | None, Query(alias="status")] = None,
     kind: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
     severity: Severity | None = None,
-    resident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    home_id: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$")] = None,
-    since: Annotated[AwareDatetime | None, Query(alias="from", description="opened at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="opened before")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    resident_id: IdFilter = None,
+    home_id: HomeFilter = None,
+    since: Annotated[DateTime | None, Query(alias="from", description="opened at or after")] = None,
+    until: Annotated[DateTime | None, Query(alias="to", description="opened before")] = None,
+    limit: PageSize = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(pattern=_CURSOR)] = None,
 ) -> AlertPage:
     """Alerts in the caller's scope, newest first, filtered by status, kind, severity and time."""
@@ -230,14 +231,12 @@ async def _contact(conn: Conn, resident_id: int | None, body: AttemptIn) -> str 
     """The name of the contact called (call_contact needs a contact that exists; other steps none)."""
     if body.step != "call_contact":
         if body.contact_index is not None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "contact_index is for call_contact / 仅致电联系人需要联系人"
-            )
+            raise InvalidInputError(("body", "contact_index"), "contact_index is for call_contact / 仅致电联系人需要联系人")
         return None
     row = await fetch_one(conn, _CONTACTS, (resident_id,)) if resident_id is not None else None
     contacts = row["emergency_contacts"] if row else []
     if body.contact_index is None or body.contact_index >= len(contacts):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such emergency contact / 无此紧急联系人")
+        raise InvalidInputError(("body", "contact_index"), "no such emergency contact / 无此紧急联系人")
     return str(contacts[body.contact_index].get("name") or "")
 
 
@@ -250,9 +249,7 @@ async def resolve(alert_id: Id, body: ResolveIn, user: Writer, ctx: Ctx, conn: C
     """Close the alert with an outcome; a critical one also with a note saying what happened."""
     alert = await fetch_visible(conn, alert_rows.ONE, user.params(id=alert_id))
     if alert["status"] != "resolved" and resolution_needs_note(alert["severity"]) and not (body.note or "").strip():
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "a critical alert needs a note saying what happened / 紧急警报须填写处理说明"
-        )
+        raise InvalidInputError(("body", "note"), "a critical alert needs a note saying what happened / 紧急警报须填写处理说明")
     now = ctx.clock.now()
     if not await lifecycle.resolve(conn, alert_id, actor_id=user.user_id, now=now, outcome=body.outcome, note=body.note):
         raise HTTPException(status.HTTP_409_CONFLICT, "alert is already resolved / 警报已解决")
@@ -278,9 +275,7 @@ async def assign(alert_id: Id, body: AssignIn, user: Writer, ctx: Ctx, conn: Con
         body.user_id is not None
         and await fetch_one(conn, _ASSIGNABLE, {"uid": body.user_id, "centre": alert["care_centre_id"]}) is None
     ):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "assignee must be staff of the alert's centre / 只能指派给本中心员工"
-        )
+        raise InvalidInputError(("body", "user_id"), "assignee must be staff of the alert's centre / 只能指派给本中心员工")
     await lifecycle.assign(conn, alert_id, actor_id=user.user_id, now=ctx.clock.now(), assignee=body.user_id)
     _audited(alert_id, user, "assigned")
     return await get_alert(alert_id, user, ctx, conn)

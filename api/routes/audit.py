@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.audit import AuditEvent
+from api.bounds import MAX_ID
 from api.db import fetch_all
 from api.deps import Admin, Conn
-from api.params import DEFAULT_PAGE, MAX_ID, MAX_PAGE
+from api.params import DEFAULT_PAGE, PageSize
 
 router = APIRouter(prefix="/api/v1/audit", tags=["users"])
 
@@ -39,7 +40,7 @@ async def audit_log(
     conn: Conn,
     event: Annotated[AuditEvent | None, Query(description="only this kind of event")] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="entries older than this id (the last one seen)")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: PageSize = DEFAULT_PAGE,
 ) -> list[dict[str, Any]]:
     """The newest entries first; page with ``before``."""
     return await fetch_all(conn, _PAGE, {"before": before, "event": event, "limit": limit})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import audit, throttle
+from api.bounds import NO_NUL, PASSWORD_MAX, Body, RefreshToken
 from api.deps import Conn, Ctx, User
 from api.security import (
     RefreshTokenReusedError,
@@ -37,9 +38,9 @@ class TokenResponse(BaseModel):
     )
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"refresh_token": "pN3..."}]})
-    refresh_token: str = Field(min_length=10, max_length=200)
+    refresh_token: RefreshToken
 
 
 class Me(BaseModel):
@@ -76,8 +77,8 @@ async def token(
     request: Request,
     ctx: Ctx,
     conn: Conn,
-    username: Annotated[str, Form(min_length=1, max_length=64)],
-    password: Annotated[str, Form(min_length=1, max_length=256)],
+    username: Annotated[str, Form(min_length=1, max_length=64, pattern=NO_NUL)],
+    password: Annotated[str, Form(min_length=1, max_length=PASSWORD_MAX, pattern=NO_NUL)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> TokenResponse:
     """Log in with a username and password (OAuth2 password grant, form-encoded)."""

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.bounds import Body, Name, Phone, Secret, ShortName, Target, TimeOfDay, TimeZoneName
 from api.db import fetch_all, fetch_visible
 from api.deps import Admin, Conn, User
-from api.params import Id, TimeZoneName
+from api.params import Id
 from api.scope import CENTRE_VISIBLE
 from eldercare.domain.alerts.catalogue import Severity
 
 router = APIRouter(prefix="/api/v1/centres", tags=["care centres"])
 
 
-class CentreIn(BaseModel):
+class CentreIn(Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [{"name": "朝阳社区养老服务中心", "timezone": "Asia/Shanghai", "phone": "+86 10 1234 5678"}]
         },
     )
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     timezone: TimeZoneName = "UTC"
-    phone: str | None = Field(default=None, max_length=40)
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    phone: Phone | None = None
+    quiet_start: TimeOfDay | None = None
+    quiet_end: TimeOfDay | None = None
 
 
 class Centre(BaseModel):
@@ -36,11 +36,11 @@ class Centre(BaseModel):
     name: str
     timezone: str
     phone: str | None
-    quiet_start: time | None
-    quiet_end: time | None
+    quiet_start: TimeOfDay | None
+    quiet_end: TimeOfDay | None
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -49,10 +49,10 @@ class ChannelIn(BaseModel):
             ]
         },
     )
-    name: str = Field(min_length=1, max_length=100)
+    name: ShortName
     kind: Literal["webhook", "email", "apprise"]
-    target: str = Field(min_length=3, max_length=500)
-    secret: str | None = Field(default=None, min_length=8, max_length=200, description="webhook HMAC key (required for webhooks)")
+    target: Target
+    secret: Secret | None = Field(default=None, description="webhook HMAC key (required for webhooks)")
     tier: int = Field(default=0, ge=0, le=1, description="0: duty staff, 1: supervisor (escalation)")
     min_severity: Severity = "low"
     enabled: bool = True
@@ -68,7 +68,7 @@ class Channel(BaseModel):
     """A notification channel; its secret is write-only and never returned."""
 
     id: int
-    care_centre_id: Id
+    care_centre_id: int
     name: str
     kind: str
     target: str

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import Ctx
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", responses={503: {"description": "the database is unreachable"}})
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "the database is unreachable"}})
 async def healthz(ctx: Ctx) -> JSONResponse:
     """200 when the API can reach its database, 503 otherwise."""
     try:

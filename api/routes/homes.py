@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bounds import Address, Body, HomeIdValue, IdValue, Label, TimeZoneName
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User, Writer
-from api.params import HomeId, TimeZoneName
+from api.params import HomeId
 from api.scope import HOME_VISIBLE
 from eldercare import logs
 from eldercare.domain.homes import HomeCredentials, register_home, rotate_credentials
@@ -23,17 +24,17 @@ _LIST = "SELECT " + _COLS + " FROM homes h WHERE " + HOME_VISIBLE + " ORDER BY h
 _ONE = "SELECT " + _COLS + " FROM homes h WHERE h.id = %(id)s AND " + HOME_VISIBLE
 
 
-class HomeIn(BaseModel):
+class HomeIn(Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [{"id": "home-0001", "care_centre_id": 1, "label": "3-2-401", "timezone": "Asia/Shanghai"}]
         },
     )
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$", description="becomes the gateway's MQTT username")
-    care_centre_id: int = Field(ge=1, le=2**63 - 1)
-    label: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
-    address: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+    id: HomeIdValue = Field(description="becomes the gateway's MQTT username")
+    care_centre_id: IdValue
+    label: Label | None = None
+    address: Address | None = None
     timezone: TimeZoneName = "UTC"
 
 

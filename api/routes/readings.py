@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
+from api.bounds import DateTime
 from api.db import fetch_all, visible_resident_home
 from api.deps import Conn, Ctx, User
-from api.params import DEFAULT_PAGE, MAX_PAGE, Id, check_range, shifted
+from api.errors import InvalidInputError
+from api.params import DEFAULT_PAGE, Id, PageSize, check_range, shifted
 
 router = APIRouter(prefix="/api/v1/residents", tags=["readings"])
 
@@ -46,7 +48,7 @@ def _decode(cursor: str | None) -> tuple[datetime | None, str | None, int | None
     try:
         return datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), device, min(int(seq), 2**63 - 1)
     except (OverflowError, ValueError, OSError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor / 无效的分页游标") from None
+        raise InvalidInputError(("query", "cursor"), "invalid cursor / 无效的分页游标") from None
 
 
 def _encode(row: dict[str, Any]) -> str:
@@ -62,10 +64,10 @@ async def readings(
     user: User,
     ctx: Ctx,
     conn: Conn,
-    since: Annotated[AwareDatetime | None, Query(alias="from", description="default: one hour before `to`")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="default: now")] = None,
+    since: Annotated[DateTime | None, Query(alias="from", description="default: one hour before `to`")] = None,
+    until: Annotated[DateTime | None, Query(alias="to", description="default: now")] = None,
     metric: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: PageSize = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(pattern=_CURSOR)] = None,
 ) -> ReadingPage:
     """Readings in time order. The range may span at most 7 days; pages hold at most 1000."""

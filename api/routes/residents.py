@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from psycopg.types.json import Jsonb
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from api.bounds import CONTACTS_MAX, NAME_SCHEMA, Body, DateTime, Email, HomeIdValue, Label, Name, Note, Phone, ShortNote, Url
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User, Writer
-from api.params import HomeFilter, Id, PlainText
+from api.errors import InvalidInputError
+from api.params import HomeFilter, Id
 from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
 from eldercare.domain.rule_settings import RuleSettings
 
@@ -48,19 +50,17 @@ _INSERT_ABSENCE = (
     " VALUES (%(rid)s, %(starts_at)s, %(ends_at)s, %(reason)s, %(note)s) RETURNING " + _ABSENCE_COLS
 )
 
-ShortText = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
 
-
-class EmergencyContact(BaseModel):
+class EmergencyContact(Body):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
-    relation: str | None = ShortText
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00@]+@[^\x00@]+$")
-    apprise_url: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+    name: Name
+    relation: Label | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    apprise_url: Url | None = None
 
 
-class ResidentPatch(BaseModel):
+class ResidentPatch(Body):
     """Fields to change; omitted fields keep their value."""
 
     model_config = ConfigDict(
@@ -75,17 +75,18 @@ class ResidentPatch(BaseModel):
             ]
         },
     )
-    full_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    # Optional, but never null: a resident always has a name (the schema says so too).
+    full_name: Annotated[Name | None, WithJsonSchema(NAME_SCHEMA)] = None
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
     date_of_birth: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[^\x00]*$")
-    notes: PlainText | None = None
-    conditions: PlainText | None = Field(default=None, description="health conditions, in the staff's words")
-    allergies: PlainText | None = None
-    medication_notes: PlainText | None = None
-    address: PlainText | None = Field(default=None, description="the home's address (shared by everyone living there)")
-    access_notes: PlainText | None = Field(default=None, description="how to get in: key safe, door code, neighbour with a key")
-    emergency_contacts: list[EmergencyContact] | None = Field(default=None, max_length=10)
+    phone: Phone | None = None
+    notes: Note | None = None
+    conditions: Note | None = Field(default=None, description="health conditions, in the staff's words")
+    allergies: Note | None = None
+    medication_notes: Note | None = None
+    address: Note | None = Field(default=None, description="the home's address (shared by everyone living there)")
+    access_notes: Note | None = Field(default=None, description="how to get in: key safe, door code, neighbour with a key")
+    emergency_contacts: list[EmergencyContact] | None = Field(default=None, max_length=CONTACTS_MAX)
     rule_settings: RuleSettings | None = Field(
         default=None, description="replaces the resident's rule settings; a key left out takes its default"
     )
@@ -96,8 +97,8 @@ class ResidentIn(ResidentPatch):
         extra="forbid",
         json_schema_extra={"examples": [{"home_id": "home-0001", "full_name": "李秀英", "birth_year": 1941}]},
     )
-    home_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{1,63}$")
-    full_name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    home_id: HomeIdValue
+    full_name: Name
 
 
 class WelfareCoverage(BaseModel):
@@ -141,17 +142,17 @@ class Resident(BaseModel):
     )
 
 
-class AbsenceIn(BaseModel):
+class AbsenceIn(Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [{"starts_at": "2026-05-01T08:00:00+08:00", "ends_at": "2026-05-08T18:00:00+08:00", "reason": "holiday"}]
         },
     )
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: DateTime
+    ends_at: DateTime
     reason: Literal["hospital", "holiday", "family_visit", "other"] = "other"
-    note: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+    note: ShortNote | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> AbsenceIn:
@@ -263,7 +264,7 @@ async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, ct
     await _audit(conn, resident_id, sorted(body.model_fields_set), user, ctx)
     changes = body.model_dump(mode="json", exclude_unset=True, exclude=_HOME_FIELDS)
     if "full_name" in changes and changes["full_name"] is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "full_name cannot be empty / 姓名不能为空")
+        raise InvalidInputError(("body", "full_name"), "full_name cannot be empty / 姓名不能为空")
     if "emergency_contacts" in changes and changes["emergency_contacts"] is None:
         changes["emergency_contacts"] = []
     if "rule_settings" in changes:

@@ -148,7 +148,11 @@ async def _events(
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"example": 'event: alert\ndata: {"id": 42, "status": "open"}\n\n'}}}},
+    responses={
+        200: {"content": {"text/event-stream": {"example": 'event: alert\ndata: {"id": 42, "status": "open"}\n\n'}}},
+        401: {"description": "not logged in, or the access token expired or was revoked"},
+        503: {"description": "the database is unreachable: try again"},
+    },
 )
 async def stream(
     request: Request,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bounds import Date
 from api.db import fetch_all, fetch_one, visible_resident_home
 from api.deps import Conn, Ctx, User
 from api.params import Id
@@ -105,7 +106,7 @@ async def summary(
     user: User,
     ctx: Ctx,
     conn: Conn,
-    day: Annotated[date | None, Query(alias="date", description="calendar day in the home's time zone; default today")] = None,
+    day: Annotated[Date | None, Query(alias="date", description="calendar day in the home's time zone; default today")] = None,
 ) -> Summary:
     """How the day went, compared with the resident's own usual."""
     home_id, tz = await visible_resident_home(conn, user, resident_id)

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.bounds import DateTime
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User
 from api.params import Id, check_range, shifted
@@ -81,9 +82,9 @@ async def telecare(
     ctx: Ctx,
     conn: Conn,
     since: Annotated[
-        AwareDatetime | None, Query(alias="from", description="alerts opened at or after; default 30 days before `to`")
+        DateTime | None, Query(alias="from", description="alerts opened at or after; default 30 days before `to`")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="alerts opened before; default now")] = None,
+    until: Annotated[DateTime | None, Query(alias="to", description="alerts opened before; default now")] = None,
 ) -> Telecare:
     """Response times of the centre's alerts opened in the range (at most 366 days)."""
     await fetch_visible(conn, _CENTRE, user.params(id=centre_id))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api import accounts
 from api.accounts import NewUser
+from api.bounds import Body
 from api.db import fetch_all, fetch_visible
 from api.deps import Admin, Conn, Ctx, Writer
 from api.params import Id
@@ -31,7 +32,7 @@ _LIST = (
 _ONE = "SELECT " + _COLS + " FROM users u LEFT JOIN family_links fl ON fl.user_id = u.id WHERE u.id = %(id)s GROUP BY u.id"
 
 
-class UserPatch(BaseModel):
+class UserPatch(Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disabled": True}]})
     disabled: bool
 

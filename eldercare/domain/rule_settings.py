@@ -29,16 +29,45 @@ Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
 
 from __future__ import annotations
 
+import re
 from datetime import time
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from eldercare.contracts.payloads import Room
 
+_HH_MM = re.compile(r"\d{2}:\d{2}(:\d{2})?")
+
+
+def _time_of_day(value: Any) -> Any:
+    """ "HH:MM" (or "HH:MM:SS") only: pydantic alone reads a number as seconds after midnight."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and _HH_MM.fullmatch(value):
+        return time.fromisoformat(value)
+    raise ValueError('expected a time of day as "HH:MM"')
+
+
+def _room(value: Any) -> Any:
+    if isinstance(value, Room):
+        return value
+    if isinstance(value, str) and value in Room._value2member_map_:
+        return Room(value)
+    raise ValueError(f"expected one of {', '.join(room.value for room in Room)}")
+
+
+# Strict like JSON (below): 1 is no boolean, false no number, "600" no integer.
+TimeOfDay = Annotated[
+    time,
+    BeforeValidator(_time_of_day),
+    WithJsonSchema({"type": "string", "pattern": f"^{_HH_MM.pattern}$", "examples": ["22:00"]}),
+]
+RoomName = Annotated[Room, BeforeValidator(_room)]
+
 
 class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     enabled: bool = True
 
 
@@ -75,15 +104,15 @@ class InactivityRule(_Group):
 
 
 class NightWanderingRule(_Group):
-    night_start: time = time(22, 0)
-    night_end: time = time(6, 0)
+    night_start: TimeOfDay = time(22, 0)
+    night_end: TimeOfDay = time(6, 0)
     # The front door opened at night and nobody moved inside within this time: "went out at night".
     return_within_s: int = Field(default=900, ge=60, le=43_200)
 
 
 class BathroomRule(_Group):
     # A room the contract knows (any other could never match a device's room).
-    room: Room = Room.BATHROOM
+    room: RoomName = Room.BATHROOM
     max_dwell_s: int = Field(default=45 * 60, ge=300, le=86_400)
 
 
@@ -119,7 +148,7 @@ class DevicesRule(_Group):
 
 
 class RuleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     fall: FallRule = FallRule()
     sos: SosRule = SosRule()

@@ -39,7 +39,9 @@ async def test_a_wrong_rule_setting_is_a_422_naming_the_field(client: httpx.Asyn
         ({"inactivity_hours": 6}, ["body", "rule_settings", "inactivity_hours"]),
         ({"devices": {"gateway_offline_after_s": "soon"}}, ["body", "rule_settings", "devices", "gateway_offline_after_s"]),
         ({"devices": {"gateway_offline_after_s": 10**9}}, ["body", "rule_settings", "devices", "gateway_offline_after_s"]),
-        ({"bathroom": {"room": "x" * 5_000_000}}, ["body", "rule_settings", "bathroom", "room"]),
+        ({"bathroom": {"room": "x" * 50_000}}, ["body", "rule_settings", "bathroom", "room"]),
+        ({"fall": {"enabled": 1}}, ["body", "rule_settings", "fall", "enabled"]),  # strict: 1 is no boolean
+        ({"night_wandering": {"night_start": 0}}, ["body", "rule_settings", "night_wandering", "night_start"]),
         ({"battery": {"below_pct": 40, "clear_above_pct": 30}}, ["body", "rule_settings", "battery"]),
     ]
     for rules, loc in cases:
