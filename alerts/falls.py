@@ -125,6 +125,19 @@ def candidate(item: InboxItem, rules: FallRule, seen: Sequence[ActivityEvent]) -
     )
 
 
+def _radar_saw(item: InboxItem, radar: dict[str, Any], at: str) -> tuple[str, str]:
+    """A presence radar's own fall report: it sees the person on the floor without anything worn."""
+    where_en = f" in the {room_en(item.room)}" if item.room else ""
+    where_zh = room_zh(item.room) if item.room else ""
+    distance = _number(radar.get("target_distance_m"))
+    far_en = f", {distance:.1f} m from it" if distance is not None else ""
+    far_zh = f"（距雷达 {distance:.1f} 米）" if distance is not None else ""
+    return (
+        f"{at} possible fall: the presence radar{where_en} reported a fall{far_en}.",
+        f"{at} 疑似跌倒：{where_zh}毫米波雷达报告有人跌倒{far_zh}。",
+    )
+
+
 def opening(item: InboxItem, c: Candidate, zone: ZoneInfo) -> Step:
     """What the wearable saw, and what the platform now waits for."""
     given = item.data.get("evidence")
@@ -135,7 +148,9 @@ def opening(item: InboxItem, c: Candidate, zone: ZoneInfo) -> Step:
     turn_en = f" and the body turned {turn:.0f} degrees" if turn is not None else ""
     turn_zh = f"，身体转动 {turn:.0f}°" if turn is not None else ""
     at = _clock(c.at, zone)
-    if c.soft:
+    if impact.get("source") == "radar":
+        en, zh = _radar_saw(item, impact, at)
+    elif c.soft:
         peak_en = f" ({peak:.1f} g)" if peak is not None else ""
         en = f"{at} possible soft fall: from upright to lying{turn_en} without a hard impact{peak_en}{conf_en}"
         en += ": no alarm by itself."

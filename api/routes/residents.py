@@ -9,7 +9,21 @@ from fastapi import APIRouter, status
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from api.bounds import CONTACTS_MAX, NAME_SCHEMA, Body, DateTime, Email, HomeIdValue, Label, Name, Note, Phone, ShortNote, Url
+from api.bounds import (
+    CONTACTS_MAX,
+    NAME_SCHEMA,
+    Body,
+    Date,
+    DateTime,
+    Email,
+    HomeIdValue,
+    Label,
+    Name,
+    Note,
+    Phone,
+    ShortNote,
+    Url,
+)
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User, Writer
 from api.errors import InvalidInputError
@@ -78,7 +92,7 @@ class ResidentPatch(Body):
     # Optional, but never null: a resident always has a name (the schema says so too).
     full_name: Annotated[Name | None, WithJsonSchema(NAME_SCHEMA)] = None
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
-    date_of_birth: date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
+    date_of_birth: Date | None = Field(default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
     phone: Phone | None = None
     notes: Note | None = None
     conditions: Note | None = Field(default=None, description="health conditions, in the staff's words")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alerts import falls
 from alerts.event_rules import InboxItem, event_finding
 from alerts.inactivity import ActivityEvent
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, evaluate_home
@@ -75,14 +76,16 @@ def test_a_hazard_alarm_raises_its_own_kind_with_what_to_do_in_both_languages(ha
     assert event_finding(item("hazard", hazard=hazard, state="cleared"), DEFAULT_RULES, UTC_ZONE) is None
 
 
-def test_a_radar_fall_is_a_fall_explained_as_the_radars() -> None:
+def test_a_radar_fall_is_a_fall_candidate_explained_as_the_radars() -> None:
     evidence = {"source": "radar", "status": "fall", "target_distance_m": 0.8}
-    found = event_finding(item("fall", confidence=1.0, evidence=evidence), DEFAULT_RULES, UTC_ZONE)
-    assert found is not None
-    assert (found.kind, found.severity) == ("fall", "critical")
-    assert "presence radar in the bedroom reported a fall at 14:00, 0.8 m" in found.explanation_en
-    assert "毫米波雷达" in found.explanation_zh
-    assert found.evidence["radar"] == evidence
+    radar_fall = item("fall", confidence=1.0, evidence=evidence)
+    assert event_finding(radar_fall, DEFAULT_RULES, UTC_ZONE) is None  # judged by alerts.falls, as any fall
+    candidate = falls.candidate(radar_fall, DEFAULT_RULES.fall, [])
+    assert not candidate.soft
+    step = falls.opening(radar_fall, candidate, UTC_ZONE)
+    assert "possible fall: the presence radar in the bedroom reported a fall, 0.8 m from it." in step.en
+    assert "毫米波雷达" in step.zh
+    assert "wearable" not in step.en
 
 
 def test_disabled_fall_rule_raises_nothing() -> None:

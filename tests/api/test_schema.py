@@ -38,9 +38,12 @@ def test_openapi_schema_is_complete(api_server: RunningApi, world: World) -> Non
 # assigned only to staff of its own centre; a time zone must be one the server knows (as an enum, the
 # ~600 names made the fuzzer register a home in each); a time range has a longest span and an end after
 # its start (absences too); a webhook channel needs a secret; rule settings keep floor <= ceiling and
-# the battery band in order; a family member's residents are listed once each.
+# the battery band in order; a family member's residents are listed once each; a protocol step names
+# a contact the resident has (call_contact only); a critical alert is resolved with a note.
 BEYOND_THE_SCHEMA = [
     "POST /api/v1/alerts/{alert_id}/assign",
+    "POST /api/v1/alerts/{alert_id}/attempts",
+    "POST /api/v1/alerts/{alert_id}/resolve",
     "POST /api/v1/homes",
     "POST /api/v1/centres",
     "POST /api/v1/centres/{centre_id}/channels",

@@ -235,8 +235,8 @@ async def test_two_ingest_copies_acknowledge_independently_and_every_gateway_dra
     try:
         for copy in copies:
             await _started(copy)
-        # Small batches on the gateways: the copies take turns, so each gateway hears from both.
-        async with homes_running(settings, ids, tmp_path, batch_max_readings=5) as homes:
+        # Small batches on the gateways (not the platform config's): the copies take turns, so each gateway hears from both.
+        async with homes_running(settings, ids, tmp_path, batch_max_readings=5, platform_tuning=False) as homes:
             await homes.readings(200, pause_s=0.005)
             await homes.press_sos()
             await _all_stored_once(db_url, homes)
@@ -315,7 +315,7 @@ async def test_the_acknowledgement_names_what_was_stored_and_what_was_dead_lette
 ) -> None:
     home = "ack-home-1"
     register_homes(db_url, [home])
-    settings = make_settings()
+    settings = make_settings(ingest={"commit_acks": True})
     fresh = temperature_batch(home, "temp-1", 0, 10)
     stale = ReadingBatch(home_id=home, readings=[r.model_copy(update={"ts": T0 - timedelta(days=900)}) for r in
                          temperature_batch(home, "temp-1", 10, 5).readings])  # fmt: skip
