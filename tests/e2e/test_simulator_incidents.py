@@ -80,7 +80,8 @@ def check_cold_after_last_warm(run: Run, db_url: str, home_id: str) -> None:
         ).fetchall()
     shown = "\n".join(f"{ts.astimezone(ZONE):%H:%M:%S} {value}" for ts, value in rows)
     warm = [i for i, (_, value) in enumerate(rows) if value >= 16.0]
-    assert warm and warm[-1] + 1 < len(rows), f"no warm reading, or no cold one after it, before the alert:\n{shown}"
+    assert warm, f"no warm reading before the alert:\n{shown}"
+    assert warm[-1] + 1 < len(rows), f"no cold reading after the last warm one:\n{shown}"
     last_warm, first_cold = rows[warm[-1]][0], rows[warm[-1] + 1][0]
     due = max(last_warm + timedelta(seconds=COLD_HOLD_S), first_cold + timedelta(seconds=COLD_HOLD_S / 2))
     late_s = (alert_at - due).total_seconds()
