@@ -29,8 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from alerts import platform
 from alerts.escalation import escalate_due
@@ -42,7 +41,8 @@ from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_i
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
-from eldercare.errors import EldercareError, TransientError
+from eldercare.db.listen import listen
+from eldercare.db.pool import CONNECTION_LOST, DATABASE_AWAY, database_away, first_database_away, safe_detail
 from eldercare.health import Readiness
 from eldercare.retry import Backoff, sleep_until
 
@@ -102,7 +102,7 @@ class Engine:
         async with self.pool.connection() as conn:
             try:
                 outcome = await process_inbox(conn, self.cfg, self.clock.now(), urgent=urgent)
-            except (psycopg.OperationalError, TransientError):
+            except DATABASE_AWAY:
                 raise
             except Exception:  # noqa: BLE001 - some home's items fail: run the batch again, home by home
                 await conn.rollback()
@@ -154,7 +154,7 @@ class Engine:
                     group.create_task(worker(), name=f"alerts-periodic-{index}")
         except BaseExceptionGroup as failed:
             # Raise the database error itself (not a group), as the sequential pass did.
-            raise _first(failed) from None
+            raise first_database_away(failed) from None
         self.metrics.homes_evaluated.inc(judged)
         self.last_pass_done = time.monotonic()
         self.metrics.pass_completed.set_to_current_time()
@@ -169,7 +169,7 @@ class Engine:
         try:
             async with self.pool.connection() as conn:
                 return await evaluate_home_locked(conn, home_id, self.cfg, self.clock.now())
-        except psycopg.OperationalError:
+        except CONNECTION_LOST:
             raise  # the database is gone: the pass stops and the loop backs off and retries
         except Exception as exc:  # noqa: BLE001 - one home's failure must not stop the others' rules
             self.metrics.loop_errors.labels("home").inc()
@@ -302,8 +302,8 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - a task boundary: log, back off, keep serving
                 delay = backoff.next_delay()
                 self.metrics.loop_errors.labels(name).inc()
-                log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=_safe_detail(exc))
-                if _database_lost(exc):
+                log.error("alerts_loop_error", loop=name, error=type(exc).__name__, detail=safe_detail(exc))
+                if database_away(exc):
                     self.readiness.lost("database", type(exc).__name__)
             else:
                 delay = interval_s
@@ -315,52 +315,5 @@ class Engine:
         return Backoff(self.settings.db.retry_min_s, self.settings.db.retry_max_s)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for ingest's wake-ups; on trouble, reconnect with backoff (polling covers the gap)."""
-        backoff = self._backoff()
-        while not stop.is_set():
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.settings.database_url, autocommit=True, connect_timeout=max(1, int(self.settings.db.connect_timeout_s))
-                )
-            except psycopg.Error as exc:
-                delay = backoff.next_delay()
-                log.warning("alerts_listen_unavailable", error=type(exc).__name__, retry_in_s=round(delay, 2))
-                await sleep_until(stop, delay)
-                continue
-            backoff.reset()
-            try:
-                await self._listen_on(conn, stop)
-            except psycopg.Error as exc:
-                log.warning("alerts_listen_lost", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-            finally:
-                await conn.close()
-
-    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")  # a constant of ours: no injection
-        self.inbox_wake.set()  # anything that arrived while we were not listening
-        while not stop.is_set():
-            async for _ in conn.notifies(timeout=0.5):
-                self.inbox_wake.set()
-
-
-def _first(failed: BaseExceptionGroup) -> BaseException:
-    """The exception a failed pass raises: a database error if a worker met one, else the first."""
-    lost = failed.subgroup(psycopg.OperationalError)
-    leaves = (lost or failed).exceptions
-    first = leaves[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _database_lost(exc: Exception) -> bool:
-    return isinstance(exc, psycopg.OperationalError | PoolTimeout | TransientError)
-
-
-def _safe_detail(exc: Exception) -> str | None:
-    """What may be logged about an error: our own messages and connection trouble, never a
-    message that could quote a row's values (health data)."""
-    if isinstance(exc, EldercareError | psycopg.OperationalError):
-        return str(exc)[:300]
-    if isinstance(exc, psycopg.Error):
-        return exc.sqlstate
-    return None
+        """LISTEN for ingest's wake-ups; the kernel's loop reconnects with backoff (polling covers the gap)."""
+        await listen(self.settings, CHANNEL, self.inbox_wake.set, stop)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -29,7 +28,7 @@ from alerts.snapshot import load_snapshot
 from eldercare import logs
 from eldercare.config import AlertsSettings
 from eldercare.contracts.payloads import ALARM_EVENTS
-from eldercare.errors import TransientError
+from eldercare.db.pool import DATABASE_AWAY
 
 log = logs.get("alerts")
 
@@ -107,7 +106,7 @@ async def _isolated(
     try:
         async with conn.transaction():
             await _home_items(conn, home_id, items, settings, now, mine)
-    except (psycopg.OperationalError, TransientError):
+    except DATABASE_AWAY:
         raise  # the connection is gone, or a race worth retrying: the whole batch is retried
     except Exception as exc:  # noqa: BLE001 - isolates one home's items; logged and dead-lettered
         log.error("inbox_items_failed", home_id=home_id, items=len(items), error=type(exc).__name__)

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-import psycopg
-
-from eldercare import logs
 from eldercare.config import Settings
-from eldercare.retry import Backoff, sleep_until
+from eldercare.db.listen import listen
 
 CHANNEL = "eldercare_alerts"
-log = logs.get("api")
 
 
 class AlertWakeups:
@@ -48,31 +43,8 @@ class AlertWakeups:
         return self.generation
 
     async def run(self, settings: Settings, stop: asyncio.Event) -> None:
-        """LISTEN until ``stop``; reconnect with backoff on trouble (the streams' polling covers the gap)."""
-        backoff = Backoff(settings.db.retry_min_s, settings.db.retry_max_s)
-        while not stop.is_set():
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    settings.database_url, autocommit=True, connect_timeout=max(1, int(settings.db.connect_timeout_s))
-                )
-            except psycopg.Error as exc:
-                log.warning("alert_wakeups_unavailable", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-                continue
-            backoff.reset()
-            try:
-                await self._listen_on(conn, stop)
-            except psycopg.Error as exc:
-                log.warning("alert_wakeups_lost", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-            finally:
-                self.listening = False
-                await conn.close()
+        """LISTEN until ``stop``; the kernel's loop reconnects with backoff (the streams' polling covers the gap)."""
+        await listen(settings, CHANNEL, self.wake, stop, listening=self._listening)
 
-    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")  # a constant of ours: no injection
-        self.listening = True
-        self.wake()  # whatever changed while nobody listened
-        while not stop.is_set():
-            async for _ in conn.notifies(timeout=0.5):
-                self.wake()
+    def _listening(self, now: bool) -> None:
+        self.listening = now

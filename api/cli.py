@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from eldercare.cli import EXIT_EXISTS, fail, fail_config, settings_or_exit
 from eldercare.cli_support import run_service
 from eldercare.config import Settings
+from eldercare.db.pool import CONNECTION_LOST
 from eldercare.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -104,5 +105,5 @@ async def _add_user(settings: Settings, new: NewUser) -> int:
         fail(f"user {new.username!r} already exists", EXIT_EXISTS)
     except NotFoundError as exc:
         fail(str(exc))
-    except psycopg.OperationalError as exc:
+    except CONNECTION_LOST as exc:
         fail(f"cannot reach the database: {exc}")

@@ -16,6 +16,7 @@ import psycopg
 
 from eldercare import logs
 from eldercare.clock import Clock
+from eldercare.db.pool import DATABASE_ERRORS
 from eldercare.retry import sleep_until
 from ingest import sql
 
@@ -71,7 +72,7 @@ class Rollup:
             await sleep_until(stop, interval_s, clock=clock)
             try:
                 refreshed = await self.refresh()
-            except (psycopg.Error, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 _log.warning("ingest_rollup_failed", error=type(exc).__name__)
                 continue
             if refreshed:
@@ -82,7 +83,7 @@ async def _retrying(check: Callable[[], Awaitable[bool]], clock: Clock, interval
     while not stop.is_set():
         try:
             return await check()
-        except (psycopg.Error, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             _log.warning("ingest_rollup_failed", error=type(exc).__name__)
             await sleep_until(stop, interval_s, clock=clock)
     return False

@@ -30,11 +30,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import OAuth2PasswordBearer
-from psycopg_pool import PoolTimeout
 
 from api import alert_rows
 from api.db import fetch_all
@@ -42,6 +40,7 @@ from api.deps import TOKEN_URL, ApiContext, Ctx, authenticate
 from api.routes.clock import speed_of
 from api.scope import Principal
 from eldercare import logs
+from eldercare.db.pool import DATABASE_AWAY
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 log = logs.get("api")
@@ -125,7 +124,7 @@ async def _events(
             except HTTPException:
                 yield 'event: auth\ndata: {"detail": "token expired"}\n\n'
                 return
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            except DATABASE_AWAY as exc:
                 # End the stream cleanly; the dashboard reconnects and gets a fresh snapshot.
                 log.warning("alert_stream_database_unavailable", error=type(exc).__name__)
                 return

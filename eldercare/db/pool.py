@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from eldercare.config import Settings
-from eldercare.errors import PermanentError, TransientError
+from eldercare.errors import EldercareError, PermanentError, TransientError
 
 
 def _conninfo(settings: Settings) -> str:
@@ -47,6 +47,36 @@ async def open_pool(settings: Settings, *, name: str, max_size: int | None = Non
         await pool.close(timeout=5)
 
 
+# For ``except`` clauses of callers that hold a connection: it is gone (server shut down, network,
+# our statement timeout); the work is retried on a new one after backing off.
+CONNECTION_LOST: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+# That, no connection from the pool in time, or a TransientError of ours: the database is away.
+DATABASE_AWAY: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout, TransientError)
+# Any error of the database layer (the socket's OSError under psycopg included).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, PoolTimeout, OSError)
+
+
+def database_away(exc: BaseException) -> bool:
+    return isinstance(exc, DATABASE_AWAY)
+
+
+def first_database_away(failed: BaseExceptionGroup) -> BaseException:
+    """The exception a failed task group raises on: a database-away error if a task met one, else the first."""
+    away = failed.subgroup(CONNECTION_LOST)
+    first = (away or failed).exceptions[0]
+    return first_database_away(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def safe_detail(exc: BaseException) -> str | None:
+    """What may be logged about an error: our own messages and connection trouble, never a database
+    message that could quote a row's values (health data): of those, the SQLSTATE only."""
+    if isinstance(exc, EldercareError | psycopg.OperationalError):
+        return str(exc)[:300]
+    if isinstance(exc, psycopg.Error):
+        return exc.sqlstate
+    return None
+
+
 class DatabaseRefusedError(PermanentError):
     """The database refuses a value whatever the retries (``args[0]``: the error class): a value the
     contract allows but the schema does not, such as a number beyond int4."""
@@ -63,10 +93,6 @@ def translate(exc: BaseException) -> Exception:
         return DatabaseRefusedError(type(exc).__name__)
     if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
         return TransientError(f"database conflict: {type(exc).__name__}")
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover - psycopg_pool is a server dependency
-        PoolTimeout = ()  # type: ignore[assignment,misc]  # noqa: N806
     if isinstance(exc, PoolTimeout):
         return TransientError("no database connection available in time")
     return PermanentError(f"database error: {type(exc).__name__}: {exc}")
