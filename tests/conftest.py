@@ -50,14 +50,18 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect tests marked for the other flavour; with EC_TEST_DATABASE_TESTS_ONLY=1 (``./dev test``'s
-    TimescaleDB pass) also every unmarked test that uses no database: those ran in the plain pass."""
+    TimescaleDB pass) also every unmarked test that uses no database, and every test whose database
+    only serves what it tests (``any_flavour``, browser tests): those ran in the plain pass."""
     database_only = os.environ.get("EC_TEST_DATABASE_TESTS_ONLY") == "1"
 
     def wanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("flavour")
         if marker is not None:
             return bool(marker.args[0] == DB_FLAVOUR)
-        return not database_only or "databases" in getattr(item, "fixturenames", ())
+        if not database_only:
+            return True
+        any_flavour = item.get_closest_marker("any_flavour") or item.get_closest_marker("browser")
+        return any_flavour is None and "databases" in getattr(item, "fixturenames", ())
 
     keep = [item for item in items if wanted(item)]
     if len(keep) < len(items):

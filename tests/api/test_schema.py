@@ -100,6 +100,9 @@ PHASES = {
 }
 
 
+# The schema holds or not whatever the database flavour: once per ./dev test (the API's queries on
+# each flavour are the other API tests' business).
+@pytest.mark.any_flavour
 @pytest.mark.timeout(450)
 @pytest.mark.parametrize("role", list(PHASES))
 def test_schema_holds_for_every_role(api_server: RunningApi, world: World, tmp_path: Path, role: str) -> None:
