@@ -10,7 +10,6 @@ how 10,000 homes register in seconds instead of the ~0.1 s per home argon2 and d
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ import psycopg
 from eldercare import logs
 from eldercare.config import Settings
 from eldercare.domain.homes import register_home, rotate_credentials
+from eldercare.domain.residents import NewResident, add_residents_where_missing, set_rule_settings
 from eldercare.mqtt.dynsec import BrokerAdmin
 
 log = logs.get("simulator")
@@ -40,19 +40,6 @@ INSERT INTO homes (id, care_centre_id, label, timezone, created_at)
 SELECT id, %s, label, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(id, label)
 ON CONFLICT (id) DO NOTHING
 """
-_WITHOUT_RESIDENT = """
-SELECT h.id FROM homes h WHERE h.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM residents r WHERE r.home_id = h.id)
-"""
-_ADD_RESIDENTS = """
-INSERT INTO residents (home_id, full_name, birth_year, rule_settings, date_of_birth, phone, emergency_contacts)
-SELECT home_id, full_name, extract(year FROM born)::int, %s::jsonb, born, phone, contacts
-  FROM unnest(%s::text[], %s::text[], %s::date[], %s::text[], %s::jsonb[]) AS u(home_id, full_name, born, phone, contacts)
-"""
-_ADD_ADDRESSES = """
-UPDATE homes h SET address = u.address, access_notes = u.access
-  FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(id, address, access) WHERE h.id = u.id AND h.address IS NULL
-"""
-_SET_RULES = "UPDATE residents SET rule_settings = %s::jsonb WHERE home_id = ANY(%s)"
 
 
 @dataclass(frozen=True)
@@ -156,14 +143,12 @@ async def _credentials(
 
 
 async def _residents(conn: psycopg.AsyncConnection[Any], seed: int, home_ids: list[str], rules: dict[str, Any] | None) -> None:
-    lonely = [row[0] for row in await (await conn.execute(_WITHOUT_RESIDENT, (home_ids,))).fetchall()]
-    if lonely:
-        names = [resident_name(seed, h)[0] for h in lonely]
-        cards = [resident_card(seed, h) for h in lonely]
-        contacts = [json.dumps(c.contacts, ensure_ascii=False) for c in cards]
-        await conn.execute(
-            _ADD_RESIDENTS, (json.dumps(rules or {}), lonely, names, [c.born for c in cards], [c.phone for c in cards], contacts)
+    def make(home_id: str) -> NewResident:
+        card = resident_card(seed, home_id)
+        return NewResident(
+            home_id, resident_name(seed, home_id)[0], card.born, card.phone, card.contacts, card.address, card.access
         )
-        await conn.execute(_ADD_ADDRESSES, (lonely, [c.address for c in cards], [c.access for c in cards]))
+
+    await add_residents_where_missing(conn, home_ids, make, rules)
     if rules is not None:
-        await conn.execute(_SET_RULES, (json.dumps(rules), home_ids))
+        await set_rule_settings(conn, home_ids, rules)

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, status
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from api.bounds import (
@@ -29,6 +28,8 @@ from api.deps import Conn, Ctx, User, Writer
 from api.errors import InvalidInputError
 from api.params import HomeFilter, Id
 from api.scope import HOME_VISIBLE, RESIDENT_VISIBLE
+from eldercare.domain.residents import HOME_CARD_COLUMNS, add_resident, record_change, update_home_card
+from eldercare.domain.residents import update_resident as update_resident_row
 from eldercare.domain.rule_settings import RuleSettings
 
 router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
@@ -49,14 +50,6 @@ _FROM = " FROM residents r JOIN homes h ON h.id = r.home_id WHERE " + RESIDENT_V
 _LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR r.home_id = %(home)s) ORDER BY r.id LIMIT 5000"
 _ONE = "SELECT " + _COLS + _FROM + " AND r.id = %(id)s"
 _HOME_VISIBLE = "SELECT h.id FROM homes h WHERE h.id = %(id)s AND " + HOME_VISIBLE
-_INSERT = (
-    "INSERT INTO residents (home_id, full_name, birth_year, phone, notes, emergency_contacts, rule_settings, date_of_birth,"
-    " conditions, allergies, medication_notes) VALUES (%(home_id)s, %(full_name)s, %(birth_year)s, %(phone)s, %(notes)s,"
-    " %(emergency_contacts)s, %(rule_settings)s, %(date_of_birth)s, %(conditions)s, %(allergies)s, %(medication_notes)s)"
-    " RETURNING id"
-)
-_CHANGED = "INSERT INTO resident_changes (resident_id, at, actor_id, fields) VALUES (%s, %s, %s, %s)"
-_STAMPED = "UPDATE residents SET updated_at = %s, updated_by = %s WHERE id = %s"
 _ABSENCE_COLS = "id, resident_id, starts_at, ends_at, reason, note"
 _ABSENCES = "SELECT " + _ABSENCE_COLS + " FROM absences WHERE resident_id = %s ORDER BY starts_at DESC LIMIT 500"
 _INSERT_ABSENCE = (
@@ -189,10 +182,6 @@ def _set_rules(rules: RuleSettings | None) -> dict[str, Any]:
     return rules.model_dump(mode="json", exclude_unset=True) if rules else {}
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: Jsonb(value) if key in ("emergency_contacts", "rule_settings") else value for key, value in values.items()}
-
-
 @router.get("", response_model=list[Resident])
 async def list_residents(user: User, conn: Conn, home_id: HomeFilter = None) -> list[dict[str, Any]]:
     return await fetch_all(conn, _LIST, user.params(home=home_id))
@@ -206,13 +195,12 @@ async def list_residents(user: User, conn: Conn, home_id: HomeFilter = None) -> 
 )
 async def create_resident(body: ResidentIn, user: Writer, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     await fetch_visible(conn, _HOME_VISIBLE, user.params(id=body.home_id))
-    values = body.model_dump(mode="json", exclude={"rule_settings", *_HOME_FIELDS})
-    values["emergency_contacts"] = values["emergency_contacts"] or []
+    values = body.model_dump(mode="json", exclude={"home_id", "rule_settings", *_HOME_FIELDS})
     values["rule_settings"] = _set_rules(body.rule_settings)
-    created = await fetch_visible(conn, _INSERT, _jsonable(values))
-    await _write_home(conn, body.home_id, body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
-    await _audit(conn, int(created["id"]), sorted(body.model_fields_set), user, ctx)
-    return await get_resident(int(created["id"]), user, conn)
+    created = await add_resident(conn, body.home_id, values)
+    await update_home_card(conn, body.home_id, body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
+    await _audit(conn, created, sorted(body.model_fields_set), user, ctx)
+    return await get_resident(created, user, conn)
 
 
 @router.get("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
@@ -220,35 +208,11 @@ async def get_resident(resident_id: Id, user: User, conn: Conn) -> dict[str, Any
     return await fetch_visible(conn, _ONE, user.params(id=resident_id))
 
 
-# Column names come from these fixed maps, never from the request.
-_PATCHABLE = {
-    "full_name": "full_name = %(full_name)s",
-    "birth_year": "birth_year = %(birth_year)s",
-    "date_of_birth": "date_of_birth = %(date_of_birth)s",
-    "phone": "phone = %(phone)s",
-    "notes": "notes = %(notes)s",
-    "conditions": "conditions = %(conditions)s",
-    "allergies": "allergies = %(allergies)s",
-    "medication_notes": "medication_notes = %(medication_notes)s",
-    "emergency_contacts": "emergency_contacts = %(emergency_contacts)s",
-    "rule_settings": "rule_settings = %(rule_settings)s",
-}
-_HOME_PATCHABLE = {"address": "address = %(address)s", "access_notes": "access_notes = %(access_notes)s"}
-_HOME_FIELDS = set(_HOME_PATCHABLE)
-
-
-async def _write_home(conn: Conn, home_id: str, changes: dict[str, Any]) -> None:
-    if changes:
-        assignments = ", ".join(_HOME_PATCHABLE[key] for key in changes)
-        await conn.execute("UPDATE homes SET " + assignments + " WHERE id = %(home)s", {**changes, "home": home_id})
+_HOME_FIELDS = set(HOME_CARD_COLUMNS)
 
 
 async def _audit(conn: Conn, resident_id: int, fields: list[str], user: Writer, ctx: Ctx) -> None:
-    """Who changed which fields of the card, and when (the values are health data: not copied)."""
-    if fields:
-        now = ctx.wall.now()
-        await conn.execute(_CHANGED, (resident_id, now, user.user_id, fields))
-        await conn.execute(_STAMPED, (now, user.user_id, resident_id))
+    await record_change(conn, resident_id, fields, actor_id=user.user_id, now=ctx.wall.now())
 
 
 class CardChange(BaseModel):
@@ -274,7 +238,7 @@ async def card_changes(resident_id: Id, user: Writer, conn: Conn) -> list[dict[s
 @router.patch("/{resident_id}", response_model=Resident, responses={404: {"description": "not found or outside your scope"}})
 async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, ctx: Ctx, conn: Conn) -> dict[str, Any]:
     current = await get_resident(resident_id, user, conn)
-    await _write_home(conn, current["home_id"], body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
+    await update_home_card(conn, current["home_id"], body.model_dump(include=_HOME_FIELDS, exclude_unset=True))
     await _audit(conn, resident_id, sorted(body.model_fields_set), user, ctx)
     changes = body.model_dump(mode="json", exclude_unset=True, exclude=_HOME_FIELDS)
     if "full_name" in changes and changes["full_name"] is None:
@@ -283,11 +247,7 @@ async def update_resident(resident_id: Id, body: ResidentPatch, user: Writer, ct
         changes["emergency_contacts"] = []
     if "rule_settings" in changes:
         changes["rule_settings"] = _set_rules(body.rule_settings)
-    if changes:
-        assignments = ", ".join(_PATCHABLE[key] for key in changes)
-        await conn.execute(
-            "UPDATE residents SET " + assignments + " WHERE id = %(rid)s", {**_jsonable(changes), "rid": resident_id}
-        )
+    await update_resident_row(conn, resident_id, changes)
     return await get_resident(resident_id, user, conn)
 
 
