@@ -19,7 +19,7 @@ import psycopg
 
 from eldercare import logs
 from eldercare.config import Settings
-from eldercare.domain.homes import register_home, rotate_credentials
+from eldercare.domain.homes import add_homes_without_credentials, register_home, rotate_credentials
 from eldercare.domain.residents import NewResident, add_residents_where_missing, set_rule_settings
 from eldercare.mqtt.dynsec import BrokerAdmin
 
@@ -35,11 +35,6 @@ CENTRE_PHONE = "+86 21 5555 0000"
 _FIND_CENTRE = "SELECT id FROM care_centres WHERE name = %s ORDER BY id LIMIT 1"
 _ADD_CENTRE = "INSERT INTO care_centres (name, timezone, phone) VALUES (%s, %s, %s) RETURNING id"
 _EXISTING = "SELECT id FROM homes WHERE id = ANY(%s)"
-_ADD_HOMES = """
-INSERT INTO homes (id, care_centre_id, label, timezone, created_at)
-SELECT id, %s, label, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(id, label)
-ON CONFLICT (id) DO NOTHING
-"""
 
 
 @dataclass(frozen=True)
@@ -94,9 +89,8 @@ async def register(
         existing = {row[0] for row in await (await conn.execute(_EXISTING, (home_ids,))).fetchall()}
         passwords: dict[str, str | None] = dict.fromkeys(home_ids)
         if broker is None:
-            missing = [h for h in home_ids if h not in existing]
-            labels = [f"模拟家庭 Simulated home {h}" for h in missing]
-            await conn.execute(_ADD_HOMES, (centre, sim.timezone, now, missing, labels))
+            missing = {h: f"模拟家庭 Simulated home {h}" for h in home_ids if h not in existing}
+            await add_homes_without_credentials(conn, missing, care_centre_id=centre, timezone=sim.timezone, now=now)
         else:
             for home_id in home_ids:
                 passwords[home_id] = await _credentials(conn, settings, broker, home_id, centre, home_id in existing, now)

@@ -98,3 +98,21 @@ async def rotate_credentials(
     if broker is not None:
         await broker.provision_home(topic_root, home_id, password)
     return HomeCredentials(home_id, password, broker is not None)
+
+
+_ADD_ANONYMOUS = """
+INSERT INTO homes (id, care_centre_id, label, timezone, created_at)
+SELECT id, %s, label, %s, %s FROM unnest(%s::text[], %s::text[]) AS u(id, label)
+ON CONFLICT (id) DO NOTHING
+"""
+
+
+async def add_homes_without_credentials(
+    conn: psycopg.AsyncConnection, homes: dict[str, str], *, care_centre_id: int, timezone: str, now: datetime
+) -> None:
+    """Homes (id -> label) in one statement, with no broker credentials: for a broker without
+    per-home accounts (development, the simulator's load runs); existing ids are left alone."""
+    for home_id in homes:
+        if not valid_home_id(home_id):
+            raise PermanentError(f"invalid home id {home_id!r}")
+    await conn.execute(_ADD_ANONYMOUS, (care_centre_id, timezone, now, list(homes), list(homes.values())))
