@@ -147,6 +147,8 @@ def report_home(home: Home, args: argparse.Namespace) -> None:
         ("baseline: per-hour max x1.25 (learning days)", bounds.hourly_baseline(run)),
         ("hindsight: own contexts, no margin", bounds.own_contexts(run)),
         ("hindsight: place x 15-min slot", bounds.place_slot(run, labelled=False)),
+        ("rule: place x 15-min slot, days before", bounds.place_slot_learned(run)),
+        ("rule: same x 1.5", bounds.place_slot_learned(run, 1.5)),
         ("hindsight: activity x place x 15-min slot", bounds.place_slot(run, labelled=True)),
         ("next real event (no 0-FA rule beats it)", bounds.next_event(run)),
     ):

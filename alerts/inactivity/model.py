@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from alerts.inactivity.events import require_aware
 from alerts.inactivity.tracker import Context, Night, TrackerSettings
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ class Calibration:
     depth: int  # how many of a context's keys are used (broadest first): the deepest is the day type
     loo_false_alarms: int
     days: int
+    clock_uncertainty: float  # the uncertainty of the clock's levels (band, hour, day type)
+    place_levels: int  # levels before the clock's
 
 
 @dataclass(frozen=True)

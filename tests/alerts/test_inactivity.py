@@ -145,6 +145,21 @@ def test_a_slot_seen_on_few_days_defers_to_broader_context() -> None:
     assert limit.days >= 3  # the two-day slot is not what decides
 
 
+def test_an_hour_of_the_clock_is_its_own_context_when_the_routine_keeps_to_it(
+    events: list[ActivityEvent], model: RoutineModel
+) -> None:
+    # 18:00-19:00 the living room is one of three busy rooms (pauses of 1-8 min); from 19:00 it is
+    # TV (20-50 min). Both are in the 18:00-21:00 band: the hour tells them apart.
+    busy = due_after(model, [*events, motion(at(DAYS, 18, 10), "living_room")]) - at(DAYS, 18, 10)
+    tv = due_after(model, [*events, motion(at(DAYS, 19, 30), "living_room")]) - at(DAYS, 19, 30)
+    assert model.home is not None
+    assert model.home.depth >= 5
+    assert busy < timedelta(minutes=30) < tv
+    limit = model.limit(_context_after(model, [*events, motion(at(DAYS, 18, 10), "living_room")]))
+    assert limit is not None
+    assert limit.key.endswith("|h18")
+
+
 def test_the_weekly_rhythm_is_learned_when_the_history_shows_one() -> None:
     resident = Resident(weekend_lie_in=True)
     model = learn_routine(resident.history(DAYS), TZ, now=at(DAYS, 0), settings=SETTINGS)
