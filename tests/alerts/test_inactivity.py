@@ -301,6 +301,14 @@ def test_in_bed_and_silent_is_sleep(bed_model: RoutineModel) -> None:
     stream = [*history, ActivityEvent(at(DAYS, 23, 5), "bed_in", "bedroom", "mat")]
     assert _context_after(bed_model, stream).group == "in_bed"
     assert evaluate_inactivity(bed_model, stream, now=at(DAYS + 1, 3)) is None
+    # However long the night: the not-up check is what judges a silence in bed.
+    tracker = Tracker(bed_model.zone, bed_model.tracker)
+    for event in stream:
+        tracker.push(event)
+    due = alarm_due(bed_model, tracker)
+    assert due is not None
+    assert due.kind == "not_up"
+    assert due.at == at(DAYS + 1, 0) + timedelta(seconds=bed_model.usual_wake_s["weekday"] + bed_model.not_up_margin_s)
     assert bed_model.coverage.has_bed
     assert not any("No bed sensor" in n for n in bed_model.coverage.notes_en)
 
