@@ -1,10 +1,11 @@
-"""Calibration of the inactivity limits on synthetic silences (alerts/inactivity/calibration.py)."""
+"""Calibration and coverage of the inactivity rule on synthetic silences (alerts/inactivity/calibration.py, coverage.py)."""
 
 from __future__ import annotations
 
 import random
 
 from alerts.inactivity.calibration import Choices, Silences, calibrate
+from alerts.inactivity.coverage import note_slow_places
 
 DAYS = 20
 
@@ -66,3 +67,22 @@ def test_a_clock_kept_loosely_gets_a_wider_clock_uncertainty_than_the_places() -
     assert calibration.clock_uncertainty > calibration.uncertainty
     assert limits["up|day|kitchen|3"].threshold_s >= 650
     assert limits["up|day|kitchen|3"].threshold_s < limits["up|day|kitchen"].threshold_s
+
+
+def test_rooms_where_the_resident_sits_still_for_hours_are_named() -> None:
+    en: list[str] = []
+    zh: list[str] = []
+    places = {
+        "kitchen": [(900, 1.0)] * 50,
+        "living_room": [(4 * 3600, 1.0)] * 12 + [(1200, 1.0)] * 8,
+        "bathroom": [(3 * 3600, 1.0)] * 2,  # long, but too rare to matter
+    }
+    note_slow_places(places, en, zh)
+    assert en == [
+        "By day, after the resident is seen in the living room an alarm waits 4 h: they often sit still "
+        "there for hours, which the sensors cannot tell from a collapse."
+    ]
+    assert zh == ["白天在客厅活动后，报警需等待 4 小时：住户常在那里久坐不动，传感器无法将其与跌倒区分。"]
+    en.clear()
+    note_slow_places({"kitchen": [(900, 1.0)] * 50}, en, zh)
+    assert en == []
