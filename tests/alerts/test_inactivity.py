@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -309,6 +310,13 @@ def test_in_bed_and_silent_is_sleep(bed_model: RoutineModel) -> None:
     assert due is not None
     assert due.kind == "not_up"
     assert due.at == at(DAYS + 1, 0) + timedelta(seconds=bed_model.usual_wake_s["weekday"] + bed_model.not_up_margin_s)
+    # No not-up check that morning (say the usual get-up is late): the ceiling, and it says so.
+    late = replace(bed_model, not_up_margin_s=12 * 3600)
+    found = evaluate_inactivity(late, stream, now=at(DAYS, 23, 5) + timedelta(seconds=late.ceiling_s))
+    assert found is not None
+    assert found.kind == "inactivity"
+    assert "in bed at night, an alarm only after 12 h" in found.explanation_en
+    assert "夜间在床上，超过 12 小时 才报警" in found.explanation_zh
     assert bed_model.coverage.has_bed
     assert not any("No bed sensor" in n for n in bed_model.coverage.notes_en)
 
