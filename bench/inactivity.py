@@ -22,7 +22,9 @@ silent since 23:00 counts from 03:00).
 
 Day is 08-22 and night 22-08 by the clock of the collapse. With a bed mat (Ordonez), the night is
 also split: in bed, out of bed, and out of bed after getting up during the night (the target's
-"collapse after getting out of bed").
+"collapse after getting out of bed"). "Up (label not sleep)" leaves out drawn events the annotators
+labelled as sleep (a PIR seeing the sleeper turn over): the issue's own definition, a collapse
+happens while the person is up; on CASAS 122 of the 185 night draws are such events.
 
 Also printed: per activity label of the last event; the frontier of false alarms against latency
 (the calibration's false-alarm budget moved); hindsight bounds and a per-hour baseline
@@ -55,6 +57,22 @@ days split again, CASAS 9 + 6 days, and on leave-one-day-out inside the learning
 - the 5-minute "in right after the door" return, after the Ordonez A figures above (whole
   recording, labels): it made Ordonez A's test false alarms go from 2 to 7 (silences after a
   return, judged at home now rather than as part of an absence).
+
+Second session (issue 20), measured on all three homes:
+
+- the hour of the clock as a context level (place x hour, between the band and the day type) and a
+  separate calibrated uncertainty for the clock's levels: Ordonez A day median 72 -> 60 min, share
+  within 60 min 37 -> 50 %, same false alarms; CASAS and Ordonez B unchanged (CASAS's calibration
+  keeps to the place: its long silences, 1-3 h sitting in the living room or at the work table,
+  come at every hour of the day, 9:00 to 21:30, on most days);
+- in bed at night is sleep however long (the not-up check judges it) and absence floors up to 8 h:
+  Ordonez A false alarms 7 -> 5 (a 10-hour night, a 4-hour absence), B unchanged;
+- tried and not kept: wider home floors (up to 2 h) and u = 16 for every level: Ordonez A 7 -> 4
+  and B 6 -> 5 false alarms, but day medians 72 -> 120 and 77 -> 120 min.
+
+The rows "rule: place x 15-min slot, days before" turn the hindsight bound the day-latency target
+was drawn from into a rule learned on the days before: on CASAS it raises 403 false alarms in 14.9 test days
+(Ordonez A 66, B 248 on their test days), so that bound is not a reachable target.
 
 Measured and not shipped: a hierarchical Pareto tail per context (its extrapolation to a 1e-5
 exceedance per silence gave limits of days); a log-t prediction interval on daily maxima per
@@ -147,6 +165,8 @@ def report_home(home: Home, args: argparse.Namespace) -> None:
         ("baseline: per-hour max x1.25 (learning days)", bounds.hourly_baseline(run)),
         ("hindsight: own contexts, no margin", bounds.own_contexts(run)),
         ("hindsight: place x 15-min slot", bounds.place_slot(run, labelled=False)),
+        ("rule: place x 15-min slot, days before", bounds.place_slot_learned(run)),
+        ("rule: same x 1.5", bounds.place_slot_learned(run, 1.5)),
         ("hindsight: activity x place x 15-min slot", bounds.place_slot(run, labelled=True)),
         ("next real event (no 0-FA rule beats it)", bounds.next_event(run)),
     ):

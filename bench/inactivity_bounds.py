@@ -13,14 +13,18 @@ construction and its latency is the best that context can give:
 - **activity x place x 15-min slot**: keyed also on the annotated activity (Sleep, Cook_Dinner...),
   which no sensor gives: a rule with a perfect activity recogniser behind it.
 
-The baseline is a rule: per clock hour of the event, 1.25 x the longest silence after an event at
-home in that hour of the learning days (a door event then silence is out, never alarmed).
+Two rules for comparison: the place x 15-min slot bound learned on the days before only (no
+hindsight), which shows what the bound's latency costs in false alarms; and the baseline, per
+clock hour of the event, 1.25 x the longest silence after an event at home in that hour of the
+learning days (a door event then silence is out, never alarmed).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable
+from datetime import date
 
 import numpy as np
 
@@ -69,6 +73,40 @@ def place_slot(run: Replay, *, labelled: bool) -> FloatArray:
         return [(home.labels[i] if labelled else "", home.events[i].place, slot)]
 
     return _hindsight(run, keys)
+
+
+def place_slot_learned(run: Replay, factor: float = 1.0) -> FloatArray:
+    """The place x 15-min slot bound turned into a rule: each slot's longest silence on the days
+    before (x ``factor``), the place's at any time when the slot was never seen. What the hindsight
+    bound would cost in false alarms without the test days' own silences."""
+    home, gap = run.home, silences(run)
+    slot: dict[Hashable, float] = defaultdict(float)
+    place: dict[Hashable, float] = defaultdict(float)
+    pending: list[int] = []
+    due = np.full(len(run.t), np.inf)
+    day: date | None = None
+    for i in _at_home(run):
+        local = home.events[i].at.astimezone(home.tz)
+        if local.date() != day:
+            day, midnight = local.date(), local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+            done = [j for j in pending if run.t[j] + gap[j] <= midnight]
+            pending = [j for j in pending if run.t[j] + gap[j] > midnight]
+            for j in done:
+                key = _slot_key(run, j)
+                slot[key] = max(slot[key], float(gap[j]))
+                place[key[0]] = max(place[key[0]], float(gap[j]))
+        key = _slot_key(run, i)
+        if i >= run.start:
+            longest = slot[key] if key in slot else place.get(key[0], math.inf)
+            due[i] = run.t[i] + factor * longest
+        if np.isfinite(gap[i]):
+            pending.append(i)
+    return due
+
+
+def _slot_key(run: Replay, i: int) -> tuple[str, int]:
+    local = run.home.events[i].at.astimezone(run.home.tz)
+    return run.home.events[i].place, (local.hour * 60 + local.minute) // 15
 
 
 def hourly_baseline(run: Replay, factor: float = 1.25) -> FloatArray:

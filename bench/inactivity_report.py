@@ -58,12 +58,21 @@ def groups(run: Replay) -> dict[str, Group]:
         "all at home": lambda r, i: True,
         "day 08-22": lambda r, i: not is_night(r.home.events[i].at, r.home),
         "night 22-08": lambda r, i: is_night(r.home.events[i].at, r.home),
+        # The issue's definition: a collapse happens while the person is up. A drawn event the
+        # annotators labelled as sleep (a PIR seeing the sleeper turn over) is no such moment.
+        "up (label not sleep)": lambda r, i: not asleep(r, i),
+        "night 22-08, up": lambda r, i: is_night(r.home.events[i].at, r.home) and not asleep(r, i),
     }
     if run.models[-1].has_bed:
         found["night, in bed"] = lambda r, i: is_night(r.home.events[i].at, r.home) and r.group(i) == "in_bed"
         found["night, out of bed"] = lambda r, i: is_night(r.home.events[i].at, r.home) and r.group(i) != "in_bed"
         found["night, after a bed exit"] = lambda r, i: is_night(r.home.events[i].at, r.home) and r.after_night_bed_exit(i)
     return found
+
+
+def asleep(run: Replay, i: int) -> bool:
+    """The annotators' label says asleep (CASAS "Sleep", Ordonez "Sleeping")."""
+    return run.home.labels[i].startswith("Sleep")
 
 
 def at_home_draw(run: Replay, seed: int) -> IntArray:

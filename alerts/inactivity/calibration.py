@@ -7,14 +7,16 @@ tightest among the context's levels, never below the floor. So a slot seen on on
 cannot be trusted as typical: its uncertainty makes it looser than the hour or the area, and the
 broader context wins.
 
-``u``, ``min_days``, how deep the context goes (the place; its band of the clock; weekday or
-weekend), and a floor for the day and one for the night are chosen for each resident by leave-one-day-out
+``u`` (one for the levels of who and where, one for the levels of the clock), ``min_days``, how
+deep the context goes (the place; its band of the clock; the hour; weekday or weekend within the
+band), and a floor for the day and one for the night are chosen for each resident by leave-one-day-out
 on their own history: for every day, limits learned from the other
 days must not have fired on it (at most ``false_alarms_per_day`` x days, rounded down). Among the
 choices that pass, the one with the shortest limits wins (weighted mean of log limits, one weight
 per 10-minute bin with activity: the moments a collapse could follow). A resident with a regular
 routine gets tight limits, an irregular one wider ones, the clock is trusted only where the
-routine keeps to it, and a weekly rhythm is used only when the history shows one (splitting by day
+routine keeps to it (and with its own uncertainty: a resident can keep to their places more
+closely than to their clock), and a weekly rhythm is used only when the history shows one (splitting by day
 type then passes leave-one-day-out with shorter limits).
 """
 
@@ -55,6 +57,9 @@ class Choices:
     ceiling_s: int
     false_alarms_per_day: float
     floor_margin_steps: int = 1
+    # The first keys say who and where; the deeper ones add the clock (band, hour, day type), whose
+    # uncertainty is calibrated apart: a routine can keep to its places and not to its clock.
+    place_levels: int = 3
 
 
 _FloatArray = npt.NDArray[np.float64]
@@ -66,6 +71,7 @@ class _Table:
     """Per key: daily maxima, and the leave-one-day-out view of each silence's keys."""
 
     vocabulary: list[str]
+    key_level: _IntArray  # key -> its level in the chain
     levels: _IntArray  # silence x level -> key index
     day: _IntArray  # silence -> day index
     daily_max: _FloatArray  # key x day
@@ -77,9 +83,11 @@ def _table(silences: Silences) -> _Table:
     vocabulary: dict[str, int] = {}
     width = max(len(k) for k in silences.keys)
     levels = np.full((len(silences.keys), width), -1, dtype=np.int64)
+    key_level: dict[int, int] = {}
     for r, keys in enumerate(silences.keys):
         for level, key in enumerate(keys):
-            levels[r, level] = vocabulary.setdefault(key, len(vocabulary))
+            levels[r, level] = k = vocabulary.setdefault(key, len(vocabulary))
+            key_level.setdefault(k, level)
     ordinals = sorted(set(silences.day))
     index = {d: i for i, d in enumerate(ordinals)}
     day = np.array([index[d] for d in silences.day], dtype=np.int64)
@@ -90,7 +98,8 @@ def _table(silences: Silences) -> _Table:
         present = levels[:, level] >= 0
         np.maximum.at(daily_max, (levels[present, level], day[present]), length[present])
         seen[levels[present, level], day[present]] = True
-    return _Table(list(vocabulary), levels, day, daily_max, seen, len(ordinals))
+    key_levels = np.array([key_level[k] for k in range(len(vocabulary))], dtype=np.int64)
+    return _Table(list(vocabulary), key_levels, levels, day, daily_max, seen, len(ordinals))
 
 
 def calibrate(silences: Silences, choices: Choices) -> tuple[Calibration, dict[str, Limit]]:
@@ -104,13 +113,20 @@ def calibrate(silences: Silences, choices: Choices) -> tuple[Calibration, dict[s
     loo_max, loo_days = _leave_one_day_out(table)
     allowed = math.floor(choices.false_alarms_per_day * table.days + 1e-9)
     best: tuple[tuple[int, float], Calibration] | None = None
-    for depth, u, min_days in itertools.product(choices.depths, choices.uncertainty, choices.min_days):
-        bound = np.where(loo_days >= min_days, loo_max * (1.0 + u / np.maximum(loo_days, 1)), np.inf)
+    clock = np.arange(loo_max.shape[1]) >= choices.place_levels
+    for depth, u, u_clock, min_days in itertools.product(
+        choices.depths, choices.uncertainty, choices.uncertainty, choices.min_days
+    ):
+        if depth <= choices.place_levels and u_clock != u:
+            continue  # no clock level used: its uncertainty does not matter
+        per_level = np.where(clock, u_clock, u)
+        bound = np.where(loo_days >= min_days, loo_max * (1.0 + per_level / np.maximum(loo_days, 1)), np.inf)
         tightest = bound[:, :depth].min(axis=1)
         floors, false_alarms, objective = _floors(tightest, length, weight, judged, period, choices, allowed)
         score = (max(0, false_alarms - allowed), objective / max(float(weight.sum()), 1e-9))
         if best is None or score < best[0]:
-            best = (score, Calibration(u, min_days, floors, depth, false_alarms, table.days))
+            found = Calibration(u, min_days, floors, depth, false_alarms, table.days, u_clock, choices.place_levels)
+            best = (score, found)
     assert best is not None
     calibration = best[1]
     return calibration, _fit(table, calibration)
@@ -177,5 +193,6 @@ def _fit(table: _Table, calibration: Calibration) -> dict[str, Limit]:
         if days >= calibration.min_days:
             key = table.vocabulary[k]
             usual = math.ceil(top[k])
-            limits[key] = Limit(key, usual, days, math.ceil(top[k] * (1.0 + calibration.uncertainty / days)))
+            u = calibration.clock_uncertainty if table.key_level[k] >= calibration.place_levels else calibration.uncertainty
+            limits[key] = Limit(key, usual, days, math.ceil(top[k] * (1.0 + u / days)))
     return limits

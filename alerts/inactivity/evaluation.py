@@ -7,6 +7,7 @@ with the same function, so what is measured is what runs.
 
 - at home: silence since the last event longer than the limit learned for its context; when the
   bed mat says the resident got up in the night, that is "out of bed, not back" (``bed_exit``);
+  in bed at night, silence is sleep: only the not-up check judges it;
 - not up: past the usual get-up time plus a margin (per day type) the resident has not moved
   around the home since the morning search opened;
 - out (door, then no evidence of a return): an absence longer than the resident's own absences
@@ -57,6 +58,10 @@ def threshold_s(model: RoutineModel, context: Context) -> tuple[int, Limit | Non
         low = model.floor_s(context)
         raw = limit.threshold_s if limit else model.default_absence_threshold_s
         return min(model.absence_ceiling_s, max(low, raw)), limit
+    if context.group == "in_bed" and context.period(model.night) and model.usual_wake_s:
+        # In bed at night and silent is sleep, however long: the not-up check judges it in the
+        # morning (Ordonez A slept 10 h once in its test days, longer than any learned night).
+        return model.ceiling_s, None
     if limit is None or model.home is None:
         return _default_threshold_s(model, context), None
     threshold = min(model.ceiling_s, max(model.floor_s(context), limit.threshold_s))

@@ -117,6 +117,11 @@ def _inactivity(model: RoutineModel, due: Due, now: datetime) -> Explanation:
     zh = f"自 {since} 起已 {format_duration_zh(quiet)}无活动（最后在{where_zh}）。"
     bed_en, bed_zh = _bed_note(model, due, now)
     limit, threshold = due.limit, due.threshold
+    if limit is None and model.trusted and due.context.group == "in_bed":
+        # In bed at night silence is sleep: only the longest night allowed ends it.
+        en += f"; in bed at night, an alarm only after {format_duration_en(threshold)}."
+        zh += f"夜间在床上，超过 {format_duration_zh(threshold)} 才报警。"
+        return Explanation(bed_en + en, bed_zh + zh, _evidence(due))
     if limit is None or not model.trusted:
         en += f"; routine not learned yet, default limit {format_duration_en(threshold)}."
         zh += f"尚未学习作息，默认上限 {format_duration_zh(threshold)}。"

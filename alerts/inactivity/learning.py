@@ -184,12 +184,14 @@ def _silences(
 
 def _home_choices(cfg: InactivitySettings) -> Choices:
     floors = sorted({f for f in cfg.floor_choices_s if f >= cfg.floor_s} | {cfg.floor_s})
-    return Choices((3, 4, 5), cfg.uncertainty_choices, cfg.min_days_choices, floors, cfg.ceiling_s, cfg.false_alarms_per_day)
+    return Choices((3, 4, 5, 6), cfg.uncertainty_choices, cfg.min_days_choices, floors, cfg.ceiling_s, cfg.false_alarms_per_day)
 
 
 def _out_choices(cfg: InactivitySettings) -> Choices:
     floors, ceiling = cfg.absence_floor_choices_s, cfg.absence_ceiling_s
-    return Choices((1, 2, 3), cfg.uncertainty_choices, cfg.min_days_choices, floors, ceiling, cfg.false_alarms_per_day)
+    return Choices(
+        (1, 2, 3), cfg.uncertainty_choices, cfg.min_days_choices, floors, ceiling, cfg.false_alarms_per_day, place_levels=1
+    )
 
 
 def _usual_wake(

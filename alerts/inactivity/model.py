@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from alerts.inactivity.events import require_aware
 from alerts.inactivity.tracker import Context, Night, TrackerSettings
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class InactivitySettings:
     # Calibration target: false alarms per day that leave-one-day-out may show on the history.
     false_alarms_per_day: float = 0.05
     default_absence_threshold_s: int = 12 * 3600
-    absence_floor_choices_s: tuple[int, ...] = (1800, 3600, 2 * 3600, 4 * 3600)
+    absence_floor_choices_s: tuple[int, ...] = (1800, 3600, 2 * 3600, 4 * 3600, 6 * 3600, 8 * 3600)
     absence_ceiling_s: int = 30 * 86_400
     # Up = motion in wake_min_areas rooms within the tracker's wake window (capped at the number of
     # rooms the home has, minus one, so small homes can still be "up").
@@ -111,6 +111,8 @@ class Calibration:
     depth: int  # how many of a context's keys are used (broadest first): the deepest is the day type
     loo_false_alarms: int
     days: int
+    clock_uncertainty: float  # the uncertainty of the clock's levels (band, hour, day type)
+    place_levels: int  # levels before the clock's
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ class Context:
 
     def keys(self, night: Night) -> list[str]:
         """The context from broadest to narrowest ("*" is everything at home): who and day or
-        night, the place, the band of the clock, and last the day type (weekday / weekend)."""
+        night, the place, the band of the clock, the hour of the clock, and last the day type
+        (weekday / weekend) within the band."""
         daytype = "weekend" if self.weekend else "weekday"
         band = str(self.band)
         if self.group == "out":
@@ -119,7 +120,8 @@ class Context:
         else:
             place = "bed" if self.group == "in_bed" else self.place
             who = (self.group, PERIODS[self.period(night)])
-            chain = [(ROOT,), who, (*who, place), (*who, place, band), (*who, place, band, daytype)]
+            hour = f"h{self.sod // 3600}"
+            chain = [(ROOT,), who, (*who, place), (*who, place, band), (*who, place, hour), (*who, place, band, daytype)]
         return ["|".join(parts) for parts in chain]
 
 

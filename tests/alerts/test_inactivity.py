@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -143,6 +144,21 @@ def test_a_slot_seen_on_few_days_defers_to_broader_context() -> None:
     limit = model.limit(_context_after(model, [*base, motion(at(DAYS, 15), "living_room")]))
     assert limit is not None
     assert limit.days >= 3  # the two-day slot is not what decides
+
+
+def test_an_hour_of_the_clock_is_its_own_context_when_the_routine_keeps_to_it(
+    events: list[ActivityEvent], model: RoutineModel
+) -> None:
+    # 18:00-19:00 the living room is one of three busy rooms (pauses of 1-8 min); from 19:00 it is
+    # TV (20-50 min). Both are in the 18:00-21:00 band: the hour tells them apart.
+    busy = due_after(model, [*events, motion(at(DAYS, 18, 10), "living_room")]) - at(DAYS, 18, 10)
+    tv = due_after(model, [*events, motion(at(DAYS, 19, 30), "living_room")]) - at(DAYS, 19, 30)
+    assert model.home is not None
+    assert model.home.depth >= 5
+    assert busy < timedelta(minutes=30) < tv
+    limit = model.limit(_context_after(model, [*events, motion(at(DAYS, 18, 10), "living_room")]))
+    assert limit is not None
+    assert limit.key.endswith("|h18")
 
 
 def test_the_weekly_rhythm_is_learned_when_the_history_shows_one() -> None:
@@ -286,6 +302,21 @@ def test_in_bed_and_silent_is_sleep(bed_model: RoutineModel) -> None:
     stream = [*history, ActivityEvent(at(DAYS, 23, 5), "bed_in", "bedroom", "mat")]
     assert _context_after(bed_model, stream).group == "in_bed"
     assert evaluate_inactivity(bed_model, stream, now=at(DAYS + 1, 3)) is None
+    # However long the night: the not-up check is what judges a silence in bed.
+    tracker = Tracker(bed_model.zone, bed_model.tracker)
+    for event in stream:
+        tracker.push(event)
+    due = alarm_due(bed_model, tracker)
+    assert due is not None
+    assert due.kind == "not_up"
+    assert due.at == at(DAYS + 1, 0) + timedelta(seconds=bed_model.usual_wake_s["weekday"] + bed_model.not_up_margin_s)
+    # No not-up check that morning (say the usual get-up is late): the ceiling, and it says so.
+    late = replace(bed_model, not_up_margin_s=12 * 3600)
+    found = evaluate_inactivity(late, stream, now=at(DAYS, 23, 5) + timedelta(seconds=late.ceiling_s))
+    assert found is not None
+    assert found.kind == "inactivity"
+    assert "in bed at night, an alarm only after 12 h" in found.explanation_en
+    assert "夜间在床上，超过 12 小时 才报警" in found.explanation_zh
     assert bed_model.coverage.has_bed
     assert not any("No bed sensor" in n for n in bed_model.coverage.notes_en)
 
