@@ -4,7 +4,9 @@
    (see :mod:`demo.infra`); then ``eldercare db migrate``.
 2. A shared simulated clock (today 07:00 in the homes' timezone, ``--speed`` times faster than
    wall time) handed to every service through ``ELDERCARE_CLOCK__*``.
-3. The simulated care centre, its homes and residents; three demo users with generated passwords
+3. The simulated care centre, its homes and residents, and ``history_days`` (14) of each home's
+   routine written straight into the database (:mod:`simulator.backfill`), so the learned
+   routines and every "usual" figure are real from the first minute; three demo users with generated passwords
    (an admin, a care-staff member of the centre, a family member linked to the first home's
    resident) through ``eldercare users add``.
 4. ``eldercare ingest``, ``eldercare alerts``, ``eldercare api`` and ``eldercare simulate run``
@@ -40,6 +42,7 @@ from eldercare.cli_support import EXIT_EXISTS
 from eldercare.config import Settings, load_settings
 from eldercare.db.migrate import migrate
 from eldercare.retry import sleep_until
+from simulator.backfill import backfill
 from simulator.registry import register
 
 log = logs.get("demo")
@@ -54,6 +57,7 @@ class DemoOptions:
     fall_after_s: float = 45.0
     sos_after_s: float = 75.0
     keep: bool = False
+    history_days: float = 14.0
 
 
 @dataclass
@@ -136,6 +140,7 @@ async def _run(demo: Demo, stack: AsyncExitStack, stop: asyncio.Event) -> int:
     env, child_settings = _shared_env(demo, pg.url, broker.url)
     now = child_settings.clock.start or datetime.now(UTC)
     registration = await register(child_settings, _home_ids(child_settings, options.homes), now=now)
+    await _history(child_settings, options, now)
     users = await _demo_users(demo, env, registration.care_centre_id, child_settings)
     stack.push_async_callback(demo.stop_children)
     await _start_services(demo, env, child_settings)
@@ -143,6 +148,20 @@ async def _run(demo: Demo, stack: AsyncExitStack, stop: asyncio.Event) -> int:
     await _wait_for_http(demo, url)
     _banner(url, users, child_settings, demo)
     return await _supervise(demo, stop)
+
+
+async def _history(settings: Settings, options: DemoOptions, now: datetime) -> None:
+    """A lived-in system: the fortnight before the demo's morning, for every home (none with 0 days).
+    Before any service starts, so the alert engine learns its routines from it at once."""
+    if options.history_days <= 0:
+        return
+    started = time.monotonic()
+    report = await backfill(settings, days=options.history_days, end=now, homes=options.homes)
+    click.echo(
+        f"history:  {options.history_days:g} days for {report.homes} homes ({report.readings:,} readings,"
+        f" {time.monotonic() - started:.0f} s)",
+        err=True,
+    )
 
 
 def _home_ids(settings: Settings, homes: int) -> list[str]:
