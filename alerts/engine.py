@@ -42,6 +42,7 @@ from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_i
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
+from eldercare.db.listen import Listener
 from eldercare.errors import EldercareError, TransientError
 from eldercare.health import Readiness
 from eldercare.retry import Backoff, sleep_until
@@ -315,33 +316,11 @@ class Engine:
         return Backoff(self.settings.db.retry_min_s, self.settings.db.retry_max_s)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for ingest's wake-ups; on trouble, reconnect with backoff (polling covers the gap)."""
-        backoff = self._backoff()
-        while not stop.is_set():
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.settings.database_url, autocommit=True, connect_timeout=max(1, int(self.settings.db.connect_timeout_s))
-                )
-            except psycopg.Error as exc:
-                delay = backoff.next_delay()
-                log.warning("alerts_listen_unavailable", error=type(exc).__name__, retry_in_s=round(delay, 2))
-                await sleep_until(stop, delay)
-                continue
-            backoff.reset()
-            try:
-                await self._listen_on(conn, stop)
-            except psycopg.Error as exc:
-                log.warning("alerts_listen_lost", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-            finally:
-                await conn.close()
-
-    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")  # a constant of ours: no injection
-        self.inbox_wake.set()  # anything that arrived while we were not listening
-        while not stop.is_set():
-            async for _ in conn.notifies(timeout=0.5):
-                self.inbox_wake.set()
+        """LISTEN for ingest's wake-ups; on trouble, reconnect with backoff (polling covers the gap).
+        On every (re)LISTEN the inbox is looked at: anything may have arrived while nobody listened."""
+        await Listener(
+            CHANNEL, component="alerts", event="alerts_listen", on_notify=self.inbox_wake.set, on_listen=self.inbox_wake.set
+        ).run(self.settings, stop)
 
 
 def _first(failed: BaseExceptionGroup) -> BaseException:

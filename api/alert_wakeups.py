@@ -1,6 +1,7 @@
 """Wakes the live alert streams the moment an alert changes (LISTEN eldercare_alerts).
 
-One connection per API process listens, outside the pool; every open stream waits on
+One connection per API process listens, outside the pool (:mod:`eldercare.db.listen`, the loop the
+alert engine uses too); every open stream waits on
 :meth:`AlertWakeups.wait` with its polling interval as the deadline. The trigger of migration 0070
 sends one NOTIFY per changed alert's centre, so a new alert reaches the screens within one database
 round trip instead of one polling interval. NOTIFY only wakes: a stream still reads the rows itself,
@@ -11,16 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-import psycopg
-
-from eldercare import logs
 from eldercare.config import Settings
-from eldercare.retry import Backoff, sleep_until
+from eldercare.db.listen import Listener
 
 CHANNEL = "eldercare_alerts"
-log = logs.get("api")
 
 
 class AlertWakeups:
@@ -49,30 +45,13 @@ class AlertWakeups:
 
     async def run(self, settings: Settings, stop: asyncio.Event) -> None:
         """LISTEN until ``stop``; reconnect with backoff on trouble (the streams' polling covers the gap)."""
-        backoff = Backoff(settings.db.retry_min_s, settings.db.retry_max_s)
-        while not stop.is_set():
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    settings.database_url, autocommit=True, connect_timeout=max(1, int(settings.db.connect_timeout_s))
-                )
-            except psycopg.Error as exc:
-                log.warning("alert_wakeups_unavailable", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-                continue
-            backoff.reset()
-            try:
-                await self._listen_on(conn, stop)
-            except psycopg.Error as exc:
-                log.warning("alert_wakeups_lost", error=type(exc).__name__)
-                await sleep_until(stop, backoff.next_delay())
-            finally:
-                self.listening = False
-                await conn.close()
+        await Listener(
+            CHANNEL, component="api", event="alert_wakeups", on_notify=self.wake, on_listen=self._listening, on_lost=self._lost
+        ).run(settings, stop)
 
-    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}")  # a constant of ours: no injection
+    def _listening(self) -> None:
         self.listening = True
         self.wake()  # whatever changed while nobody listened
-        while not stop.is_set():
-            async for _ in conn.notifies(timeout=0.5):
-                self.wake()
+
+    def _lost(self) -> None:
+        self.listening = False

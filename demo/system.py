@@ -155,6 +155,7 @@ async def _history(settings: Settings, options: DemoOptions, now: datetime) -> N
     Before any service starts, so the alert engine learns its routines from it at once."""
     if options.history_days <= 0:
         return
+    click.echo(f"history:  writing {options.history_days:g} days for {options.homes} homes (about a second per home)…", err=True)
     started = time.monotonic()
     report = await backfill(settings, days=options.history_days, end=now, homes=options.homes)
     click.echo(
