@@ -32,7 +32,7 @@ def command() -> None:
 
 @click.group()
 def users() -> None:
-    """Manage API users (admins, care staff, family members)."""
+    """Manage API users (admins, care staff, family members, district offices)."""
 
 
 @users.command("add")

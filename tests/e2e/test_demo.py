@@ -43,7 +43,7 @@ def test_demo_serves_the_dashboard_and_stops_on_sigterm(
         # 400 s bounds a failure only: the demo starts five processes, which takes minutes under load.
         url = _wait_for(log, r"dashboard[^\n]*(http://127\.0\.0\.1:\d+/)", process, 400)[1]
         assert url == f"http://127.0.0.1:{port}/"
-        for role in ("admin", "staff", "family"):
+        for role in ("admin", "staff", "family", "district"):
             assert re.search(rf"{role}\s+demo-{role}\s+\S{{10,}}", log.read_text()), log.read_text()
         # A lived-in system: every home has its fortnight of history, so routines and "usual" are real.
         assert re.search(r"history:\s+14 days for 3 homes", log.read_text()), log.read_text()
