@@ -339,6 +339,7 @@ def test_a_long_name_a_missing_phone_and_an_empty_queue_render(
         ).fetchall()
     assert stored == ([{"name": "李娜", "phone": "+86 139 0000 0001"}, {"name": "Zhao Wei", "phone": "+86 139 0000 0002"}],)
     assert fields == [(["access_notes", "phone"],), (["emergency_contacts"],)]
+    _no_horizontal_overflow(page)
     _shots(page, "13-contacts-edited")
     watched.clean()
     context.close()
