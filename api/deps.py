@@ -126,6 +126,13 @@ def require_staff(user: User) -> Principal:
     return user
 
 
+def require_overseer(user: User) -> Principal:
+    """Figures across care centres: admins, care staff (their own) and district offices; 403 for families."""
+    if user.role == "family":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not for family accounts / 家属账户不可用")
+    return user
+
+
 def require_admin(user: User) -> Principal:
     if user.role != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "administrators only / 仅限管理员")
@@ -135,3 +142,4 @@ def require_admin(user: User) -> Principal:
 Writer = Annotated[Principal, Depends(require_writer)]
 Staff = Annotated[Principal, Depends(require_staff)]
 Admin = Annotated[Principal, Depends(require_admin)]
+Overseer = Annotated[Principal, Depends(require_overseer)]

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import spreadsheet
 from api.bounds import DateTime
 from api.db import fetch_all
-from api.deps import Conn, Ctx, User
+from api.deps import Conn, Ctx, Overseer
 from api.params import check_range, shifted
 from api.routes.devices import LOW_BATTERY_PCT, SILENT_AFTER_S
 from api.scope import CENTRE_VISIBLE, Principal
@@ -107,14 +107,6 @@ class Oversight(BaseModel):
     centres: list[CentreFigures]
 
 
-def require_overseer(user: User) -> Principal:
-    """Figures across centres: admins, care staff (their own) and district offices; not families."""
-    if user.role == "family":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not for family accounts / 家属账户不可用")
-    return user
-
-
-Overseer = Annotated[Principal, Depends(require_overseer)]
 Since = Annotated[DateTime | None, Query(alias="from", description="alerts opened at or after; default 28 days before `to`")]
 Until = Annotated[DateTime | None, Query(alias="to", description="alerts opened before; default now")]
 _EMPTY = Times(
