@@ -41,7 +41,7 @@ from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_i
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
-from eldercare.db.listen import listen
+from eldercare.db.listen import Listener
 from eldercare.db.pool import CONNECTION_LOST, DATABASE_AWAY, database_away, first_database_away, safe_detail
 from eldercare.health import Readiness
 from eldercare.retry import Backoff, sleep_until
@@ -315,5 +315,8 @@ class Engine:
         return Backoff(self.settings.db.retry_min_s, self.settings.db.retry_max_s)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for ingest's wake-ups; the kernel's loop reconnects with backoff (polling covers the gap)."""
-        await listen(self.settings, CHANNEL, self.inbox_wake.set, stop)
+        """LISTEN for ingest's wake-ups; on trouble, reconnect with backoff (polling covers the gap).
+        On every (re)LISTEN the inbox is looked at: anything may have arrived while nobody listened."""
+        await Listener(
+            CHANNEL, component="alerts", event="alerts_listen", on_notify=self.inbox_wake.set, on_listen=self.inbox_wake.set
+        ).run(self.settings, stop)

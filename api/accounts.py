@@ -19,7 +19,7 @@ from api.bounds import LINKED_RESIDENTS_MAX, MAX_ID, USERNAME_PATTERN, Body, Lab
 from api.security import end_access_tokens, hash_password
 from eldercare.errors import NotFoundError, PermanentError
 
-Role = Literal["admin", "staff", "family"]
+Role = Literal["admin", "staff", "family", "district"]
 
 _INSERT = (
     "INSERT INTO users (username, password_hash, role, care_centre_id, display_name, locale)"
@@ -28,6 +28,8 @@ _INSERT = (
 _CENTRE_EXISTS = "SELECT 1 FROM care_centres WHERE id = %s"
 _RESIDENTS_FOUND = "SELECT count(*) FROM residents WHERE id = ANY(%s)"
 _LINK = "INSERT INTO family_links (user_id, resident_id) SELECT %s, unnest(%s::bigint[])"
+_CENTRES_FOUND = "SELECT count(*) FROM care_centres WHERE id = ANY(%s)"
+_OVERSEE = "INSERT INTO district_centres (user_id, care_centre_id) SELECT %s, unnest(%s::bigint[])"
 # Every active admin row, locked: two admins disabling each other at once are serialised here,
 # and the second sees that only one would remain.
 _ACTIVE_ADMINS = "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE"
@@ -53,6 +55,12 @@ class UserFields(Body):
     resident_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list, max_length=LINKED_RESIDENTS_MAX, validate_default=True
     )
+    district_centre_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list,
+        max_length=LINKED_RESIDENTS_MAX,
+        validate_default=True,
+        description="district: the care centres it oversees (read-only)",
+    )
     display_name: Label | None = None
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
@@ -61,6 +69,8 @@ class UserFields(Body):
     def _staff_have_a_centre(cls, value: int | None, info: ValidationInfo) -> int | None:
         if info.data.get("role") == "staff" and value is None:
             raise ValueError("care staff need a care_centre_id")
+        if info.data.get("role") == "district" and value is not None:
+            raise ValueError("a district office oversees district_centre_ids, not one care_centre_id")
         return value
 
     @field_validator("resident_ids")
@@ -69,10 +79,22 @@ class UserFields(Body):
         role = info.data.get("role")
         if role == "family" and not value:
             raise ValueError("a family member needs at least one linked resident")
-        if role in ("admin", "staff") and value:
+        if role in ("admin", "staff", "district") and value:
             raise ValueError("only family members are linked to residents")
         if len(set(value)) != len(value):
             raise ValueError("a resident is listed twice")
+        return value
+
+    @field_validator("district_centre_ids")
+    @classmethod
+    def _districts_oversee_centres(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        role = info.data.get("role")
+        if role == "district" and not value:
+            raise ValueError("a district office oversees at least one care centre")
+        if role != "district" and value:
+            raise ValueError("only district offices oversee care centres")
+        if len(set(value)) != len(value):
+            raise ValueError("a care centre is listed twice")
         return value
 
 
@@ -103,6 +125,9 @@ async def create_user(conn: psycopg.AsyncConnection, new: NewUser, *, now: datet
     found = await (await conn.execute(_RESIDENTS_FOUND, (new.resident_ids,))).fetchone()
     if found is None or found[0] != len(new.resident_ids):
         raise NotFoundError("a linked resident does not exist")
+    found = await (await conn.execute(_CENTRES_FOUND, (new.district_centre_ids,))).fetchone()
+    if found is None or found[0] != len(new.district_centre_ids):
+        raise NotFoundError("an overseen care centre does not exist")
     password_hash = await asyncio.to_thread(hash_password, new.password)
     values = (new.username, password_hash, new.role, new.care_centre_id, new.display_name, new.locale)
     row = await (await conn.execute(_INSERT, values)).fetchone()
@@ -110,7 +135,9 @@ async def create_user(conn: psycopg.AsyncConnection, new: NewUser, *, now: datet
         raise UsernameTakenError(f"user {new.username!r} already exists / 用户名已存在")
     if new.resident_ids:
         await conn.execute(_LINK, (row[0], new.resident_ids))
-    details = {"role": new.role, "resident_ids": new.resident_ids}
+    if new.district_centre_ids:
+        await conn.execute(_OVERSEE, (row[0], new.district_centre_ids))
+    details = {"role": new.role, "resident_ids": new.resident_ids, "district_centre_ids": new.district_centre_ids}
     await audit.record(conn, at=now, event="user_created", user_id=row[0], actor_id=actor_id, details=details)
     return int(row[0])
 

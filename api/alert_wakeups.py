@@ -1,6 +1,7 @@
 """Wakes the live alert streams the moment an alert changes (LISTEN eldercare_alerts).
 
-One connection per API process listens, outside the pool; every open stream waits on
+One connection per API process listens, outside the pool (:mod:`eldercare.db.listen`, the loop the
+alert engine uses too); every open stream waits on
 :meth:`AlertWakeups.wait` with its polling interval as the deadline. The trigger of migration 0070
 sends one NOTIFY per changed alert's centre, so a new alert reaches the screens within one database
 round trip instead of one polling interval. NOTIFY only wakes: a stream still reads the rows itself,
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 
 from eldercare.config import Settings
-from eldercare.db.listen import listen
+from eldercare.db.listen import Listener
 
 CHANNEL = "eldercare_alerts"
 
@@ -43,8 +44,14 @@ class AlertWakeups:
         return self.generation
 
     async def run(self, settings: Settings, stop: asyncio.Event) -> None:
-        """LISTEN until ``stop``; the kernel's loop reconnects with backoff (the streams' polling covers the gap)."""
-        await listen(settings, CHANNEL, self.wake, stop, listening=self._listening)
+        """LISTEN until ``stop``; reconnect with backoff on trouble (the streams' polling covers the gap)."""
+        await Listener(
+            CHANNEL, component="api", event="alert_wakeups", on_notify=self.wake, on_listen=self._listening, on_lost=self._lost
+        ).run(settings, stop)
 
-    def _listening(self, now: bool) -> None:
-        self.listening = now
+    def _listening(self) -> None:
+        self.listening = True
+        self.wake()  # whatever changed while nobody listened
+
+    def _lost(self) -> None:
+        self.listening = False

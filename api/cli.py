@@ -33,14 +33,15 @@ def command() -> None:
 
 @click.group()
 def users() -> None:
-    """Manage API users (admins, care staff, family members)."""
+    """Manage API users (admins, care staff, family members, district offices)."""
 
 
 @users.command("add")
-@click.option("--role", type=click.Choice(["admin", "staff", "family"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "staff", "family", "district"]), required=True)
 @click.option("--username", required=True, help="3-64 characters, stored lower-case")
 @click.option("--centre", "centre", type=int, help="care centre id (required for staff)")
 @click.option("--resident", "residents", type=int, multiple=True, help="linked resident id (family; repeatable)")
+@click.option("--oversee", "overseen", type=int, multiple=True, help="overseen care centre id (district; repeatable)")
 @click.option("--display-name", default=None)
 @click.option("--locale", type=click.Choice(["zh-CN", "en"]), default="zh-CN")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input instead of a prompt")
@@ -49,6 +50,7 @@ def users_add(
     username: str,
     centre: int | None,
     residents: tuple[int, ...],
+    overseen: tuple[int, ...],
     display_name: str | None,
     locale: str,
     password_stdin: bool,
@@ -64,6 +66,7 @@ def users_add(
         "role": role,
         "care_centre_id": centre,
         "resident_ids": list(residents),
+        "district_centre_ids": list(overseen),
         "display_name": display_name,
         "locale": locale,
     }
@@ -80,7 +83,12 @@ def users_add(
 
 
 # The CLI's names for the fields of api.accounts.UserFields.
-_OPTIONS = {"care_centre_id": "--centre", "resident_ids": "--resident", "display_name": "--display-name"}
+_OPTIONS = {
+    "care_centre_id": "--centre",
+    "resident_ids": "--resident",
+    "district_centre_ids": "--oversee",
+    "display_name": "--display-name",
+}
 
 
 def _validated(model: type[_Model], fields: dict[str, Any]) -> _Model:

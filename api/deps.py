@@ -21,7 +21,11 @@ from eldercare.mqtt.dynsec import BrokerAdmin
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 # The token's generation must still be the user's: logout and revocation move it on.
-_USER = "SELECT id, username, role, care_centre_id, locale FROM users WHERE id = %s AND token_generation = %s AND NOT disabled"
+_USER = (
+    "SELECT id, username, role, care_centre_id, locale,"
+    " ARRAY(SELECT d.care_centre_id FROM district_centres d WHERE d.user_id = users.id ORDER BY 1)"
+    " FROM users WHERE id = %s AND token_generation = %s AND NOT disabled"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ async def _principal(ctx: ApiContext, conn: psycopg.AsyncConnection, token: str 
     row = await cur.fetchone()
     if row is None:
         raise _UNAUTHORISED
-    return Principal(user_id=row[0], username=row[1], role=row[2], care_centre_id=row[3], locale=row[4])
+    return Principal(
+        user_id=row[0], username=row[1], role=row[2], care_centre_id=row[3], locale=row[4], district_centre_ids=tuple(row[5])
+    )
 
 
 async def authenticate(ctx: ApiContext, token: str | None) -> Principal:
@@ -114,9 +120,16 @@ def require_writer(user: User) -> Principal:
 
 
 def require_staff(user: User) -> Principal:
-    """Care staff and admins, for what families have no use for (dead letters): 403 for families."""
+    """Care staff and admins, for what families and district offices have no use for (dead letters)."""
     if user.role not in ("admin", "staff"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "care staff and administrators only / 仅限护理人员和管理员")
+    return user
+
+
+def require_overseer(user: User) -> Principal:
+    """Figures across care centres: admins, care staff (their own) and district offices; 403 for families."""
+    if user.role == "family":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not for family accounts / 家属账户不可用")
     return user
 
 
@@ -129,3 +142,4 @@ def require_admin(user: User) -> Principal:
 Writer = Annotated[Principal, Depends(require_writer)]
 Staff = Annotated[Principal, Depends(require_staff)]
 Admin = Annotated[Principal, Depends(require_admin)]
+Overseer = Annotated[Principal, Depends(require_overseer)]

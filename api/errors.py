@@ -168,9 +168,11 @@ def _errors_of(route: APIRoute) -> dict[int, str]:
     if deps.current_user in calls:
         found[401] = "not logged in, or the access token expired or was revoked"
     if deps.require_writer in calls:
-        found[403] = "read-only account (families)"
+        found[403] = "read-only account (families, district offices)"
     if deps.require_staff in calls:
-        found[403] = "care staff and administrators only (not families)"
+        found[403] = "care staff and administrators only (not families or district offices)"
+    if deps.require_overseer in calls:
+        found[403] = "not for family accounts"
     if deps.require_admin in calls:
         found[403] = "administrators only"
     if route.body_field is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Role = Literal["admin", "staff", "family"]
+Role = Literal["admin", "staff", "family", "district"]
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,21 @@ class Principal:
     role: Role
     care_centre_id: int | None
     locale: str
+    district_centre_ids: tuple[int, ...] = ()
 
     @property
     def can_write(self) -> bool:
-        """Families read; admins and care staff act."""
+        """Families and district offices read; admins and care staff act."""
         return self.role in ("admin", "staff")
 
     def params(self, **extra: Any) -> dict[str, Any]:
-        return {"p_role": self.role, "p_centre": self.care_centre_id, "p_user": self.user_id, **extra}
+        return {
+            "p_role": self.role,
+            "p_centre": self.care_centre_id,
+            "p_user": self.user_id,
+            "p_centres": list(self.district_centre_ids),
+            **extra,
+        }
 
 
 # A home ``h`` is visible to admins, to staff of its centre, and to family of a resident living there.
@@ -56,7 +63,10 @@ ALERT_VISIBLE = """(
         SELECT 1 FROM family_links fl WHERE fl.user_id = %(p_user)s AND fl.resident_id = a.resident_id))
 )"""
 
-# A care centre ``c``: admins see all, staff their own, families none.
+# A care centre ``c``: admins see all, staff their own, a district office the centres it oversees,
+# families none. A district office sees centres and their figures only: homes, residents and alerts
+# (health data of named people) stay invisible to it, so every fragment above leaves it out.
 CENTRE_VISIBLE = """(
     %(p_role)s = 'admin' OR (%(p_role)s = 'staff' AND c.id = %(p_centre)s)
+    OR (%(p_role)s = 'district' AND c.id = ANY(%(p_centres)s::bigint[]))
 )"""

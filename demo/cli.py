@@ -22,8 +22,15 @@ from eldercare.lifecycle import install_stop_signals
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="dashboard port (else a free one)")
 @click.option("--fall-after", type=click.FloatRange(0), default=45.0, show_default=True, help="wall seconds to the scripted fall")
 @click.option("--sos-after", type=click.FloatRange(0), default=75.0, show_default=True, help="wall seconds to the scripted SOS")
+@click.option(
+    "--history-days",
+    type=click.FloatRange(0, 60),
+    default=14.0,
+    show_default=True,
+    help="days of routine history written for every home before the start (0: none)",
+)
 @click.option("--keep", is_flag=True, help="keep the temporary directory (logs, private database) after stopping")
-def demo(homes: int, speed: float, port: int, fall_after: float, sos_after: float, keep: bool) -> None:
+def demo(homes: int, speed: float, port: int, fall_after: float, sos_after: float, history_days: float, keep: bool) -> None:
     """Run the whole system: database, broker, ingest, alerts, API + dashboard, and simulated homes.
 
     Uses the configured PostgreSQL and broker, or starts private ones in a temporary directory.
@@ -35,7 +42,9 @@ def demo(homes: int, speed: float, port: int, fall_after: float, sos_after: floa
 
     settings = settings_or_exit()
     logs.configure(settings.log_level, "console" if sys.stderr.isatty() else settings.log_format)
-    options = DemoOptions(homes=homes, speed=speed, port=port, fall_after_s=fall_after, sos_after_s=sos_after, keep=keep)
+    options = DemoOptions(
+        homes=homes, speed=speed, port=port, fall_after_s=fall_after, sos_after_s=sos_after, keep=keep, history_days=history_days
+    )
     try:
         code = asyncio.run(_demo(settings, options, dict(os.environ)))
     except DemoError as exc:

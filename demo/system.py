@@ -4,9 +4,11 @@
    (see :mod:`demo.infra`); then ``eldercare db migrate``.
 2. A shared simulated clock (today 07:00 in the homes' timezone, ``--speed`` times faster than
    wall time) handed to every service through ``ELDERCARE_CLOCK__*``.
-3. The simulated care centre, its homes and residents; three demo users with generated passwords
-   (an admin, a care-staff member of the centre, a family member linked to the first home's
-   resident) through ``eldercare users add``.
+3. The simulated care centre, its homes and residents, and ``history_days`` (14) of each home's
+   routine written straight into the database (:mod:`simulator.backfill`), so the learned
+   routines and every "usual" figure are real from the first minute; four demo users with generated
+   passwords (an admin, a care-staff member of the centre, a family member linked to the first home's
+   resident, a district office overseeing the centre) through ``eldercare users add``.
 4. ``eldercare ingest``, ``eldercare alerts``, ``eldercare api`` and ``eldercare simulate run``
    as subprocesses, with a scenario: a fall in the first home about ``fall_after_s`` wall seconds
    after the start and an SOS press in the second about ``sos_after_s`` wall seconds after it.
@@ -40,6 +42,7 @@ from eldercare.cli_support import EXIT_EXISTS
 from eldercare.config import Settings, load_settings
 from eldercare.db.migrate import migrate
 from eldercare.retry import sleep_until
+from simulator.backfill import backfill
 from simulator.registry import register
 
 log = logs.get("demo")
@@ -54,6 +57,7 @@ class DemoOptions:
     fall_after_s: float = 45.0
     sos_after_s: float = 75.0
     keep: bool = False
+    history_days: float = 14.0
 
 
 @dataclass
@@ -136,6 +140,7 @@ async def _run(demo: Demo, stack: AsyncExitStack, stop: asyncio.Event) -> int:
     env, child_settings = _shared_env(demo, pg.url, broker.url)
     now = child_settings.clock.start or datetime.now(UTC)
     registration = await register(child_settings, _home_ids(child_settings, options.homes), now=now)
+    await _history(child_settings, options, now)
     users = await _demo_users(demo, env, registration.care_centre_id, child_settings)
     stack.push_async_callback(demo.stop_children)
     await _start_services(demo, env, child_settings)
@@ -143,6 +148,21 @@ async def _run(demo: Demo, stack: AsyncExitStack, stop: asyncio.Event) -> int:
     await _wait_for_http(demo, url)
     _banner(url, users, child_settings, demo)
     return await _supervise(demo, stop)
+
+
+async def _history(settings: Settings, options: DemoOptions, now: datetime) -> None:
+    """A lived-in system: the fortnight before the demo's morning, for every home (none with 0 days).
+    Before any service starts, so the alert engine learns its routines from it at once."""
+    if options.history_days <= 0:
+        return
+    click.echo(f"history:  writing {options.history_days:g} days for {options.homes} homes (about a second per home)…", err=True)
+    started = time.monotonic()
+    report = await backfill(settings, days=options.history_days, end=now, homes=options.homes)
+    click.echo(
+        f"history:  {options.history_days:g} days for {report.homes} homes ({report.readings:,} readings,"
+        f" {time.monotonic() - started:.0f} s)",
+        err=True,
+    )
 
 
 def _home_ids(settings: Settings, homes: int) -> list[str]:
@@ -197,6 +217,7 @@ async def _demo_users(demo: Demo, env: Mapping[str, str], centre: int, settings:
         ("admin", "demo-admin", []),
         ("staff", "demo-staff", ["--centre", str(centre)]),
         ("family", "demo-family", ["--resident", str(resident)]),
+        ("district", "demo-district", ["--oversee", str(centre)]),
     ]
     users = []
     for role, username, extra in specs:
@@ -277,7 +298,7 @@ def _banner(url: str, users: list[DemoUser], settings: Settings, demo: Demo) -> 
     ]
     for user in users:
         secret = user.password if user.password is not None else "(existing user; password unchanged 已存在，密码未改)"
-        lines.append(f"    {user.role:<7} {user.username:<12} {secret}")
+        lines.append(f"    {user.role:<8} {user.username:<13} {secret}")
     start = settings.clock.start
     lines += [
         f"  {demo.options.homes} simulated homes, simulated time starts {start:%Y-%m-%d %H:%M} {settings.simulator.timezone},"
@@ -292,7 +313,9 @@ def _banner(url: str, users: list[DemoUser], settings: Settings, demo: Demo) -> 
         f"       打开 {url}，用 demo-staff 登录：跌倒警报会响铃出现；打开、认领、按步骤处置、结案",
         "    2. log in as demo-family (another browser or after logging out): what the centre did, in plain words",
         "       用 demo-family 登录（另一个浏览器或退出后）：以家属身份查看护理中心的处理经过",
-        "    3. demo-admin sees every centre; GET /docs is the API",
+        "    3. demo-district: the district office's figures across its centres (no personal data), with a CSV export",
+        "       用 demo-district 登录：区域监督，各中心的统计数字（不含个人信息），可导出 CSV",
+        "    4. demo-admin sees every centre; GET /docs is the API",
         "       demo-admin 可查看所有中心；/docs 为接口文档",
         f"  service logs 日志: {demo.workdir / 'logs'}",
         "  Ctrl-C stops everything · 按 Ctrl-C 停止",

@@ -144,7 +144,7 @@ async def backfill(settings: Settings, *, days: float, end: datetime, homes: int
     zone = ZoneInfo(sim.timezone)
     start = end - timedelta(days=days)
     ids = [f"{sim.home_prefix}-{i:05d}" for i in range(homes)]
-    await register(settings, ids, now=start)
+    await register(settings, ids, now=start, credentials=False)  # rows only: running gateways keep their passwords
     report = BackfillReport(homes=homes)
     async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=10) as conn:
         await conn.execute(_DEVICES, _device_rows(ids, start, end))

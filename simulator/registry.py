@@ -6,6 +6,13 @@ hash in the database, the password pushed to the broker. A home that already exi
 credentials (the password is shown only once, and the simulator does not keep it). Without a
 broker admin the broker is anonymous: homes are inserted in bulk with no credentials, which is
 how 10,000 homes register in seconds instead of the ~0.1 s per home argon2 and dynsec cost.
+
+Only a caller that connects gateways asks for credentials (``credentials=True``, the default: the
+live simulator). The backfill writes rows and connects nothing: it registers with
+``credentials=False``, which adds missing homes without credentials and leaves existing homes'
+credentials alone, so backfilling under a running demo does not lock its gateways out of the broker
+(a rotation there once did: every gateway then failed to reconnect). A home added without
+credentials gets them from the next ``credentials=True`` registration, as any existing home does.
 """
 
 from __future__ import annotations
@@ -79,11 +86,17 @@ def resident_card(seed: int, home_id: str) -> Card:
 
 
 async def register(
-    settings: Settings, home_ids: list[str], *, now: datetime, rule_settings: dict[str, Any] | None = None
+    settings: Settings,
+    home_ids: list[str],
+    *,
+    now: datetime,
+    rule_settings: dict[str, Any] | None = None,
+    credentials: bool = True,
 ) -> Registration:
-    """Make sure every home exists with a resident; return the credentials to connect with."""
+    """Make sure every home exists with a resident; return the credentials to connect with
+    (with ``credentials=False``: none, and no existing home's credentials change)."""
     sim = settings.simulator
-    broker = BrokerAdmin.from_settings(settings)
+    broker = BrokerAdmin.from_settings(settings) if credentials else None
     async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=10) as conn:
         centre = await _care_centre(conn, sim.timezone)
         existing = {row[0] for row in await (await conn.execute(_EXISTING, (home_ids,))).fetchall()}

@@ -13,6 +13,7 @@ from api.deps import Admin, Conn, User
 from api.params import Id
 from api.scope import CENTRE_VISIBLE
 from eldercare.domain.alerts.catalogue import Severity
+from eldercare.errors import NotFoundError
 
 router = APIRouter(prefix="/api/v1/centres", tags=["care centres"])
 
@@ -91,7 +92,8 @@ _INSERT_CHANNEL = (
 
 @router.get("", response_model=list[Centre])
 async def list_centres(user: User, conn: Conn) -> list[dict[str, Any]]:
-    """Centres visible to the caller: all for admins, their own for staff, none for families."""
+    """Centres visible to the caller: all for admins, their own for staff, those a district office
+    oversees, none for families."""
     return await fetch_all(conn, _LIST, user.params())
 
 
@@ -116,8 +118,11 @@ async def get_centre(centre_id: Id, user: User, conn: Conn) -> dict[str, Any]:
     "/{centre_id}/channels", response_model=list[Channel], responses={404: {"description": "not found or outside your scope"}}
 )
 async def list_channels(centre_id: Id, user: User, conn: Conn) -> list[dict[str, Any]]:
-    """The centre's notification channels (secrets are never returned)."""
+    """The centre's notification channels (secrets are never returned; not a district office's business:
+    their targets are staff phones and addresses, so 404 as outside its scope)."""
     await get_centre(centre_id, user, conn)
+    if not user.can_write:
+        raise NotFoundError("not found")
     return await fetch_all(conn, _CHANNELS, (centre_id,))
 
 

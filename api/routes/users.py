@@ -22,7 +22,9 @@ log = logs.get("api")
 
 _COLS = (
     "u.id, u.username, u.role, u.care_centre_id, u.display_name, u.locale, u.disabled, u.created_at,"
-    " coalesce(array_agg(fl.resident_id ORDER BY fl.resident_id) FILTER (WHERE fl.resident_id IS NOT NULL), '{}') AS resident_ids"
+    " coalesce(array_agg(fl.resident_id ORDER BY fl.resident_id) FILTER (WHERE fl.resident_id IS NOT NULL), '{}')"
+    " AS resident_ids,"
+    " ARRAY(SELECT d.care_centre_id FROM district_centres d WHERE d.user_id = u.id ORDER BY 1) AS district_centre_ids"
 )
 _LIST = (
     "SELECT " + _COLS + " FROM users u LEFT JOIN family_links fl ON fl.user_id = u.id"
@@ -47,6 +49,7 @@ class User(BaseModel):
     disabled: bool
     created_at: datetime
     resident_ids: list[int]
+    district_centre_ids: list[int]
 
 
 @router.get("", response_model=list[User])

@@ -31,6 +31,14 @@ const I18N = {
     fam_none: "这段时间没有警报。", fam_status_open: "护理中心已收到，正在处理", fam_status_ack: "护理中心 {who} 正在处理",
     fam_status_done: "已处理完毕", fam_call: "有疑问请致电护理中心", fam_what: "护理中心做了什么：", fam_more: "比平时多", fam_less: "比平时少",
     fam_usual: "和平时差不多", fam_no_data: "暂无数据",
+    nav_oversight: "区域监督", district_title: "智慧养老 · 区域监督", ov_title: "区域监督：各护理中心", ov_from: "从", ov_to: "到", ov_apply: "查询", ov_centre: "护理中心",
+    ov_homes: "在线监护住所", ov_devices: "正常设备", ov_open: "未结警报", ov_unclaimed: "无人认领", ov_overdue: "超时未认领",
+    ov_alarms: "警报数", ov_claim: "认领用时 p50 / p90", ov_close: "结案用时 p50 / p90", ov_weeks: "按周（ISO 周，中心当地时间）", ov_week: "周",
+    ov_none: "没有可查看的护理中心。", ov_note: "只含统计数字，不含任何老人或警报的个人信息。",
+    shift_from: "班次开始", shift_to: "班次结束", shift_apply: "查看", handover: "交接班摘要", handover_open: "未结警报 {n} 条",
+    handover_unclaimed: "无人认领", handover_outcomes: "本班结案", handover_none: "本班没有结案的警报。", notes: "处理备注",
+    add_contact: "添加联系人", contact_name: "姓名", contact_relation: "关系", move_up: "上移", move_down: "下移", remove: "删除",
+    card_changes: "修改记录", emergency_contacts: "紧急联系人",
   },
   en: {
     title: "eldercare · care console", family_title: "eldercare · family", nav_queue: "Alarms", nav_board: "Residents", nav_closed: "Closed alarms", logout: "Log out",
@@ -59,6 +67,14 @@ const I18N = {
     fam_none: "No alerts in this time.", fam_status_open: "The care centre has it and is acting", fam_status_ack: "{who} at the care centre is handling it",
     fam_status_done: "Dealt with", fam_call: "Questions? Call the care centre", fam_what: "What the care centre did: ", fam_more: "more than usual", fam_less: "less than usual",
     fam_usual: "about as usual", fam_no_data: "no data yet",
+    nav_oversight: "Oversight", district_title: "eldercare · district oversight", ov_title: "District oversight: care centres", ov_from: "From", ov_to: "To", ov_apply: "Show", ov_centre: "Care centre",
+    ov_homes: "Homes monitored", ov_devices: "Devices healthy", ov_open: "Open alarms", ov_unclaimed: "unclaimed", ov_overdue: "Overdue (unclaimed)",
+    ov_alarms: "Alarms", ov_claim: "Time to claim p50 / p90", ov_close: "Time to close p50 / p90", ov_weeks: "Per week (ISO weeks, the centre's local time)", ov_week: "Week",
+    ov_none: "No care centre to show.", ov_note: "Figures only: nothing about any resident or alarm in person.",
+    shift_from: "Shift from", shift_to: "to", shift_apply: "Show", handover: "Handover", handover_open: "{n} open alarms",
+    handover_unclaimed: "unclaimed", handover_outcomes: "Closed this shift", handover_none: "No alarm was closed in this shift.", notes: "Notes",
+    add_contact: "Add contact", contact_name: "Name", contact_relation: "Relation", move_up: "Move up", move_down: "Move down", remove: "Remove",
+    card_changes: "Changes", emergency_contacts: "Emergency contacts",
   },
 };
 // The language follows the browser until someone picks one; the pick is remembered on this computer.
@@ -114,6 +130,18 @@ async function api(path, options = {}) {
   if (!r.ok) { let detail = ""; try { detail = (await r.json()).detail; } catch (e) { /* not JSON */ } throw new ApiError(r.status, detail); }
   return r.status === 204 ? null : r.json();
 }
+// A file the server writes (a CSV export) saved through a link: the token travels in a header, never in a URL.
+async function download(path) {
+  const call = () => fetch(path, { headers: { Authorization: `Bearer ${tokens.access}` } });
+  let r = await call();
+  if (r.status === 401 && (await refreshTokens())) r = await call();
+  if (!r.ok) throw new ApiError(r.status, r.statusText);
+  const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "")?.[1] || "export.csv";
+  const link = el("a", { href: URL.createObjectURL(await r.blob()), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
 const send = (method, path, body) => api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 const post = (path, body) => send("POST", path, body);
 
@@ -141,11 +169,13 @@ function ago(iso) {
   if (s < 86400) return `${Math.round(s / 3600)} ${t("ago_h")}`;
   return `${Math.round(s / 86400)} ${t("ago_d")}`;
 }
+// A calendar day in the browser's time, as a date input holds it.
+const isoDay = (ms) => { const d = new Date(ms); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`; };
 const clockTime = (iso, zone) => new Date(iso).toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", ...(zone ? { timeZone: zone } : {}) });
 const dateTime = (iso) => new Date(iso).toLocaleString(state.lang, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
 
 // ---- views ---------------------------------------------------------------------------------
-const VIEWS = ["login", "queue", "incident", "closed", "board", "resident", "family"];
+const VIEWS = ["login", "queue", "incident", "closed", "board", "resident", "family", "oversight"];
 const onShow = {};  // view name -> loader, filled by the other scripts
 
 function show(view) {
@@ -176,6 +206,7 @@ function applyLanguage() {
   document.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
   if (state.me?.role === "family") $("#app-title").textContent = t("family_title");
+  if (state.me?.role === "district") $("#app-title").textContent = t("district_title");
   $("#lang-toggle").textContent = zh() ? "English" : "中文";
   setStreamState(state.streamState);
   onLanguage.forEach((hook) => hook());
@@ -187,11 +218,13 @@ async function startSession() {
   state.me = me;
   await Promise.all([loadCatalogue(), syncClock()]);
   $("#whoami").textContent = me.username;
-  const family = me.role === "family";
-  document.querySelectorAll(".staff-only, .tab[data-view='queue']").forEach((e) => { e.hidden = family; });
+  const family = me.role === "family", district = me.role === "district";
+  // A district office reads figures across its centres, nothing about anyone: no queue, no board.
+  document.querySelectorAll(".staff-only, .tab[data-view='queue']").forEach((e) => { e.hidden = family || district; });
+  document.querySelectorAll(".oversight-only").forEach((e) => { e.hidden = !["admin", "district"].includes(me.role); });
   applyLanguage();
-  show(family ? "family" : "queue");
-  if (!family) connectStream();
+  show(family ? "family" : district ? "oversight" : "queue");
+  if (!family && !district) connectStream();
 }
 
 function logout() {
@@ -278,7 +311,7 @@ document.addEventListener("DOMContentLoaded", () => {
     window.dispatchEvent(new Event("eldercare-login"));  // a user gesture: the alarm may ask for sound and notifications
     await startSession();
   };
-  setInterval(() => { if (state.me && state.me.role !== "family") syncClock().catch(() => {}); }, 60000);
+  setInterval(() => { if (state.me && !["family", "district"].includes(state.me.role)) syncClock().catch(() => {}); }, 60000);
   applyLanguage();
   if (tokens.access) startSession().catch(() => show("login")); else show("login");
 });

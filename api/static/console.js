@@ -151,11 +151,29 @@ function updateTitle() {
   document.title = open && state.me ? `(${open}) eldercare` : "eldercare";
 }
 
-// ---- the closed-alarm log --------------------------------------------------------------------
-let closed = [];
+// ---- the shift's closed-alarm log and the handover ------------------------------------------------
+// The shift is a time range on the server's clock (8 hours back by default); the inputs show it in
+// the browser's time.
+const localInput = (ms) => { const d = new Date(ms); return `${isoDay(ms)}T${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`; };
+function shiftRange() {
+  if (!$("#shift-to").value) { $("#shift-to").value = localInput(serverNow() + 60000); $("#shift-from").value = localInput(serverNow() - 8 * 3600000); }
+  const from = new Date($("#shift-from").value), to = new Date($("#shift-to").value);
+  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+}
+
+function handoverSummary(h) {
+  const owners = h.owners.map((o) => el("li", { dataset: { owner: o.name || "" } }, `${o.name || t("handover_unclaimed")}: ${o.alarms}`));
+  const outcomes = Object.entries(h.outcomes).map(([k, n]) => `${named("outcomes", k)} ${n}`).join(zh() ? "，" : ", ");
+  return [el("p", { dataset: { testid: "handover-open" }, textContent: t("handover_open", { n: h.open.length }) }), el("ul", { className: "owners" }, ...owners),
+    el("p", { textContent: h.closed.length ? `${t("handover_outcomes")}${colon()}${outcomes}` : t("handover_none") })];
+}
+
 async function loadClosed() {
-  closed = (await api("/api/v1/alerts?status=resolved&limit=500")).items;
-  $("#closed-body").replaceChildren(...closed.map((a) => el("tr", { dataset: { alertId: a.id } },
+  $("#shift-error").textContent = "";
+  let h;
+  try { h = await api(`/api/v1/handover?${shiftRange()}`); } catch (e) { $("#shift-error").textContent = e.detail?.[0]?.msg || e.detail || e.message; return; }
+  $("#handover-body").replaceChildren(...handoverSummary(h));
+  $("#closed-body").replaceChildren(...[...h.closed].reverse().map((a) => el("tr", { dataset: { alertId: a.id } },
     el("td", { textContent: dateTime(a.opened_at) }),
     el("td", {}, sevBadge(el("span", { className: "sev-badge" }), a.severity), " ", named("kinds", a.kind)),
     el("td", { className: "name", textContent: a.resident_name || a.home_id, title: a.resident_name || a.home_id }),
@@ -163,21 +181,12 @@ async function loadClosed() {
     el("td", { textContent: a.acknowledged_at ? duration((Date.parse(a.acknowledged_at) - Date.parse(a.opened_at)) / 1000) : "–" }),
     el("td", { textContent: named("outcomes", a.outcome) }),
     el("td", { className: "note-cell", textContent: a.resolution_note || "" }),
+    el("td", { className: "note-cell", textContent: a.notes.map((n) => `${n.by || t("system")}${colon()}${n.note}`).join("\n") }),
   )));
 }
 
-// A cell a spreadsheet would run as a formula is quoted as text (CSV injection).
-const csvCell = (v) => { let s = v == null ? "" : String(v); if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`; return `"${s.replace(/"/g, '""')}"`; };
-function exportCsv() {
-  const head = ["id", "opened_at", "kind", "severity", "resident", "home", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "outcome", "note"];
-  const rows = closed.map((a) => [a.id, a.opened_at, named("kinds", a.kind), named("severities", a.severity), a.resident_name, a.home_id,
-    a.acknowledged_by_name, a.acknowledged_at, a.resolved_by_name, a.resolved_at, named("outcomes", a.outcome), a.resolution_note]);
-  const text = "\ufeff" + [head, ...rows].map((r) => r.map(csvCell).join(",")).join("\r\n");  // BOM: Excel reads UTF-8 Chinese
-  const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" })), download: `closed-alarms-${new Date(serverNow()).toISOString().slice(0, 10)}.csv` });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
+// The shift report: the server writes the CSV (a formula in a note stays text, Excel reads the Chinese).
+const exportCsv = () => download(`/api/v1/handover/export.csv?${shiftRange()}&lang=${encodeURIComponent(state.lang)}`).catch((e) => { $("#shift-error").textContent = e.message; });
 
 // ---- wiring ----------------------------------------------------------------------------------
 onShow.queue = () => { renderFilters(); renderQueues(); };
@@ -194,6 +203,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#filter-kind").onchange = (e) => { filters.kind = e.target.value; renderQueues(); };
   $("#mute").onclick = () => { unlockAudio(); localStorage.setItem("muteUntil", muted() ? "0" : String(Date.now() + MUTE_MS)); renderMute(); };
   $("#export-csv").onclick = exportCsv;
+  $("#shift-form").onsubmit = (event) => { event.preventDefault(); rendering(loadClosed()); };
   window.addEventListener("eldercare-login", unlockAudio);
   document.addEventListener("click", () => { if (alarm.audio?.state === "suspended") alarm.audio.resume(); });
   setInterval(tickQueues, 1000);

@@ -49,18 +49,54 @@ function residentCard(r, devices, { editable }) {
 
 const EDITABLE = [["phone", "phone"], ["date_of_birth", "born"], ["address", "address"], ["access_notes", "access"], ["conditions", "conditions"], ["allergies", "allergies"], ["medication_notes", "medication"]];
 
+// The emergency contacts in the order they are called: rows to fill in, move up or down, remove, add.
+// What the form does not show (a contact's e-mail, its notification address) travels along unchanged.
+function contactRow(c = {}) {
+  const input = (key, label, attrs = {}) => el("input", { name: `contact_${key}`, value: c[key] || "", placeholder: t(label), ...attrs });
+  const row = el("li", { className: "contact-edit", dataset: { testid: "contact-edit" } },
+    input("name", "contact_name", { maxLength: 200 }), input("relation", "contact_relation", { maxLength: 200 }),
+    input("phone", "phone", { maxLength: 40, type: "tel" }));
+  row.extra = Object.fromEntries(Object.entries(c).filter(([key]) => !["name", "relation", "phone"].includes(key)));
+  const move = (delta) => {
+    const list = row.parentNode;
+    if (delta < 0 && row.previousElementSibling) list.insertBefore(row, row.previousElementSibling);
+    if (delta > 0 && row.nextElementSibling) list.insertBefore(row.nextElementSibling, row);
+  };
+  row.append(el("button", { type: "button", textContent: "↑", title: t("move_up"), ariaLabel: t("move_up"), onclick: () => move(-1) }),
+    el("button", { type: "button", textContent: "↓", title: t("move_down"), ariaLabel: t("move_down"), onclick: () => move(1) }),
+    el("button", { type: "button", textContent: "✕", title: t("remove"), ariaLabel: t("remove"), onclick: () => row.remove() }));
+  return row;
+}
+
+function contactsOf(list) {
+  return [...list.children].map((row) => {
+    const value = (key) => row.querySelector(`[name="contact_${key}"]`).value.trim() || null;
+    return { ...row.extra, name: value("name"), relation: value("relation"), phone: value("phone") };
+  }).filter((c) => c.name || c.phone).map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v != null)));
+}
+
 function editButton(r) {
+  const contacts = el("ol", { className: "contacts-edit", dataset: { testid: "contacts-edit" } }, ...r.emergency_contacts.map((c) => contactRow(c)));
   const form = el("form", { className: "card-edit", hidden: true, dataset: { testid: "card-edit" } },
     ...EDITABLE.map(([key, label]) => el("label", {}, el("span", { textContent: t(label) }),
       el(key === "date_of_birth" ? "input" : "textarea", { name: key, value: r[key] || "", ...(key === "date_of_birth" ? { type: "date" } : { rows: 1, maxLength: 2000 }) }))),
-    el("button", { type: "submit", textContent: t("save") }), el("span", { className: "saved muted" }));
+    el("h4", { textContent: t("contacts") }), contacts,
+    el("button", { type: "button", textContent: `+ ${t("add_contact")}`, dataset: { testid: "add-contact" }, onclick: () => { contacts.append(contactRow()); contacts.lastChild.querySelector("input").focus(); } }),
+    el("button", { type: "submit", textContent: t("save") }), el("span", { className: "saved muted", role: "status" }),
+    el("h4", { textContent: t("card_changes") }), el("ol", { className: "changes muted", dataset: { testid: "card-changes" } }));
   form.onsubmit = async (event) => {
     event.preventDefault();
     // Only what changed: the audit then names exactly the fields someone touched.
     const body = Object.fromEntries(EDITABLE.map(([key]) => [key, form.elements[key].value.trim() || null]).filter(([key, value]) => value !== (r[key] || null)));
-    try { await send("PATCH", `/api/v1/residents/${r.id}`, body); form.querySelector(".saved").textContent = t("saved"); loadResident(r.id); } catch (e) { form.querySelector(".saved").textContent = e.detail || e.message; }
+    const edited = contactsOf(contacts);
+    if (JSON.stringify(edited) !== JSON.stringify(r.emergency_contacts)) body.emergency_contacts = edited;
+    try { await send("PATCH", `/api/v1/residents/${r.id}`, body); form.querySelector(".saved").textContent = t("saved"); loadResident(r.id); } catch (e) { form.querySelector(".saved").textContent = Array.isArray(e.detail) ? e.detail.map((d) => `${d.loc.slice(1).join(".")}: ${d.msg}`).join("; ") : e.detail || e.message; }
   };
-  const button = el("button", { textContent: t("edit"), onclick: () => { form.hidden = !form.hidden; } });
+  const loadChanges = async () => {
+    const changes = await api(`/api/v1/residents/${r.id}/changes`);
+    form.querySelector(".changes").replaceChildren(...changes.slice(0, 10).map((c) => el("li", { textContent: `${dateTime(c.at)} ${c.actor}${colon()}${c.fields.map((f) => t(EDITABLE.find(([key]) => key === f)?.[1] || f)).join(zh() ? "、" : ", ")}` })));
+  };
+  const button = el("button", { textContent: t("edit"), dataset: { testid: "card-edit-button" }, onclick: () => { form.hidden = !form.hidden; if (!form.hidden) loadChanges().catch(() => {}); } });
   return el("div", {}, button, form);
 }
 

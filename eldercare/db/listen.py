@@ -1,16 +1,18 @@
-"""LISTEN on a channel from a connection of its own, for as long as a service runs.
+"""LISTEN on one channel until told to stop: the one loop the alert engine (``eldercare_inbox``,
+woken by ingest) and the API's live streams (``eldercare_alerts``, woken by every alert change)
+share.
 
-A notification only wakes: the listener reads its rows itself and polls anyway, so a lost
-connection or a missed notification delays work, never loses it. That is why one loop serves every
-listener (the alert engine's inbox, the API's live alert streams): connect, LISTEN, wake once for
-whatever changed while nobody listened, then wake on every notification; on trouble, close, back
-off and connect again, saying so in the log.
+A connection of its own, outside any pool, in autocommit. NOTIFY only wakes: the callers poll as
+well, so a lost connection or a missed notification delays work, never loses it. Hence trouble is
+logged and retried with backoff, never raised; and every (re)LISTEN calls ``on_listen`` first, for
+whatever was notified while nobody listened.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -20,59 +22,51 @@ from eldercare import logs
 from eldercare.config import Settings
 from eldercare.retry import Backoff, sleep_until
 
-log = logs.get("db")
-
-# How often the loop looks at ``stop`` while no notification arrives.
-_POLL_S = 0.5
+NOTIFY_WAIT_S = 0.5  # how often the loop looks at ``stop`` while no notification comes
 
 
-async def listen(
-    settings: Settings,
-    channel: str,
-    wake: Callable[[], None],
-    stop: asyncio.Event,
-    *,
-    listening: Callable[[bool], None] | None = None,
-) -> None:
-    """Call ``wake`` on every NOTIFY on ``channel`` (and once per new connection) until ``stop``.
-
-    ``listening`` hears True once the LISTEN is in place and False when the connection is lost.
-    """
-    backoff = Backoff(settings.db.retry_min_s, settings.db.retry_max_s)
-    while not stop.is_set():
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                settings.database_url, autocommit=True, connect_timeout=max(1, int(settings.db.connect_timeout_s))
-            )
-        except psycopg.Error as exc:
-            delay = backoff.next_delay()
-            log.warning("listen_unavailable", channel=channel, error=type(exc).__name__, retry_in_s=round(delay, 2))
-            await sleep_until(stop, delay)
-            continue
-        backoff.reset()
-        try:
-            await _listen_on(conn, channel, wake, stop, listening)
-        except psycopg.Error as exc:
-            delay = backoff.next_delay()
-            log.warning("listen_lost", channel=channel, error=type(exc).__name__, retry_in_s=round(delay, 2))
-            await sleep_until(stop, delay)
-        finally:
-            if listening is not None:
-                listening(False)
-            await conn.close()
+def _nothing() -> None:
+    return None
 
 
-async def _listen_on(
-    conn: psycopg.AsyncConnection[Any],
-    channel: str,
-    wake: Callable[[], None],
-    stop: asyncio.Event,
-    listening: Callable[[bool], None] | None,
-) -> None:
-    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-    if listening is not None:
-        listening(True)
-    wake()  # whatever changed while nobody listened
-    while not stop.is_set():
-        async for _ in conn.notifies(timeout=_POLL_S):
-            wake()
+@dataclass(frozen=True)
+class Listener:
+    """``channel``: a name of ours. ``event``: the prefix of the log events (``<event>_unavailable``,
+    ``<event>_lost``), logged as ``component``."""
+
+    channel: str
+    component: str
+    event: str
+    on_notify: Callable[[], None]
+    on_listen: Callable[[], None]
+    on_lost: Callable[[], None] = _nothing
+
+    async def run(self, settings: Settings, stop: asyncio.Event) -> None:
+        """LISTEN until ``stop``; reconnect with backoff on trouble."""
+        log = logs.get(self.component)
+        backoff = Backoff(settings.db.retry_min_s, settings.db.retry_max_s)
+        timeout = max(1, int(settings.db.connect_timeout_s))
+        while not stop.is_set():
+            try:
+                conn = await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True, connect_timeout=timeout)
+            except psycopg.Error as exc:
+                delay = backoff.next_delay()
+                log.warning(f"{self.event}_unavailable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                await sleep_until(stop, delay)
+                continue
+            backoff.reset()
+            try:
+                await self._listen_on(conn, stop)
+            except psycopg.Error as exc:
+                log.warning(f"{self.event}_lost", error=type(exc).__name__)
+                await sleep_until(stop, backoff.next_delay())
+            finally:
+                self.on_lost()
+                await conn.close()
+
+    async def _listen_on(self, conn: psycopg.AsyncConnection[Any], stop: asyncio.Event) -> None:
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        self.on_listen()
+        while not stop.is_set():
+            async for _ in conn.notifies(timeout=NOTIFY_WAIT_S):
+                self.on_notify()

@@ -233,7 +233,10 @@ def test_a_fall_is_seen_heard_claimed_worked_and_resolved(
         one.page.get_by_test_id("export-csv").click()
     csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "Neighbour found her on the bathroom floor" in csv_text
+    assert "has a key, going now" in csv_text  # the notes written while it was worked
     assert '"\'=cmd|x"' in csv_text
+    # The handover: nothing left open for the next shift.
+    expect(one.page.get_by_test_id("handover-open")).to_have_text("0 open alarms")
     _shots(one.page, "6-closed-log")
 
     # The family sees what happened and how to reach the centre.
@@ -314,6 +317,30 @@ def test_a_long_name_a_missing_phone_and_an_empty_queue_render(
             "SELECT actor_id, fields FROM resident_changes WHERE resident_id = %s", (world.resident_y,)
         ).fetchall()
     assert changed == [(world.users["staff_a"], ["access_notes", "phone"])]
+    # The emergency contacts: two added, the second moved up to be called first; the change is recorded.
+    card.get_by_test_id("card-edit-button").click()
+    edit = card.get_by_test_id("card-edit")
+    expect(edit.get_by_test_id("card-changes")).to_contain_text("staff_a", timeout=WAIT_MS)
+    for name, phone in (("Zhao Wei", "+86 139 0000 0002"), ("李娜", "+86 139 0000 0001")):
+        edit.get_by_test_id("add-contact").click()
+        row = edit.get_by_test_id("contact-edit").last
+        row.locator('[name="contact_name"]').fill(name)
+        row.locator('[name="contact_phone"]').fill(phone)
+    edit.get_by_test_id("contact-edit").last.get_by_role("button", name="Move up").click()
+    edit.get_by_role("button", name="Save").click()
+    contacts = card.get_by_test_id("contacts").locator("li")
+    expect(contacts).to_have_count(2, timeout=WAIT_MS)
+    expect(contacts.first).to_contain_text("李娜")
+    expect(contacts.first.locator('a[href="tel:+8613900000001"]')).to_be_visible()
+    with psycopg.connect(db_url) as conn:
+        stored = conn.execute("SELECT emergency_contacts FROM residents WHERE id = %s", (world.resident_y,)).fetchone()
+        fields = conn.execute(
+            "SELECT fields FROM resident_changes WHERE resident_id = %s ORDER BY id", (world.resident_y,)
+        ).fetchall()
+    assert stored == ([{"name": "李娜", "phone": "+86 139 0000 0001"}, {"name": "Zhao Wei", "phone": "+86 139 0000 0002"}],)
+    assert fields == [(["access_notes", "phone"],), (["emergency_contacts"],)]
+    _no_horizontal_overflow(page)
+    _shots(page, "13-contacts-edited")
     watched.clean()
     context.close()
 
@@ -364,3 +391,53 @@ def test_ages_follow_the_server_clock_at_demo_speed(
 def _bearer(url: str) -> dict[str, str]:
     token = httpx.post(f"{url}/api/v1/auth/token", data={"username": "staff_a", "password": PASSWORD}, timeout=10).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+@pytest.mark.browser
+def test_a_district_office_reads_its_centres_figures(browser: Browser, api_server: RunningApi, world: World, db_url: str) -> None:
+    """A district office over both centres: the figures per centre and ISO week, the CSV, nothing of anyone."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO users (username, password_hash, role) SELECT 'district_1', password_hash, 'district' FROM users"
+            " WHERE username = 'staff_a'"
+        )
+        conn.execute(
+            "INSERT INTO district_centres (user_id, care_centre_id) SELECT u.id, c.id FROM users u, care_centres c"
+            " WHERE u.username = 'district_1'"
+        )
+        conn.execute("INSERT INTO home_state (home_id, gateway_state) VALUES ('home-a1', 'online')")
+        conn.execute(
+            "UPDATE alerts SET status = 'resolved', acknowledged_at = opened_at + interval '90 seconds', acknowledged_by = %s,"
+            " resolved_at = opened_at + interval '20 minutes', resolved_by = %s, outcome = 'visited' WHERE id = %s",
+            (world.users["staff_a"], world.users["staff_a"], world.alert_x),
+        )
+        conn.execute("UPDATE alerts SET next_escalation_at = %s WHERE id = %s", (NOW - timedelta(minutes=1), world.alert_z))
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    watched = Watched(context, api_server.url)
+    page = watched.page
+    _log_in(page, api_server.url, "district_1")
+    centres = page.get_by_test_id("oversight-centres")
+    a = centres.locator(f'tr[data-centre-id="{world.centre_a}"]')
+    b = centres.locator(f'tr[data-centre-id="{world.centre_b}"]')
+    expect(a).to_contain_text("Centre A", timeout=WAIT_MS)
+    expect(a.locator('[data-figure="homes"]')).to_have_text("1 / 1")
+    expect(a.locator('[data-figure="devices"]')).to_have_text("1 / 1")
+    expect(a.locator('[data-figure="claim"]')).to_have_text("1:30 分 / 1:30 分")
+    expect(a.locator('[data-figure="close"]')).to_have_text("20:00 分 / 20:00 分")
+    expect(b.locator('[data-figure="homes"]')).to_have_text("0 / 1")
+    expect(b.locator('[data-figure="overdue"]')).to_have_text("1")
+    expect(page.get_by_test_id("oversight-weeks").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("oversight-weeks")).to_contain_text("2026-W18")
+    # Nothing to navigate to but the figures: no queue, no board, no closed log.
+    for name in ("警报队列", "老人看板", "已关闭警报"):
+        expect(page.get_by_role("button", name=name)).to_be_hidden()
+    _no_horizontal_overflow(page)
+    _shots(page, "14-district-oversight")
+    with page.expect_download() as download:
+        page.get_by_test_id("oversight-export").click()
+    assert download.value.suggested_filename.startswith("oversight-")
+    rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith('"中心编号","护理中心","时段"')
+    assert any('"Centre B","整个时段"' in row for row in rows)
+    watched.clean()
+    context.close()

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.api.conftest import RunningApi, World
@@ -49,6 +50,10 @@ BEYOND_THE_SCHEMA = [
     "POST /api/v1/centres/{centre_id}/channels",
     "GET /api/v1/centres/{centre_id}/telecare",
     "GET /api/v1/dead-letters/summary",
+    "GET /api/v1/handover",
+    "GET /api/v1/handover/export.csv",
+    "GET /api/v1/oversight",
+    "GET /api/v1/oversight/export.csv",
     "GET /api/v1/residents/{resident_id}/activity",
     "GET /api/v1/residents/{resident_id}/readings",
     "POST /api/v1/residents",
@@ -96,6 +101,7 @@ PHASES = {
     "admin": "examples,coverage,fuzzing",
     "staff_a": "examples,fuzzing",
     "family_x": "examples,fuzzing",
+    "district_1": "examples,fuzzing",
     "anonymous": "examples,fuzzing",
 }
 
@@ -105,7 +111,17 @@ PHASES = {
 @pytest.mark.any_flavour
 @pytest.mark.timeout(450)
 @pytest.mark.parametrize("role", list(PHASES))
-def test_schema_holds_for_every_role(api_server: RunningApi, world: World, tmp_path: Path, role: str) -> None:
+def test_schema_holds_for_every_role(api_server: RunningApi, world: World, db_url: str, tmp_path: Path, role: str) -> None:
+    if role == "district_1":  # a district office over both centres (figures only, read-only)
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO users (username, password_hash, role) SELECT 'district_1', password_hash, 'district'"
+                " FROM users WHERE username = 'admin'"
+            )
+            conn.execute(
+                "INSERT INTO district_centres (user_id, care_centre_id)"
+                " SELECT u.id, c.id FROM users u, care_centres c WHERE u.username = 'district_1'"
+            )
     started = time.monotonic()
     result = _schemathesis(api_server.url, None if role == "anonymous" else role, PHASES[role], tmp_path)
     (tmp_path / "schemathesis.out").write_text(result.stdout + result.stderr)

@@ -24,7 +24,7 @@ async def test_demo_users_are_created_once_then_found(
         conn.execute("INSERT INTO residents (home_id, full_name) VALUES (%s, 'R')", (home,))
     demo = Demo(settings, DemoOptions(), dict(os.environ), tmp_path)
     first = await _demo_users(demo, env_for(), centre, settings)
-    assert [u.role for u in first] == ["admin", "staff", "family"]
+    assert [u.role for u in first] == ["admin", "staff", "family", "district"]
     assert all(u.password for u in first)
     again = await _demo_users(demo, env_for(), centre, settings)
     assert [(u.username, u.password) for u in again] == [(u.username, None) for u in first]
