@@ -51,7 +51,7 @@ class AgentConfig:
     # with its clock's speed so that thousands of virtual homes fit on one machine.
     platform_tuning: bool = True
     # Keep each message until ingest acknowledges its commit (edge/commits.py), not merely its PUBACK.
-    commit_ack: bool = False  # opt-in for now (eldercare/config.py EdgeSettings.commit_ack)
+    commit_ack: bool = True  # eldercare/config.py EdgeSettings.commit_ack; False: a message leaves the queue at its PUBACK
     max_awaiting_commit: int = 200  # readings messages sent and not yet acknowledged; events are not held back
     commit_timeout_events_s: float = 10.0
     commit_timeout_readings_s: float = 60.0

@@ -225,8 +225,8 @@ class IngestSettings(_Group):
     )
     config_batch_size: int = Field(default=200, ge=1, le=10_000, description="homes' configs published per transaction")
     commit_acks: bool = Field(
-        default=False,
-        description="after each commit, tell every home which readings and events are stored (topic kind ack); opt-in for now",
+        default=True,
+        description="after each commit, tell every home which readings and events are stored (topic kind ack)",
     )
 
 
@@ -293,8 +293,8 @@ class EdgeSettings(_Group):
     )
     ack_timeout_s: float = Field(default=10.0, gt=0, le=600, description="no PUBACK within this: reconnect and replay")
     commit_ack: bool = Field(
-        default=False,
-        description="keep each message until ingest acknowledges its commit (topic kind ack), not its PUBACK; opt-in for now",
+        default=True,
+        description="keep each message until ingest acknowledges its commit (topic kind ack), not its PUBACK",
     )
     max_awaiting_commit: int = Field(
         default=200, ge=1, le=65_535, description="readings messages sent and awaiting their commit acknowledgement"

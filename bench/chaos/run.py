@@ -59,7 +59,7 @@ class ChaosConfig:
     calm_s: float = 15.0  # after the homes start, before the first fault
     drain_timeout_s: float = 900.0
     keep: bool = False
-    commit_acks: bool = True  # ingest acknowledges commits and agents keep messages until then (opt-in settings)
+    commit_acks: bool = True  # ingest acknowledges commits and agents keep messages until then (the default settings)
     extra_env: dict[str, str] = field(default_factory=dict)  # more ELDERCARE_* for the platform services
     homes_env: dict[str, str] = field(default_factory=dict)  # more ELDERCARE_* for the homes (edge agents)
     homes_start_s: float = HOMES_START_S

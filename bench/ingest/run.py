@@ -99,7 +99,7 @@ class IngestProcess:
 
 
 def start_ingest(
-    db_url: str, broker_url: str, index: int, workdir: Path, batch_size: int, *, commit_acks: bool = False, tag: str = ""
+    db_url: str, broker_url: str, index: int, workdir: Path, batch_size: int, *, commit_acks: bool = True, tag: str = ""
 ) -> IngestProcess:
     port = free_port()
     env = cli_env({

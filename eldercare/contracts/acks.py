@@ -242,10 +242,10 @@ may not publish to it: the broker refuses that, and a publish that gets through 
 - Acknowledgements are optional for a gateway: one that ignores them works as before (QoS 1, keep
   each message until its PUBACK), and is exposed to broker losses as before.
 
-Both sides are opt-in in this release (`ELDERCARE_INGEST__COMMIT_ACKS=true` on ingest,
-`ELDERCARE_EDGE__COMMIT_ACK=true` on the agent): the chaos run and the broker-restart tests run with
-them on; the simulator's speeded-up end-to-end runs still leave some messages unacknowledged, which is
-being investigated before they become the default.
+Both sides are on by default (`ELDERCARE_INGEST__COMMIT_ACKS`, `ELDERCARE_EDGE__COMMIT_ACK`). A
+platform that turns ingest's off must turn its agents' off too: an agent waiting for acknowledgements
+that never come keeps every message on disk, sends events again every 10 s and readings with its
+doubling timeout, and holds new readings back once 200 readings messages await one.
 
 What the eldercare edge agent does, and what we recommend: keep every message on disk until all its
 numbers are acknowledged (committed or dead-lettered), not merely PUBACKed; subscribe to `ack` before
