@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
+from alerts.presence import PresenceReport
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, inactivity_settings
 from eldercare import logs
 
@@ -34,7 +35,8 @@ SELECT id, kind, room, last_seen_at, battery_pct, battery_low, tamper, availabil
 """
 # Activity as the inactivity rule sees it (alerts.inactivity.events), from readings and events,
 # because a gateway may report presence and doors either way:
-# - motion, presence detected: motion in the device's room;
+# - motion, presence detected: motion in the device's room (a radar's presence only when it starts:
+#   a gateway repeating "detected" over a still person is not reporting movement);
 # - a door contact in the entry or hallway (or without a room) is the home's outer door; in any
 #   other room it is a cupboard, a fridge or an inner door: someone used it, motion there;
 # - a bed mat getting occupied / vacated (a change of state): bed_in / bed_out. Repeated
@@ -61,10 +63,26 @@ SELECT ts,
             WHEN coalesce(room, 'entry') NOT IN ('entry', 'hallway') THEN 'motion'
             WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
        room, device_id
-  FROM events
- WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
-   AND ((type = 'presence' AND data->>'state' = 'detected') OR type IN ('door', 'bed'))
+  FROM (SELECT ts, type, room, device_id, data,
+               lag(data->>'state') OVER (PARTITION BY device_id, type ORDER BY ts) AS before
+          FROM events
+         WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s AND type IN ('presence', 'door', 'bed')) AS e
+ WHERE (type = 'presence' AND data->>'state' = 'detected' AND before IS DISTINCT FROM 'detected') OR type IN ('door', 'bed')
  ORDER BY 1
+"""
+# Every presence radar's latest presence event within a week (alerts.presence): whether it sees
+# someone now. Older ones say nothing about now (a radar reports presence ending within minutes).
+_PRESENCE = """
+SELECT d.id AS device_id, coalesce(p.room, d.room) AS room, p.data->>'state' AS state, p.ts AS at
+  FROM devices d
+  CROSS JOIN LATERAL (
+        SELECT ts, room, data FROM events e
+         WHERE e.home_id = d.home_id AND e.device_id = d.id AND e.type = 'presence'
+           AND e.ts > %(week)s AND e.ts <= %(now)s
+         ORDER BY e.ts DESC LIMIT 1
+       ) AS p
+ WHERE d.home_id = %(home)s AND d.kind = 'presence'
+ ORDER BY d.id
 """
 # Everything scalar about a home in one round trip (a periodic pass runs this for every home).
 _SUMMARY = """
@@ -111,6 +129,10 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
     }  # fmt: skip
     (home,) = await _rows(conn, _SUMMARY, params)
     devices = [DeviceInfo(**r) for r in await _rows(conn, _DEVICES, (ctx.home_id,))]
+    week = {"home": ctx.home_id, "now": now, "week": now - timedelta(days=7)}
+    presence = (
+        [PresenceReport(**r) for r in await _rows(conn, _PRESENCE, week)] if any(d.kind == "presence" for d in devices) else []
+    )
     routine = None
     if ctx.resident_id is not None:
         routine = await ensure_routine(conn, ctx, now, home, relearn_after=relearn_after)
@@ -127,6 +149,7 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
         open_fall_at=home["fall_at"],
         absences=list(zip(home["absence_starts"] or [], home["absence_ends"] or [], strict=True)),
         routine=routine,
+        presence=presence,
     )
 
 

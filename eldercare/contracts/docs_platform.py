@@ -89,6 +89,9 @@ TRIGGERS: dict[str, str] = {
     f"{R.night_wandering.night_end:%H:%M} (home's timezone) and no `motion` inside for "
     f"{duration(R.night_wandering.return_within_s)}",
     "bathroom_dwell": f"`motion` only in the `{R.bathroom.room.value}` for {duration(R.bathroom.max_dwell_s)}",
+    "still_present": "a `presence` device's last `presence` event `detected` (the device not offline), and no "
+    f"{_PERSON} since for longer than the resident's learned limit (the inactivity limit of that context); "
+    "while a radar reports presence, `inactivity`, `long_absence`, `bed_exit` and `night_wandering` do not fire",
     "door_left_open": f"the door open (`door_open` 1 or a `door` `open` event) for {duration(R.door_open.max_open_s)}",
     "cold_home": f"every `temperature_c` reading over {duration(R.cold.hold_s)} below {R.cold.below_c:g} °C "
     f"(clears {R.cold.clear_margin_c:g} °C above)",
