@@ -55,25 +55,29 @@ class DeviceInfo:
     first_seen_at: datetime | None = None
 
     @property
-    def history_s(self) -> float:
-        return 0.0 if self.first_seen_at is None else (self.last_seen_at - self.first_seen_at).total_seconds()
+    def heard(self) -> liveness.Heard:
+        return liveness.Heard(
+            self.kind,
+            self.last_seen_at,
+            self.usual_gap_s,
+            self.gaps_learned,
+            self.first_seen_at,
+            self.availability,
+            self.availability_at,
+        )
 
     def silence_limit_s(self, floor_s: float) -> float:
-        return liveness.silence_limit_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s, floor_s=floor_s)
+        return self.heard.silence_limit_s(floor_s)
 
     def usual_silence_s(self) -> float:
-        return liveness.usual_silence_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s)
+        return self.heard.usual_silence_s()
 
     def network_says_offline(self) -> bool:
-        """zigbee2mqtt marked it offline, and it has not spoken since the gateway said so."""
-        if self.availability != "offline":
-            return False
-        return self.availability_at is None or self.availability_at >= self.last_seen_at
+        return self.heard.network_says_offline()
 
     def offline(self, now: datetime, floor_s: float) -> bool:
-        """Silent beyond what this device normally is (its own rhythm, or its kind's), or marked offline."""
-        silence = (now - self.last_seen_at).total_seconds()
-        return self.network_says_offline() or silence > self.silence_limit_s(floor_s)
+        """Silent beyond what this device normally is (eldercare.domain.liveness), or marked offline."""
+        return self.heard.offline(now, floor_s)
 
 
 @dataclass(frozen=True)
