@@ -106,7 +106,8 @@ TRIGGERS: dict[str, str] = {
     "co": "an `events` message with a `hazard` event, `hazard` `co`, `state` `detected` (opened at once)",
     "water_leak": "an `events` message with a `hazard` event, `hazard` `water_leak`, `state` `detected` "
     "(opened at once, notified in quiet hours too)",
-    "no_motion_sensor": f"the gateway online for {duration(R.devices.offline_after_s)} and no `motion` device ever reported",
+    "no_motion_sensor": f"the gateway online for {duration(R.devices.offline_after_s)} and no `motion` or `presence` "
+    "device ever reported",
     "gateway_offline": f"the gateway's `status` `offline` (a clean shutdown or its last will) for "
     f"{duration(R.devices.gateway_offline_after_s)}",
 }
