@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, minutes_en, minutes_zh, room_en, room_zh
 from alerts.inactivity import ActivityEvent, InactivitySettings, RoutineModel, evaluate_inactivity, learn_routine
+from alerts.meals import MealHabit, missed_meal
 from alerts.presence import PresenceReport, left_the_room, still_present
 from eldercare.domain import liveness
 from eldercare.domain.rule_settings import InactivityRule, RuleSettings
@@ -110,6 +111,8 @@ class HomeSnapshot:
     routine: RoutineModel | None = None
     # every presence radar's latest presence event (alerts.presence)
     presence: Sequence[PresenceReport] = ()
+    # the meals the resident regularly takes at home (alerts.meals), learned with the routine
+    meal_habits: Sequence[MealHabit] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +149,10 @@ def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Res
         result.update(dict.fromkeys((*kinds, "still_present")))
     wandering = rules.night_wandering.enabled and not present
     result["night_wandering"] = night_wandering(home, rules, now) if wandering else None
+    meals = rules.meals
+    result["missed_meal"] = (
+        missed_meal(home.meal_habits, home.events, home.zone, now=now, margin_s=meals.margin_s) if meals.enabled else None
+    )
 
 
 def present_radars(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> list[PresenceReport]:

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
+from alerts.meals import MealHabit, learn_meals
 from alerts.presence import PresenceReport
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, inactivity_settings
 from eldercare import logs
@@ -92,6 +93,7 @@ SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s
          WHERE home_id = %(home)s AND kind = 'fall' AND status IN ('open', 'acknowledged')) AS fall_at,
        (SELECT model FROM routine_models WHERE resident_id = %(resident)s) AS routine_model,
        (SELECT learned_at FROM routine_models WHERE resident_id = %(resident)s) AS routine_learned_at,
+       (SELECT habits FROM meal_habits WHERE resident_id = %(resident)s) AS meal_habits,
        (SELECT array_agg(starts_at ORDER BY starts_at) FROM absences
          WHERE resident_id = %(resident)s AND ends_at > %(since)s AND starts_at <= %(now)s) AS absence_starts,
        (SELECT array_agg(ends_at ORDER BY starts_at) FROM absences
@@ -104,6 +106,10 @@ SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s
        ) AS t ON true
 """
 _ABSENCES = "SELECT starts_at, ends_at FROM absences WHERE resident_id = %s AND ends_at > %s AND starts_at <= %s"
+_SAVE_MEALS = """
+INSERT INTO meal_habits (resident_id, habits, learned_at) VALUES (%s, %s, %s)
+ON CONFLICT (resident_id) DO UPDATE SET habits = EXCLUDED.habits, learned_at = EXCLUDED.learned_at
+"""
 _SAVE_ROUTINE = """
 INSERT INTO routine_models (resident_id, model, learned_at, days_of_history) VALUES (%s, %s, %s, %s)
 ON CONFLICT (resident_id) DO UPDATE
@@ -136,6 +142,8 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
     routine = None
     if ctx.resident_id is not None:
         routine = await ensure_routine(conn, ctx, now, home, relearn_after=relearn_after)
+        if routine is not None and routine.learned_at == now:  # relearned just now, with the meal habits
+            home["meal_habits"] = await _meal_habits(conn, ctx.resident_id)
     return HomeSnapshot(
         home_id=ctx.home_id,
         zone=ctx.zone,
@@ -150,7 +158,13 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
         absences=list(zip(home["absence_starts"] or [], home["absence_ends"] or [], strict=True)),
         routine=routine,
         presence=presence,
+        meal_habits=[MealHabit.from_dict(h) for h in home["meal_habits"] or []],
     )
+
+
+async def _meal_habits(conn: AsyncConnection[Any], resident_id: int) -> Any:
+    rows = await _rows(conn, "SELECT habits FROM meal_habits WHERE resident_id = %s", (resident_id,))
+    return rows[0]["habits"] if rows else None
 
 
 def _window_start(now: datetime, last_activity: datetime | None) -> datetime:
@@ -185,5 +199,7 @@ async def relearn(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime) -
         learn_routine, history, ctx.zone, now=now, settings=inactivity_settings(cfg), absences=absences
     )
     await conn.execute(_SAVE_ROUTINE, (ctx.resident_id, Jsonb(model.to_dict()), now, model.days_of_history))
+    meals = learn_meals(history, ctx.zone, now=now, absences=absences)
+    await conn.execute(_SAVE_MEALS, (ctx.resident_id, Jsonb([m.to_dict() for m in meals]), now))
     log.info("routine_learned", resident_id=ctx.resident_id, days=model.days_of_history, trusted=model.trusted)
     return model

@@ -92,6 +92,10 @@ TRIGGERS: dict[str, str] = {
     "still_present": "a `presence` device's last `presence` event `detected` (the device not offline), and no "
     f"{_PERSON} since for longer than the resident's learned limit (the inactivity limit of that context); "
     "while a radar reports presence, `inactivity`, `long_absence`, `bed_exit` and `night_wandering` do not fire",
+    "missed_meal": f"no {_PERSON} in the `kitchen` (its `motion`, a fridge `door_open`, an appliance's `power_w`) "
+    "today by the resident's learned usual time for a meal she takes at home on most days (breakfast 04:00-11:00, "
+    f"lunch 11:00-15:00, dinner 16:00-21:00) plus {duration(R.meals.margin_s)}; not while she is out or went out "
+    "after the meal's window opened",
     "door_left_open": f"the door open (`door_open` 1 or a `door` `open` event) for {duration(R.door_open.max_open_s)}",
     "cold_home": f"every `temperature_c` reading over {duration(R.cold.hold_s)} below {R.cold.below_c:g} °C "
     f"(clears {R.cold.clear_margin_c:g} °C above)",
