@@ -66,7 +66,8 @@ KEEPALIVE_GRACE = 1.5
 # How each alert kind comes from what a gateway sends, with the default limits (a care centre changes
 # them per resident: the resident's rule settings). render() refuses a catalogue kind missing here.
 _PERSON = (
-    f"sign of a person (`motion` 1, any `door_open` or `bed_occupied` reading, `power_w` above {PLUG_ACTIVITY_W:g} W, any event)"
+    f"sign of a person (`motion` 1, any `door_open` or `bed_occupied` reading, `power_w` above {PLUG_ACTIVITY_W:g} W, any event "
+    "but a `hazard` or a `presence` `cleared`)"
 )
 TRIGGERS: dict[str, str] = {
     "fall": f"an `events` message with a `fall` event: pending (nobody told) until {R.fall.cancel_window_s} s after its "
