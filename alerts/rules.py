@@ -143,7 +143,9 @@ def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Res
         found = inactivity(home, rules, now)
         for kind in kinds:
             result[kind] = found if found is not None and found.kind == kind and not (present and kind != "not_up") else None
-        still = still_present(_routine(home, rules, now), home.events, present, now=now, absences=home.absences)
+        still = (
+            still_present(_routine(home, rules, now), home.events, present, now=now, absences=home.absences) if present else None
+        )
         result["still_present"] = None if result["bathroom_dwell"] is not None else still
     else:
         result.update(dict.fromkeys((*kinds, "still_present")))
