@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, minutes_en, minutes_zh, room_en, room_zh
 from alerts.inactivity import ActivityEvent, InactivitySettings, RoutineModel, evaluate_inactivity, learn_routine
+from alerts.meals import MealHabit, missed_meal
+from alerts.presence import PresenceReport, left_the_room, still_present
 from eldercare.domain import liveness
 from eldercare.domain.rule_settings import InactivityRule, RuleSettings
 
@@ -29,6 +31,9 @@ from eldercare.domain.rule_settings import InactivityRule, RuleSettings
 # or a recovery.
 SAME_MOVEMENT_GRACE_S = 90
 FALL_KIND_PREFIX = "fall"
+# The devices the welfare checks watch a person with: PIRs, and presence radars (which report motion
+# while the person moves, and presence while she is still).
+WATCHING_KINDS = frozenset({"motion", "presence"})
 Absence = tuple[datetime, datetime]
 
 
@@ -51,25 +56,29 @@ class DeviceInfo:
     first_seen_at: datetime | None = None
 
     @property
-    def history_s(self) -> float:
-        return 0.0 if self.first_seen_at is None else (self.last_seen_at - self.first_seen_at).total_seconds()
+    def heard(self) -> liveness.Heard:
+        return liveness.Heard(
+            self.kind,
+            self.last_seen_at,
+            self.usual_gap_s,
+            self.gaps_learned,
+            self.first_seen_at,
+            self.availability,
+            self.availability_at,
+        )
 
     def silence_limit_s(self, floor_s: float) -> float:
-        return liveness.silence_limit_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s, floor_s=floor_s)
+        return self.heard.silence_limit_s(floor_s)
 
     def usual_silence_s(self) -> float:
-        return liveness.usual_silence_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s)
+        return self.heard.usual_silence_s()
 
     def network_says_offline(self) -> bool:
-        """zigbee2mqtt marked it offline, and it has not spoken since the gateway said so."""
-        if self.availability != "offline":
-            return False
-        return self.availability_at is None or self.availability_at >= self.last_seen_at
+        return self.heard.network_says_offline()
 
     def offline(self, now: datetime, floor_s: float) -> bool:
-        """Silent beyond what this device normally is (its own rhythm, or its kind's), or marked offline."""
-        silence = (now - self.last_seen_at).total_seconds()
-        return self.network_says_offline() or silence > self.silence_limit_s(floor_s)
+        """Silent beyond what this device normally is (eldercare.domain.liveness), or marked offline."""
+        return self.heard.offline(now, floor_s)
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,10 @@ class HomeSnapshot:
     open_fall_at: datetime | None = None
     absences: Sequence[Absence] = ()
     routine: RoutineModel | None = None
+    # every presence radar's latest presence event (alerts.presence)
+    presence: Sequence[PresenceReport] = ()
+    # the meals the resident regularly takes at home (alerts.meals), learned with the routine
+    meal_habits: Sequence[MealHabit] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,14 +136,31 @@ def evaluate_home(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Res
 
 def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Result) -> None:
     kinds = ("inactivity", "bed_exit", "not_up", "long_absence")
+    # A radar that is alive and sees someone: the home is occupied (alerts.presence).
+    present = present_radars(home, rules, now)
+    result["bathroom_dwell"] = bathroom_dwell(home, rules, now) if rules.bathroom.enabled else None
     if rules.inactivity.enabled:
         found = inactivity(home, rules, now)
         for kind in kinds:
-            result[kind] = found if found is not None and found.kind == kind else None
+            result[kind] = found if found is not None and found.kind == kind and not (present and kind != "not_up") else None
+        still = (
+            still_present(_routine(home, rules, now), home.events, present, now=now, absences=home.absences) if present else None
+        )
+        result["still_present"] = None if result["bathroom_dwell"] is not None else still
     else:
-        result.update(dict.fromkeys(kinds))
-    result["night_wandering"] = night_wandering(home, rules, now) if rules.night_wandering.enabled else None
-    result["bathroom_dwell"] = bathroom_dwell(home, rules, now) if rules.bathroom.enabled else None
+        result.update(dict.fromkeys((*kinds, "still_present")))
+    wandering = rules.night_wandering.enabled and not present
+    result["night_wandering"] = night_wandering(home, rules, now) if wandering else None
+    meals = rules.meals
+    result["missed_meal"] = (
+        missed_meal(home.meal_habits, home.events, home.zone, now=now, margin_s=meals.margin_s) if meals.enabled else None
+    )
+
+
+def present_radars(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> list[PresenceReport]:
+    """The radars reporting presence now: the last word of a dead radar is nobody's presence."""
+    alive = {d.id for d in home.devices if not d.offline(now, rules.devices.offline_after_s)}
+    return [r for r in home.presence if r.state == "detected" and r.device_id in alive and r.at <= now]
 
 
 # --------------------------------------------------------------------------- sensor health
@@ -145,12 +175,12 @@ def _device_health(home: HomeSnapshot, rules: RuleSettings, now: datetime, resul
         result["gateway_offline"] = gateway
         offline = _device_offline_finding(home, stale, now, cfg.offline_after_s) if stale and gateway is None else None
         result["device_offline"] = offline
-    motion = [d for d in home.devices if d.kind == "motion"]
+    motion = [d for d in home.devices if d.kind in WATCHING_KINDS]
     if cfg.enabled:
         result["no_motion_sensor"] = None if motion else no_motion_sensor(home, cfg.offline_after_s, now)
     # Judged even when the alert is disabled: offline sensors must never raise a false inactivity.
     gateway_down = home.gateway_state == "offline"
-    return bool(motion) and not gateway_down and not any(d.kind == "motion" for d in stale)
+    return bool(motion) and not gateway_down and not any(d.kind in WATCHING_KINDS for d in stale)
 
 
 def gateway_offline(home: HomeSnapshot, after_s: int, now: datetime) -> Finding | None:
@@ -353,11 +383,14 @@ def inactivity_settings(rule: InactivityRule) -> InactivitySettings:
 
 def inactivity(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
     """The learned-routine rule; a conservative untrained model until enough days exist."""
-    model = home.routine or learn_routine([], home.zone, now=now, settings=inactivity_settings(rules.inactivity))
-    found = evaluate_inactivity(model, list(home.events), now=now, absences=list(home.absences))
+    found = evaluate_inactivity(_routine(home, rules, now), list(home.events), now=now, absences=list(home.absences))
     if found is None:
         return None
     return finding(found.kind, found.explanation_en, found.explanation_zh, found.to_dict())
+
+
+def _routine(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> RoutineModel:
+    return home.routine or learn_routine([], home.zone, now=now, settings=inactivity_settings(rules.inactivity))
 
 
 def _at_night(moment: datetime, zone: ZoneInfo, start: time, end: time) -> bool:
@@ -388,14 +421,15 @@ def night_wandering(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> F
 
 
 def bathroom_dwell(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
-    """Motion in the bathroom and nowhere else since entering it, for too long."""
+    """Motion (or a radar's presence) in the bathroom and nowhere else since entering it, for too
+    long; a radar in the bathroom that saw the person leave ends it."""
     room = rules.bathroom.room
     entered: datetime | None = None
     for event in reversed([e for e in home.events if e.at <= now]):
         if event.kind != "motion" or event.area != room:
             break
         entered = event.at
-    if entered is None:
+    if entered is None or left_the_room(home.presence, room, entered):
         return None
     dwell_s = (now - entered).total_seconds()
     if dwell_s <= rules.bathroom.max_dwell_s:

@@ -16,6 +16,8 @@ from psycopg.types.json import Jsonb
 
 from alerts.context import HomeContext
 from alerts.inactivity import ActivityEvent, RoutineModel, learn_routine
+from alerts.meals import MealHabit, learn_meals
+from alerts.presence import PresenceReport
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, inactivity_settings
 from eldercare import logs
 
@@ -34,7 +36,8 @@ SELECT id, kind, room, last_seen_at, battery_pct, battery_low, tamper, availabil
 """
 # Activity as the inactivity rule sees it (alerts.inactivity.events), from readings and events,
 # because a gateway may report presence and doors either way:
-# - motion, presence detected: motion in the device's room;
+# - motion, presence detected: motion in the device's room (a radar's presence only when it starts:
+#   a gateway repeating "detected" over a still person is not reporting movement);
 # - a door contact in the entry or hallway (or without a room) is the home's outer door; in any
 #   other room it is a cupboard, a fridge or an inner door: someone used it, motion there;
 # - a bed mat getting occupied / vacated (a change of state): bed_in / bed_out. Repeated
@@ -61,10 +64,26 @@ SELECT ts,
             WHEN coalesce(room, 'entry') NOT IN ('entry', 'hallway') THEN 'motion'
             WHEN data->>'state' = 'open' THEN 'door_open' ELSE 'door_close' END,
        room, device_id
-  FROM events
- WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s
-   AND ((type = 'presence' AND data->>'state' = 'detected') OR type IN ('door', 'bed'))
+  FROM (SELECT ts, type, room, device_id, data,
+               lag(data->>'state') OVER (PARTITION BY device_id, type ORDER BY ts) AS before
+          FROM events
+         WHERE home_id = %(home)s AND ts > %(since)s AND ts <= %(now)s AND type IN ('presence', 'door', 'bed')) AS e
+ WHERE (type = 'presence' AND data->>'state' = 'detected' AND before IS DISTINCT FROM 'detected') OR type IN ('door', 'bed')
  ORDER BY 1
+"""
+# Every presence radar's latest presence event within a week (alerts.presence): whether it sees
+# someone now. Older ones say nothing about now (a radar reports presence ending within minutes).
+_PRESENCE = """
+SELECT d.id AS device_id, coalesce(p.room, d.room) AS room, p.data->>'state' AS state, p.ts AS at
+  FROM devices d
+  CROSS JOIN LATERAL (
+        SELECT ts, room, data FROM events e
+         WHERE e.home_id = d.home_id AND e.device_id = d.id AND e.type = 'presence'
+           AND e.ts > %(week)s AND e.ts <= %(now)s
+         ORDER BY e.ts DESC LIMIT 1
+       ) AS p
+ WHERE d.home_id = %(home)s AND d.kind = 'presence'
+ ORDER BY d.id
 """
 # Everything scalar about a home in one round trip (a periodic pass runs this for every home).
 _SUMMARY = """
@@ -74,6 +93,7 @@ SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s
          WHERE home_id = %(home)s AND kind = 'fall' AND status IN ('open', 'acknowledged')) AS fall_at,
        (SELECT model FROM routine_models WHERE resident_id = %(resident)s) AS routine_model,
        (SELECT learned_at FROM routine_models WHERE resident_id = %(resident)s) AS routine_learned_at,
+       (SELECT habits FROM meal_habits WHERE resident_id = %(resident)s) AS meal_habits,
        (SELECT array_agg(starts_at ORDER BY starts_at) FROM absences
          WHERE resident_id = %(resident)s AND ends_at > %(since)s AND starts_at <= %(now)s) AS absence_starts,
        (SELECT array_agg(ends_at ORDER BY starts_at) FROM absences
@@ -86,6 +106,10 @@ SELECT s.gateway_state, s.gateway_state_at, s.last_door_at, s.last_door_state, s
        ) AS t ON true
 """
 _ABSENCES = "SELECT starts_at, ends_at FROM absences WHERE resident_id = %s AND ends_at > %s AND starts_at <= %s"
+_SAVE_MEALS = """
+INSERT INTO meal_habits (resident_id, habits, learned_at) VALUES (%s, %s, %s)
+ON CONFLICT (resident_id) DO UPDATE SET habits = EXCLUDED.habits, learned_at = EXCLUDED.learned_at
+"""
 _SAVE_ROUTINE = """
 INSERT INTO routine_models (resident_id, model, learned_at, days_of_history) VALUES (%s, %s, %s, %s)
 ON CONFLICT (resident_id) DO UPDATE
@@ -111,9 +135,15 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
     }  # fmt: skip
     (home,) = await _rows(conn, _SUMMARY, params)
     devices = [DeviceInfo(**r) for r in await _rows(conn, _DEVICES, (ctx.home_id,))]
+    week = {"home": ctx.home_id, "now": now, "week": now - timedelta(days=7)}
+    presence = (
+        [PresenceReport(**r) for r in await _rows(conn, _PRESENCE, week)] if any(d.kind == "presence" for d in devices) else []
+    )
     routine = None
     if ctx.resident_id is not None:
         routine = await ensure_routine(conn, ctx, now, home, relearn_after=relearn_after)
+        if routine is not None and routine.learned_at == now:  # relearned just now, with the meal habits
+            home["meal_habits"] = await _meal_habits(conn, ctx.resident_id)
     return HomeSnapshot(
         home_id=ctx.home_id,
         zone=ctx.zone,
@@ -127,7 +157,14 @@ async def load_snapshot(conn: AsyncConnection[Any], ctx: HomeContext, now: datet
         open_fall_at=home["fall_at"],
         absences=list(zip(home["absence_starts"] or [], home["absence_ends"] or [], strict=True)),
         routine=routine,
+        presence=presence,
+        meal_habits=[MealHabit.from_dict(h) for h in home["meal_habits"] or []],
     )
+
+
+async def _meal_habits(conn: AsyncConnection[Any], resident_id: int) -> Any:
+    rows = await _rows(conn, "SELECT habits FROM meal_habits WHERE resident_id = %s", (resident_id,))
+    return rows[0]["habits"] if rows else None
 
 
 def _window_start(now: datetime, last_activity: datetime | None) -> datetime:
@@ -162,5 +199,7 @@ async def relearn(conn: AsyncConnection[Any], ctx: HomeContext, now: datetime) -
         learn_routine, history, ctx.zone, now=now, settings=inactivity_settings(cfg), absences=absences
     )
     await conn.execute(_SAVE_ROUTINE, (ctx.resident_id, Jsonb(model.to_dict()), now, model.days_of_history))
+    meals = learn_meals(history, ctx.zone, now=now, absences=absences)
+    await conn.execute(_SAVE_MEALS, (ctx.resident_id, Jsonb([m.to_dict() for m in meals]), now))
     log.info("routine_learned", resident_id=ctx.resident_id, days=model.days_of_history, trusted=model.trusted)
     return model

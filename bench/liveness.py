@@ -41,6 +41,7 @@ from ingest import sql
 from ingest.rows import DeviceUpdate
 from ingest.store import _update_devices
 from simulator.home import BATTERY_DEVICES, HAZARD_KIT, KETTLE, MAINS_DEVICES, TEMPERATURE_EVERY_S, THERMOMETER
+from simulator.radar import RADAR, RADAR_ROOM, Radar, has_radar
 from simulator.reporting import kit_rhythms
 from simulator.routine import Bed, Door, Motion, Power, Profile, Wear, home_rng, routine
 
@@ -48,7 +49,15 @@ ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)  # a Monday
 TICK_S = 300.0  # the gateway's heartbeat
 FLOOR_S = float(DEFAULT_RULES.devices.offline_after_s)
-KINDS = {"pir": "motion", "door": "door", "bed": "bed", "wearable": "wearable", "sos": "sos_button", "plug": "plug"}
+KINDS = {
+    "radar": "presence",
+    "pir": "motion",
+    "door": "door",
+    "bed": "bed",
+    "wearable": "wearable",
+    "sos": "sos_button",
+    "plug": "plug",
+}
 
 
 def kind_of(device: str) -> str:
@@ -81,14 +90,18 @@ def device_of(emission: object) -> str | None:
 def build_home(seed: int, index: int, end: datetime) -> Home:
     reports: dict[str, list[datetime]] = defaultdict(list)
     profile = Profile.draw(home_rng(seed, index, None, "profile"))
+    radar = Radar(RADAR_ROOM) if has_radar(seed, index, ()) else None  # simulator.radar: presence as she moves
     for at, emission in routine(profile, seed, index, START, ZONE):
         if at >= end:
             break
         device = device_of(emission)
         if device is not None:
             reports[device].append(at)
+        if radar is not None and isinstance(emission, Motion) and radar.seen(emission.room, emission.on) is not None:
+            reports[RADAR].append(at)
     jitter = random.Random(f"{seed}:{index}:jitter")
-    for device, rhythm in kit_rhythms(seed, index, BATTERY_DEVICES, MAINS_DEVICES).items():
+    mains = (*MAINS_DEVICES, RADAR) if radar else MAINS_DEVICES
+    for device, rhythm in kit_rhythms(seed, index, BATTERY_DEVICES, mains).items():
         at = rhythm.first_after(START, jitter)
         while at < end:
             reports[device].append(at)

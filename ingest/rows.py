@@ -213,8 +213,8 @@ def _add_events(rows: Rows, batch: EventBatch) -> None:
         home = rows.home(home_id)
         if event.type == "door":
             home.door(event.ts, event.state)
-        elif event.type != "hazard":  # fall, sos, bed, presence: a sign of a person; an alarm is not
-            home.activity(event.ts)
+        elif event.type != "hazard" and not (event.type == "presence" and event.state == "cleared"):
+            home.activity(event.ts)  # fall, sos, bed, presence seen: a sign of a person; an alarm, or nobody seen, is not
 
 
 def _add_heartbeat(rows: Rows, heartbeat: Heartbeat, received_at: datetime) -> None:

@@ -23,6 +23,7 @@ from eldercare.clock import Clock
 from eldercare.contracts.payloads import DeviceKind, Room
 from simulator import script
 from simulator.incidents import Incident, IncidentKind
+from simulator.radar import RADAR, RADAR_ROOM, Radar, has_radar
 from simulator.relay import Relay
 from simulator.reporting import kit_rhythms
 from simulator.routine import (
@@ -73,7 +74,7 @@ BATTERY_DEVICES = (
 MAINS_DEVICES = (KETTLE, GAS)
 
 
-def declare_devices(driver: SimulatedDriver) -> None:
+def declare_devices(driver: SimulatedDriver, *, radar: bool = False) -> None:
     """Name every device of the home up front (so battery reports may precede their first reading)."""
     for room in MOTION_ROOMS:
         driver.device(f"pir-{room.value}", DeviceKind.MOTION, room)
@@ -85,6 +86,8 @@ def declare_devices(driver: SimulatedDriver) -> None:
     driver.device(THERMOMETER, DeviceKind.TEMPERATURE, Room.LIVING_ROOM)
     for name, (kind, room) in HAZARD_KIT.items():
         driver.device(name, kind, room)
+    if radar:
+        driver.device(RADAR, DeviceKind.PRESENCE, RADAR_ROOM)
 
 
 @dataclass
@@ -113,13 +116,16 @@ class HomePlayer:
         self.clock = clock
         self.report = report
         self.driver = driver
-        declare_devices(driver)
+        # The presence radar of some homes' kits (simulator.radar): a mains device.
+        self.radar = Radar(RADAR_ROOM) if has_radar(setup.seed, setup.index, setup.incidents) else None
+        self.mains = (*MAINS_DEVICES, RADAR) if self.radar else MAINS_DEVICES
+        declare_devices(driver, radar=self.radar is not None)
         self.profile = Profile.draw(home_rng(setup.seed, setup.index, None, "profile"))
         self.counters = HomeCounters()
         self._rng = home_rng(setup.seed, setup.index, None, "driver")
         self._np = np.random.default_rng(self._rng.randrange(2**32))
         self._batteries = {name: self._rng.uniform(60, 100) for name in BATTERY_DEVICES}
-        self.rhythms = kit_rhythms(setup.seed, setup.index, BATTERY_DEVICES, MAINS_DEVICES)
+        self.rhythms = kit_rhythms(setup.seed, setup.index, BATTERY_DEVICES, self.mains)
         self._battery_override: dict[str, float] = {}
         self._temperature_override: float | None = None
         self._windows: list[tuple[datetime, datetime, IncidentKind]] = []
@@ -185,6 +191,7 @@ class HomePlayer:
             sisfall=self.setup.sisfall,
             battery_devices=BATTERY_DEVICES,
             zone=self.setup.zone,
+            radar_room=RADAR_ROOM if self.radar else None,
         )
         played = script.build(incident, at, ctx)
         self._windows.append((at, at + timedelta(seconds=incident.duration_s), incident.kind))
@@ -200,6 +207,10 @@ class HomePlayer:
         if incident.kind is IncidentKind.NOT_UP:
             wake = midnight + timedelta(seconds=self.profile.wake_s - 600)
             target = wake if local <= wake + timedelta(hours=1) else wake + timedelta(days=1)
+        elif incident.kind is IncidentKind.STILL_PRESENT:
+            if 9 <= local.hour < 15:
+                return None  # by day, when she would be up and about
+            target = midnight + timedelta(days=1 if local.hour >= 15 else 0, hours=10, minutes=self._rng.randrange(120))
         elif incident.kind is IncidentKind.NIGHT_WANDERING:
             if local.hour < 5 or local.hour >= 23:
                 return None
@@ -238,7 +249,7 @@ class HomePlayer:
 
     async def _report(self, name: str) -> None:
         """A device's periodic report: battery devices their level, mains ones their link quality."""
-        if name in MAINS_DEVICES:
+        if name in self.mains:
             await self.driver.link(name, self._rng.randint(90, 200))
             return
         level = self._battery_override.get(name)
@@ -255,6 +266,9 @@ class HomePlayer:
         if isinstance(item, Motion):
             self._room = item.room if item.on else self._room
             await drv.motion(item.room, item.on)
+            change = self.radar.seen(item.room, item.on) if self.radar else None
+            if change is not None:
+                await drv.presence(change, name=RADAR, room=RADAR_ROOM)
         elif isinstance(item, Door):
             await drv.door(item.open)
         elif isinstance(item, Bed):

@@ -55,6 +55,8 @@ class IncidentKind(StrEnum):
     KITCHEN_FIRE = "kitchen_fire"
     GAS_LEAK = "gas_leak"
     BURST_PIPE = "burst_pipe"
+    # Sits down in the living room and does not move for hours: only the presence radar sees her.
+    STILL_PRESENT = "still_present"
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,17 @@ class Expectation:
 EXPECT: dict[IncidentKind, Expectation] = {
     IncidentKind.FALL: Expectation("fall", (), 120),
     IncidentKind.FALL_CANCELLED: Expectation(None, (), 120, closed_as="cancelled_by_resident"),
-    IncidentKind.SOFT_FALL: Expectation("fall", ("inactivity",), 300),
+    IncidentKind.SOFT_FALL: Expectation("fall", ("inactivity", "still_present"), 300),
     IncidentKind.TURNING_OVER: Expectation(None, (), 120, closed_as="rolled_over_in_bed"),
     IncidentKind.FALL_OUT_OF_BED: Expectation("fall", ("inactivity", "bed_exit"), 300),
     IncidentKind.SOFA_REST: Expectation(None, (), 1200),
-    IncidentKind.LONG_LIE: Expectation("long_lie", ("fall", "inactivity", "bed_exit"), 1800),
+    IncidentKind.LONG_LIE: Expectation("long_lie", ("fall", "inactivity", "bed_exit", "still_present", "missed_meal"), 1800),
     IncidentKind.SOS: Expectation("sos", (), 0),
-    IncidentKind.NOT_UP: Expectation("not_up", ("inactivity",), 4 * 3600),
-    IncidentKind.COLLAPSE: Expectation("inactivity", ("bed_exit", "not_up", "long_absence"), 6 * 3600),
+    IncidentKind.NOT_UP: Expectation("not_up", ("inactivity", "missed_meal"), 4 * 3600),
+    # In the radar's room the radar sees her lying there: detected as still_present (simulator.script).
+    IncidentKind.COLLAPSE: Expectation(
+        "inactivity", ("bed_exit", "not_up", "long_absence", "still_present", "missed_meal"), 6 * 3600
+    ),
     IncidentKind.NIGHT_WANDERING: Expectation("night_wandering", ("door_left_open",), 3600),
     IncidentKind.BATHROOM_DWELL: Expectation("bathroom_dwell", ("inactivity", "bed_exit"), 3600),
     IncidentKind.DOOR_LEFT_OPEN: Expectation("door_left_open", (), 1800),
@@ -91,6 +96,7 @@ EXPECT: dict[IncidentKind, Expectation] = {
     IncidentKind.KITCHEN_FIRE: Expectation("smoke", (), 600),
     IncidentKind.GAS_LEAK: Expectation("gas", (), 900),
     IncidentKind.BURST_PIPE: Expectation("water_leak", (), 3600),
+    IncidentKind.STILL_PRESENT: Expectation("still_present", ("inactivity", "not_up", "missed_meal"), 5 * 3600),
 }
 #: Incidents that take the resident away from the routine (the routine resumes when they end).
 PERSON_INCIDENTS = frozenset(
@@ -106,6 +112,7 @@ PERSON_INCIDENTS = frozenset(
         IncidentKind.COLLAPSE,
         IncidentKind.NIGHT_WANDERING,
         IncidentKind.BATHROOM_DWELL,
+        IncidentKind.STILL_PRESENT,
     }
 )
 #: Incidents that need the home's connection to pass through the simulator's cuttable relay.

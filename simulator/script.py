@@ -103,6 +103,8 @@ class Context:
     sisfall: SisFallLibrary | None
     battery_devices: tuple[str, ...]
     zone: ZoneInfo
+    # The room of the home's presence radar (simulator.radar); None: the home has none.
+    radar_room: Room | None = None
 
 
 def build(incident: Incident, at: datetime, ctx: Context) -> Played:
@@ -215,10 +217,24 @@ def _sos(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Playe
 
 
 def _lying_still(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
-    """Collapse: every sign of activity stops (the wearable sees a still, lying body)."""
+    """Collapse: every sign of activity stops (the wearable sees a still, lying body). In the
+    radar's room the radar still sees her there: that is ``still_present``, not an empty home."""
     played = Played(at, details={"room": ctx.room.value})
+    if ctx.room == ctx.radar_room:
+        played.details["detect"] = "still_present"
     _minutes(played, at, end, "lying")
     played.add(end, Motion(ctx.room, True))
+    return played
+
+
+def _still_present(incident: Incident, at: datetime, end: datetime, ctx: Context) -> Played:
+    """She sits down in the radar's room and does not move for hours (a stroke, or too weak to get up):
+    the PIRs see nothing, the radar sees her there; she gets up at the end."""
+    room = ctx.radar_room or Room.LIVING_ROOM
+    played = Played(at, details={"room": room.value})
+    played.add(at, Motion(room, True))
+    _minutes(played, at, end, "sitting")
+    played.add(end, Motion(room, True))
     return played
 
 
@@ -335,4 +351,5 @@ _BUILDERS = {
     IncidentKind.KITCHEN_FIRE: _hazard,
     IncidentKind.GAS_LEAK: _hazard,
     IncidentKind.BURST_PIPE: _hazard,
+    IncidentKind.STILL_PRESENT: _still_present,
 }

@@ -90,7 +90,8 @@ class TruthWriter:
             end=end,
             wall=time.time(),
             speed=self.speed,
-            detect=expect.detect,
+            # A script may say the home detects it otherwise (a collapse the radar sees: still_present).
+            detect=str(details["detect"]) if "detect" in details else expect.detect,
             also=expect.also,
             details=details,
             closed_as=expect.closed_as,

@@ -174,6 +174,11 @@ class Tracker:
             self._note_bed(event)
         self._note_morning(event)
 
+    def seen_home(self) -> None:
+        """Something besides the folded events says the resident is in (a presence radar sees her): not out."""
+        self.out_since = None
+        self._recent.clear()
+
     def _note_possible_return(self, event: ActivityEvent) -> None:
         assert self.out_since is not None
         soon = (event.at - self.out_since).total_seconds() <= self.cfg.return_after_door_s

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import device_health
 from api.db import fetch_all
 from api.deps import Conn, Ctx, User
 from api.scope import RESIDENT_VISIBLE
@@ -16,7 +18,6 @@ from eldercare.domain.alerts.catalogue import SEVERITIES, severity_rank
 router = APIRouter(prefix="/api/v1/board", tags=["board"])
 
 QUIET_AFTER = timedelta(hours=12)
-SILENT_AFTER = timedelta(hours=2)
 _ALERTS_OF = "a.status <> 'resolved' AND (a.resident_id = r.id OR (a.resident_id IS NULL AND a.home_id = h.id))"
 _BOARD = (
     "SELECT r.id AS resident_id, r.full_name AS name, r.home_id, h.label AS home_label, hs.last_activity_at,"
@@ -26,11 +27,13 @@ _BOARD = (
     " (SELECT max(array_position(%(severities)s::text[], a.severity)) - 1"
     "    FROM alerts a WHERE " + _ALERTS_OF + " AND a.status = 'open') AS worst_open,"
     " (SELECT count(*) FROM devices d WHERE d.home_id = h.id) AS devices,"
-    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.battery_pct < 20) AS low_battery,"
-    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.last_seen_at < %(silent_before)s) AS silent"
+    " (SELECT count(*) FROM devices d WHERE d.home_id = h.id AND d.battery_pct < 20) AS low_battery"
     " FROM residents r JOIN homes h ON h.id = r.home_id LEFT JOIN home_state hs ON hs.home_id = h.id"
     " WHERE " + RESIDENT_VISIBLE + " ORDER BY r.id LIMIT 2000"
 )
+
+# The devices of the homes on the board, judged silent as the alert engine judges offline (api.device_health).
+_DEVICES = "SELECT d.home_id, " + device_health.COLUMNS + " FROM devices d WHERE d.home_id = ANY(%(homes)s)"
 
 Colour = Literal["red", "amber", "green", "grey"]
 _RED_FROM = severity_rank("high")
@@ -66,5 +69,8 @@ def colour(row: dict[str, Any], now: datetime) -> Colour:
 async def board(user: User, ctx: Ctx, conn: Conn) -> list[BoardLine]:
     """Every resident in scope."""
     now = ctx.clock.now()
-    rows = await fetch_all(conn, _BOARD, user.params(silent_before=now - SILENT_AFTER, severities=list(SEVERITIES)))
-    return [BoardLine.model_validate({**r, "status": colour(r, now)}) for r in rows]
+    rows = await fetch_all(conn, _BOARD, user.params(severities=list(SEVERITIES)))
+    devices = await fetch_all(conn, _DEVICES, {"homes": sorted({r["home_id"] for r in rows})})
+    silent = Counter(d["home_id"] for d in devices if device_health.silent(d, now))
+    lines = [{**r, "silent": silent[r["home_id"]]} for r in rows]
+    return [BoardLine.model_validate({**line, "status": colour(line, now)}) for line in lines]

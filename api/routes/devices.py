@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import device_health
 from api.db import fetch_all, fetch_visible
 from api.deps import Conn, Ctx, User
 from api.params import DeviceId, HomeFilter
@@ -15,14 +16,12 @@ from api.scope import HOME_VISIBLE
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
-# A device silent for longer than this is shown as "silent" (the alert engine decides about alerts).
-SILENT_AFTER_S = 2 * 3600
 LOW_BATTERY_PCT = 20.0
 
+# A device is "silent" when the alert engine would call it offline (api.device_health).
 _COLS = (
-    "d.id, d.home_id, d.kind, d.room, d.first_seen_at, d.last_seen_at, d.battery_pct, d.battery_at, d.signal_lqi,"
-    " CASE WHEN d.last_seen_at < %(silent_before)s THEN 'silent'"
-    " WHEN d.battery_pct < %(low_battery)s THEN 'low_battery' ELSE 'ok' END AS status"
+    "d.id, d.home_id, d.room, d.battery_pct, d.battery_at, d.signal_lqi, " + device_health.COLUMNS + ","
+    " CASE WHEN d.battery_pct < %(low_battery)s THEN 'low_battery' ELSE 'ok' END AS status"
 )
 _FROM = " FROM devices d JOIN homes h ON h.id = d.home_id WHERE " + HOME_VISIBLE
 _LIST = "SELECT " + _COLS + _FROM + " AND (%(home)s::text IS NULL OR d.home_id = %(home)s) ORDER BY d.home_id, d.id LIMIT 5000"
@@ -39,19 +38,29 @@ class Device(BaseModel):
     battery_pct: float | None
     battery_at: datetime | None
     signal_lqi: int | None
-    status: str = Field(description="ok, low_battery or silent (nothing heard for 2 hours)")
+    status: str = Field(
+        description="ok, low_battery or silent: heard from less recently than silent_after_s, or marked offline by "
+        "the gateway's zigbee network (what the alert engine calls device_offline)"
+    )
+    silent_after_s: int = Field(
+        description="how long this device may be silent: 2 x its own usual longest silence (learned) + 15 min, "
+        "or its kind's default before that is learned"
+    )
 
 
-def _params(ctx: Ctx, user: User, **extra: Any) -> dict[str, Any]:
-    now = ctx.clock.now()
-    return user.params(silent_before=now - timedelta(seconds=SILENT_AFTER_S), low_battery=LOW_BATTERY_PCT, **extra)
+def _device(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    status = "silent" if device_health.silent(row, now) else row["status"]
+    return {**row, "status": status, "silent_after_s": round(device_health.silence_limit_s(row))}
 
 
 @router.get("", response_model=list[Device])
 async def list_devices(user: User, ctx: Ctx, conn: Conn, home_id: HomeFilter = None) -> list[dict[str, Any]]:
-    return await fetch_all(conn, _LIST, _params(ctx, user, home=home_id))
+    rows = await fetch_all(conn, _LIST, user.params(low_battery=LOW_BATTERY_PCT, home=home_id))
+    now = ctx.clock.now()
+    return [_device(r, now) for r in rows]
 
 
 @router.get("/{device_id}", response_model=Device, responses={404: {"description": "not found or outside your scope"}})
 async def get_device(device_id: DeviceId, user: User, ctx: Ctx, conn: Conn) -> dict[str, Any]:
-    return await fetch_visible(conn, _ONE, _params(ctx, user, id=device_id))
+    row = await fetch_visible(conn, _ONE, user.params(low_battery=LOW_BATTERY_PCT, id=device_id))
+    return _device(row, ctx.clock.now())

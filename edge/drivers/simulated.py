@@ -74,6 +74,11 @@ class SimulatedDriver:
         state = "detected" if detected else "cleared"
         self.sink.event(self.device(name, kind, room), {"type": "hazard", "hazard": hazard, "state": state})
 
+    async def presence(self, present: bool, *, name: str, room: Room | None = None) -> None:
+        """A presence radar sees someone (``present``) or nobody any more."""
+        device = self.device(name, DeviceKind.PRESENCE, room)
+        self.sink.event(device, {"type": "presence", "state": "detected" if present else "cleared"})
+
     async def plug_power(self, watts: float, name: str = "plug-1", room: Room | None = None) -> None:
         self.sink.reading(self.device(name, DeviceKind.PLUG, room), Metric.POWER_W, watts)
 

@@ -66,7 +66,8 @@ KEEPALIVE_GRACE = 1.5
 # How each alert kind comes from what a gateway sends, with the default limits (a care centre changes
 # them per resident: the resident's rule settings). render() refuses a catalogue kind missing here.
 _PERSON = (
-    f"sign of a person (`motion` 1, any `door_open` or `bed_occupied` reading, `power_w` above {PLUG_ACTIVITY_W:g} W, any event)"
+    f"sign of a person (`motion` 1, any `door_open` or `bed_occupied` reading, `power_w` above {PLUG_ACTIVITY_W:g} W, any event "
+    "but a `hazard` or a `presence` `cleared`)"
 )
 TRIGGERS: dict[str, str] = {
     "fall": f"an `events` message with a `fall` event: pending (nobody told) until {R.fall.cancel_window_s} s after its "
@@ -89,6 +90,13 @@ TRIGGERS: dict[str, str] = {
     f"{R.night_wandering.night_end:%H:%M} (home's timezone) and no `motion` inside for "
     f"{duration(R.night_wandering.return_within_s)}",
     "bathroom_dwell": f"`motion` only in the `{R.bathroom.room.value}` for {duration(R.bathroom.max_dwell_s)}",
+    "still_present": "a `presence` device's last `presence` event `detected` (the device not offline), and no "
+    f"{_PERSON} since for longer than the resident's learned limit (the inactivity limit of that context); "
+    "while a radar reports presence, `inactivity`, `long_absence`, `bed_exit` and `night_wandering` do not fire",
+    "missed_meal": f"no {_PERSON} in the `kitchen` (its `motion`, a fridge `door_open`, an appliance's `power_w`) "
+    "today by the resident's learned usual time for a meal she takes at home on most days (breakfast 04:00-11:00, "
+    f"lunch 11:00-15:00, dinner 16:00-21:00) plus {duration(R.meals.margin_s)}; not while she is out or went out "
+    "after the meal's window opened",
     "door_left_open": f"the door open (`door_open` 1 or a `door` `open` event) for {duration(R.door_open.max_open_s)}",
     "cold_home": f"every `temperature_c` reading over {duration(R.cold.hold_s)} below {R.cold.below_c:g} °C "
     f"(clears {R.cold.clear_margin_c:g} °C above)",
@@ -103,7 +111,8 @@ TRIGGERS: dict[str, str] = {
     "co": "an `events` message with a `hazard` event, `hazard` `co`, `state` `detected` (opened at once)",
     "water_leak": "an `events` message with a `hazard` event, `hazard` `water_leak`, `state` `detected` "
     "(opened at once, notified in quiet hours too)",
-    "no_motion_sensor": f"the gateway online for {duration(R.devices.offline_after_s)} and no `motion` device ever reported",
+    "no_motion_sensor": f"the gateway online for {duration(R.devices.offline_after_s)} and no `motion` or `presence` "
+    "device ever reported",
     "gateway_offline": f"the gateway's `status` `offline` (a clean shutdown or its last will) for "
     f"{duration(R.devices.gateway_offline_after_s)}",
 }

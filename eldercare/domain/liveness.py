@@ -20,11 +20,15 @@ stands in.
 A device is offline when its silence exceeds ``2 x its usual longest silence + 15 min`` (never
 less than the resident's ``devices.offline_after_s`` floor, never more than :data:`CAP_S`), or when
 the gateway says zigbee2mqtt marked it offline (zigbee2mqtt's own availability check: 10 min for
-mains devices, 25 h for battery devices by default).
+mains devices, 25 h for battery devices by default). :class:`Heard` judges one device that way: the
+alert engine (``device_offline``) and the API (a device's ``silent`` status, the board's count) both
+ask it, so staff never see a device called silent that the engine thinks alive, or the reverse.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 #: zigbee-herdsman-converters' longest configured report interval (``repInterval.MAX``).
@@ -88,3 +92,39 @@ def learn_gap(learned_s: float | None, gaps_learned: int, history_s: float, gap_
         return learned_s, gaps_learned
     decayed = (learned_s or 0.0) * 0.5 ** (gap_s / HALF_LIFE_S)
     return max(gap_s, decayed), gaps_learned + 1
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the platform has heard of one device (its ``devices`` row), and the rule on it."""
+
+    kind: str
+    last_seen_at: datetime
+    # Its usual longest silence between reports, learned by ingest from this many gaps since it was first seen.
+    usual_gap_s: float | None = None
+    gaps_learned: int = 0
+    first_seen_at: datetime | None = None
+    # What the gateway's device network (zigbee2mqtt) says of it, and when; None: not tracked.
+    availability: str | None = None
+    availability_at: datetime | None = None
+
+    @property
+    def history_s(self) -> float:
+        return 0.0 if self.first_seen_at is None else (self.last_seen_at - self.first_seen_at).total_seconds()
+
+    def silence_limit_s(self, floor_s: float) -> float:
+        return silence_limit_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s, floor_s=floor_s)
+
+    def usual_silence_s(self) -> float:
+        return usual_silence_s(self.kind, self.usual_gap_s, self.gaps_learned, self.history_s)
+
+    def network_says_offline(self) -> bool:
+        """zigbee2mqtt marked it offline, and it has not spoken since the gateway said so."""
+        if self.availability != "offline":
+            return False
+        return self.availability_at is None or self.availability_at >= self.last_seen_at
+
+    def offline(self, now: datetime, floor_s: float) -> bool:
+        """Silent beyond what this device normally is (its own rhythm, or its kind's), or marked offline."""
+        silence = (now - self.last_seen_at).total_seconds()
+        return self.network_says_offline() or silence > self.silence_limit_s(floor_s)

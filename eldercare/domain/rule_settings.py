@@ -23,7 +23,8 @@ Keys (durations in seconds, times of day "HH:MM" in the home's timezone)::
       "door_open":       {"enabled": true, "max_open_s": 900},
       "cold":            {"enabled": true, "below_c": 16.0, "hold_s": 1800, "clear_margin_c": 1.0},
       "battery":         {"enabled": true, "below_pct": 20.0, "clear_above_pct": 30.0},
-      "devices":         {"enabled": true, "offline_after_s": 7200, "gateway_offline_after_s": 300}
+      "devices":         {"enabled": true, "offline_after_s": 7200, "gateway_offline_after_s": 300},
+      "meals":           {"enabled": true, "margin_s": 5400}
     }
 """
 
@@ -147,6 +148,11 @@ class DevicesRule(_Group):
     gateway_offline_after_s: int = Field(default=300, ge=0, le=86_400)
 
 
+class MealsRule(_Group):
+    # A meal is missed this long after the resident's usual time for it (alerts.meals).
+    margin_s: int = Field(default=90 * 60, ge=1800, le=6 * 3600)
+
+
 class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -159,6 +165,7 @@ class RuleSettings(BaseModel):
     cold: ColdRule = ColdRule()
     battery: BatteryRule = BatteryRule()
     devices: DevicesRule = DevicesRule()
+    meals: MealsRule = MealsRule()
 
 
 DEFAULT_RULES = RuleSettings()

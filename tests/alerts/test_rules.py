@@ -11,6 +11,7 @@ import pytest
 from alerts import falls
 from alerts.event_rules import InboxItem, event_finding
 from alerts.inactivity import ActivityEvent
+from alerts.presence import PresenceReport
 from alerts.rules import DeviceInfo, HomeSnapshot, TemperatureWindow, evaluate_home
 from eldercare.domain.rule_settings import DEFAULT_RULES, RuleSettings, lenient
 
@@ -353,3 +354,85 @@ def test_night_window_settings_are_times_of_day() -> None:
     assert rules.night_wandering.night_start == time(1, 0)
     snap = home(events=[ActivityEvent(NIGHT, "door_open", "entry")], devices=AWAKE_SENSORS)
     assert evaluate_home(snap, rules, NIGHT + timedelta(hours=1))["night_wandering"] is None
+
+
+# --------------------------------------------------------------------------- presence radar
+
+
+def radar(room: str = "living_room", **kw: Any) -> DeviceInfo:
+    return DeviceInfo(f"radar-{room}", "presence", room, kw.pop("last_seen_at", NOW), None, **kw)
+
+
+def presence(at: datetime, state: str = "detected", room: str = "living_room") -> PresenceReport:
+    return PresenceReport(f"radar-{room}", room, state, at)
+
+
+def with_radar(events: list[ActivityEvent], report: PresenceReport, **kw: Any) -> HomeSnapshot:
+    devices = [DeviceInfo("m1", "motion", "kitchen", NOW, 90.0), radar(report.room or "living_room")]
+    return home(events=events, devices=kw.pop("devices", devices), presence=[report], **kw)
+
+
+def test_a_radar_reporting_presence_keeps_inactivity_quiet_until_the_stillness_itself_is_too_long() -> None:
+    # She walked into the living room 2 h 50 min ago and sat down; the PIR has seen nothing since,
+    # the radar still sees her. Untrained default by day: 3 h.
+    sat = ago(hours=2, minutes=50)
+    events = [motion(sat, "living_room")]
+    early = evaluate_home(with_radar(events, presence(sat)), DEFAULT_RULES, NOW)
+    assert (early["inactivity"], early["still_present"]) == (None, None)
+    later = evaluate_home(with_radar(events, presence(sat)), DEFAULT_RULES, NOW + timedelta(hours=1))
+    assert later["inactivity"] is None  # never "no activity" while the radar sees someone
+    found = later["still_present"]
+    assert found is not None
+    assert found.severity == "high"
+    assert "radar" in found.explanation_en
+    assert "living room" in found.explanation_en
+    assert "3 h 50 min" in found.explanation_en
+    assert "雷达" in found.explanation_zh
+    assert "客厅" in found.explanation_zh
+    assert found.evidence["radars"] == [{"id": "radar-living_room", "room": "living_room", "since": sat.isoformat()}]
+
+
+def test_without_presence_the_same_silence_is_inactivity() -> None:
+    sat = ago(hours=3, minutes=50)
+    result = evaluate_home(with_radar([motion(sat, "living_room")], presence(sat, "cleared")), DEFAULT_RULES, NOW)
+    assert result["inactivity"] is not None
+    assert result["still_present"] is None
+
+
+def test_a_home_with_presence_is_occupied_even_after_the_door_without_motion() -> None:
+    # Out of the door 13 h ago; back 12 h ago unseen by the PIRs (a lone event is no return), the radar sees her.
+    door = ActivityEvent(ago(hours=13), "door_open", "entry")
+    back = ago(hours=12)
+    events = [motion(ago(hours=13, seconds=30), "entry"), door, motion(back, "living_room")]
+    result = evaluate_home(with_radar(events, presence(back)), DEFAULT_RULES, NOW)
+    assert result["long_absence"] is None
+    assert result["still_present"] is not None
+    assert result["night_wandering"] is None
+    just_back = evaluate_home(with_radar(events, presence(back)), DEFAULT_RULES, back + timedelta(hours=1))
+    assert (just_back["long_absence"], just_back["still_present"]) == (None, None)
+
+
+def test_present_and_still_in_the_bathroom_is_a_bathroom_dwell() -> None:
+    entered = ago(minutes=50)
+    events = [motion(ago(minutes=52), "hallway"), motion(entered, "bathroom")]
+    rules = RuleSettings.model_validate({"bathroom": {"max_dwell_s": 2700}})
+    result = evaluate_home(with_radar(events, presence(entered, room="bathroom")), rules, NOW)
+    assert result["bathroom_dwell"] is not None
+    assert result["inactivity"] is None
+    assert result["still_present"] is None  # the bathroom dwell says it, more precisely
+    # The bathroom radar saw her leave (no PIR elsewhere caught it): not a bathroom dwell.
+    left = with_radar(events, presence(ago(minutes=40), "cleared", room="bathroom"))
+    assert evaluate_home(left, rules, NOW)["bathroom_dwell"] is None
+
+
+def test_a_radar_watches_like_a_motion_sensor_and_a_dead_one_pauses_the_welfare_checks() -> None:
+    sat = ago(hours=4)
+    only_radar = home(devices=[radar()], events=[motion(sat, "living_room")], presence=[presence(sat)])
+    result = evaluate_home(only_radar, DEFAULT_RULES, NOW)
+    assert result["no_motion_sensor"] is None
+    assert result["still_present"] is not None
+    dead = home(devices=[radar(last_seen_at=ago(hours=30))], events=[motion(sat, "living_room")], presence=[presence(sat)])
+    result = evaluate_home(dead, DEFAULT_RULES, NOW)
+    assert result["device_offline"] is not None
+    assert "inactivity" not in result
+    assert "still_present" not in result

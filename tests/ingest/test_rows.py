@@ -10,6 +10,7 @@ from eldercare.contracts.payloads import (
     Hazard,
     HazardEvent,
     Metric,
+    PresenceEvent,
     Reading,
     ReadingBatch,
     Room,
@@ -75,3 +76,14 @@ def test_a_hazard_alarm_is_no_sign_of_a_person_but_an_sos_is() -> None:
     both = build_rows([EventBatch(home_id="home-a", events=[smoke, sos])], T0)
     assert both.homes["home-a"].activity_at == T0 + timedelta(minutes=1)
     assert both.devices["smoke-1"].seen_at == T0, "the alarm itself spoke: it is alive"
+
+
+def test_a_radar_losing_sight_of_the_person_is_no_sign_of_her() -> None:
+    def presence(seq: int, minutes: int, state: str) -> PresenceEvent:
+        return PresenceEvent(
+            device="radar-1", kind=DeviceKind.PRESENCE, seq=seq, ts=T0 + timedelta(minutes=minutes), type="presence", state=state
+        )
+
+    both = build_rows([EventBatch(home_id="home-a", events=[presence(1, 0, "detected"), presence(2, 5, "cleared")])], T0)
+    assert both.homes["home-a"].activity_at == T0
+    assert both.devices["radar-1"].seen_at == T0 + timedelta(minutes=5), "the radar spoke: it is alive"

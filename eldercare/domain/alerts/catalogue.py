@@ -87,6 +87,17 @@ KINDS: Final[Mapping[str, Kind]] = {
     "bed_exit": Kind("high", Names("Out of bed at night, not back", "夜间离床未归"), auto_resolve=False, welfare=True),
     "night_wandering": Kind("critical", Names("Went out at night", "夜间外出未归"), auto_resolve=False, welfare=True),
     "bathroom_dwell": Kind("high", Names("Long stay in the bathroom", "卫生间停留过久"), auto_resolve=False, welfare=True),
+    # A presence radar sees someone in the home, and nothing has moved for longer than the resident's
+    # own longest stillness there (the inactivity limit of that context): present, but maybe unable to
+    # move. Not "no activity" (someone is there) and not "out" (the radar sees her).
+    "still_present": Kind(
+        "high", Names("Present but not moving for too long", "有人在但长时间不动"), auto_resolve=False, welfare=True
+    ),
+    # No kitchen activity by the resident's usual time for a meal (alerts.meals): clears itself once
+    # the kitchen is used (she ate late) or the day is over.
+    "missed_meal": Kind(
+        "medium", Names("No kitchen activity by the usual meal time", "未按时用餐（厨房无活动）"), auto_resolve=True, welfare=True
+    ),
     "door_left_open": Kind("medium", Names("Front door left open", "大门未关"), auto_resolve=True, welfare=False),
     "cold_home": Kind("medium", Names("Cold home", "室内温度过低"), auto_resolve=True, welfare=False),
     "low_battery": Kind("low", Names("Low battery", "设备电量低"), auto_resolve=True, welfare=False),
