@@ -9,18 +9,19 @@ staff their own. ``/export.csv`` is the same as a spreadsheet.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import spreadsheet
+from api import device_health, spreadsheet
 from api.bounds import DateTime
 from api.db import fetch_all
 from api.deps import Conn, Ctx, Overseer
 from api.params import check_range, shifted
-from api.routes.devices import LOW_BATTERY_PCT, SILENT_AFTER_S
+from api.routes.devices import LOW_BATTERY_PCT
 from api.scope import CENTRE_VISIBLE, Principal
 
 router = APIRouter(prefix="/api/v1/oversight", tags=["district oversight"])
@@ -35,9 +36,6 @@ SELECT c.id AS care_centre_id, c.name, c.timezone,
        (SELECT count(*) FROM homes h JOIN home_state hs ON hs.home_id = h.id
          WHERE h.care_centre_id = c.id AND hs.gateway_state = 'online') AS homes_monitored,
        (SELECT count(*) FROM devices d JOIN homes h ON h.id = d.home_id WHERE h.care_centre_id = c.id) AS devices,
-       (SELECT count(*) FROM devices d JOIN homes h ON h.id = d.home_id
-         WHERE h.care_centre_id = c.id AND d.last_seen_at >= %(silent_before)s
-           AND (d.battery_pct IS NULL OR d.battery_pct >= %(low_battery)s)) AS devices_healthy,
        (SELECT count(*) FROM alerts a WHERE a.care_centre_id = c.id AND a.status IN ('open', 'acknowledged')) AS open_alarms,
        (SELECT count(*) FROM alerts a WHERE a.care_centre_id = c.id AND a.status = 'open') AS unclaimed_alarms,
        (SELECT count(*) FROM alerts a WHERE a.care_centre_id = c.id AND a.status = 'open'
@@ -45,6 +43,14 @@ SELECT c.id AS care_centre_id, c.name, c.timezone,
   FROM care_centres c WHERE """
     + CENTRE_VISIBLE
     + " ORDER BY c.id LIMIT 500"
+)
+
+# Each device of the centres in scope, for the alert engine's offline rule (api.device_health).
+_DEVICES = (
+    "SELECT h.care_centre_id, d.battery_pct, "
+    + device_health.COLUMNS
+    + " FROM devices d JOIN homes h ON h.id = d.home_id JOIN care_centres c ON c.id = h.care_centre_id WHERE "
+    + CENTRE_VISIBLE
 )
 
 # Staff response times: claiming is always a person; a resolution counts only when a person closed
@@ -91,7 +97,7 @@ class CentreFigures(BaseModel):
     homes: int
     homes_monitored: int = Field(description="homes whose gateway is online now")
     devices: int
-    devices_healthy: int = Field(description="devices heard within 2 hours with no low battery")
+    devices_healthy: int = Field(description="devices the alert engine does not call offline (own rhythm), battery not low")
     open_alarms: int = Field(description="open or claimed, not yet resolved")
     unclaimed_alarms: int
     overdue_alarms: int = Field(description="unclaimed past their escalation deadline")
@@ -124,10 +130,11 @@ async def figures(user: Principal, ctx: Ctx, conn: Conn, since: datetime | None,
     until = until or now
     since = since or shifted(until, -DEFAULT_SPAN)
     check_range(since, until, max_span=MAX_SPAN)
-    centres = await fetch_all(
-        conn,
-        _NOW,
-        user.params(now=now, silent_before=now - timedelta(seconds=SILENT_AFTER_S), low_battery=LOW_BATTERY_PCT),
+    centres = await fetch_all(conn, _NOW, user.params(now=now))
+    healthy = Counter(
+        d["care_centre_id"]
+        for d in await fetch_all(conn, _DEVICES, user.params())
+        if not device_health.silent(d, now) and (d["battery_pct"] is None or d["battery_pct"] >= LOW_BATTERY_PCT)
     )
     times = await fetch_all(conn, _TIMES, user.params(since=since, until=until))
     totals = {r["care_centre_id"]: Times.model_validate(r) for r in times if r["week_start"] is None}
@@ -141,7 +148,12 @@ async def figures(user: Principal, ctx: Ctx, conn: Conn, since: datetime | None,
         server_now=now,
         centres=[
             CentreFigures.model_validate(
-                {**c, "period": totals.get(c["care_centre_id"], _EMPTY), "weeks": weeks.get(c["care_centre_id"], [])}
+                {
+                    **c,
+                    "devices_healthy": healthy[c["care_centre_id"]],
+                    "period": totals.get(c["care_centre_id"], _EMPTY),
+                    "weeks": weeks.get(c["care_centre_id"], []),
+                }
             )
             for c in centres
         ],

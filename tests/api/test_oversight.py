@@ -100,7 +100,8 @@ async def test_the_figures_per_centre_and_iso_week(client: httpx.AsyncClient, wo
         conn.execute(
             "INSERT INTO devices (id, home_id, kind, room, first_seen_at, last_seen_at, battery_pct) VALUES"
             " ('silent-a1', 'home-a1', 'door', 'hall', %(t)s, %(t)s, 90), ('weak-a1', 'home-a1', 'door', 'hall', %(n)s, %(n)s, 5)",
-            {"t": NOW - timedelta(days=1), "n": NOW},
+            # Silent for two days: beyond any device's bound (eldercare.domain.liveness.CAP_S, 26.1 h).
+            {"t": NOW - timedelta(days=2), "n": NOW},
         )
         # The seeded fall of A is past its escalation deadline: overdue.
         conn.execute("UPDATE alerts SET next_escalation_at = %s WHERE id = %s", (NOW - timedelta(minutes=1), world.alert_x))
