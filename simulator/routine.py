@@ -102,11 +102,21 @@ def _at(day: date, seconds: float, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), zone) + timedelta(seconds=seconds)
 
 
-def day_stays(profile: Profile, rng: random.Random, day: date, zone: ZoneInfo) -> list[Stay]:
-    """Stays from this day's wake-up to the next day's wake-up (the night belongs to this day)."""
-    wake = _at(day, profile.wake_s + rng.gauss(0, 1200), zone)
+def wake_time(profile: Profile, rng: random.Random, day: date, zone: ZoneInfo) -> datetime:
+    """The day's wake-up: the first draw of the day's RNG (see :func:`day_stays`)."""
+    return _at(day, profile.wake_s + rng.gauss(0, 1200), zone)
+
+
+def day_stays(profile: Profile, rng: random.Random, day: date, zone: ZoneInfo, next_wake: datetime | None = None) -> list[Stay]:
+    """Stays from this day's wake-up to the next day's wake-up (the night belongs to this day).
+
+    ``next_wake`` is the next day's own wake-up (:func:`wake_time` of its RNG), so that the night ends
+    when that day begins; without it, a wake-up is drawn here, and a night that ends after the next
+    day's own wake-up would swallow that morning's bathroom visit and breakfast."""
+    wake = wake_time(profile, rng, day, zone)
     bed = _at(day, profile.bed_s + rng.gauss(0, 1500), zone)
-    next_wake = _at(day + timedelta(days=1), profile.wake_s, zone) + timedelta(seconds=rng.gauss(0, 1200))
+    drawn_wake = _at(day + timedelta(days=1), profile.wake_s, zone) + timedelta(seconds=rng.gauss(0, 1200))
+    next_wake = next_wake or drawn_wake  # drawn either way: the day's later draws stay as they were
     anchors: list[tuple[datetime, float, Place]] = [
         (wake, rng.uniform(300, 900), "bathroom"),
         (wake + timedelta(seconds=rng.uniform(900, 1800)), rng.uniform(1200, 2400), "kitchen"),
@@ -173,7 +183,9 @@ def stays_from(profile: Profile, seed: int, home_index: int, start: datetime, zo
     day = start.astimezone(zone).date() - timedelta(days=1)
     last_end = start
     while True:
-        for stay in day_stays(profile, home_rng(seed, home_index, day), day, zone):
+        next_day = day + timedelta(days=1)
+        next_wake = wake_time(profile, home_rng(seed, home_index, next_day), next_day, zone)
+        for stay in day_stays(profile, home_rng(seed, home_index, day), day, zone, next_wake):
             if stay.end <= start:
                 continue
             # Days are drawn independently: trim the seam so stays never overlap.
