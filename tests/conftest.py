@@ -48,20 +48,28 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.slow)
 
 
+# The flavours of the whole ./dev test run (its passes run side by side; EC_TEST_DB_FLAVOURS).
+_FLAVOURS_OF_THIS_RUN = frozenset(os.environ.get("EC_TEST_DB_FLAVOURS", DB_FLAVOUR).split())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect tests marked for the other flavour; with EC_TEST_DATABASE_TESTS_ONLY=1 (``./dev test``'s
     TimescaleDB pass) also every unmarked test that uses no database, and every test whose database
-    only serves what it tests (``any_flavour``, browser tests): those ran in the plain pass."""
+    only serves what it tests (``any_flavour``, browser tests): those run in the plain pass, or in the
+    pass that ``any_flavour(on=...)`` names when the run has it (to balance passes that run side by side)."""
     database_only = os.environ.get("EC_TEST_DATABASE_TESTS_ONLY") == "1"
 
     def wanted(item: pytest.Item) -> bool:
         marker = item.get_closest_marker("flavour")
         if marker is not None:
             return bool(marker.args[0] == DB_FLAVOUR)
+        once = item.get_closest_marker("any_flavour")
+        asked = [m.kwargs["on"] for m in item.iter_markers("any_flavour") if m.kwargs.get("on") in _FLAVOURS_OF_THIS_RUN]
+        if asked:
+            return bool(asked[0] == DB_FLAVOUR)  # the pass it asked for, which this run has
         if not database_only:
             return True
-        any_flavour = item.get_closest_marker("any_flavour") or item.get_closest_marker("browser")
-        return any_flavour is None and "databases" in getattr(item, "fixturenames", ())
+        return once is None and item.get_closest_marker("browser") is None and "databases" in getattr(item, "fixturenames", ())
 
     keep = [item for item in items if wanted(item)]
     if len(keep) < len(items):
