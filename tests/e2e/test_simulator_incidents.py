@@ -139,8 +139,9 @@ def test_morning_incidents_are_each_detected(
     env_for: Callable[..., dict[str, str]], db_url: str, topic_root: str, tmp_path: Path
 ) -> None:
     incidents = [
-        # Resident 0 got out of bed at 06:57 and went back to it; usually up by about 07:00, so
-        # "not up" is due at about 08:02. (Not from 06:41, where the simulator would put it by
+        # Resident 0 is still in bed at 07:20 (that day she gets up at 07:34) and usually up between
+        # 06:16 and 07:11 in the week before, so "not up" is due a little after 08:00 (the test reads
+        # when from the learned routine). (Not from 06:41, where the simulator would put it by
         # itself: from 08:00 this resident's learned bedroom limit is 48 min, and inactivity, the
         # more urgent alert, takes precedence over "not up" at 08:00; the score counts it as related.)
         {"kind": "not_up", "home": 0, "at": at(7, 20).isoformat()},
@@ -161,7 +162,7 @@ def test_morning_incidents_are_each_detected(
     }
     # A week of history for resident 0 (the routine is trusted from min_history_days = 7 days).
     run = simulate(
-        env_for, tmp_path, homes=6, speed=SPEED, clock_start=at(7, 10), until=at(8, 6), scenario=scenario, history_days=7
+        env_for, tmp_path, homes=6, speed=SPEED, clock_start=at(7, 10), until=at(8, 40), scenario=scenario, history_days=7
     )
     assert (run.summary["failed_homes"], run.summary["incidents"]) == (0, 6)
     for incident in incidents:  # these four start when scheduled (the others a little later)
