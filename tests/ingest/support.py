@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -67,15 +68,13 @@ def stream(homes: Sequence[str], readings: int, per_message: int) -> list[Readin
     return messages
 
 
-async def publish(
-    settings: Settings, messages: Iterable[Message], *, client_id: str = "test-publisher", pause_s: float = 0.0
-) -> int:
+async def publish(settings: Settings, messages: Iterable[Message], *, client_id: str | None = None, pause_s: float = 0.0) -> int:
     """Publish contract messages with QoS 1 (each waits for its PUBACK); returns how many.
 
     ``pause_s`` between messages stretches a stream, so that a fault lands in the middle of it.
     """
     count = 0
-    async with connect(settings, client_id=client_id) as client:
+    async with connect(settings, client_id=client_id or f"test-publisher-{uuid.uuid4().hex[:8]}") as client:
         for message in messages:
             topic, payload = encode(settings.mqtt.topic_root, message)
             await client.publish(topic, payload, qos=1)
@@ -85,8 +84,8 @@ async def publish(
     return count
 
 
-async def publish_raw(settings: Settings, items: Iterable[tuple[str, bytes]], *, client_id: str = "test-raw") -> None:
-    async with connect(settings, client_id=client_id) as client:
+async def publish_raw(settings: Settings, items: Iterable[tuple[str, bytes]], *, client_id: str | None = None) -> None:
+    async with connect(settings, client_id=client_id or f"test-raw-{uuid.uuid4().hex[:8]}") as client:
         for topic, payload in items:
             await client.publish(topic, payload, qos=1)
 
