@@ -48,7 +48,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.slow)
 
 
-# The flavours of the whole ./dev test run (its passes run side by side; EC_TEST_DB_FLAVOURS).
+# The flavours of the whole ./dev test run (EC_TEST_DB_FLAVOURS).
 _FLAVOURS_OF_THIS_RUN = frozenset(os.environ.get("EC_TEST_DB_FLAVOURS", DB_FLAVOUR).split())
 
 
@@ -56,7 +56,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Deselect tests marked for the other flavour; with EC_TEST_DATABASE_TESTS_ONLY=1 (``./dev test``'s
     TimescaleDB pass) also every unmarked test that uses no database, and every test whose database
     only serves what it tests (``any_flavour``, browser tests): those run in the plain pass, or in the
-    pass that ``any_flavour(on=...)`` names when the run has it (to balance passes that run side by side)."""
+    pass that ``any_flavour(on=...)`` names when the run has it (to balance the two passes)."""
     database_only = os.environ.get("EC_TEST_DATABASE_TESTS_ONLY") == "1"
 
     def wanted(item: pytest.Item) -> bool:

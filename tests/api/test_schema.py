@@ -108,8 +108,8 @@ PHASES = {
 
 # The schema holds or not whatever the database flavour: once per ./dev test (the API's queries on
 # each flavour are the other API tests' business).
-# The admin's run (the coverage phase, the longest test of the suite) goes to the TimescaleDB pass,
-# which runs beside the longer plain one.
+# The admin's run (the coverage phase, the longest test of the suite) goes to the shorter TimescaleDB
+# pass.
 @pytest.mark.any_flavour
 @pytest.mark.timeout(450)
 @pytest.mark.parametrize(
