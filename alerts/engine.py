@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -37,7 +38,7 @@ from alerts.fall_window import Decided, decide_due
 from alerts.metrics import Metrics
 from alerts.notify.channels import Senders
 from alerts.notify.outbox import BatchReport, deliver_batch
-from alerts.processing import Outcome, evaluate_home_locked, home_ids, process_inbox
+from alerts.processing import Due, Outcome, due_homes, evaluate_home_locked, home_ids, process_inbox
 from eldercare import logs
 from eldercare.clock import Clock
 from eldercare.config import Settings
@@ -125,7 +126,9 @@ class Engine:
             total += rest.items
 
     async def evaluate_once(self) -> Outcome:
-        """Judge every home once (homes another copy is judging right now are skipped).
+        """Judge the homes that are due (``evaluation_mode`` deadlines: their next moment of concern
+        has come, or input arrived; every_home: all of them), skipping homes another copy is
+        judging right now.
 
         Up to ``evaluation_concurrency`` homes are in flight at once, each in its own transaction
         on its own pool connection: workers take the next home from one shared iterator, so each
@@ -133,19 +136,26 @@ class Engine:
         cancels the pass and propagates, so the loop backs off; any other failure is one home's,
         logged and counted while the others go on."""
         total, started = Outcome(), time.monotonic()
+        now = self.clock.now()
         async with self.pool.connection() as conn:
-            homes = await home_ids(conn)
+            if self.cfg.evaluation_mode == "every_home":
+                homes = [Due(home_id, None, None) for home_id in await home_ids(conn)]
+            else:
+                homes = await due_homes(conn, now)
         pending = iter(homes)
         judged = 0
+        late: list[float] = []
 
         async def worker() -> None:
             nonlocal judged
-            for home_id in pending:  # shared: each home goes to exactly one worker
-                outcome = await self._evaluate_home(home_id)
+            for due in pending:  # shared: each home goes to exactly one worker
+                outcome = await self._evaluate_home(due.home_id)
                 if outcome is not None:
                     judged += 1
                     total.opened += outcome.opened
                     total.resolved += outcome.resolved
+                    if due.due_at is not None:
+                        late.append(self._note_lateness(due, now))
 
         workers = min(self.evaluation_concurrency, len(homes))
         try:
@@ -159,10 +169,24 @@ class Engine:
         self.last_pass_done = time.monotonic()
         self.metrics.pass_completed.set_to_current_time()
         log.info(
-            "periodic_pass", homes=len(homes), judged=judged, concurrency=workers, ms=int((time.monotonic() - started) * 1000)
+            "periodic_pass",
+            homes=len(homes),
+            judged=judged,
+            deadlines=len(late),
+            late_max_s=round(max(late), 1) if late else None,
+            concurrency=workers,
+            ms=int((time.monotonic() - started) * 1000),
         )
         self._count(total)
         return total
+
+    def _note_lateness(self, due: Due, now: datetime) -> float:
+        """How long after its moment of concern a home was judged (the pass's clock, which is the
+        moment its rules saw), in clock seconds."""
+        assert due.due_at is not None
+        late_s = max(0.0, (now - due.due_at).total_seconds())
+        self.metrics.deadline_lateness.labels(due.kind or "unknown").observe(late_s)
+        return late_s
 
     async def _evaluate_home(self, home_id: str) -> Outcome | None:
         """One home's periodic turn; None when skipped, or when it failed (logged, counted)."""

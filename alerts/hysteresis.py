@@ -10,7 +10,7 @@ not come straight back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,8 @@ class RuleState:
 class Changes:
     opened: list[str]
     resolved: list[str]
+    # every kind's state after the evaluation (alerts.deadlines: when a disarmed rule re-arms)
+    states: dict[str, RuleState] = field(default_factory=dict)
 
 
 async def apply_results(
@@ -68,6 +70,8 @@ async def apply_results(
             await _clear(conn, ctx, kind, state, now, hold, changes)
         if (state.armed, state.active_since, state.clear_since) != before or kind not in states:
             await conn.execute(_SAVE, (ctx.home_id, kind, state.armed, state.active_since, state.clear_since, now))
+        states[kind] = state
+    changes.states = states
     return changes
 
 

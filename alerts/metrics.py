@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -19,6 +19,15 @@ class Metrics:
             "eldercare_alerts_notifications", "notification outcomes", ["outcome"], registry=self.registry
         )
         self.homes_evaluated = Counter("eldercare_alerts_homes_evaluated", "periodic home evaluations", registry=self.registry)
+        # When a home's next moment of concern came against when the pass judged it (clock seconds):
+        # the pass interval bounds it while the engine keeps up.
+        self.deadline_lateness = Histogram(
+            "eldercare_alerts_deadline_lateness_seconds",
+            "how late after its moment of concern a home was judged, by what came due",
+            ["kind"],
+            buckets=(0.5, 1, 2, 5, 10, 15, 20, 25, 30, 35, 45, 60, 90, 120, 300, 600, 1800),
+            registry=self.registry,
+        )
         self.loop_errors = Counter("eldercare_alerts_loop_errors", "errors in a work loop", ["loop"], registry=self.registry)
         self.outbox_pending = Gauge("eldercare_alerts_outbox_pending", "pending notifications", registry=self.registry)
         self.outbox_oldest_due = Gauge(

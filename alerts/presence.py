@@ -24,7 +24,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.findings import Finding, clock_text, finding, room_en, room_zh
-from alerts.inactivity import ActivityEvent, RoutineModel, Tracker, format_duration_en, format_duration_zh, threshold_s
+from alerts.inactivity import (
+    ActivityEvent,
+    Context,
+    Limit,
+    RoutineModel,
+    Tracker,
+    format_duration_en,
+    format_duration_zh,
+    threshold_s,
+)
 from alerts.inactivity.events import Absence, in_calendar_absence, silence_start
 from alerts.inactivity.explain import place_en, place_zh
 
@@ -51,6 +60,33 @@ def still_present(
     longer than the resident's limit for the context of the last movement; None otherwise."""
     if not present or in_calendar_absence(now, absences):
         return None
+    due = _stillness(model, events, now=now, absences=absences)
+    if due is None:
+        return None
+    context, since, limit_s, limit = due
+    still = now - since
+    if still < timedelta(seconds=limit_s):
+        return None
+    learned = model.trusted and limit is not None
+    return _finding(model.zone, present, context.place, since, still, timedelta(seconds=limit_s), learned=learned)
+
+
+def still_due(
+    model: RoutineModel, events: Sequence[ActivityEvent], *, now: datetime, absences: Sequence[Absence] = ()
+) -> datetime | None:
+    """When :func:`still_present` fires if a radar keeps seeing someone and nothing moves (None:
+    nothing to measure stillness from); the engine's next moment of concern (alerts.deadlines)."""
+    due = _stillness(model, events, now=now, absences=absences)
+    if due is None:
+        return None
+    _, since, limit_s, _ = due
+    return since + timedelta(seconds=limit_s)
+
+
+def _stillness(
+    model: RoutineModel, events: Sequence[ActivityEvent], *, now: datetime, absences: Sequence[Absence]
+) -> tuple[Context, datetime, int, Limit | None] | None:
+    """The context of the last movement, the stillness's start and the limit that applies to it."""
     tracker = Tracker(model.zone, model.tracker)
     for event in events:
         if event.at <= now and not in_calendar_absence(event.at, absences):
@@ -60,12 +96,7 @@ def still_present(
     tracker.seen_home()  # the radar sees her: whatever the door said, she is in
     context = tracker.context
     limit_s, limit = threshold_s(model, context)
-    since = silence_start(context.since, now, absences)
-    still = now - since
-    if still < timedelta(seconds=limit_s):
-        return None
-    learned = model.trusted and limit is not None
-    return _finding(model.zone, present, context.place, since, still, timedelta(seconds=limit_s), learned=learned)
+    return context, silence_start(context.since, now, absences), limit_s, limit
 
 
 def _finding(

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from alerts import fall_window
 from alerts.changes import open_or_update
 from alerts.context import HomeContext, load_context
+from alerts.deadlines import next_deadline
 from alerts.event_rules import InboxItem, event_finding
 from alerts.hysteresis import apply_results
 from alerts.rules import evaluate_home
@@ -54,6 +55,23 @@ SELECT %(home)s, %(now)s WHERE pg_try_advisory_xact_lock(hashtext('eldercare-ale
 ON CONFLICT (home_id) DO UPDATE SET evaluated_at = EXCLUDED.evaluated_at
  WHERE p.evaluated_at <= %(recent)s OR p.evaluated_at > EXCLUDED.evaluated_at
 RETURNING home_id
+"""
+# The home's next moment of concern, from the judgement just made (alerts.deadlines).
+_SET_DEADLINE = """
+INSERT INTO alert_home_passes AS p (home_id, evaluated_at, due_at, due_kind) VALUES (%(home)s, %(now)s, %(at)s, %(kind)s)
+ON CONFLICT (home_id) DO UPDATE SET due_at = EXCLUDED.due_at, due_kind = EXCLUDED.due_kind
+"""
+# Homes due (their deadline came, or a trigger marked them '-infinity': due at once, late for
+# nothing, read as NULL), then homes with new input (ingest marks them): two index scans, whatever
+# the number of quiet homes.
+_DUE = """
+(SELECT home_id, nullif(due_at, '-infinity'), due_kind FROM alert_home_passes WHERE due_at <= %(now)s ORDER BY due_at)
+UNION ALL
+(SELECT home_id, NULL, NULL FROM home_state WHERE judge_pending)
+"""
+_CLEAR_MARK = """
+UPDATE home_state SET judge_pending = false
+ WHERE home_id = (SELECT home_id FROM home_state WHERE home_id = %s AND judge_pending FOR UPDATE SKIP LOCKED)
 """
 # Only these change what a periodic rule sees at once; fall and SOS open their alerts directly
 # (the long-lie rule needs minutes of stillness, so the periodic pass judges it) and stay off the
@@ -152,8 +170,10 @@ async def _home_items(
 async def evaluate(
     conn: AsyncConnection[Any], ctx: HomeContext, settings: AlertsSettings, now: datetime, outcome: Outcome
 ) -> None:
-    """Run every periodic rule of one home and apply the results (caller holds the home lock)."""
-    snapshot = await load_snapshot(conn, ctx, now, relearn_after=timedelta(seconds=settings.relearn_interval_s))
+    """Run every periodic rule of one home, apply the results and store the home's next moment of
+    concern (alerts.deadlines); the caller holds the home lock."""
+    relearn_after = timedelta(seconds=settings.relearn_interval_s)
+    snapshot = await load_snapshot(conn, ctx, now, relearn_after=relearn_after)
     results = evaluate_home(snapshot, ctx.rules, now)
     changes = await apply_results(conn, ctx, results, now=now, settings=settings)
     for kind in changes.opened:
@@ -162,6 +182,17 @@ async def evaluate(
         log.info("alert_auto_resolved", home_id=ctx.home_id, kind=kind)
     outcome.opened += changes.opened
     outcome.resolved += changes.resolved
+    routine = snapshot.routine
+    deadline = next_deadline(
+        snapshot,
+        ctx.rules,
+        now,
+        states=changes.states,
+        clear_hold=timedelta(seconds=settings.clear_hold_s),
+        relearn_at=routine.learned_at + relearn_after if routine is not None else None,
+        recheck=timedelta(seconds=settings.deadline_recheck_s),
+    )
+    await conn.execute(_SET_DEADLINE, {"home": ctx.home_id, "at": deadline.at, "kind": deadline.kind, "now": now})
 
 
 async def home_ids(conn: AsyncConnection[Any]) -> list[str]:
@@ -170,16 +201,41 @@ async def home_ids(conn: AsyncConnection[Any]) -> list[str]:
         return [str(r[0]) for r in await cur.fetchall()]
 
 
+@dataclass(frozen=True)
+class Due:
+    """A home the periodic pass judges: its deadline and what came due (None: input arrived, or
+    the home is new or was marked by a change of settings, calendar, devices or alerts)."""
+
+    home_id: str
+    due_at: datetime | None
+    kind: str | None
+
+
+async def due_homes(conn: AsyncConnection[Any], now: datetime) -> list[Due]:
+    """Homes whose next moment of concern has come, most overdue first, then homes with new input."""
+    due: dict[str, Due] = {}
+    async with conn.cursor() as cur:
+        await cur.execute(_DUE, {"now": now})
+        for home_id, due_at, kind in await cur.fetchall():
+            due.setdefault(home_id, Due(home_id, due_at, kind))
+    return list(due.values())
+
+
 async def evaluate_home_locked(
     conn: AsyncConnection[Any], home_id: str, settings: AlertsSettings, now: datetime
 ) -> Outcome | None:
     """Periodic evaluation of one home in the caller's transaction; None when another copy holds
-    it or judged it less than half an evaluation interval ago (copies share the periodic work)."""
+    it or judged it less than half an evaluation interval ago (copies share the periodic work).
+
+    The home's "new input" mark is cleared first, in the same transaction: input committed after
+    it marks the home again (and is judged next pass), so none is ever passed over. A mark that
+    ingest is writing right now (its row is locked) is left for next pass rather than waited for."""
     recent = now - timedelta(seconds=settings.evaluation_interval_s / 2)
     async with conn.cursor() as cur:
         await cur.execute(_CLAIM_HOME_TURN, {"home": home_id, "now": now, "recent": recent})
         if await cur.fetchone() is None:
             return None
+        await cur.execute(_CLEAR_MARK, (home_id,))
     ctx = await load_context(conn, home_id)
     outcome = Outcome()
     if ctx is not None:

@@ -144,7 +144,9 @@ def _welfare(home: HomeSnapshot, rules: RuleSettings, now: datetime, result: Res
         for kind in kinds:
             result[kind] = found if found is not None and found.kind == kind and not (present and kind != "not_up") else None
         still = (
-            still_present(_routine(home, rules, now), home.events, present, now=now, absences=home.absences) if present else None
+            still_present(routine_of(home, rules, now), home.events, present, now=now, absences=home.absences)
+            if present
+            else None
         )
         result["still_present"] = None if result["bathroom_dwell"] is not None else still
     else:
@@ -383,13 +385,13 @@ def inactivity_settings(rule: InactivityRule) -> InactivitySettings:
 
 def inactivity(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
     """The learned-routine rule; a conservative untrained model until enough days exist."""
-    found = evaluate_inactivity(_routine(home, rules, now), list(home.events), now=now, absences=list(home.absences))
+    found = evaluate_inactivity(routine_of(home, rules, now), list(home.events), now=now, absences=list(home.absences))
     if found is None:
         return None
     return finding(found.kind, found.explanation_en, found.explanation_zh, found.to_dict())
 
 
-def _routine(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> RoutineModel:
+def routine_of(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> RoutineModel:
     return home.routine or learn_routine([], home.zone, now=now, settings=inactivity_settings(rules.inactivity))
 
 
@@ -400,11 +402,8 @@ def _at_night(moment: datetime, zone: ZoneInfo, start: time, end: time) -> bool:
 
 def night_wandering(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Finding | None:
     cfg = rules.night_wandering
-    doors = [e for e in home.events if e.kind == "door_open" and e.at <= now]
-    if not doors:
-        return None
-    opened = doors[-1].at
-    if not _at_night(opened, home.zone, cfg.night_start, cfg.night_end):
+    opened = night_door_opened(home, rules, now)
+    if opened is None:
         return None
     out_s = (now - opened).total_seconds()
     if out_s <= cfg.return_within_s:
@@ -424,12 +423,8 @@ def bathroom_dwell(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Fi
     """Motion (or a radar's presence) in the bathroom and nowhere else since entering it, for too
     long; a radar in the bathroom that saw the person leave ends it."""
     room = rules.bathroom.room
-    entered: datetime | None = None
-    for event in reversed([e for e in home.events if e.at <= now]):
-        if event.kind != "motion" or event.area != room:
-            break
-        entered = event.at
-    if entered is None or left_the_room(home.presence, room, entered):
+    entered = bathroom_entered(home, room, now)
+    if entered is None:
         return None
     dwell_s = (now - entered).total_seconds()
     if dwell_s <= rules.bathroom.max_dwell_s:
@@ -441,3 +436,25 @@ def bathroom_dwell(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> Fi
         f"自 {at} 起一直在{room_zh(room)}（{minutes_zh(dwell_s)}），超过 {minutes_zh(rules.bathroom.max_dwell_s)}。",
         {"entered_at": entered.isoformat(), "dwell_s": int(dwell_s)},
     )
+
+
+def bathroom_entered(home: HomeSnapshot, room: str, now: datetime) -> datetime | None:
+    """When the person went into ``room`` and has been nowhere else since (None: not there, or a
+    radar in it saw her leave)."""
+    entered: datetime | None = None
+    for event in reversed([e for e in home.events if e.at <= now]):
+        if event.kind != "motion" or event.area != room:
+            break
+        entered = event.at
+    if entered is None or left_the_room(home.presence, room, entered):
+        return None
+    return entered
+
+
+def night_door_opened(home: HomeSnapshot, rules: RuleSettings, now: datetime) -> datetime | None:
+    """The last time the front door opened, when that was at night (night wandering's start)."""
+    cfg = rules.night_wandering
+    doors = [e for e in home.events if e.kind == "door_open" and e.at <= now]
+    if not doors or not _at_night(doors[-1].at, home.zone, cfg.night_start, cfg.night_end):
+        return None
+    return doors[-1].at

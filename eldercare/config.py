@@ -314,7 +314,23 @@ class EdgeSettings(_Group):
 
 class AlertsSettings(_Group):
     evaluation_interval_s: float = Field(
-        default=30.0, gt=0, le=3600, description="each home's periodic rules run this often (clock time)"
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="how often the periodic pass runs (clock time): it judges the homes whose next moment of concern has come"
+        " and the homes with new input",
+    )
+    evaluation_mode: Literal["deadlines", "every_home"] = Field(
+        default="deadlines",
+        description="deadlines: judge a home when its next moment of concern comes or input arrives (alerts.deadlines);"
+        " every_home: judge every home every pass (the reference the deadlines are proved against; costs grow with homes)",
+    )
+    deadline_recheck_s: float = Field(
+        default=3600.0,
+        ge=60,
+        le=86_400,
+        description="a home with nothing due is judged again after at most this long (clock time): a safety net for a moment"
+        " of concern the engine does not know about, not a schedule the rules rely on",
     )
     evaluation_concurrency: int = Field(
         default=4,

@@ -78,6 +78,9 @@ class HomeUpdate:
     heartbeat_at: datetime | None = None
     queue_depth: int | None = None
     clock_offset_s: float | None = None  # the newest heartbeat's ts minus its receive time
+    # Readings or events arrived: the alert engine judges the home at its next pass (home_state.judge_pending).
+    # A heartbeat alone says nothing its rules read.
+    judge: bool = False
 
     def activity(self, ts: datetime) -> None:
         if self.activity_at is None or ts > self.activity_at:
@@ -144,6 +147,7 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
     home_id = batch.home_id
     append = rows.readings.append
     devices = rows.devices
+    rows.home(home_id).judge = True
     _note_hours(rows, batch)
     for reading in batch.readings:
         device, ts, metric, value, room = reading.device, reading.ts, reading.metric, reading.value, reading.room
@@ -207,6 +211,7 @@ def event_rows(batch: EventBatch) -> list[EventRow]:
 def _add_events(rows: Rows, batch: EventBatch) -> None:
     home_id = batch.home_id
     rows.events.extend(event_rows(batch))
+    rows.home(home_id).judge = True
     for event in batch.events:
         room = event.room.value if event.room is not None else None
         rows.device(event.device, home_id, event.kind.value, event.ts).saw(event.ts, room)

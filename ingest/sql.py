@@ -123,13 +123,14 @@ UPDATE devices AS d SET
 
 UPSERT_HOME_STATE = """
 INSERT INTO home_state AS h (home_id, last_activity_at, last_motion_at, last_motion_room, last_door_at, last_door_state,
-                             last_heartbeat_at, queue_depth, clock_offset_s, updated_at)
-SELECT home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s, %s
+                             last_heartbeat_at, queue_depth, clock_offset_s, updated_at, judge_pending)
+SELECT home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s, %s, judge
   FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::timestamptz[], %s::text[],
-              %s::timestamptz[], %s::int[], %s::float8[])
-       AS u(home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s)
+              %s::timestamptz[], %s::int[], %s::float8[], %s::bool[])
+       AS u(home_id, activity_at, motion_at, motion_room, door_at, door_state, heartbeat_at, queue_depth, clock_offset_s, judge)
  ORDER BY home_id
 ON CONFLICT (home_id) DO UPDATE SET
+    judge_pending     = h.judge_pending OR EXCLUDED.judge_pending,
     last_activity_at  = GREATEST(h.last_activity_at, EXCLUDED.last_activity_at),
     last_motion_room  = CASE WHEN EXCLUDED.last_motion_at >= coalesce(h.last_motion_at, '-infinity')
                              THEN EXCLUDED.last_motion_room ELSE h.last_motion_room END,

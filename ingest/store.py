@@ -426,6 +426,7 @@ async def _upsert_homes(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: I
             [u.heartbeat_at for u in ordered],
             [u.queue_depth for u in ordered],
             [u.clock_offset_s for u in ordered],
+            [u.judge for u in ordered],
         ),
     )
 

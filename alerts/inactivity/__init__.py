@@ -30,7 +30,15 @@ How it decides (module docstrings say why):
 - ``explain``: both languages, with the learned figures; ``coverage``: the resident page's note.
 """
 
-from alerts.inactivity.evaluation import Due, FindingKind, InactivityFinding, alarm_due, evaluate_inactivity, threshold_s
+from alerts.inactivity.evaluation import (
+    Due,
+    FindingKind,
+    InactivityFinding,
+    alarm_due,
+    evaluate_inactivity,
+    inactivity_due,
+    threshold_s,
+)
 from alerts.inactivity.events import Absence, ActivityEvent, EventKind
 from alerts.inactivity.explain import format_duration_en, format_duration_zh
 from alerts.inactivity.learning import learn_routine
@@ -56,6 +64,7 @@ __all__ = [
     "evaluate_inactivity",
     "format_duration_en",
     "format_duration_zh",
+    "inactivity_due",
     "learn_routine",
     "threshold_s",
 ]

@@ -184,6 +184,18 @@ def evaluate_inactivity(
     require_aware(now, "now")
     if in_calendar_absence(now, absences):
         return None
+    due = inactivity_due(model, events, now=now, absences=absences)
+    if due is None or now < due.at:
+        return None
+    return finding_for(model, due, now)
+
+
+def inactivity_due(
+    model: RoutineModel, events: Sequence[ActivityEvent], *, now: datetime, absences: Sequence[Absence] = ()
+) -> Due | None:
+    """The alarm the silence after the events up to ``now`` leads to (:func:`alarm_due`); None when
+    there is nothing to measure silence from. The engine stores its time as the home's next moment
+    of concern (alerts.deadlines): until then, or a new event, the rule cannot fire."""
     end = bisect_right(events, now, key=lambda e: e.at)
     if end == 0:
         return None  # nothing to measure silence from
@@ -194,10 +206,7 @@ def evaluate_inactivity(
             tracker.push(event)
     if tracker.last is None:
         return None
-    due = alarm_due(model, tracker, absences)
-    if due is None or now < due.at:
-        return None
-    return finding_for(model, due, now)
+    return alarm_due(model, tracker, absences)
 
 
 def finding_for(model: RoutineModel, due: Due, now: datetime) -> InactivityFinding:

@@ -93,7 +93,8 @@ def healthy_home(db_url: str, home_id: str, at: datetime) -> None:
     sql(
         db_url,
         "INSERT INTO home_state (home_id, gateway_state, gateway_state_at, last_motion_at) VALUES (%s, 'online', %s, %s)"
-        " ON CONFLICT (home_id) DO UPDATE SET gateway_state = 'online', gateway_state_at = EXCLUDED.gateway_state_at",
+        " ON CONFLICT (home_id) DO UPDATE SET gateway_state = 'online', gateway_state_at = EXCLUDED.gateway_state_at,"
+        " judge_pending = true",
         (home_id, at, at),
     )
     sql(
@@ -109,6 +110,17 @@ def add_motion(db_url: str, home_id: str, at: datetime, room: str = "kitchen", s
         db_url,
         "INSERT INTO readings (home_id, device_id, seq, ts, metric, value, room) VALUES (%s, %s, %s, %s, 'motion', 1, %s)",
         (home_id, f"{home_id}-m1", seq, at, room),
+    )
+    mark_input(db_url, home_id)
+
+
+def mark_input(db_url: str, home_id: str) -> None:
+    """What ingest does with every batch that brings a home data: the engine judges it next pass."""
+    sql(
+        db_url,
+        "INSERT INTO home_state (home_id, judge_pending) VALUES (%s, true)"
+        " ON CONFLICT (home_id) DO UPDATE SET judge_pending = true",
+        (home_id,),
     )
 
 

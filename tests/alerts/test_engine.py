@@ -18,6 +18,7 @@ from tests.alerts.support import (
     alerts_of,
     engine_for,
     healthy_home,
+    mark_input,
     outbox_of,
     seed_home,
     sql,
@@ -106,7 +107,11 @@ async def test_quiet_hours_delay_non_critical_but_never_critical(db_url: str, ma
     clock = FixedClock(late)
     with webhook_receiver() as receiver:
         add_channel(db_url, centre, "webhook", receiver.url)
-        sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (late - timedelta(hours=1),))
+        sql(
+            db_url,
+            "UPDATE home_state SET last_door_state = 'open', last_door_at = %s, judge_pending = true",
+            (late - timedelta(hours=1),),
+        )
         add_inbox(db_url, "h1", "sos", late)
         async with engine_for(settings_for(make_settings), clock) as engine:
             await engine.inbox_once()
@@ -148,7 +153,7 @@ async def test_flapping_door_gives_one_alert_and_auto_resolves_after_the_clear_h
     clock = FixedClock(T0)
 
     def door(state: str, at: datetime) -> None:
-        sql(db_url, "UPDATE home_state SET last_door_state = %s, last_door_at = %s", (state, at))
+        sql(db_url, "UPDATE home_state SET last_door_state = %s, last_door_at = %s, judge_pending = true", (state, at))
 
     async with engine_for(settings_for(make_settings, clear_hold_s=60), clock) as engine:
         door("open", T0)
@@ -326,19 +331,19 @@ async def test_an_alert_staff_resolved_does_not_reopen_until_the_condition_clear
     healthy_home(db_url, "h1", T0 + timedelta(hours=2))
     add_motion(db_url, "h1", T0)
     clock = FixedClock(T0 + timedelta(minutes=20))
-    sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (T0,))
+    sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s, judge_pending = true", (T0,))
     async with engine_for(settings_for(make_settings, clear_hold_s=60), clock) as engine:
         await engine.evaluate_once()
         sql(db_url, "UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'handled'", (clock.now(),))
         clock.advance(timedelta(minutes=5))
         await engine.evaluate_once()  # still open, but staff handled it: no new alert
         assert len(alerts_of(db_url)) == 1
-        sql(db_url, "UPDATE home_state SET last_door_state = 'closed', last_door_at = %s", (clock.now(),))
+        sql(db_url, "UPDATE home_state SET last_door_state = 'closed', last_door_at = %s, judge_pending = true", (clock.now(),))
         clock.advance(timedelta(seconds=1))
         await engine.evaluate_once()
         clock.advance(timedelta(seconds=60))
         await engine.evaluate_once()  # clear for the hold: armed again
-        sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s", (clock.now(),))
+        sql(db_url, "UPDATE home_state SET last_door_state = 'open', last_door_at = %s, judge_pending = true", (clock.now(),))
         clock.advance(timedelta(minutes=16))
         assert (await engine.evaluate_once()).opened == ["door_left_open"]
     assert [a[3] for a in alerts_of(db_url)] == ["resolved", "open"]
@@ -402,8 +407,9 @@ async def test_copies_share_the_periodic_work_a_home_judged_moments_ago_is_skipp
     settings = settings_for(make_settings, evaluation_interval_s=30)
     async with engine_for(settings, clock) as first, engine_for(settings, clock) as second:
         await first.evaluate_once()
+        mark_input(db_url, "h1")  # new input: the home is due at the next pass
         clock.advance(timedelta(seconds=14))
-        await second.evaluate_once()  # judged 14 s ago by the other copy: skipped
+        await second.evaluate_once()  # judged 14 s ago by the other copy: skipped (still due)
         assert second.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") == 0
         clock.advance(timedelta(seconds=1))
         await second.evaluate_once()

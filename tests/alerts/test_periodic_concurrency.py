@@ -16,7 +16,7 @@ from alerts.engine import periodic_concurrency
 from eldercare.clock import FixedClock
 from eldercare.config import Settings, load_settings
 from eldercare.errors import ConfigError
-from tests.alerts.support import add_motion, engine_for, healthy_home, seed_home, sql
+from tests.alerts.support import add_motion, engine_for, healthy_home, mark_input, seed_home, sql
 from tests.support.databases import DatabaseFactory
 
 AFTERNOON = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ _PASS_LOG = """
 CREATE TABLE pass_log (home_id text NOT NULL, evaluated_at timestamptz NOT NULL);
 CREATE FUNCTION log_pass() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO pass_log VALUES (NEW.home_id, NEW.evaluated_at); RETURN NEW; END $$;
-CREATE TRIGGER log_pass AFTER INSERT OR UPDATE ON alert_home_passes FOR EACH ROW EXECUTE FUNCTION log_pass();
+CREATE TRIGGER log_pass AFTER INSERT OR UPDATE OF evaluated_at ON alert_home_passes FOR EACH ROW EXECUTE FUNCTION log_pass();
 """
 
 
@@ -129,6 +129,8 @@ async def test_two_copies_with_concurrency_never_judge_a_home_twice_in_one_pass(
     async with engine_for(settings, clock) as first, engine_for(settings, clock) as second:
         for _ in range(3):
             clock.advance(timedelta(seconds=30))
+            for home in HOMES:
+                mark_input(db_url, home)  # new input everywhere: every home is due every pass
             await asyncio.gather(first.evaluate_once(), second.evaluate_once())
         judged = sum(e.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") or 0 for e in (first, second))
     per_pass = Counter((str(h), at) for h, at in sql(db_url, "SELECT home_id, evaluated_at FROM pass_log"))

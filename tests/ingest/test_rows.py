@@ -56,7 +56,7 @@ def test_latest_value_and_activity_are_the_newest_not_the_last_to_arrive() -> No
     assert [row[2] for row in rows.readings] == [2, 1, 3]  # every reading is kept, in arrival order
 
 
-def test_readings_that_show_no_person_leave_the_home_untouched() -> None:
+def test_readings_that_show_no_person_leave_its_activity_untouched_but_mark_the_home_for_judging() -> None:
     batch = ReadingBatch(
         home_id="home-a",
         readings=[
@@ -64,7 +64,9 @@ def test_readings_that_show_no_person_leave_the_home_untouched() -> None:
             _reading(2, Metric.MOTION, 0, 1, DeviceKind.MOTION),
         ],
     )
-    assert build_rows([batch], T0).homes == {}
+    (home,) = build_rows([batch], T0).homes.values()
+    assert (home.activity_at, home.motion_at, home.door_at) == (None, None, None)
+    assert home.judge  # data all the same: the alert engine judges the home at its next pass
 
 
 def test_a_hazard_alarm_is_no_sign_of_a_person_but_an_sos_is() -> None:
