@@ -78,8 +78,9 @@ class HomeUpdate:
     heartbeat_at: datetime | None = None
     queue_depth: int | None = None
     clock_offset_s: float | None = None  # the newest heartbeat's ts minus its receive time
-    # Readings or events arrived: the alert engine judges the home at its next pass (home_state.judge_pending).
-    # A heartbeat alone says nothing its rules read.
+    # Something the alert engine's rules read arrived: it judges the home at its next pass
+    # (home_state.judge_pending). See _UNJUDGED_METRICS; a heartbeat marks the home only when it
+    # changes a device's battery, flags or availability (store.py).
     judge: bool = False
 
     def activity(self, ts: datetime) -> None:
@@ -125,6 +126,12 @@ class Rows:
         return update
 
 
+#: Telemetry no periodic rule reads (alerts.snapshot): a batch of only these does not mark the home
+#: for judging. Its device's liveness deadline is read again when the home is next judged (its
+#: moment of concern, other input, or alerts.deadline_recheck_s at the latest).
+_UNJUDGED_METRICS = frozenset({Metric.ACTIVITY_G, Metric.HUMIDITY_PCT, Metric.ENERGY_KWH})
+
+
 def build_rows(messages: Iterable[Message], received_at: datetime) -> Rows:
     """Rows and state updates of accepted messages; ``received_at`` dates the gateways' clock offsets."""
     rows = Rows()
@@ -147,8 +154,8 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
     home_id = batch.home_id
     append = rows.readings.append
     devices = rows.devices
-    rows.home(home_id).judge = True
     _note_hours(rows, batch)
+    judge = False
     for reading in batch.readings:
         device, ts, metric, value, room = reading.device, reading.ts, reading.metric, reading.value, reading.room
         append((home_id, device, reading.seq, ts, metric, value, room))
@@ -161,10 +168,14 @@ def _add_readings(rows: Rows, batch: ReadingBatch) -> None:
             update.metric, update.value, update.value_at = _VALUE[metric], value, ts
             if room is not None:
                 update.room = _VALUE[room]
+        if metric not in _UNJUDGED_METRICS:
+            judge = True
         if metric in PERSON_METRICS:
             _reading_activity(rows, home_id, metric, value, ts, room)
         elif metric is Metric.BATTERY_PCT and (update.battery_at is None or ts >= update.battery_at):
             update.battery_pct, update.battery_at = value, ts
+    if judge:
+        rows.home(home_id).judge = True
 
 
 def _note_hours(rows: Rows, batch: ReadingBatch) -> None:

@@ -81,7 +81,9 @@ _LEARN = (
     " AND (d.gaps_learned < %(min_learned)s OR d.last_seen_at - d.first_seen_at < %(min_history)s"
     " OR " + _GAP + " <= %(outage_factor)s * d.usual_gap_s))"
 )
-# Newest wins, field by field; NULL means "this batch says nothing about it".
+# Newest wins, field by field; NULL means "this batch says nothing about it". ``old`` is the row as
+# the statement found it: RETURNING says per device whether what the alert rules read of its health
+# (battery, flags, availability) changed, so that only then is its home marked for judging.
 UPDATE_DEVICES = (
     """
 UPDATE devices AS d SET
@@ -117,7 +119,11 @@ UPDATE devices AS d SET
                 AS u(id, home_id, seen_at, room, battery_pct, battery_at, signal_lqi, battery_low, tamper, availability,
                      availability_at, metric, value, value_at)
          ORDER BY id) AS u
- WHERE d.id = u.id AND d.home_id = u.home_id
+ , devices AS old
+ WHERE d.id = u.id AND d.home_id = u.home_id AND old.id = d.id
+RETURNING d.home_id,
+          d.battery_pct IS DISTINCT FROM old.battery_pct OR d.battery_low IS DISTINCT FROM old.battery_low
+          OR d.tamper IS DISTINCT FROM old.tamper OR d.availability IS DISTINCT FROM old.availability
 """
 )
 

@@ -167,8 +167,7 @@ class Store:
             conn = await self._connection()
             async with conn.transaction(), conn.cursor() as cur:
                 for rows in deferred:
-                    await _update_devices(cur, rows.devices.values())
-                    await _upsert_homes(cur, rows.homes.values(), now)
+                    await _update_state(cur, rows, now)
         except BaseException as exc:
             raise await self._translate(exc) from exc
 
@@ -220,8 +219,7 @@ async def _write(
         if defer_state:
             result.deferred_state = [rows]
         else:
-            await _update_devices(cur, rows.devices.values())
-            await _upsert_homes(cur, rows.homes.values(), now)
+            await _update_state(cur, rows, now)
         result.statuses_new = await _apply_statuses(cur, rows, now)
         await _insert_dead_letters(cur, dead, now)
         if batch.attempt is not None:
@@ -383,10 +381,19 @@ async def _stage_and_insert(
     return cur.rowcount
 
 
-async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: Iterable[DeviceUpdate]) -> None:
+async def _update_state(cur: psycopg.AsyncCursor[tuple[object, ...]], rows: Rows, now: datetime) -> None:
+    """Devices, then homes (the lock order): a home whose device health changed is marked for judging."""
+    for home_id in await _update_devices(cur, rows.devices.values()):
+        rows.home(home_id).judge = True
+    await _upsert_homes(cur, rows.homes.values(), now)
+
+
+async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: Iterable[DeviceUpdate]) -> set[str]:
+    """Apply the devices' latest state; returns the homes where a battery, a flag or an availability
+    changed (their alert rules may judge differently)."""
     ordered = sorted(updates, key=lambda u: u.device_id)
     if not ordered:
-        return
+        return set()
     await cur.execute(
         sql.UPDATE_DEVICES,
         {
@@ -407,6 +414,7 @@ async def _update_devices(cur: psycopg.AsyncCursor[tuple[object, ...]], updates:
             **_LIVENESS,
         },
     )
+    return {str(home) for home, changed in await cur.fetchall() if changed}
 
 
 async def _upsert_homes(cur: psycopg.AsyncCursor[tuple[object, ...]], updates: Iterable[HomeUpdate], now: datetime) -> None:

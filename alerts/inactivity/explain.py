@@ -80,8 +80,11 @@ def _scope(limit: Limit, model: RoutineModel) -> tuple[str, str]:
             en = f"after {place_en(place)} {'at night' if night else 'by day'}"
             zh = f"{'夜间' if night else '白天'}在{place_zh(place)}之后"
     if rest:
-        band = int(rest.pop(0)) * model.tracker.band_s
-        hours = f"{_hhmm(band)}–{_hhmm(band + model.tracker.band_s)}"
+        slot = rest.pop(0)  # a band of the clock ("2"), or an hour of it ("h9")
+        start, width = (
+            (int(slot[1:]) * 3600, 3600) if slot.startswith("h") else (int(slot) * model.tracker.band_s, model.tracker.band_s)
+        )
+        hours = f"{_hhmm(start)}–{_hhmm(start + width)}"
         en = f"{en.removesuffix(' by day').removesuffix(' at night')} between {hours}".strip()
         zh = f"{hours}{zh.removeprefix('白天').removeprefix('夜间') or '出门'}"
     if rest:

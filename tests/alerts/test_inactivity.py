@@ -478,3 +478,22 @@ def test_bad_inputs_are_rejected(events: list[ActivityEvent], model: RoutineMode
     tracker.push(motion(at(0, 12), "kitchen"))
     with pytest.raises(ValueError, match="time order"):
         tracker.push(motion(at(0, 11), "kitchen"))
+
+
+@pytest.mark.parametrize(
+    ("key", "en"),
+    [
+        ("up|day|living_room|2", "after the living room between"),
+        ("up|day|living_room|h9", "after the living room between 09:00–10:00"),
+        ("up|day|living_room|2|weekend", "on weekends"),
+    ],
+)
+def test_every_kind_of_learned_context_is_explained(model: RoutineModel, key: str, en: str) -> None:
+    """A limit learned for an hour of the clock ("h9") is explained too (a replay once found it
+    raising ValueError, so the inactivity alert of such a context was never raised)."""
+    from alerts.inactivity.explain import _scope
+    from alerts.inactivity.model import Limit
+
+    scope_en, scope_zh = _scope(Limit(key, 3600, 7, 5400), model)
+    assert en in scope_en
+    assert scope_zh
