@@ -14,8 +14,8 @@ triggers mark it when settings, calendar, devices or alerts change). A quiet hom
 costs nothing between its events.
 
 Each moment is the first instant at which the rule's comparison can turn: where a rule compares
-strictly ("open for more than 15 min") one second after the bound, so a home is never judged a
-moment too early and then forgotten. None is later than ``recheck_s`` from now: a safety net that
+strictly ("open for more than 15 min") one microsecond after the bound, so a home is never judged
+a moment too early and then forgotten. None is later than ``recheck_s`` from now: a safety net that
 bounds the cost of a moment this module does not know about (a defect), not a schedule the rules
 rely on.
 """
@@ -33,8 +33,9 @@ from alerts.presence import still_due
 from alerts.rules import WATCHING_KINDS, HomeSnapshot, bathroom_entered, night_door_opened, routine_of
 from eldercare.domain.rule_settings import RuleSettings
 
-# After a bound that a rule compares strictly: the first moment its comparison turns.
-TICK = timedelta(seconds=1)
+# After a bound that a rule compares strictly: the first moment its comparison turns (the
+# resolution of both Python's and PostgreSQL's timestamps).
+TICK = timedelta(microseconds=1)
 RECHECK = "recheck"
 
 

@@ -83,7 +83,10 @@ _LEARN = (
 )
 # Newest wins, field by field; NULL means "this batch says nothing about it". ``old`` is the row as
 # the statement found it: RETURNING says per device whether what the alert rules read of its health
-# (battery, flags, availability) changed, so that only then is its home marked for judging.
+# changed, so that only then is its home marked for judging: its battery, flags or availability; a
+# report after a silence long enough that the device may have been judged offline (no silence limit
+# is shorter, eldercare.domain.liveness); its own rhythm replacing its kind's default (the limit may
+# shrink).
 UPDATE_DEVICES = (
     """
 UPDATE devices AS d SET
@@ -124,6 +127,9 @@ UPDATE devices AS d SET
 RETURNING d.home_id,
           d.battery_pct IS DISTINCT FROM old.battery_pct OR d.battery_low IS DISTINCT FROM old.battery_low
           OR d.tamper IS DISTINCT FROM old.tamper OR d.availability IS DISTINCT FROM old.availability
+          OR old.last_seen_at < d.last_seen_at - %(back_after)s
+          OR (d.gaps_learned >= %(min_learned)s AND d.last_seen_at - d.first_seen_at >= %(min_history)s)
+             IS DISTINCT FROM (old.gaps_learned >= %(min_learned)s AND old.last_seen_at - old.first_seen_at >= %(min_history)s)
 """
 )
 

@@ -30,6 +30,7 @@ from ingest.rows import DeviceUpdate, HomeUpdate, Rows, build_rows, device_ids, 
 SOURCE = "ingest"
 # The constants of each device's learned reporting rhythm (sql.UPDATE_DEVICES).
 _LIVENESS = {
+    "back_after": timedelta(seconds=liveness.SLACK_S),  # no device's silence limit is shorter
     "longest_gap_s": liveness.LONGEST_LEARNED_GAP_S,
     "min_learned": liveness.MIN_LEARNED_GAPS,
     "min_history": timedelta(seconds=liveness.MIN_HISTORY_S),

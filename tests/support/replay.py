@@ -75,8 +75,8 @@ def messages_of(readings: Sequence[ReadingRow], events: Sequence[EventRow]) -> l
     dated by its measurement (the replay batches them per step as ingest batches deliveries)."""
     out: list[tuple[datetime, Message]] = []
     for home_id, device, seq, ts, metric, value, room in readings:
-        kind = _KIND_OF_METRIC[Metric(metric)]
-        reading = Reading(device=device, kind=kind, seq=seq, ts=ts, metric=Metric(metric), value=value, room=room)
+        device_kind = _KIND_OF_METRIC[Metric(metric)]
+        reading = Reading(device=device, kind=device_kind, seq=seq, ts=ts, metric=Metric(metric), value=value, room=room)
         out.append((ts, ReadingBatch(home_id=home_id, readings=[reading])))
     for home_id, device, seq, ts, kind, room, data in events:
         state = json.loads(data)["state"]
