@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from alerts.notify.enqueue import quiet_until
 from eldercare.clock import FixedClock
@@ -506,3 +507,51 @@ async def test_an_open_device_alert_lists_a_sensor_that_goes_offline_later(
     (evidence,) = sql(db_url, "SELECT evidence FROM alerts WHERE kind = 'device_offline'")
     assert sorted(d["id"] for d in evidence[0]["devices"]) == ["h1-door", "h1-m1"]
     assert [a for (a,) in sql(db_url, "SELECT action FROM alert_history ORDER BY id")] == ["opened", "updated"]
+
+
+async def test_a_quiet_home_is_judged_again_only_when_due_or_when_something_it_reads_changes(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    """Deadline-driven judging (alerts.deadlines): after its judgement a quiet home costs nothing
+    until its next moment of concern, unless input arrives or what its rules read changes outside
+    ingest (rule settings, the absence calendar, alerts handled by staff): triggers mark it."""
+    _, resident = seed_home(db_url)
+    healthy_home(db_url, "h1", T0)
+    add_motion(db_url, "h1", T0 - timedelta(minutes=1))
+    clock = FixedClock(T0)
+    settings = settings_for(make_settings, evaluation_interval_s=30, deadline_recheck_s=86_400)  # the rules, not the net
+
+    async def pass_judges() -> int:
+        before = engine.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") or 0
+        clock.advance(timedelta(seconds=30))
+        await engine.evaluate_once()
+        return int((engine.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") or 0) - before)
+
+    async with engine_for(settings, clock) as engine:
+        assert await pass_judges() == 1  # new: judged at once
+        assert [await pass_judges() for _ in range(4)] == [0, 0, 0, 0]
+        ((due_at, kind),) = sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'")
+        assert kind == "inactivity"  # 3 h after the last motion: the untrained routine's default limit
+        assert due_at == T0 - timedelta(minutes=1) + timedelta(hours=3)
+        sql(
+            db_url, "UPDATE residents SET rule_settings = %s WHERE id = %s", (Jsonb({"door_open": {"max_open_s": 600}}), resident)
+        )
+        assert await pass_judges() == 1
+        sql(
+            db_url,
+            "INSERT INTO absences (resident_id, starts_at, ends_at) VALUES (%s, %s, %s)",
+            (resident, clock.now() + timedelta(hours=1), clock.now() + timedelta(days=1)),
+        )
+        assert [await pass_judges() for _ in range(2)] == [1, 0]
+        ((due_at, kind),) = sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'")
+        assert (kind, due_at) == ("absence", clock.now() - timedelta(seconds=30) + timedelta(hours=1))
+        add_inbox(db_url, "h1", "sos", clock.now())
+        await engine.inbox_once()
+        assert await pass_judges() == 1  # the SOS alert (an input the rules read: alerts) marked it
+        sql(db_url, "UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'handled'", (clock.now(),))
+        assert [await pass_judges() for _ in range(2)] == [1, 0]
+        clock.current = T0 + timedelta(hours=1, minutes=5)  # the absence has begun
+        assert await pass_judges() == 1
+        assert (
+            engine.metrics.registry.get_sample_value("eldercare_alerts_deadline_lateness_seconds_count", {"kind": "absence"}) == 1
+        )

@@ -33,6 +33,7 @@ from eldercare.contracts.payloads import (
     DoorEvent,
     EventBatch,
     GatewayStatus,
+    Heartbeat,
     Message,
     Metric,
     Reading,
@@ -54,7 +55,12 @@ _KIND_OF_METRIC = {
     Metric.TEMPERATURE_C: DeviceKind.TEMPERATURE,
 }
 _EVENT_KIND = {"door": DeviceKind.DOOR, "bed": DeviceKind.BED}
-_MESSAGE_KIND = {ReadingBatch: MessageKind.READINGS, EventBatch: MessageKind.EVENTS, GatewayStatus: MessageKind.STATUS}
+_MESSAGE_KIND = {
+    ReadingBatch: MessageKind.READINGS,
+    EventBatch: MessageKind.EVENTS,
+    GatewayStatus: MessageKind.STATUS,
+    Heartbeat: MessageKind.HEARTBEAT,
+}
 ALERT_COLUMNS = "home_id, kind, severity, status, opened_at, resolved_at, outcome"
 
 
@@ -109,7 +115,7 @@ async def replay(settings: Settings, messages: Sequence[tuple[datetime, Message]
             while clock.current < end:
                 arrived = by_step.get(steps, [])
                 if arrived:
-                    await store.write(_batch(settings, arrived), clock.current)
+                    await store.write(batch_of(settings, arrived), clock.current)
                 await engine.drain_inbox()
                 await engine.decide_falls_once()
                 await engine.evaluate_once()
@@ -128,7 +134,8 @@ async def replay(settings: Settings, messages: Sequence[tuple[datetime, Message]
     return Replayed(alerts, history, int(evaluations), cpu_s, steps)
 
 
-def _batch(settings: Settings, messages: list[Message]) -> Batch:
+def batch_of(settings: Settings, messages: list[Message]) -> Batch:
+    """``messages`` as one batch of decoded deliveries, as ingest's receiver builds it."""
     batch = Batch()
     root = settings.mqtt.topic_root
     for number, message in enumerate(messages):
