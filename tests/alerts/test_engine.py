@@ -531,8 +531,8 @@ async def test_a_quiet_home_is_judged_again_only_when_due_or_when_something_it_r
         assert await pass_judges() == 1  # new: judged at once
         assert [await pass_judges() for _ in range(4)] == [0, 0, 0, 0]
         ((due_at, kind),) = sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'")
-        assert kind == "inactivity"  # 3 h after the last motion: the untrained routine's default limit
-        assert due_at == T0 - timedelta(minutes=1) + timedelta(hours=3)
+        assert kind == "inactivity"  # the untrained routine's default limit at night (motion at 05:59): 10 h
+        assert due_at == T0 - timedelta(minutes=1) + timedelta(hours=10)
         sql(
             db_url, "UPDATE residents SET rule_settings = %s WHERE id = %s", (Jsonb({"door_open": {"max_open_s": 600}}), resident)
         )
@@ -543,15 +543,19 @@ async def test_a_quiet_home_is_judged_again_only_when_due_or_when_something_it_r
             (resident, clock.now() + timedelta(hours=1), clock.now() + timedelta(days=1)),
         )
         assert [await pass_judges() for _ in range(2)] == [1, 0]
-        ((due_at, kind),) = sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'")
-        assert (kind, due_at) == ("absence", clock.now() - timedelta(seconds=30) + timedelta(hours=1))
+        # An absence that has not begun changes nothing yet (welfare rules are paused once it has).
+        assert sql(db_url, "SELECT due_kind FROM alert_home_passes WHERE home_id = 'h1'") == [("inactivity",)]
         add_inbox(db_url, "h1", "sos", clock.now())
         await engine.inbox_once()
         assert await pass_judges() == 1  # the SOS alert (an input the rules read: alerts) marked it
         sql(db_url, "UPDATE alerts SET status = 'resolved', resolved_at = %s, outcome = 'handled'", (clock.now(),))
         assert [await pass_judges() for _ in range(2)] == [1, 0]
-        clock.current = T0 + timedelta(hours=1, minutes=5)  # the absence has begun
+        clock.current = due_at - timedelta(seconds=30)  # the next pass is when the silence comes due, inside the absence
         assert await pass_judges() == 1
-        assert (
-            engine.metrics.registry.get_sample_value("eldercare_alerts_deadline_lateness_seconds_count", {"kind": "absence"}) == 1
-        )
+        assert [a[1] for a in alerts_of(db_url)] == ["sos"]  # judged, nothing raised
+        late = engine.metrics.registry.get_sample_value("eldercare_alerts_deadline_lateness_seconds_sum", {"kind": "inactivity"})
+        assert late == 0
+        # Next: the daily relearning of the routine (learned at the first pass, T0 + 30 s), before the absence ends.
+        assert sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'") == [
+            (T0 + timedelta(days=1), "relearn")
+        ]
