@@ -557,5 +557,5 @@ async def test_a_quiet_home_is_judged_again_only_when_due_or_when_something_it_r
         assert late == 0
         # Next: the daily relearning of the routine (learned at the first pass, T0 + 30 s), before the absence ends.
         assert sql(db_url, "SELECT due_at, due_kind FROM alert_home_passes WHERE home_id = 'h1'") == [
-            (T0 + timedelta(days=1), "relearn")
+            (T0 + timedelta(days=1, seconds=30), "relearn")
         ]
