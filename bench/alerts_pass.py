@@ -19,7 +19,12 @@ largest concurrency: a first pass per level learns every resident's routine and 
 inactivity alerts (reported apart, it is not the steady state), then ``--passes`` rounds, each
 round one pass per level in turn with the clock one evaluation interval (30 s) later before
 every pass, so no home is skipped as judged moments ago and a drift in the data (or a neighbour's
-load on the machine) touches every level alike. It prints, per level, the p50 (and min/max) of
+load on the machine) touches every level alike. These passes judge every home
+(``alerts.evaluation_mode=every_home``, the engine before deadlines). Then the same homes under
+deadline-driven judging: per ``--marked`` share, three passes in which that share of the homes
+has new input (marked as ingest marks them) and the others wait for their next moment of concern.
+
+It prints, per level, the p50 (and min/max) of
 the pass time, homes per second, the speed-up over concurrency 1, this process's CPU time per
 wall second (the engine is one Python thread: near 100 % it is the limit, not the database), and
 how long 10,000 homes would take at that rate against the 30-s interval. It asserts nothing (speed lives here, never in tests).
@@ -38,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from alerts.engine import Engine
 from alerts.metrics import Metrics
@@ -115,11 +121,15 @@ def seed(db_url: str, homes: int) -> None:
     print(f"seeded {homes:,} homes: {row[1]:,} devices, {row[0]:,} readings ({row[0] / homes:.0f} per home)")
 
 
-async def run(db_url: str, levels: list[int], passes: int) -> None:
+# A share of the homes gets new input (what ingest does with each batch that brings a home data).
+_MARK = "UPDATE home_state SET judge_pending = true WHERE random() < %s"
+
+
+async def run(db_url: str, levels: list[int], passes: int, marked_shares: list[float]) -> None:
     settings: Settings = load_settings(
         database_url=db_url,
         db={"pool_min_size": max(levels) + 2, "pool_max_size": max(levels) + 2},
-        alerts={"evaluation_interval_s": INTERVAL_S},
+        alerts={"evaluation_interval_s": INTERVAL_S, "evaluation_mode": "every_home"},
     )
     logs.configure(level="warning", fmt="console")
     clock = FixedClock(NOW)
@@ -163,7 +173,42 @@ async def run(db_url: str, levels: list[int], passes: int) -> None:
             e.metrics.registry.get_sample_value("eldercare_alerts_loop_errors_total", {"loop": "home"}) or 0
             for e in engines.values()
         )
-    report(times, cpu_share, homes, errors)
+        report(times, cpu_share, homes, errors)
+        await deadline_passes(settings, pool, http, clock, homes, max(levels), marked_shares)
+
+
+async def deadline_passes(
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    http: httpx.AsyncClient,
+    clock: FixedClock,
+    homes: int,
+    level: int,
+    shares: list[float],
+) -> None:
+    """The same homes under deadline-driven judging: a pass judges only the homes with new input (a
+    share of them marked, as ingest marks them) or whose moment of concern came."""
+    alerts = settings.alerts.model_copy(update={"evaluation_concurrency": level, "evaluation_mode": "deadlines"})
+    cfg = settings.model_copy(update={"alerts": alerts})
+    engine = Engine(cfg, pool, clock, Senders(cfg.alerts, http), Metrics())
+    print(f"deadline-driven passes (concurrency {level}), the same {homes:,} homes:")
+    for share in shares:
+        walls, cpus, counts = [], [], []
+        for _ in range(3):
+            clock.advance(timedelta(seconds=INTERVAL_S))
+            async with pool.connection() as conn:
+                await conn.execute(_MARK, (share,))
+            before = engine.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") or 0
+            started, cpu = time.perf_counter(), time.process_time()
+            await engine.evaluate_once()
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
+            counts.append((engine.metrics.registry.get_sample_value("eldercare_alerts_homes_evaluated_total") or 0) - before)
+        wall, cpu_s, judged = statistics.median(walls), statistics.median(cpus), statistics.median(counts)
+        print(
+            f"  {share:4.0%} of homes with new input: {wall * 1000:7,.0f} ms per pass, {judged:,.0f} judged,"
+            f" engine CPU {cpu_s:.2f} s per pass ({cpu_s / INTERVAL_S:.1%} of a core at one pass per {INTERVAL_S:.0f} s)"
+        )
 
 
 def report(times: dict[int, list[float]], cpu_share: dict[int, list[float]], homes: int, errors: float) -> None:
@@ -190,13 +235,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--passes", type=int, default=5, help="timed passes per concurrency level")
     parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated levels; the first is the baseline")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--marked", default="0,0.1,0.3", help="deadline-driven passes: comma-separated shares of homes with new input"
+    )
     args = parser.parse_args(argv)
     levels = sorted({int(v) for v in args.concurrency.split(",")})
+    try:
+        shares = [float(v) for v in args.marked.split(",")]
+    except ValueError:
+        parser.error(f"--marked: comma-separated shares between 0 and 1, not {args.marked!r}")
+    if any(not 0 <= share <= 1 for share in shares):
+        parser.error("--marked: every share must be between 0 and 1")
     with fresh_database("bench_pass", keep=args.keep) as db_url:
         started = time.monotonic()
         seed(db_url, args.homes)
         print(f"  ({time.monotonic() - started:.1f} s)")
-        asyncio.run(run(db_url, levels, args.passes))
+        asyncio.run(run(db_url, levels, args.passes, shares))
 
 
 if __name__ == "__main__":
