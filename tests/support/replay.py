@@ -18,7 +18,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,7 +73,6 @@ class Replayed:
     evaluations: int
     cpu_s: float  # this process's CPU time over the replay (engine and ingest's Python both)
     steps: int
-    lateness_s: list[float] = field(default_factory=list)
 
 
 def messages_of(readings: Sequence[ReadingRow], events: Sequence[EventRow]) -> list[tuple[datetime, Message]]:
