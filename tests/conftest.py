@@ -102,7 +102,8 @@ def db_url(databases: DatabaseFactory) -> Iterator[str]:
 
 @pytest.fixture
 def broker_url() -> str:
-    """The shared Mosquitto started before the session (default queue limits: keep loads small)."""
+    """The shared Mosquitto started before the session (default queue limits: keep loads small); the
+    one at EC_TEST_BROKER_HOST/EC_TEST_BROKER_PORT, which ``./dev test`` points at a broker of each pass's own."""
     require_broker()
     return f"mqtt://{BROKER_HOST}:{BROKER_PORT}"
 
