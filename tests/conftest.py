@@ -102,7 +102,8 @@ def db_url(databases: DatabaseFactory) -> Iterator[str]:
 
 @pytest.fixture
 def broker_url() -> str:
-    """The shared Mosquitto started before the session (default queue limits: keep loads small)."""
+    """The shared Mosquitto started before the session (default queue limits: keep loads small); the
+    one at EC_TEST_BROKER_HOST/EC_TEST_BROKER_PORT, which ``./dev test`` points at a broker of each pass's own."""
     require_broker()
     return f"mqtt://{BROKER_HOST}:{BROKER_PORT}"
 
@@ -115,13 +116,16 @@ def topic_root() -> str:
 
 @pytest.fixture
 def make_settings(db_url: str, broker_url: str, topic_root: str) -> Callable[..., Settings]:
-    """Settings for this test's database, broker and topic root, plus overrides."""
+    """Settings for this test's database, broker and topic root, plus overrides; no metrics endpoint
+    unless the test asks for one (see ``env_for``)."""
 
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"database_url": db_url, "mqtt_url": broker_url, "log_format": "console"}
         mqtt = dict(overrides.pop("mqtt", {}))
         mqtt.setdefault("topic_root", topic_root)
         values["mqtt"] = mqtt
+        for service in ("ingest", "alerts"):
+            values[service] = {"metrics_port": 0, **overrides.pop(service, {})}
         values.update(overrides)
         return load_settings(**values)
 
@@ -134,7 +138,11 @@ def env_for(db_url: str, broker_url: str, topic_root: str) -> Callable[..., dict
 
     Simulated homes are named after the topic root too (``<topic root>-00000``): a gateway's client
     id is ``gw-<home id>``, and two tests' homes of the same name on the shared broker would take
-    each other's sessions over, disconnecting each other in a loop."""
+    each other's sessions over, disconnecting each other in a loop.
+
+    Ingest and the alert engine serve no metrics endpoint unless the test names a port (a free one):
+    their defaults, 9101 and 9102, are one fixed port for every test of every pass and every test run
+    on the machine, and a service that cannot listen on it exits."""
 
     def build(**extra: str) -> dict[str, str]:
         env = {
@@ -143,6 +151,8 @@ def env_for(db_url: str, broker_url: str, topic_root: str) -> Callable[..., dict
             "ELDERCARE_MQTT__TOPIC_ROOT": topic_root,
             "ELDERCARE_SIMULATOR__HOME_PREFIX": topic_root,
             "ELDERCARE_LOG_FORMAT": "json",
+            "ELDERCARE_INGEST__METRICS_PORT": "0",
+            "ELDERCARE_ALERTS__METRICS_PORT": "0",
         }
         env.update({f"ELDERCARE_{key.upper()}": value for key, value in extra.items()})
         return env

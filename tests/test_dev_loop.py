@@ -13,7 +13,8 @@ ROOT = Path(__file__).parents[1]
 def _dev_test_checks() -> list[str]:
     """The commands ./dev test runs before pytest, in order."""
     script = (ROOT / "dev").read_text()
-    body = script[script.index("    test)") : script.index(".venv/bin/python -m pytest")]
+    start = script.index("    test)")
+    body = script[start : script.index("pytest", start)]
     return re.findall(r"^\s+(\.venv/bin/(?:ruff|mypy|lint-imports)\b.*)$", body, re.M)
 
 

@@ -5,6 +5,10 @@ PostgreSQL on 127.0.0.1:5432) or ``timescaledb`` (the TimescaleDB cluster of
 ``/work/shared/timescaledb/build.sh --cluster`` on 127.0.0.1:5433); ``EC_TEST_PG_ADMIN_URL``
 overrides the server. A server that is not of the requested flavour fails the run: a test run
 never changes flavour because of what happens to be installed.
+
+The broker is the Mosquitto at ``EC_TEST_BROKER_HOST``:``EC_TEST_BROKER_PORT`` (default
+127.0.0.1:1883, the shared one). ``./dev test`` runs its later passes beside the first, each on a
+private broker of its own on a free port, and points these variables at it.
 """
 
 from __future__ import annotations
@@ -69,9 +73,8 @@ def require_broker() -> None:
         with socket.create_connection((BROKER_HOST, BROKER_PORT), timeout=5):
             pass
     except OSError as exc:
-        pytest.fail(
-            f"Mosquitto is not reachable at {BROKER_HOST}:{BROKER_PORT} ({exc}). Start it with: {START_MOSQUITTO}", pytrace=False
-        )
+        start = START_MOSQUITTO if BROKER_PORT == 1883 else "it is the broker EC_TEST_BROKER_HOST/EC_TEST_BROKER_PORT name"
+        pytest.fail(f"Mosquitto is not reachable at {BROKER_HOST}:{BROKER_PORT} ({exc}). Start it with: {start}", pytrace=False)
 
 
 def free_port() -> int:
