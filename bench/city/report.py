@@ -51,6 +51,7 @@ class Scale:
     sos: list[dict[str, Any]]  # the load's presses: home_id, ts, wall
     hooks: list[Received]
     load_logs: list[str]
+    event_types: dict[str, int]
 
     @property
     def window_s(self) -> float:
@@ -122,6 +123,7 @@ class Scale:
             "messages_per_s": (self.after.messages - self.before.messages) / w,
             "readings_per_s": (self.after.readings - self.before.readings) / w,
             "events_per_s": (self.after.events - self.before.events) / w,
+            "event_types_per_s": {kind: round(n / w, 2) for kind, n in sorted(self.event_types.items())},
             "cores": c, "platform_cores": platform, "ingest_plus_alerts_cores": c["ingest"] + c["alerts"],
             "cpu_s_per_home_day": platform * DAY_S / homes,
             "db_bytes_per_home_day": grown / homes / w * DAY_S,
@@ -144,6 +146,7 @@ def render(scale: Scale) -> str:
         f"== {f['homes']:,} homes, {f['alert_copies']} alert copy(ies), {f['flavour']}, window {f['window_s']:.0f} s ==",
         f"load average (1 min) at start / end: {f['load_avg_start'][0]:.2f} / {f['load_avg_end'][0]:.2f} (2 cores)",
         f"messages/s {f['messages_per_s']:,.0f}   readings/s {f['readings_per_s']:,.0f}   events/s {f['events_per_s']:,.1f}",
+        "  event rows/s by type: " + ", ".join(f"{k} {v:g}" for k, v in f["event_types_per_s"].items()),
         "cores:   " + "  ".join(f"{name} {c[name]:.3f}" for name in (*PLATFORM, "pg_background", "load")),
         f"platform cores {f['platform_cores']:.3f}   ingest+alerts {f['ingest_plus_alerts_cores']:.3f} (target <= 1)",
         f"cost per home per day: {f['cpu_s_per_home_day']:.2f} CPU-s (ingest, alerts, API, broker, PG backends)",

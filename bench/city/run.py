@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from bench.databases import fresh_database
 from simulator.registry import CARE_CENTRE_NAME
 from tests.alerts.support import WebhookReceiver, webhook_receiver
 from tests.support.broker import PrivateBroker
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, cli_env
 from tests.support.services import Flavour, free_port
 
 ROOT = "city"
@@ -38,15 +39,34 @@ class CityConfig:
     processes: int = 1  # load generator processes
     connections: int = 4  # per load process
     sos_every_s: float = 10.0
-    start_rate: float = 2000.0
+    # Homes start over a minute: each home's first stay begins when it starts, and with it the minutes
+    # of its wearable's readings; homes started within seconds would report in step, minute after minute.
+    start_over_s: float = 60.0
     flavour: Flavour = "postgres"
     seed: int = 1
     workdir: Path | None = None
+    platform: Path | None = None  # another checkout whose .venv runs ingest, alerts and the API (and migrates)
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
 def say(text: str) -> None:
     print(f"[city {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+class CheckoutProcess(ServiceProcess):
+    """``eldercare <service>`` run by another checkout's interpreter, in that checkout (its code, not ours)."""
+
+    def __init__(self, root: Path, args: list[str], settings: dict[str, str], log_path: Path) -> None:
+        super().__init__(args, settings, log_path)
+        self.root = root
+
+    def start(self) -> CheckoutProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            command = [str(self.root / ".venv" / "bin" / "python"), "-m", "eldercare", *self.args]
+            env = cli_env(self.settings)
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        return self
 
 
 class City:
@@ -100,15 +120,24 @@ class City:
                 (row[0], f"http://127.0.0.1:{self.hooks.port}/duty", secrets.token_hex(16)),
             )
 
+    def service(self, args: list[str], env: dict[str, str], log: Path) -> ServiceProcess:
+        root = self.config.platform
+        return (CheckoutProcess(root, args, env, log) if root is not None else ServiceProcess(args, env, log)).start()
+
     def start(self) -> None:
         self.broker.start()
+        if self.config.platform is not None:  # its migrations on top of ours (a newer checkout has more)
+            migrate = self.service(["db", "migrate"], self.env(), self.workdir / "logs" / "migrate.log")
+            assert migrate.process is not None
+            if migrate.process.wait(timeout=300) != 0:
+                raise RuntimeError(f"migrations of {self.config.platform} failed:\n{migrate.log_text()[-2000:]}")
         self.seed()
         env, logs = self.env(), self.workdir / "logs"
-        self.services["ingest"] = ServiceProcess(["ingest"], env, logs / "ingest.log").start()
+        self.services["ingest"] = self.service(["ingest"], env, logs / "ingest.log")
         for n, port in enumerate(self.alert_ports):
             alert_env = {**env, "ELDERCARE_ALERTS__METRICS_PORT": str(port), "ELDERCARE_INSTANCE": f"city-{n}"}
-            self.services[f"alerts-{n}"] = ServiceProcess(["alerts"], alert_env, logs / f"alerts-{n}.log").start()
-        self.services["api"] = ServiceProcess(["api"], env, logs / "api.log").start()
+            self.services[f"alerts-{n}"] = self.service(["alerts"], alert_env, logs / f"alerts-{n}.log")
+        self.services["api"] = self.service(["api"], env, logs / "api.log")
         for name, process in self.services.items():
             process.wait_for_log({"ingest": "ingest_ready", "api": "api_ready"}.get(name, "alerts_started"), timeout_s=180)
 
@@ -117,7 +146,8 @@ class City:
         size = -(-cfg.homes // cfg.processes)
         for n, first in enumerate(range(0, cfg.homes, size)):
             args = ["simulate", "load", "--first", str(first), "--count", str(min(size, cfg.homes - first))]
-            args += ["--connections", str(cfg.connections), "--start-rate", f"{cfg.start_rate / cfg.processes:g}"]
+            rate = max(1.0, cfg.homes / cfg.start_over_s / cfg.processes)
+            args += ["--connections", str(cfg.connections), "--start-rate", f"{rate:g}"]
             if n == 0 and cfg.sos_every_s > 0:
                 args += ["--sos-every", f"{cfg.sos_every_s:g}s", "--sos-log", str(self.sos_log)]
             self.loads.append(ServiceProcess(args, self.env(), self.workdir / "logs" / f"load-{n}.log").start())
@@ -163,6 +193,15 @@ class City:
         self.broker.stop()
 
 
+def event_types(db_url: str, start: float, end: float) -> dict[str, int]:
+    """Event rows stored in the window, by type (what the events/s figure is made of)."""
+    query = (
+        "SELECT type, count(*) FROM events WHERE received_at >= to_timestamp(%s) AND received_at < to_timestamp(%s) GROUP BY 1"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return {str(kind): int(n) for kind, n in conn.execute(query, (start, end)).fetchall()}
+
+
 def run_scale(config: CityConfig) -> Scale:
     with ExitStack() as stack:
         workdir = config.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="city-")))
@@ -185,8 +224,9 @@ def run_scale(config: CityConfig) -> Scale:
         time.sleep(min(10.0, config.sos_every_s))  # the window's last SOS reach the receiver
         sos = [json.loads(line) for line in city.sos_log.read_text().splitlines()] if city.sos_log.exists() else []
         loads = [load.log_text() for load in city.loads]
+        kinds = event_types(db_url, before.at, after.at)
         say(f"done (load average {after.load_avg[0]:.2f}); logs in {workdir}")
-        return Scale(config, before, after, sos, list(hooks.received), loads)
+        return Scale(config, before, after, sos, list(hooks.received), loads, kinds)
     raise AssertionError("unreachable")
 
 
@@ -202,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flavour", choices=("postgres", "timescaledb"), default="postgres")
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--platform", type=Path, help="run ingest, alerts and the API from this checkout (its .venv), e.g. a branch under test"
+    )
     args = parser.parse_args(argv)
     results = []
     for homes in (int(h) for h in args.homes.split(",")):
@@ -210,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             config = CityConfig(
                 homes=homes, alerts=copies, window_s=args.window_s, warmup_s=args.warmup_s, processes=processes,
                 connections=args.connections, sos_every_s=args.sos_every_s, flavour=args.flavour, workdir=args.workdir,
+                platform=args.platform,
             )  # fmt: skip
             scale = run_scale(config)
             print(render(scale), flush=True)
