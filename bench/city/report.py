@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bench.city.measure import Database, cores, histogram, samples
+from bench.city.measure import Database, cores, histogram, samples, total
 from tests.alerts.support import Received
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class Scale:
 
     def load_status(self) -> dict[str, Any]:
         """The load generator's own health over the window: its worst scheduling lag, failed publishes."""
-        lag, failed, committed = 0.0, 0, 0
+        lag, failed, committed, sent = 0.0, 0, 0, 0
         for text in self.load_logs:
             for line in text.splitlines():
                 if '"simulator_load_status"' not in line:
@@ -108,7 +108,20 @@ class Scale:
                     lag = max(lag, float(data.get("lag_s", 0.0)))
                     failed = max(failed, int(data.get("failed", 0)))
                     committed = max(committed, int(data.get("committed", 0)))
-        return {"lag_max_s": lag, "publish_failed": failed}
+                    sent = max(sent, int(data.get("readings", 0)) + int(data.get("events", 0)))
+        return {"lag_max_s": lag, "publish_failed": failed, "sent": sent, "committed": committed}
+
+    def ingest_backlog(self) -> dict[str, Any]:
+        """Whether ingest kept up: messages it held unacknowledged at the end, its commit lag over the window."""
+        lag_end, lag_start = (
+            histogram([self.after.ingest], "ingest_commit_lag_seconds"),
+            histogram([self.before.ingest], "ingest_commit_lag_seconds"),
+        )
+        lag = lag_end.minus(lag_start) if lag_end is not None and lag_start is not None else lag_end
+        return {
+            "unacknowledged_end": total([self.after.ingest], "ingest_unacknowledged_messages"),
+            "commit_lag_p99_s": lag.quantile(0.99) if lag is not None else None,
+        }
 
     def figures(self) -> dict[str, Any]:
         w, homes = self.window_s, self.config.homes
@@ -129,7 +142,7 @@ class Scale:
             "db_bytes_per_home_day": grown / homes / w * DAY_S,
             "sos_presses": presses, "sos_notified": len(latencies),
             "sos_p50_s": q[0] if q else None, "sos_p99_s": q[1] if q else None, "sos_max_s": q[2] if q else None,
-            "lateness": self.lateness(), "load": self.load_status(),
+            "lateness": self.lateness(), "load": self.load_status(), "ingest": self.ingest_backlog(),
         }  # fmt: skip
 
 
@@ -163,7 +176,15 @@ def render(scale: Scale) -> str:
     else:
         lines.append(f"deadline lateness: n/a (the alert engine exposes no {LATENESS})")
     load = f["load"]
-    lines.append(f"load generator: worst scheduling lag {load['lag_max_s']:.2f} s, failed publishes {load['publish_failed']}")
+    lines.append(
+        f"load generator: worst scheduling lag {load['lag_max_s']:.2f} s, failed publishes {load['publish_failed']}, "
+        f"readings+events sent {load['sent']:,} / acknowledged committed {load['committed']:,} (at the window's end)"
+    )
+    ingest = f["ingest"]
+    lines.append(
+        f"ingest: {ingest['unacknowledged_end']:,.0f} messages unacknowledged at the end; "
+        f"commit lag p99 <= {_f(ingest['commit_lag_p99_s'])} s (bucket bound)"
+    )
     return "\n".join(lines)
 
 

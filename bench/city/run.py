@@ -42,6 +42,7 @@ class CityConfig:
     # Homes start over a minute: each home's first stay begins when it starts, and with it the minutes
     # of its wearable's readings; homes started within seconds would report in step, minute after minute.
     start_over_s: float = 60.0
+    catch_up_s: float = 300.0  # after the warm-up, wait at most this long for ingest to catch up with the start
     flavour: Flavour = "postgres"
     seed: int = 1
     workdir: Path | None = None
@@ -154,6 +155,27 @@ class City:
         for load in self.loads:
             load.wait_for_log("simulator_load_homes_started", timeout_s=max(300.0, cfg.homes / 100))
 
+    def behind(self) -> tuple[int, int]:
+        """(readings and events the load sent, of them acknowledged as committed), from the load's last status lines."""
+        sent = committed = 0
+        for load in self.loads:
+            lines = [line for line in load.log_text().splitlines() if '"simulator_load_status"' in line]
+            if lines:
+                data = json.loads(lines[-1])
+                sent += int(data["readings"]) + int(data["events"])
+                committed += int(data["committed"])
+        return sent, committed
+
+    def wait_caught_up(self, timeout_s: float) -> int:
+        """Wait until ingest has committed nearly all the load sent (the start's burst is behind); what it still lacks."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sent, committed = self.behind()
+            lacking = sent - committed
+            if lacking <= max(200, sent // 500) or time.monotonic() > deadline:
+                return max(0, lacking)
+            time.sleep(5)
+
     def pids(self) -> dict[str, list[int]]:
         def pid(process: ServiceProcess) -> int:
             assert process.process is not None
@@ -217,6 +239,8 @@ def run_scale(config: CityConfig) -> Scale:
         city.start_load()
         say(f"homes started in {time.time() - started:.0f} s; warming up {config.warmup_s:g} s")
         time.sleep(config.warmup_s)
+        behind = city.wait_caught_up(config.catch_up_s)
+        say(f"ingest behind the load by {behind:,} readings and events" if behind else "ingest caught up")
         before = city.snapshot()
         say(f"measuring {config.window_s:g} s (load average {before.load_avg[0]:.2f})")
         time.sleep(config.window_s)
