@@ -79,7 +79,9 @@ class Scale:
     def lateness(self) -> dict[str, Any]:
         end, start = histogram(self.after.alerts, LATENESS), histogram(self.before.alerts, LATENESS)
         if end is None:
-            return {"available": False}
+            # A labelled histogram has no samples until its first observation: exposed, but nothing came due yet.
+            exposed = any(f"# HELP {LATENESS} " in text for text in self.after.alerts)
+            return {"available": exposed, "judged": 0, "p50_s": None, "p99_s": None, "max_s": None, "other": {}}
         window = end.minus(start) if start is not None else end
         others = {
             f"{name}{labels}": value

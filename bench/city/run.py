@@ -46,6 +46,7 @@ class CityConfig:
     flavour: Flavour = "postgres"
     seed: int = 1
     workdir: Path | None = None
+    scenario: Path | None = None  # incidents for the homes (simulate load --scenario), e.g. gateways going offline
     platform: Path | None = None  # another checkout whose .venv runs ingest, alerts and the API (and migrates)
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -149,6 +150,8 @@ class City:
             args = ["simulate", "load", "--first", str(first), "--count", str(min(size, cfg.homes - first))]
             rate = max(1.0, cfg.homes / cfg.start_over_s / cfg.processes)
             args += ["--connections", str(cfg.connections), "--start-rate", f"{rate:g}"]
+            if cfg.scenario is not None:
+                args += ["--scenario", str(cfg.scenario)]
             if n == 0 and cfg.sos_every_s > 0:
                 args += ["--sos-every", f"{cfg.sos_every_s:g}s", "--sos-log", str(self.sos_log)]
             self.loads.append(ServiceProcess(args, self.env(), self.workdir / "logs" / f"load-{n}.log").start())
@@ -263,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=0, help="load processes (default: one per 50,000 homes)")
     parser.add_argument("--connections", type=int, default=4, help="MQTT connections per load process")
     parser.add_argument("--sos-every-s", type=float, default=10.0, help="an SOS press this often (0: none)")
+    parser.add_argument("--scenario", type=Path, help="incidents for the homes (a simulate scenario file)")
     parser.add_argument("--flavour", choices=("postgres", "timescaledb"), default="postgres")
     parser.add_argument("--workdir", type=Path, help="keep logs here (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             config = CityConfig(
                 homes=homes, alerts=copies, window_s=args.window_s, warmup_s=args.warmup_s, processes=processes,
                 connections=args.connections, sos_every_s=args.sos_every_s, flavour=args.flavour, workdir=args.workdir,
-                platform=args.platform,
+                platform=args.platform, scenario=args.scenario,
             )  # fmt: skip
             scale = run_scale(config)
             print(render(scale), flush=True)
