@@ -43,6 +43,7 @@ class CityConfig:
     # of its wearable's readings; homes started within seconds would report in step, minute after minute.
     start_over_s: float = 60.0
     catch_up_s: float = 300.0  # after the warm-up, wait at most this long for ingest to catch up with the start
+    first_pass_s: float = 900.0  # ... and at most this long for the alert engine's first pass over the homes
     flavour: Flavour = "postgres"
     seed: int = 1
     workdir: Path | None = None
@@ -179,6 +180,19 @@ class City:
                 return max(0, lacking)
             time.sleep(5)
 
+    def wait_first_pass(self, since: float, timeout_s: float) -> bool:
+        """Wait until every alert copy completed a periodic pass started after the homes (a fresh engine first
+        learns every resident's routine, then judges every home once: a start-up cost, not the steady state)."""
+        deadline = time.monotonic() + timeout_s
+        name = "eldercare_alerts_periodic_pass_completed_timestamp_seconds"
+        while True:
+            done = [total([scrape(port)], name) for port in self.alert_ports]
+            if all(at > since for at in done):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(5)
+
     def pids(self) -> dict[str, list[int]]:
         def pid(process: ServiceProcess) -> int:
             assert process.process is not None
@@ -244,6 +258,8 @@ def run_scale(config: CityConfig) -> Scale:
         time.sleep(config.warmup_s)
         behind = city.wait_caught_up(config.catch_up_s)
         say(f"ingest behind the load by {behind:,} readings and events" if behind else "ingest caught up")
+        passed = city.wait_first_pass(started, config.first_pass_s)
+        say("the alert engine completed a pass over the homes" if passed else "the alert engine has not completed a pass yet")
         before = city.snapshot()
         say(f"measuring {config.window_s:g} s (load average {before.load_avg[0]:.2f})")
         time.sleep(config.window_s)
@@ -263,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alerts", default="1", help="alert engine copies, comma-separated (e.g. 1,2)")
     parser.add_argument("--window-s", type=float, default=300.0, help="measured window, after warm-up")
     parser.add_argument("--warmup-s", type=float, default=120.0)
+    parser.add_argument("--first-pass-s", type=float, default=900.0, help="wait at most this long for the engine's first pass")
     parser.add_argument("--processes", type=int, default=0, help="load processes (default: one per 50,000 homes)")
     parser.add_argument("--connections", type=int, default=4, help="MQTT connections per load process")
     parser.add_argument("--sos-every-s", type=float, default=10.0, help="an SOS press this often (0: none)")
@@ -281,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
             config = CityConfig(
                 homes=homes, alerts=copies, window_s=args.window_s, warmup_s=args.warmup_s, processes=processes,
                 connections=args.connections, sos_every_s=args.sos_every_s, flavour=args.flavour, workdir=args.workdir,
-                platform=args.platform, scenario=args.scenario,
+                platform=args.platform, scenario=args.scenario, first_pass_s=args.first_pass_s,
             )  # fmt: skip
             scale = run_scale(config)
             print(render(scale), flush=True)
