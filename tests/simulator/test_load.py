@@ -177,7 +177,9 @@ def test_the_load_of_50_homes_over_2_connections_is_stored_by_real_ingest(
     tmp_path: Path,
 ) -> None:
     broker = private_broker(persistence=False)
-    clock = {"clock__start": datetime.now(UTC).isoformat(), "clock__speed": "120", "clock__epoch_wall_s": repr(time.time())}
+    # 10:00 in the homes' timezone (Asia/Shanghai): residents up and about, whenever the test runs; ingest shares the clock.
+    morning = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0).isoformat()
+    clock = {"clock__start": morning, "clock__speed": "120", "clock__epoch_wall_s": repr(time.time())}
     env = env_for(mqtt_url=broker.url, ingest__metrics_port="0", simulator__ground_truth_file=str(tmp_path / "t.jsonl"), **clock)
     ingest = ServiceProcess(["ingest"], env, tmp_path / "ingest.log").start()
     try:
