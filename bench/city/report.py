@@ -190,6 +190,12 @@ def render(scale: Scale) -> str:
     return "\n".join(lines)
 
 
+def kept_up(figures: dict[str, Any]) -> bool:
+    """Ingest committed (nearly) all the load sent by the window's end."""
+    load = figures["load"]
+    return bool(load["sent"] - load["committed"] <= max(200, load["sent"] // 100))
+
+
 def render_ratio(results: list[Scale]) -> str:
     figures = [s.figures() for s in results]
     lines = ["", "== how cost grows =="]
@@ -205,4 +211,7 @@ def render_ratio(results: list[Scale]) -> str:
     if large["homes"] > small["homes"] and small["cpu_s_per_home_day"] > 0:
         ratio = large["cpu_s_per_home_day"] / small["cpu_s_per_home_day"]
         lines.append(f"cost per home, {large['homes']:,} vs {small['homes']:,} homes: x{ratio:.2f}")
+    behind = [f"{f['homes']:,}" for f in figures if not kept_up(f)]
+    if behind:
+        lines.append(f"not kept up at {', '.join(behind)} homes (ingest behind the load): their cost per home is work not done")
     return "\n".join(lines)
