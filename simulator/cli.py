@@ -46,6 +46,18 @@ def _settings_with_clock(speed: float | None, start: str | None, overrides: dict
     return settings_or_exit(clock=clock, simulator=simulator)
 
 
+def _run_settings(homes: int | None, scenario: Path | None, speed: float | None, start: str | None) -> Settings:
+    """Settings of a run of homes (--homes, --scenario, the clock's --speed/--start), logging configured."""
+    overrides: dict[str, Any] = {}
+    if homes is not None:
+        overrides["homes"] = homes
+    if scenario is not None:
+        overrides["scenario_file"] = scenario
+    settings = _settings_with_clock(speed, start, overrides)
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
 def clock_env(settings: Settings) -> dict[str, str]:
     """The ELDERCARE_CLOCK__* variables other services need to share this run's timeline."""
     cfg = settings.clock
@@ -86,13 +98,7 @@ def run_command(
     """Run virtual homes, each a real edge agent with its own MQTT connection, until stopped."""
     from simulator.runner import RunOptions
 
-    overrides: dict[str, Any] = {}
-    if homes is not None:
-        overrides["homes"] = homes
-    if scenario is not None:
-        overrides["scenario_file"] = scenario
-    settings = _settings_with_clock(speed, start, overrides)
-    logs.configure(settings.log_level, settings.log_format)
+    settings = _run_settings(homes, scenario, speed, start)
     options = RunOptions(first=first, count=count, duration_s=_duration(duration), register=not no_register)
     summary = _run_or_exit(settings, _run(settings, options))
     click.echo(json.dumps(summary, sort_keys=True))
@@ -171,13 +177,7 @@ def load_command(
     Every home plays the same routine, device reports and incidents as in `simulate run`; see simulator/load.py."""
     from simulator.load import LoadOptions
 
-    overrides: dict[str, Any] = {}
-    if homes is not None:
-        overrides["homes"] = homes
-    if scenario is not None:
-        overrides["scenario_file"] = scenario
-    settings = _settings_with_clock(speed, start, overrides)
-    logs.configure(settings.log_level, settings.log_format)
+    settings = _run_settings(homes, scenario, speed, start)
     total = settings.simulator.homes
     mine = count if count is not None else total - first
     problems = []
