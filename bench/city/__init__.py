@@ -21,6 +21,13 @@ and prints per scale:
 - database growth per home per day, and the platform's CPU-seconds per home per day;
 - the load generator's worst scheduling lag (it must keep up, or it and not the platform is measured).
 
+Before the window it waits (bounded) for ingest to catch up with the homes' start (a retained
+``online`` per home, every device registering) and for every alert copy's first pass over the homes
+(a fresh engine first learns every resident's routine). ``--scenario`` gives the homes incidents (a
+simulate scenario file: gateways going offline make deadlines come due within the window);
+``--platform DIR`` runs ingest, alerts and the API from another checkout (its ``.venv``; its
+migrations are applied on top), e.g. a branch under test.
+
 It asserts nothing. The load average at both ends is printed with the figures: the machine may be
 shared.
 """
