@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,18 @@ def _settings_with_clock(speed: float | None, start: str | None, overrides: dict
         clock["epoch_wall_s"] = time.time()
     simulator = {**base.simulator.model_dump(), **overrides}
     return settings_or_exit(clock=clock, simulator=simulator)
+
+
+def _run_settings(homes: int | None, scenario: Path | None, speed: float | None, start: str | None) -> Settings:
+    """Settings of a run of homes (--homes, --scenario, the clock's --speed/--start), logging configured."""
+    overrides: dict[str, Any] = {}
+    if homes is not None:
+        overrides["homes"] = homes
+    if scenario is not None:
+        overrides["scenario_file"] = scenario
+    settings = _settings_with_clock(speed, start, overrides)
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
 
 
 def clock_env(settings: Settings) -> dict[str, str]:
@@ -85,27 +98,26 @@ def run_command(
     """Run virtual homes, each a real edge agent with its own MQTT connection, until stopped."""
     from simulator.runner import RunOptions
 
-    overrides: dict[str, Any] = {}
-    if homes is not None:
-        overrides["homes"] = homes
-    if scenario is not None:
-        overrides["scenario_file"] = scenario
-    settings = _settings_with_clock(speed, start, overrides)
-    logs.configure(settings.log_level, settings.log_format)
+    settings = _run_settings(homes, scenario, speed, start)
     options = RunOptions(first=first, count=count, duration_s=_duration(duration), register=not no_register)
+    summary = _run_or_exit(settings, _run(settings, options))
+    click.echo(json.dumps(summary, sort_keys=True))
+    if summary["homes"] and summary["failed_homes"] == summary["homes"]:
+        sys.exit(1)
+
+
+def _run_or_exit(settings: Settings, run: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Print the clock's lines, run, and map errors to exit codes (2: configuration or refused, 1: else)."""
     for name, value in clock_env(settings).items():
         click.echo(f"{name}={value}", err=True)
     try:
-        summary = asyncio.run(_run(settings, options))
+        return asyncio.run(run)
     except ConfigError as exc:
         fail_config(exc.problems)
     except PermanentError as exc:
         fail(str(exc), EXIT_CONFIG)
     except EldercareError as exc:
         fail(str(exc))
-    click.echo(json.dumps(summary, sort_keys=True))
-    if summary["homes"] and summary["failed_homes"] == summary["homes"]:
-        sys.exit(1)
 
 
 async def _run(settings: Settings, options: Any) -> dict[str, Any]:
@@ -125,6 +137,80 @@ async def _run(settings: Settings, options: Any) -> dict[str, Any]:
         "wall_s": round(summary.wall_s, 1),
         "errors": summary.errors,
     }
+
+
+@simulate.command("load")
+@click.option("--homes", type=click.IntRange(1, 1_000_000), help="total homes (ELDERCARE_SIMULATOR__HOMES)")
+@click.option("--first", type=click.IntRange(0), default=0, show_default=True, help="first home index run by this process")
+@click.option("--count", type=click.IntRange(1), help="homes run by this process (default: all from --first)")
+@click.option("--connections", type=click.IntRange(1, 64), default=4, show_default=True, help="MQTT connections of this process")
+@click.option("--duration", help="stop after this much simulated time (e.g. 10m); default: until Ctrl-C")
+@click.option("--speed", type=click.FloatRange(0, 100_000, min_open=True), help="simulated s per wall s (default: real time)")
+@click.option("--start", help="simulated start instant, RFC 3339 with offset (default: now)")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="incident scenario (JSON/YAML)")
+@click.option("--no-register", is_flag=True, help="the homes exist already")
+@click.option(
+    "--start-rate", type=click.FloatRange(1, 1_000_000), default=2000.0, show_default=True, help="homes started per wall second"
+)
+@click.option(
+    "--max-in-flight", type=click.IntRange(1, 65_535), default=2000, show_default=True, help="publishes awaiting PUBACK, at most"
+)
+@click.option("--sos-every", help="a home presses SOS this often (simulated, e.g. 10s), one home after another")
+@click.option("--sos-log", type=click.Path(dir_okay=False, path_type=Path), help="JSONL: one line per SOS press (home, ts, wall)")
+def load_command(
+    homes: int | None,
+    first: int,
+    count: int | None,
+    connections: int,
+    duration: str | None,
+    speed: float | None,
+    start: str | None,
+    scenario: Path | None,
+    no_register: bool,
+    start_rate: float,
+    max_in_flight: int,
+    sos_every: str | None,
+    sos_log: Path | None,
+) -> None:
+    """Load that looks like homes: many homes over a few MQTT connections (a broker without per-home ACLs).
+
+    Every home plays the same routine, device reports and incidents as in `simulate run`; see simulator/load.py."""
+    from simulator.load import LoadOptions
+
+    settings = _run_settings(homes, scenario, speed, start)
+    total = settings.simulator.homes
+    mine = count if count is not None else total - first
+    problems = []
+    if first >= total:
+        problems.append(f"--first {first}: the run has {total} homes (0..{total - 1})")
+    elif first + mine > total:
+        problems.append(f"--first {first} --count {mine}: beyond the run's {total} homes")
+    if first < total and connections > mine:
+        problems.append(f"--connections {connections}: more connections than this process's {mine} homes")
+    if len(str(total - 1)) > 5:
+        problems.append(f"--homes {total}: home ids have five digits (at most 100000 homes)")
+    sos_s = _duration(sos_every)
+    if sos_s is not None and sos_s <= 0:
+        problems.append("--sos-every: must be above 0")
+    if sos_log is not None and sos_s is None:
+        problems.append("--sos-log: needs --sos-every")
+    if problems:
+        fail_config(problems)
+    options = LoadOptions(
+        first=first, count=mine, connections=connections, duration_s=_duration(duration), register=not no_register,
+        start_rate_per_s=start_rate, max_in_flight=max_in_flight, sos_every_s=sos_s, sos_log=sos_log,
+    )  # fmt: skip
+    click.echo(json.dumps(_run_or_exit(settings, _load(settings, options)), sort_keys=True))
+
+
+async def _load(settings: Settings, options: Any) -> dict[str, Any]:
+    from simulator.load import LoadRun
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    run = LoadRun(settings, clock_from(settings), options)
+    await run.prepare()
+    return (await run.run(stop)).to_dict()
 
 
 @simulate.command("score")

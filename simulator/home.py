@@ -44,7 +44,7 @@ from simulator.signals import SisFallLibrary, everyday
 
 TEMPERATURE_EVERY_S = 600.0
 Reporter = Callable[[Incident, datetime, dict[str, object]], None]
-_Queue = list[tuple[datetime, int, "Scripted | Incident | Emission | str"]]
+Queue = list[tuple[datetime, int, "Scripted | Incident | Emission | str"]]
 _REPORT = "report:"  # queue item of a device's periodic report: "report:<device>"
 
 
@@ -131,6 +131,7 @@ class HomePlayer:
         self._windows: list[tuple[datetime, datetime, IncidentKind]] = []
         self._room = Room.LIVING_ROOM
         self._order = itertools.count()
+        self._stream: Iterator[tuple[datetime, Emission]] = iter(())
 
     async def play(self) -> None:
         """Run until cancelled (the runner cancels players before it stops their agents)."""
@@ -138,10 +139,19 @@ class HomePlayer:
         await self._play()
 
     async def _play(self) -> None:
-        start = self.clock.now()
-        queue: _Queue = []
-        stream = routine(self.profile, self.setup.seed, self.setup.index, start, self.setup.zone)
-        self._push_routine(queue, stream)
+        queue = self.begin(self.clock.now())
+        while queue:
+            await self._sleep_until(queue[0][0])
+            await self.step(queue)
+
+    def begin(self, start: datetime) -> Queue:
+        """The home's queue of things to happen from ``start`` on (routine, reports, incidents).
+
+        :meth:`play` sleeps until the head of the queue is due, then calls :meth:`step`; the simulator's
+        load mode (simulator/load.py) steps thousands of homes from one scheduler instead."""
+        queue: Queue = []
+        self._stream = routine(self.profile, self.setup.seed, self.setup.index, start, self.setup.zone)
+        self._push_routine(queue)
         first = start + timedelta(seconds=self._rng.uniform(0, TEMPERATURE_EVERY_S))
         heapq.heappush(queue, (first, next(self._order), "temperature"))
         for name, rhythm in self.rhythms.items():
@@ -149,25 +159,27 @@ class HomePlayer:
         for incident in self.setup.incidents:
             if incident.end > start:
                 heapq.heappush(queue, (max(incident.start, start), next(self._order), incident))
-        while queue:
-            at, _, item = heapq.heappop(queue)
-            await self._sleep_until(at)
-            if isinstance(item, Scripted):
-                await self._apply(item.item)
-            elif isinstance(item, Incident):
-                self._inject(queue, item, at)
-            elif isinstance(item, str):
-                await self._tick(queue, at, item)
-            else:
-                self._push_routine(queue, stream)
-                if not self._suppressed(at, item):
-                    await self._apply(item)
+        return queue
 
-    def _push_routine(self, queue: _Queue, stream: Iterator[tuple[datetime, Emission]]) -> None:
-        at, emission = next(stream)
+    async def step(self, queue: Queue) -> None:
+        """Act out the head of ``queue`` (due now), pushing what follows from it."""
+        at, _, item = heapq.heappop(queue)
+        if isinstance(item, Scripted):
+            await self._apply(item.item)
+        elif isinstance(item, Incident):
+            self._inject(queue, item, at)
+        elif isinstance(item, str):
+            await self._tick(queue, at, item)
+        else:
+            self._push_routine(queue)
+            if not self._suppressed(at, item):
+                await self._apply(item)
+
+    def _push_routine(self, queue: Queue) -> None:
+        at, emission = next(self._stream)
         heapq.heappush(queue, (at, next(self._order), emission))
 
-    async def _tick(self, queue: _Queue, at: datetime, item: str) -> None:
+    async def _tick(self, queue: Queue, at: datetime, item: str) -> None:
         name = item.removeprefix(_REPORT)
         later = at + timedelta(seconds=TEMPERATURE_EVERY_S) if name == item else self.rhythms[name].next_after(at, self._rng)
         heapq.heappush(queue, (later, next(self._order), item))
@@ -178,7 +190,7 @@ class HomePlayer:
         else:
             await self._report(name)
 
-    def _inject(self, queue: _Queue, incident: Incident, at: datetime) -> None:
+    def _inject(self, queue: Queue, incident: Incident, at: datetime) -> None:
         moved = self._when_it_can_happen(incident, at)
         if moved is not None:
             heapq.heappush(queue, (moved, next(self._order), replace(incident, start=moved)))

@@ -61,10 +61,19 @@ def _speed(settings: Settings) -> float:
     return settings.clock.speed if settings.clock.start is not None else 1.0
 
 
+def batch_delay_s(settings: Settings) -> float:
+    """A gateway's batching delay in simulated seconds: stretched with the clock speed (see agent_config)."""
+    return max(2.0, 0.5 * _speed(settings))
+
+
+def heartbeat_interval_s(settings: Settings) -> float:
+    """A gateway's heartbeat period in simulated seconds: stretched with the clock speed (see agent_config)."""
+    return max(300.0, 2.0 * _speed(settings))
+
+
 def agent_config(settings: Settings, home_id: str, password: str | None, relay: Relay | None) -> AgentConfig:
     """Batching and heartbeat periods stretch with the clock speed, so message rates stay realistic in wall time
     (the platform's config does not change them; its devices and fall rule still apply)."""
-    speed = _speed(settings)
     endpoint = settings.mqtt_endpoint.with_credentials(home_id, password)
     if relay is not None:
         endpoint = type(endpoint)("127.0.0.1", relay.port, False, home_id, password)
@@ -74,8 +83,8 @@ def agent_config(settings: Settings, home_id: str, password: str | None, relay: 
         queue_path=settings.simulator.data_dir / "gateways" / home_id / "queue.sqlite3",
         mqtt=settings.mqtt,
         batch_max_readings=500,
-        batch_max_delay_s=max(2.0, 0.5 * speed),
-        heartbeat_interval_s=max(300.0, 2.0 * speed),
+        batch_max_delay_s=batch_delay_s(settings),
+        heartbeat_interval_s=heartbeat_interval_s(settings),
         queue_sync=settings.simulator.queue_sync,
         max_unacked_messages=100,
         ack_timeout_s=10.0,

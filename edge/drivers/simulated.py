@@ -33,6 +33,11 @@ class SimulatedDriver:
             self._sink = None
             self._attached.clear()
 
+    def attach(self, sink: Sink) -> None:
+        """Feed ``sink`` without an agent running this driver (the simulator's load mode brings its own sink)."""
+        self._sink = sink
+        self._attached.set()
+
     async def attached(self) -> None:
         """Wait until the agent runs this driver (calls before that raise RuntimeError)."""
         await self._attached.wait()

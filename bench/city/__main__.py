@@ -1,0 +1,3 @@
+from bench.city.run import main
+
+main()
