@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
-from eldercare.db.slots import Slot, claim_slot
+from eldercare.db.slots import Slot, _namespace, claim_slot
 from eldercare.errors import PermanentError
 from tests.support.proxy import TcpProxy
 
@@ -35,14 +37,17 @@ async def test_after_a_database_outage_the_copy_takes_its_slot_back(db_url: str,
     stop = asyncio.Event()
     async with claim_slot(_via(proxy, db_url), "ingest/a", connect_timeout_s=5) as slot:
         keeping = asyncio.create_task(slot.keep(stop, check_interval_s=0.05))
+        cut_at = _server_now(db_url)
         proxy.cut()  # the session ends, and the lock with it
         proxy.restore()
-        # Nobody else claimed slot 0 meanwhile: the copy holds it again, so a newcomer gets slot 1.
-        while True:
-            async with claim_slot(db_url, "ingest/a", connect_timeout_s=5) as newcomer:
-                if newcomer.number == 1:
-                    break
-            await asyncio.sleep(0.05)  # slot 0 was free for a moment: the copy has not re-taken it yet
+        # Nobody else claimed slot 0 meanwhile: the copy takes it again on a new session. Watched in
+        # pg_locks, not by claiming: a probe holding slot 0 at the moment the copy comes back would
+        # (rightly) make the copy stop, as the next test shows (a CI run once hit exactly that).
+        while not _slot_held_since(db_url, "ingest/a", 0, cut_at):
+            assert not keeping.done(), keeping.exception()
+            await asyncio.sleep(0.05)
+        async with claim_slot(db_url, "ingest/a", connect_timeout_s=5) as newcomer:
+            assert newcomer.number == 1
         assert not keeping.done()
         stop.set()
         await keeping
@@ -60,6 +65,26 @@ async def test_a_copy_whose_slot_was_taken_during_an_outage_stops(db_url: str, t
             # ... so the first copy must not go on as slot 0: two copies would share one MQTT client id.
             with pytest.raises(PermanentError, match="slot 0 of ingest/a was claimed by another copy"):
                 await slot.keep(asyncio.Event(), check_interval_s=0.05)
+
+
+def _server_now(db_url: str) -> datetime:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def _slot_held_since(db_url: str, scope: str, number: int, since: datetime) -> bool:
+    """Whether slot ``number`` of ``scope`` is held by a session that began after ``since``."""
+    namespace = _namespace(scope) % 2**32  # pg_locks shows the first key as an oid
+    query = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 2"
+        " AND l.granted AND a.backend_start > %s"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(query, (namespace, number, since)).fetchone()
+    return bool(row and row[0])
 
 
 @asynccontextmanager
