@@ -53,7 +53,7 @@ from simulator.home import HomePlayer, HomeSetup, Queue, Reporter
 from simulator.incidents import Incident, Scenario, load_scenario, schedule
 from simulator.registry import register
 from simulator.routine import Emission, Wear
-from simulator.runner import batch_delay_s, heartbeat_interval_s, home_ids
+from simulator.runner import batch_delay_s, clock_speed, heartbeat_interval_s, home_ids
 from simulator.script import Action, Cut, Restore
 from simulator.truth import TruthWriter
 
@@ -255,7 +255,7 @@ class LoadRun:
         self.summary = LoadSummary(homes=len(self.home_ids), connections=options.connections)
         prefix = f"load-{sim.home_prefix}-{options.first}-{int(time.time() * 1000) % 1_000_000}"
         self.publisher = Publisher(settings, options.connections, prefix, options.max_in_flight, self.summary)
-        self.truth = TruthWriter(sim.ground_truth_file, speed=settings.clock.speed if settings.clock.start else 1.0)
+        self.truth = TruthWriter(sim.ground_truth_file, speed=clock_speed(settings))
         self.players: list[LoadPlayer] = []
         self.heap: list[tuple[float, int, int, int]] = []
         self._order = 0

@@ -57,18 +57,19 @@ def home_ids(settings: Settings, first: int, count: int) -> list[str]:
     return [f"{prefix}-{i:05d}" for i in range(first, first + count)]
 
 
-def _speed(settings: Settings) -> float:
+def clock_speed(settings: Settings) -> float:
+    """Simulated seconds per wall second: the shared clock's speed when it runs simulated time, else 1."""
     return settings.clock.speed if settings.clock.start is not None else 1.0
 
 
 def batch_delay_s(settings: Settings) -> float:
     """A gateway's batching delay in simulated seconds: stretched with the clock speed (see agent_config)."""
-    return max(2.0, 0.5 * _speed(settings))
+    return max(2.0, 0.5 * clock_speed(settings))
 
 
 def heartbeat_interval_s(settings: Settings) -> float:
     """A gateway's heartbeat period in simulated seconds: stretched with the clock speed (see agent_config)."""
-    return max(300.0, 2.0 * _speed(settings))
+    return max(300.0, 2.0 * clock_speed(settings))
 
 
 def agent_config(settings: Settings, home_id: str, password: str | None, relay: Relay | None) -> AgentConfig:
@@ -107,7 +108,7 @@ class Simulation:
         count = options.count if options.count is not None else sim.homes - options.first
         self.home_ids = home_ids(settings, options.first, max(0, count))
         self.zone = ZoneInfo(sim.timezone)
-        self.truth = TruthWriter(sim.ground_truth_file, speed=_speed(settings))
+        self.truth = TruthWriter(sim.ground_truth_file, speed=clock_speed(settings))
         self.agents: list[EdgeAgent] = []
         self.players: list[HomePlayer] = []
         self._running: list[asyncio.Task[None]] = []
