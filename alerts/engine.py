@@ -197,9 +197,6 @@ class Engine:
             raise  # the database is gone: the pass stops and the loop backs off and retries
         except Exception as exc:  # noqa: BLE001 - one home's failure must not stop the others' rules
             self.metrics.loop_errors.labels("home").inc()
-            import traceback
-
-            traceback.print_exc()  # DEBUG
             log.error("home_evaluation_failed", home_id=home_id, error=type(exc).__name__)
             return None
 
